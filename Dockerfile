@@ -1,0 +1,37 @@
+# One image for the bot and the workers. The PyPI torch wheel carries CUDA, so the same image
+# runs on CPU hosts and, with `--gpus all` (or compose's GPU reservation), on GPU workers.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, so code edits don't reinstall torch.
+COPY pyproject.toml README.rst ./
+COPY core/__init__.py core/__init__.py
+COPY models/__init__.py models/__init__.py
+COPY bot/__init__.py bot/__init__.py
+COPY smask/__init__.py smask/__init__.py
+RUN pip install '.[redis]' && pip uninstall -y symphonic-masks
+
+COPY core core
+COPY models models
+COPY bot bot
+COPY smask smask
+COPY data data
+# Editable, so core/ finds the data/ tables and models/ its weights beside the code.
+RUN pip install --no-deps -e . \
+    && useradd --create-home --uid 10001 smask \
+    && mkdir -p /var/lib/smask && chown smask /var/lib/smask
+
+USER smask
+ENV SMASK_STATE_DIR=/var/lib/smask
+VOLUME ["/var/lib/smask"]
+
+# huey finishes the running task on SIGINT; our job table re-queues anything interrupted.
+STOPSIGNAL SIGINT
+ENTRYPOINT ["smask"]
+CMD ["--help"]

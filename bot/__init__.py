@@ -1,0 +1,1 @@
+"""The VK community bot: long poll, job queue, worker and delivery. Nothing runs at import."""

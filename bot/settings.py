@@ -1,0 +1,134 @@
+"""Service configuration, read once from the environment.
+
+One frozen object is passed everywhere so that a test can build a whole service pointed at a
+fake VK server and a temporary queue without touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# VK serves message documents from these domains (userapi.com CDN, vk.com / vk.ru docs, and the
+# vkuserdata CDN used since 2024); a doc URL on any other host is refused before a byte is read.
+DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = (
+    "*.userapi.com",
+    "userapi.com",
+    "*.vk.com",
+    "vk.com",
+    "*.vk.ru",
+    "vk.ru",
+    "*.vkuserdata.com",
+    "*.vk-cdn.net",
+    "*.vkuseraudio.net",
+    "*.vkuservideo.net",
+)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot and its workers need to know.
+
+    Attributes:
+        vk_token: community token; ``repr=False`` so it never reaches a log line or traceback.
+        group_id: community id (positive); lets long poll skip the ``groups.getById`` lookup.
+        redis_url: when set, jobs and the huey queue live in Redis so many workers share them.
+        queue_path: SQLite file for the embedded huey queue (used without Redis).
+        jobs_path: SQLite file for our durable job table and user settings (without Redis).
+        api_url: VK API base URL; tests point it at a fake server on 127.0.0.1.
+        allowed_hosts: host patterns (``*.`` prefix = any subdomain) a clip may be downloaded from.
+        max_download_bytes: cap on a clip's size, enforced on the declared size and while streaming.
+        download_timeout_s: total time allowed to download one clip.
+        max_waiting_per_user: jobs one user may have queued or running at once.
+        max_clips_per_hour: clips one user may submit in any rolling hour.
+        max_queue_length: jobs queued or running across all users before new ones are refused.
+        lease_s: how long a worker owns a running job without renewing its lease.
+        stale_queued_s: how long a queued job may sit unclaimed before the sweeper re-enqueues it.
+        sweep_interval_s: how often each worker looks for expired leases.
+        workers: huey worker threads per worker process.
+        device: torch device for the pipeline (``cpu``, ``cuda``, ``cuda:1``...); None = auto.
+        default_language: reply language for users who chose none (``ru`` or ``en``).
+        work_dir: scratch space for downloads and results (one sub-directory per job).
+        vk_retries: attempts for a VK call answered with error 6, 9, 29 or 10.
+        vk_backoff_s: first back-off delay; doubles per attempt.
+    """
+
+    vk_token: str = field(repr=False)
+    group_id: int
+    redis_url: str | None = None
+    queue_path: Path = Path("var/smask-queue.db")
+    jobs_path: Path = Path("var/smask-jobs.db")
+    api_url: str | None = None
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
+    max_download_bytes: int = 200 * 1024 * 1024  # bytes; VK's own doc limit
+    download_timeout_s: float = 120.0
+    max_waiting_per_user: int = 3
+    max_clips_per_hour: int = 20
+    max_queue_length: int = 500
+    lease_s: float = 600.0
+    stale_queued_s: float = 900.0
+    sweep_interval_s: float = 30.0
+    workers: int = 1
+    device: str | None = None
+    default_language: str = "ru"
+    work_dir: Path = Path("var/work")
+    vk_retries: int = 5
+    vk_backoff_s: float = 0.5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``VK_*`` and ``SMASK_*`` variables (see .env.example)."""
+        env = os.environ if env is None else env
+        token = env.get("VK_TOKEN", "").strip()
+        if not token:
+            raise ValueError("VK_TOKEN is not set (community token with messages and docs rights)")
+        group_raw = env.get("VK_GROUP_ID", "").strip()
+        if not group_raw:
+            raise ValueError("VK_GROUP_ID is not set (the community's numeric id)")
+        hosts_raw = env.get("SMASK_ALLOWED_HOSTS", "").strip()
+        hosts = (
+            tuple(h.strip() for h in hosts_raw.split(",") if h.strip())
+            if hosts_raw
+            else DEFAULT_ALLOWED_HOSTS
+        )
+        extra = env.get("SMASK_EXTRA_ALLOWED_HOSTS", "").strip()
+        if extra:
+            hosts = hosts + tuple(h.strip() for h in extra.split(",") if h.strip())
+        language = env.get("SMASK_LANGUAGE", "ru").strip() or "ru"
+        if language not in ("ru", "en"):
+            raise ValueError(f"SMASK_LANGUAGE must be ru or en, not {language!r}")
+        return cls(
+            vk_token=token,
+            group_id=abs(int(group_raw)),
+            redis_url=env.get("SMASK_REDIS_URL", "").strip() or None,
+            queue_path=Path(env.get("SMASK_QUEUE_PATH", "").strip() or "var/smask-queue.db"),
+            jobs_path=Path(env.get("SMASK_JOBS_PATH", "").strip() or "var/smask-jobs.db"),
+            api_url=env.get("VK_API_URL", "").strip() or None,
+            allowed_hosts=hosts,
+            max_download_bytes=_int(env, "SMASK_MAX_DOWNLOAD_BYTES", 200 * 1024 * 1024),
+            download_timeout_s=_float(env, "SMASK_DOWNLOAD_TIMEOUT_S", 120.0),
+            max_waiting_per_user=_int(env, "SMASK_MAX_WAITING_PER_USER", 3),
+            max_clips_per_hour=_int(env, "SMASK_MAX_CLIPS_PER_HOUR", 20),
+            max_queue_length=_int(env, "SMASK_MAX_QUEUE_LENGTH", 500),
+            lease_s=_float(env, "SMASK_LEASE_S", 600.0),
+            stale_queued_s=_float(env, "SMASK_STALE_QUEUED_S", 900.0),
+            sweep_interval_s=_float(env, "SMASK_SWEEP_INTERVAL_S", 30.0),
+            workers=_int(env, "SMASK_WORKERS", 1),
+            device=env.get("SMASK_DEVICE", "").strip() or None,
+            default_language=language,
+            work_dir=Path(env.get("SMASK_WORK_DIR", "").strip() or "var/work"),
+            vk_retries=_int(env, "SMASK_VK_RETRIES", 5),
+            vk_backoff_s=_float(env, "SMASK_VK_BACKOFF_S", 0.5),
+        )

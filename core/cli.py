@@ -1,0 +1,180 @@
+"""The media commands of ``smask``: probe, pitch, correct.
+
+Flags mirror the keyword arguments of the core functions one to one, so the CLI and the bot's
+worker run exactly the same pipeline. Heavy imports (torch, the model) happen inside the command
+functions so ``smask --help`` and ``smask probe`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError, SmaskError
+
+log = logging.getLogger("smask")
+
+EXIT_OK = 0
+EXIT_INPUT = 3  # the file cannot be processed; retrying will not help
+EXIT_FAILED = 4  # our own failure
+
+# One line per error code, for people at a terminal (the chat wording lives in bot/texts.py).
+CLI_MESSAGES: dict[str, str] = {
+    "empty": "the file is empty",
+    "not_media": "this is not an audio or video file",
+    "unsupported_container": "only MP4 and MOV are supported (convert WebM/MKV/AVI to MP4 first)",
+    "not_video": "this MP4 has sound but no picture; a video clip is needed here",
+    "corrupt": "the file is damaged or incomplete (truncated upload?)",
+    "hostile": "the file is a playlist or script that points at other files; refused",
+    "no_audio": "the clip has no sound track",
+    "too_large": "the file is larger than the configured limit",
+    "too_long": "the clip is longer than the configured limit",
+    "too_big_format": "picture size, channel count or sample rate is outside the limits",
+    "silent": "the sound track is silent",
+    "unpitched": "no sustained melody was found (speech, noise or percussion?)",
+    "processing_failed": "processing failed on our side",
+}
+
+
+def _explain(error: SmaskError) -> str:
+    text = CLI_MESSAGES.get(error.code, error.code)
+    return f"{text} [{error.code}]" + (f": {error.detail}" if error.detail else "")
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from core.limits import MediaLimits
+    from core.media import probe
+
+    info = probe(Path(args.file), limits=MediaLimits.from_env())
+    print(json.dumps(info.to_dict(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _cmd_pitch(args: argparse.Namespace) -> int:
+    from core.pitch import track_file
+
+    track = track_file(Path(args.file), device=args.device)
+    track.to_csv(Path(args.output))
+    voiced = int((~_isnan(track.f0_hz)).sum())
+    print(f"{len(track.f0_hz)} frames ({voiced} voiced) -> {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _isnan(values: Any) -> Any:
+    import numpy as np
+
+    return np.isnan(values)
+
+
+def _progress_bar(enabled: bool) -> tuple[Callable[[str, float], None], Callable[[], None]]:
+    """A tqdm bar over the pipeline's stages; silent when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, unit="%", disable=not enabled, bar_format="{desc:<10} {bar} {n:.0f}%")
+    stages = ("decoding", "analysing", "retuning", "encoding")
+
+    def update(stage: str, fraction: float) -> None:
+        index = stages.index(stage) if stage in stages else 0
+        overall = 100.0 * (index + max(0.0, min(1.0, fraction))) / len(stages)
+        bar.set_description_str(stage)
+        bar.n = overall
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _cmd_correct(args: argparse.Namespace) -> int:
+    from core.limits import MediaLimits
+    from core.pipeline import CorrectOptions, correct_file
+
+    options = CorrectOptions(
+        key=args.key,
+        scale=args.scale,
+        a4_hz=args.a4,
+        mode=args.mode,
+        strength=args.strength,
+        deadband_cents=args.deadband,
+        instrument=args.instrument,
+        device=args.device,
+    )
+    update, close = _progress_bar(enabled=sys.stderr.isatty() and not args.quiet)
+    try:
+        report = correct_file(
+            Path(args.input),
+            Path(args.output),
+            options,
+            progress=update,
+            limits=MediaLimits.from_env(),
+        )
+    finally:
+        close()
+    if args.report:
+        Path(args.report).write_text(
+            json.dumps(report.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+    if args.plot:
+        report.plot(Path(args.plot))
+    print(report.to_text(args.lang))
+    return EXIT_OK
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register probe, pitch and correct on an argparse subparsers object."""
+    p = subparsers.add_parser("probe", help="print a clip's facts as JSON")
+    p.add_argument("file", help="MP4/MOV clip or MP4/M4A audio")
+    p.set_defaults(handler=_cmd_probe)
+
+    p = subparsers.add_parser("pitch", help="track pitch every 10 ms into a CSV")
+    p.add_argument("file", help="MP4/MOV clip or MP4/M4A audio")
+    p.add_argument("-o", "--output", required=True, help="CSV: time_s, f0_hz, voiced_prob")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if any")
+    p.set_defaults(handler=_cmd_pitch)
+
+    p = subparsers.add_parser(
+        "correct",
+        help="pull out-of-tune notes to pitch; picture and duration untouched",
+        description="Correct the intonation of a clip. The video stream is copied bit for bit; "
+        "only the sound is retuned.",
+    )
+    p.add_argument("input", help="MP4/MOV clip (or MP4/M4A audio)")
+    p.add_argument("-o", "--output", required=True, help="where to write the corrected clip")
+    p.add_argument("--key", default=None, help="tonic, e.g. D or Bb (default: detected)")
+    p.add_argument(
+        "--scale",
+        default="major",
+        help="major, minor, harmonic_minor, chromatic, major_pentatonic, minor_pentatonic",
+    )
+    p.add_argument("--a4", type=float, default=440.0, help="reference A4 in Hz (default 440)")
+    p.add_argument(
+        "--mode",
+        choices=["natural", "hard"],
+        default="natural",
+        help="natural keeps vibrato and slides; hard is the flat auto-tune effect",
+    )
+    p.add_argument("--strength", type=float, default=100.0, help="percent of the error corrected")
+    p.add_argument("--deadband", type=float, default=0.0, help="cents within which notes stay")
+    p.add_argument("--instrument", default=None, help="flute, recorder, violin, voice...")
+    p.add_argument("--report", default=None, help="write the per-note report as JSON")
+    p.add_argument("--plot", default=None, help="write the before/after pitch picture (PNG)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if any")
+    p.add_argument("--lang", choices=["en", "ru"], default="en", help="language of the summary")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_correct)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command, turning our typed errors into one readable line and an exit code."""
+    try:
+        code: int = args.handler(args)
+        return code
+    except InputError as error:
+        print(f"smask: {_explain(error)}", file=sys.stderr)
+        return EXIT_INPUT
+    except SmaskError as error:
+        print(f"smask: {_explain(error)}", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,3 @@
+from smask.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Entry point of ``smask``: core's media commands plus the bot's service commands.
+
+The bot's commands are registered only when bot/ is importable, and bot/cli.py imports its
+heavy parts lazily, so ``smask correct`` never pays for vkbottle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from core import cli as core_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smask",
+        description="Symphonic Masks: pull the out-of-tune notes of a played or sung melody to "
+        "pitch, keeping duration, timbre and the picture.",
+        epilog="Examples:\n"
+        "  smask probe clip.mp4\n"
+        "  smask pitch clip.mp4 -o track.csv\n"
+        "  smask correct clip.mp4 -o fixed.mp4 --key D --scale minor --report r.json\n"
+        "  VK_TOKEN=... VK_GROUP_ID=... smask bot",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    core_cli.add_commands(subparsers)
+    from bot import cli as bot_cli
+
+    bot_cli.add_commands(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else os.environ.get("SMASK_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return core_cli.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
