@@ -1,0 +1,82 @@
+"""``smask bot`` (the whole service on one machine) and ``smask worker`` (extra workers)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from typing import Any
+
+log = logging.getLogger("smask")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``bot`` and ``worker`` on an argparse sub-parser set."""
+    p_bot = subparsers.add_parser(
+        "bot", help="run the VK bot with its queue and an embedded worker process"
+    )
+    p_bot.add_argument(
+        "--workers", type=int, default=None, help="threads of the embedded worker (SMASK_WORKERS)"
+    )
+    p_bot.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="run only the bot; workers run elsewhere (`smask worker` against Redis)",
+    )
+    p_bot.set_defaults(func=cmd_bot)
+    p_worker = subparsers.add_parser("worker", help="run a worker that takes jobs from the queue")
+    p_worker.add_argument("--workers", type=int, default=None, help="threads (SMASK_WORKERS)")
+    p_worker.set_defaults(func=cmd_worker)
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("SMASK_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from bot.app import create_bot, serve
+    from bot.settings import Settings
+
+    _setup_logging()
+    settings = Settings.from_env()
+    log.info("starting bot for community %s (%r)", settings.group_id, settings)
+    child: subprocess.Popen[bytes] | None = None
+    if not args.no_worker:
+        cmd = [sys.executable, "-m", "bot", "worker"]
+        if args.workers:
+            cmd += ["--workers", str(args.workers)]
+        child = subprocess.Popen(cmd)
+        log.info("embedded worker started (pid %d)", child.pid)
+    try:
+        asyncio.run(serve(create_bot(settings)))
+    finally:
+        if child is not None:
+            child.send_signal(2)  # SIGINT: huey finishes the running job, then exits
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.settings import Settings
+    from bot.worker_main import run_worker
+
+    _setup_logging()
+    settings = Settings.from_env()
+    run_worker(settings, workers=args.workers)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))

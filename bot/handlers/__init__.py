@@ -1,0 +1,15 @@
+"""One labeler per concern; ``make_labelers`` returns them in the order they must match.
+
+Labelers are built by factories (not at import) because they close over the bot's context.
+"""
+
+from __future__ import annotations
+
+from vkbottle.bot import BotLabeler
+
+from bot.context import BotContext
+from bot.handlers import clips, commands, fallback
+
+
+def make_labelers(ctx: BotContext) -> list[BotLabeler]:
+    return [commands.make_labeler(ctx), clips.make_labeler(ctx), fallback.make_labeler(ctx)]

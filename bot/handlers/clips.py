@@ -1,0 +1,90 @@
+"""A clip arrives: check what can be checked without downloading, record the job, answer.
+
+The answer ("queued, position N") must come fast (bench/bot_ack.py keeps p95 under 300 ms),
+so nothing here downloads or probes: the worker does, judging the container by its bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from vkbottle.bot import BotLabeler, Message
+
+from bot import jobs as jobs_mod
+from bot.context import BotContext
+from bot.download import host_allowed
+from bot.handlers.replies import message_key, reply
+from bot.jobs import Job
+from bot.rules import DocAttachmentRule, VideoAttachmentRule
+from bot.texts import t
+
+log = logging.getLogger("smask.bot")
+
+LIMIT_FACTS = {
+    "user_waiting": "max_waiting_per_user",
+    "user_hourly": "max_clips_per_hour",
+    "queue_full": "max_queue_length",
+}
+
+
+def make_labeler(ctx: BotContext) -> BotLabeler:
+    labeler = BotLabeler()
+    settings = ctx.settings
+
+    @labeler.message(VideoAttachmentRule())
+    async def video_hint(message: Message) -> None:
+        prefs = await asyncio.to_thread(ctx.prefs.get, message.from_id)
+        await reply(message, t("video_hint", prefs.lang), purpose="video_hint")
+
+    @labeler.message(DocAttachmentRule())
+    async def clip(message: Message, doc: Any) -> None:
+        prefs = await asyncio.to_thread(ctx.prefs.get, message.from_id)
+        lang = prefs.lang
+        url = str(doc.url or "")
+        size = int(doc.size or 0)
+        key = message_key(message)
+        if not host_allowed(url, settings.allowed_hosts):
+            log.warning("message %s: doc host not allowed, refused", key)
+            await reply(message, t("host_not_allowed", lang), purpose="refused")
+            return
+        if size > settings.max_download_bytes:
+            log.info("message %s: declared size %d bytes over the cap, refused", key, size)
+            facts = {
+                "size_mb": round(size / 2**20, 1),
+                "max_mb": round(settings.max_download_bytes / 2**20, 1),
+            }
+            await reply(message, t("declared_too_large", lang, **facts), purpose="refused")
+            return
+        job = Job(
+            job_id=key,
+            peer_id=message.peer_id,
+            from_id=message.from_id,
+            message_id=message.id or 0,
+            cmid=message.conversation_message_id or 0,
+            doc_url=url,
+            doc_title=str(doc.title or "clip"),
+            doc_size=size,
+            options=prefs.to_options(),
+            lang=lang,
+        )
+        result = await asyncio.to_thread(ctx.store.submit, job, ctx.limits)
+        if result.refused:
+            limit = getattr(settings, LIMIT_FACTS[result.refused])
+            log.info("message %s refused: %s", key, result.refused)
+            await reply(message, t(f"limit_{result.refused}", lang, limit=limit), purpose="refused")
+            return
+        if result.job is None:
+            return
+        if not result.created and result.job.reply_message_id:
+            log.info("message %s is already job %s; not answering again", key, result.job.state)
+            return
+        # Answer first, then ring the queue: the worker then always finds our message to edit.
+        # A crash between the two leaves a queued job that the sweeper enqueues later.
+        ack_id = await reply(message, t("queued", lang, position=result.position), purpose="ack")
+        await asyncio.to_thread(jobs_mod.set_reply_message, ctx.store, key, ack_id)
+        await asyncio.to_thread(ctx.queue.enqueue, key)
+        log.info("job %s queued at position %d", key, result.position)
+
+    return labeler

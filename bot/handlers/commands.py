@@ -1,0 +1,152 @@
+"""/help, /status, /cancel and the per-user settings (/key, /a4, /mode, /instrument, /lang)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from vkbottle.bot import BotLabeler, Message
+
+from bot import jobs as jobs_mod
+from bot.context import BotContext
+from bot.handlers.replies import reply
+from bot.prefs import LANGUAGES, MODES, UserPrefs
+from bot.rules import CommandRule
+from bot.texts import t
+
+A4_RANGE_HZ = (400.0, 480.0)
+AUTO_WORDS = ("auto", "авто", "")
+
+
+def parse_key_words(args: str) -> tuple[str | None, str | None]:
+    """``"F# minor"`` -> ("F#", "minor"); ``"auto"`` -> (None, None).
+
+    Raises:
+        ValueError: a tonic or scale core.scales does not know.
+    """
+    if args.strip().lower() in AUTO_WORDS:
+        return None, None
+    from core.scales import parse_key
+
+    key = parse_key(args)
+    assert key is not None
+    tonic = args.split()[0]
+    if len(args.split()) == 1 and len(tonic) > 1 and tonic.endswith("m"):
+        tonic = tonic[:-1]
+    return tonic[0].upper() + tonic[1:], key.scale
+
+
+def describe(prefs: UserPrefs) -> str:
+    lang = prefs.lang
+    key = f"{prefs.key} {prefs.scale}" if prefs.key else t("auto", lang)
+    return t(
+        "settings_show",
+        lang,
+        key=key,
+        a4_hz=f"{prefs.a4_hz:g}",
+        mode=t(f"mode_{prefs.mode}", lang),
+        instrument=prefs.instrument or t("auto", lang),
+        lang=prefs.lang,
+    )
+
+
+def make_labeler(ctx: BotContext) -> BotLabeler:
+    labeler = BotLabeler()
+
+    async def prefs_of(message: Message) -> UserPrefs:
+        return await asyncio.to_thread(ctx.prefs.get, message.from_id)
+
+    async def save(message: Message, prefs: UserPrefs) -> None:
+        await asyncio.to_thread(ctx.prefs.put, message.from_id, prefs)
+        await reply(message, t("settings_saved", prefs.lang) + "\n\n" + describe(prefs), purpose="saved")
+
+    @labeler.message(CommandRule("help", "start", "помощь", "начать", "справка"))
+    async def help_(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        await reply(message, t("help", prefs.lang), purpose="help")
+
+    @labeler.message(CommandRule("status", "статус"))
+    async def status(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        jobs = await asyncio.to_thread(ctx.store.for_user, message.from_id)
+        if not jobs:
+            await reply(message, t("status_none", prefs.lang), purpose="status")
+            return
+        lines = [t("status_header", prefs.lang)]
+        for job in jobs:
+            if job.state == "running":
+                lines.append(t("status_running", prefs.lang, title=job.doc_title))
+            else:
+                position = await asyncio.to_thread(ctx.store.position, job)
+                lines.append(t("status_queued", prefs.lang, title=job.doc_title, position=position))
+        await reply(message, "\n".join(lines), purpose="status")
+
+    @labeler.message(CommandRule("cancel", "отмена", "отменить"))
+    async def cancel(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        cancelled, flagged = await asyncio.to_thread(
+            jobs_mod.cancel_for_user, ctx.store, message.from_id
+        )
+        count = len(cancelled) + len(flagged)
+        text = t("cancel_done", prefs.lang, count=count) if count else t("cancel_none", prefs.lang)
+        await reply(message, text, purpose="cancel")
+
+    @labeler.message(CommandRule("settings", "настройки"))
+    async def show_settings(message: Message, args: str) -> None:
+        await reply(message, describe(await prefs_of(message)), purpose="settings")
+
+    @labeler.message(CommandRule("key", "тональность"))
+    async def set_key(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        try:
+            tonic, scale = parse_key_words(args)
+        except (ValueError, IndexError):
+            await reply(message, t("settings_invalid_key", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, key=tonic, scale=scale))
+
+    @labeler.message(CommandRule("a4", "ля"))
+    async def set_a4(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        try:
+            a4_hz = float(args.replace(",", ".").lower().removesuffix("hz").strip())
+        except ValueError:
+            a4_hz = -1.0
+        if not A4_RANGE_HZ[0] <= a4_hz <= A4_RANGE_HZ[1]:
+            await reply(message, t("settings_invalid_a4", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, a4_hz=a4_hz))
+
+    @labeler.message(CommandRule("mode", "режим"))
+    async def set_mode(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        mode = args.strip().lower()
+        if mode not in MODES:
+            await reply(message, t("settings_invalid_mode", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, mode=mode))
+
+    @labeler.message(CommandRule("instrument", "инструмент"))
+    async def set_instrument(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        name = args.strip().lower()
+        if name in AUTO_WORDS:
+            await save(message, replace(prefs, instrument=None))
+            return
+        from core.scales import instrument_names
+
+        if name not in instrument_names():
+            await reply(message, t("settings_invalid_instrument", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, instrument=name))
+
+    @labeler.message(CommandRule("lang", "language", "язык"))
+    async def set_lang(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        lang = args.strip().lower()
+        if lang not in LANGUAGES:
+            await reply(message, t("settings_invalid_lang", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, lang=lang))
+
+    return labeler

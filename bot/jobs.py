@@ -1,0 +1,525 @@
+"""Our own durable job table: the record that makes "nothing lost, nothing twice" true.
+
+huey delivers at most once and a SIGKILLed consumer loses the task it held, so huey is only the
+doorbell. The truth lives here: a job moves ``queued -> running (lease) -> done | failed |
+cancelled``; a worker must *claim* a job (atomically) before touching it, renews its lease
+while it works, and a sweeper hands jobs whose lease expired back to the queue. The job id is
+derived from (peer_id, message id), so a long-poll redelivery or a bot restart can never create
+a second job for the same message.
+
+Two backends share every decision (the pure functions below): SQLite (one file, ``BEGIN
+IMMEDIATE`` transactions) and Redis (optimistic ``WATCH``/``MULTI`` transactions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.settings import Settings
+
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("done", "failed", "cancelled")
+HOUR_S = 3600.0
+
+
+def job_id_for(peer_id: int, message_id: int, cmid: int = 0) -> str:
+    """Idempotency key of a user's message.
+
+    Community bots in group chats see ``id == 0`` and only a ``conversation_message_id``, so
+    the key falls back to it there.
+    """
+    return f"{peer_id}_{message_id}" if message_id else f"{peer_id}_c{cmid}"
+
+
+def random_id_for(job_id: str, purpose: str) -> int:
+    """A stable, non-zero int31 ``random_id`` for one logical message of a job.
+
+    VK drops a ``messages.send`` whose random_id it has already seen from this sender, so a
+    retried send (after a VK error 10 or a killed worker) never posts twice.
+    """
+    value = zlib.crc32(f"{purpose}:{job_id}".encode()) & 0x7FFFFFFF
+    return value or 1
+
+
+@dataclass
+class Job:
+    """One clip to correct, and everything needed to answer it from any worker host."""
+
+    job_id: str
+    peer_id: int
+    from_id: int
+    message_id: int
+    cmid: int
+    doc_url: str
+    doc_title: str
+    doc_size: int  # bytes, as declared by VK (never trusted for the download cap)
+    options: dict[str, Any] = field(default_factory=dict)  # the user's settings at submission
+    lang: str = "ru"
+    state: str = "queued"
+    seq: int = 0
+    attempts: int = 0
+    worker: str = ""
+    lease_until: float = 0.0  # unix seconds
+    created_at: float = 0.0
+    enqueued_at: float = 0.0
+    reply_message_id: int = 0  # our "queued" message, edited as the job advances
+    result_message_id: int = 0
+    error_code: str = ""
+    cancel_requested: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Job:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class SubmitLimits:
+    """Admission limits checked atomically with the insert (see Settings for meaning)."""
+
+    max_waiting_per_user: int
+    max_clips_per_hour: int
+    max_queue_length: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SubmitLimits:
+        return cls(
+            settings.max_waiting_per_user, settings.max_clips_per_hour, settings.max_queue_length
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """``created`` False with ``refused`` empty means the message was already a job."""
+
+    job: Job | None
+    created: bool
+    refused: str = ""  # "queue_full" | "user_waiting" | "user_hourly"
+    position: int = 0
+
+
+# --- decisions shared by both backends -----------------------------------------------------
+
+
+def _admit(
+    limits: SubmitLimits, *, queue_len: int, user_active: int, user_last_hour: int
+) -> str:
+    if queue_len >= limits.max_queue_length:
+        return "queue_full"
+    if user_active >= limits.max_waiting_per_user:
+        return "user_waiting"
+    if user_last_hour >= limits.max_clips_per_hour:
+        return "user_hourly"
+    return ""
+
+
+def _claim(job: Job, worker: str, now: float, lease_s: float) -> Job | None:
+    claimable = job.state == "queued" or (job.state == "running" and job.lease_until < now)
+    if not claimable:
+        return None
+    if job.cancel_requested:
+        return replace(job, state="cancelled", worker="", lease_until=0.0)
+    return replace(
+        job, state="running", worker=worker, lease_until=now + lease_s, attempts=job.attempts + 1
+    )
+
+
+def _requeue_if_stale(job: Job, now: float, stale_queued_s: float) -> Job | None:
+    if job.state == "running" and job.lease_until < now:
+        return replace(job, state="queued", worker="", lease_until=0.0, enqueued_at=now)
+    if job.state == "queued" and job.enqueued_at + stale_queued_s < now:
+        return replace(job, enqueued_at=now)
+    return None
+
+
+class JobStore(Protocol):
+    """What handlers, workers and the sweeper need; both backends implement it."""
+
+    def submit(self, job: Job, limits: SubmitLimits, *, now: float | None = None) -> SubmitResult:
+        """Insert ``job`` unless its id exists or a limit refuses it."""
+        ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
+        """Apply ``change`` atomically; it returns the new job or None to leave it alone."""
+        ...
+
+    def active(self) -> list[Job]:
+        """Queued and running jobs, oldest first."""
+        ...
+
+    def for_user(self, from_id: int) -> list[Job]:
+        """The user's queued and running jobs, oldest first."""
+        ...
+
+    def position(self, job: Job) -> int:
+        """1 for the job a worker takes next (running jobs count as ahead)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# --- operations written once on top of update() --------------------------------------------
+
+
+def claim(store: JobStore, job_id: str, worker: str, lease_s: float) -> Job | None:
+    """Take a job for ``worker``; None when it is done, cancelled or leased by someone else.
+
+    A job flagged by /cancel while queued is turned into ``cancelled`` here, and None returned.
+    """
+    now = time.time()
+    result = store.update(job_id, lambda j: _claim(j, worker, now, lease_s))
+    if result is None or result.state != "running" or result.worker != worker:
+        return None
+    return result
+
+
+def renew(store: JobStore, job_id: str, worker: str, lease_s: float) -> bool:
+    """Extend the lease; False when the job was taken over (lease lost) or finished."""
+    now = time.time()
+
+    def change(j: Job) -> Job | None:
+        if j.state != "running" or j.worker != worker:
+            return None
+        return replace(j, lease_until=now + lease_s)
+
+    return store.update(job_id, change) is not None
+
+
+def finish(
+    store: JobStore,
+    job_id: str,
+    worker: str,
+    state: str,
+    *,
+    error_code: str = "",
+    result_message_id: int = 0,
+) -> bool:
+    """Move the worker's running job to a final state; False if it no longer owns it."""
+    assert state in FINAL_STATES, state
+
+    def change(j: Job) -> Job | None:
+        if j.state != "running" or j.worker != worker:
+            return None
+        return replace(
+            j,
+            state=state,
+            worker="",
+            lease_until=0.0,
+            error_code=error_code,
+            result_message_id=result_message_id or j.result_message_id,
+        )
+
+    return store.update(job_id, change) is not None
+
+
+def set_reply_message(store: JobStore, job_id: str, message_id: int) -> None:
+    """Remember our "queued" message so workers can edit it with progress."""
+
+    def change(j: Job) -> Job | None:
+        return None if j.reply_message_id == message_id else replace(j, reply_message_id=message_id)
+
+    store.update(job_id, change)
+
+
+def cancel_for_user(store: JobStore, from_id: int) -> tuple[list[Job], list[Job]]:
+    """Cancel a user's queued jobs now and flag running ones to stop at the next stage.
+
+    Returns:
+        (cancelled queued jobs, running jobs asked to stop)
+    """
+    cancelled: list[Job] = []
+    flagged: list[Job] = []
+    for job in store.for_user(from_id):
+
+        def change(j: Job) -> Job | None:
+            if j.state == "queued":
+                return replace(j, state="cancelled", cancel_requested=True)
+            if j.state == "running" and not j.cancel_requested:
+                return replace(j, cancel_requested=True)
+            return None
+
+        new = store.update(job.job_id, change)
+        if new is not None:
+            (cancelled if new.state == "cancelled" else flagged).append(new)
+    return cancelled, flagged
+
+
+def sweep(store: JobStore, enqueue: Callable[[str], None], stale_queued_s: float) -> list[str]:
+    """Re-enqueue jobs whose worker died (lease expired) or whose queue message was lost.
+
+    Any number of sweepers may run at once: each hand-back is one atomic transition, and a
+    duplicate queue message is harmless because only one worker can claim the job.
+    """
+    now = time.time()
+    requeued: list[str] = []
+    for job in store.active():
+        if store.update(job.job_id, lambda j: _requeue_if_stale(j, now, stale_queued_s)):
+            enqueue(job.job_id)
+            requeued.append(job.job_id)
+    return requeued
+
+
+# --- SQLite ---------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    from_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs(from_id, created_at);
+"""
+
+
+class SqliteJobStore:
+    """The job table in one SQLite file (WAL), safe across threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+            conn.executescript(_SCHEMA)
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        # A connection per transaction: cheap for SQLite, and safe from any thread or process.
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
+        row = conn.execute("SELECT seq, data FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        return replace(Job.from_json(row[1]), seq=row[0])
+
+    @staticmethod
+    def _save(conn: sqlite3.Connection, job: Job) -> None:
+        conn.execute(
+            "UPDATE jobs SET state = ?, data = ? WHERE job_id = ?",
+            (job.state, job.to_json(), job.job_id),
+        )
+
+    def submit(self, job: Job, limits: SubmitLimits, *, now: float | None = None) -> SubmitResult:
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            existing = self._load(conn, job.job_id)
+            if existing is not None:
+                return SubmitResult(existing, False, "", self._position(conn, existing))
+            queue_len = conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+            ).fetchone()[0]
+            user_active = conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE from_id = ? AND state IN ('queued', 'running')",
+                (job.from_id,),
+            ).fetchone()[0]
+            user_hour = conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE from_id = ? AND created_at > ?",
+                (job.from_id, now - HOUR_S),
+            ).fetchone()[0]
+            refused = _admit(
+                limits, queue_len=queue_len, user_active=user_active, user_last_hour=user_hour
+            )
+            if refused:
+                return SubmitResult(None, False, refused)
+            new = replace(job, state="queued", created_at=now, enqueued_at=now)
+            cur = conn.execute(
+                "INSERT INTO jobs (job_id, from_id, state, created_at, data) VALUES (?, ?, ?, ?, ?)",
+                (new.job_id, new.from_id, new.state, now, new.to_json()),
+            )
+            new = replace(new, seq=int(cur.lastrowid or 0))
+            self._save(conn, new)
+            return SubmitResult(new, True, "", self._position(conn, new))
+
+    @staticmethod
+    def _position(conn: sqlite3.Connection, job: Job) -> int:
+        if job.state not in ACTIVE_STATES:
+            return 0
+        ahead = conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND seq < ?",
+            (job.seq,),
+        ).fetchone()[0]
+        return int(ahead) + 1
+
+    def get(self, job_id: str) -> Job | None:
+        with self._tx() as conn:
+            return self._load(conn, job_id)
+
+    def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
+        with self._tx() as conn:
+            job = self._load(conn, job_id)
+            if job is None:
+                return None
+            new = change(job)
+            if new is not None:
+                self._save(conn, new)
+            return new
+
+    def _select(self, where: str, args: tuple[Any, ...]) -> list[Job]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                f"SELECT seq, data FROM jobs WHERE {where} ORDER BY seq", args
+            ).fetchall()
+        return [replace(Job.from_json(data), seq=seq) for seq, data in rows]
+
+    def active(self) -> list[Job]:
+        return self._select("state IN ('queued', 'running')", ())
+
+    def for_user(self, from_id: int) -> list[Job]:
+        return self._select("from_id = ? AND state IN ('queued', 'running')", (from_id,))
+
+    def position(self, job: Job) -> int:
+        with self._tx() as conn:
+            return self._position(conn, job)
+
+    def close(self) -> None:
+        """Nothing held open between transactions."""
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+class RedisJobStore:
+    """The job table in Redis, shared by every worker host.
+
+    Keys (``prefix`` first): ``job:<id>`` JSON string, ``active`` zset (score = seq),
+    ``user:<from_id>:active`` zset, ``user:<from_id>:recent`` zset (score = created_at),
+    ``seq`` counter.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "smask:") -> None:
+        import redis  # optional dependency: only deployments with SMASK_REDIS_URL need it
+
+        self._redis = redis.Redis.from_url(url)
+        self._watch_error = redis.WatchError
+        self.prefix = prefix
+
+    def _k(self, *parts: object) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    def _write(self, pipe: Any, job: Job) -> None:
+        pipe.set(self._k("job", job.job_id), job.to_json())
+        if job.state in ACTIVE_STATES:
+            pipe.zadd(self._k("active"), {job.job_id: job.seq})
+            pipe.zadd(self._k("user", job.from_id, "active"), {job.job_id: job.seq})
+        else:
+            pipe.zrem(self._k("active"), job.job_id)
+            pipe.zrem(self._k("user", job.from_id, "active"), job.job_id)
+
+    def submit(self, job: Job, limits: SubmitLimits, *, now: float | None = None) -> SubmitResult:
+        now = time.time() if now is None else now
+        job_key = self._k("job", job.job_id)
+        keys = [
+            job_key,
+            self._k("active"),
+            self._k("user", job.from_id, "active"),
+            self._k("user", job.from_id, "recent"),
+        ]
+        while True:
+            with self._redis.pipeline() as pipe:
+                try:
+                    pipe.watch(*keys)
+                    raw = pipe.get(job_key)
+                    if raw is not None:
+                        existing = Job.from_json(raw)
+                        pipe.unwatch()
+                        return SubmitResult(existing, False, "", self.position(existing))
+                    refused = _admit(
+                        limits,
+                        queue_len=int(pipe.zcard(keys[1])),
+                        user_active=int(pipe.zcard(keys[2])),
+                        user_last_hour=int(pipe.zcount(keys[3], now - HOUR_S, "+inf")),
+                    )
+                    if refused:
+                        pipe.unwatch()
+                        return SubmitResult(None, False, refused)
+                    seq = int(self._redis.incr(self._k("seq")))
+                    new = replace(job, state="queued", created_at=now, enqueued_at=now, seq=seq)
+                    pipe.multi()
+                    self._write(pipe, new)
+                    pipe.zadd(keys[3], {new.job_id: now})
+                    pipe.zremrangebyscore(keys[3], "-inf", now - HOUR_S)
+                    pipe.execute()
+                except self._watch_error:
+                    continue
+            return SubmitResult(new, True, "", self.position(new))
+
+    def get(self, job_id: str) -> Job | None:
+        raw = self._redis.get(self._k("job", job_id))
+        return None if raw is None else Job.from_json(raw)
+
+    def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
+        job_key = self._k("job", job_id)
+        while True:
+            with self._redis.pipeline() as pipe:
+                try:
+                    pipe.watch(job_key)
+                    raw = pipe.get(job_key)
+                    if raw is None:
+                        return None
+                    new = change(Job.from_json(raw))
+                    if new is None:
+                        pipe.unwatch()
+                        return None
+                    pipe.multi()
+                    self._write(pipe, new)
+                    pipe.execute()
+                    return new
+                except self._watch_error:
+                    continue
+
+    def _jobs(self, ids: list[bytes]) -> list[Job]:
+        if not ids:
+            return []
+        raws = self._redis.mget([self._k("job", i.decode()) for i in ids])
+        return [Job.from_json(r) for r in raws if r is not None]
+
+    def active(self) -> list[Job]:
+        return self._jobs(self._redis.zrange(self._k("active"), 0, -1))
+
+    def for_user(self, from_id: int) -> list[Job]:
+        return self._jobs(self._redis.zrange(self._k("user", from_id, "active"), 0, -1))
+
+    def position(self, job: Job) -> int:
+        rank = self._redis.zrank(self._k("active"), job.job_id)
+        return 0 if rank is None else int(rank) + 1
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def make_store(settings: Settings) -> JobStore:
+    """Redis when SMASK_REDIS_URL is set (shared by many hosts), else the local SQLite file."""
+    if settings.redis_url:
+        return RedisJobStore(settings.redis_url)
+    return SqliteJobStore(settings.jobs_path)

@@ -1,0 +1,110 @@
+"""Each user's correction settings (key, A4, mode, instrument, language), kept between chats.
+
+Stored next to the job table (same SQLite file, or the same Redis) so every worker host sees
+the settings a job was submitted with; the job itself carries a snapshot of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.settings import Settings
+
+MODES = ("natural", "hard")
+LANGUAGES = ("ru", "en")
+
+
+@dataclass(frozen=True)
+class UserPrefs:
+    """A user's choices; ``key``/``scale`` None means "detect from the clip"."""
+
+    lang: str = "ru"
+    key: str | None = None  # tonic note name, e.g. "C", "F#", "Bb"
+    scale: str | None = None  # "major", "minor", "chromatic"...
+    a4_hz: float = 440.0
+    mode: str = "natural"
+    instrument: str | None = None
+
+    def to_options(self) -> dict[str, Any]:
+        """The fields that travel with a job to the pipeline's CorrectOptions."""
+        return {
+            "key": self.key,
+            "scale": self.scale,
+            "a4_hz": self.a4_hz,
+            "mode": self.mode,
+            "instrument": self.instrument,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> UserPrefs:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+class PrefsStore(Protocol):
+    def get(self, user_id: int) -> UserPrefs: ...
+
+    def put(self, user_id: int, prefs: UserPrefs) -> None: ...
+
+
+class SqlitePrefsStore:
+    def __init__(self, path: Path, *, default_lang: str = "ru") -> None:
+        self.path = Path(path)
+        self.default = UserPrefs(lang=default_lang)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS prefs (user_id INTEGER PRIMARY KEY, data TEXT NOT NULL)"
+            )
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def get(self, user_id: int) -> UserPrefs:
+        with self._conn() as conn:
+            row = conn.execute("SELECT data FROM prefs WHERE user_id = ?", (user_id,)).fetchone()
+        return self.default if row is None else UserPrefs.from_dict(json.loads(row[0]))
+
+    def put(self, user_id: int, prefs: UserPrefs) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO prefs (user_id, data) VALUES (?, ?) "
+                "ON CONFLICT(user_id) DO UPDATE SET data = excluded.data",
+                (user_id, json.dumps(asdict(prefs))),
+            )
+
+
+class RedisPrefsStore:
+    def __init__(self, url: str, *, default_lang: str = "ru", prefix: str = "smask:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self.default = UserPrefs(lang=default_lang)
+        self.prefix = prefix
+
+    def get(self, user_id: int) -> UserPrefs:
+        raw = self._redis.get(f"{self.prefix}prefs:{user_id}")
+        return self.default if raw is None else UserPrefs.from_dict(json.loads(raw))
+
+    def put(self, user_id: int, prefs: UserPrefs) -> None:
+        self._redis.set(f"{self.prefix}prefs:{user_id}", json.dumps(asdict(prefs)))
+
+
+def make_prefs_store(settings: Settings) -> PrefsStore:
+    if settings.redis_url:
+        return RedisPrefsStore(settings.redis_url, default_lang=settings.default_language)
+    return SqlitePrefsStore(settings.jobs_path, default_lang=settings.default_language)
+
+
+__all__ = ["LANGUAGES", "MODES", "PrefsStore", "UserPrefs", "make_prefs_store", "replace"]

@@ -1,0 +1,285 @@
+"""Every sentence a user reads, Russian first, English second, looked up by key.
+
+Wording lives here only, so handlers and workers deal in keys and codes (``core.errors``
+codes map one to one onto keys) and tests can check that no code is left without a message.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from core.errors import INPUT_ERROR_CODES
+
+DEFAULT_LANG = "ru"
+
+TEXTS: dict[str, dict[str, str]] = {
+    # --- the clip's journey ---
+    "queued": {
+        "ru": "🎵 Принято! Ваш клип в очереди, позиция: {position}. Я напишу, когда всё будет готово.",
+        "en": "🎵 Got it! Your clip is in the queue, position {position}. I'll write when it's ready.",
+    },
+    "already_queued": {
+        "ru": "Этот клип уже в работе (позиция {position}).",
+        "en": "This clip is already being worked on (position {position}).",
+    },
+    "stage_downloading": {
+        "ru": "⬇️ Скачиваю клип…",
+        "en": "⬇️ Downloading your clip…",
+    },
+    "stage_analysing": {
+        "ru": "🎼 Слушаю и определяю ноты…",
+        "en": "🎼 Listening and finding the notes…",
+    },
+    "stage_retuning": {
+        "ru": "🎚 Подтягиваю фальшивые ноты…",
+        "en": "🎚 Pulling the out-of-tune notes to pitch…",
+    },
+    "stage_uploading": {
+        "ru": "⬆️ Отправляю результат…",
+        "en": "⬆️ Uploading the result…",
+    },
+    "done_ack": {
+        "ru": "✅ Готово! Исправленный клип — в ответе ниже.",
+        "en": "✅ Done! The corrected clip is in the reply below.",
+    },
+    "result": {
+        "ru": "Исправленный клип 🎬\n\n{summary}",
+        "en": "Your corrected clip 🎬\n\n{summary}",
+    },
+    "failed_ack": {
+        "ru": "❌ Не получилось обработать клип.",
+        "en": "❌ Could not process the clip.",
+    },
+    "cancelled_ack": {
+        "ru": "🚫 Отменено.",
+        "en": "🚫 Cancelled.",
+    },
+    # --- how to send a clip ---
+    "video_hint": {
+        "ru": (
+            "Видео, отправленное как «видео», бот скачать не может 😔\n"
+            "Пожалуйста, отправьте его как файл: скрепка 📎 → Файл → выберите видео."
+        ),
+        "en": (
+            "A clip sent as a *video* can't be downloaded by a community bot 😔\n"
+            "Please send it as a file: paperclip 📎 → File → choose the video."
+        ),
+    },
+    # --- refusals before download ---
+    "host_not_allowed": {
+        "ru": "Этот файл лежит не на серверах ВКонтакте, я не могу его скачать.",
+        "en": "This file is not hosted by VK, so I can't download it.",
+    },
+    "declared_too_large": {
+        "ru": "Файл слишком большой ({size_mb} МБ). Максимум — {max_mb} МБ.",
+        "en": "The file is too large ({size_mb} MB). The limit is {max_mb} MB.",
+    },
+    "download_failed": {
+        "ru": "Не удалось скачать файл. Попробуйте отправить его ещё раз.",
+        "en": "I couldn't download the file. Please try sending it again.",
+    },
+    # --- one message per core.errors code ---
+    "error_empty": {
+        "ru": "Файл пустой — в нём нет ни одного байта.",
+        "en": "The file is empty.",
+    },
+    "error_not_media": {
+        "ru": "Это не видео и не аудио. Пришлите клип в формате MP4 или MOV.",
+        "en": "This is not a video or audio file. Please send an MP4 or MOV clip.",
+    },
+    "error_unsupported_container": {
+        "ru": "Такой формат (например, WebM, MKV или AVI) я не принимаю. Нужен MP4 или MOV.",
+        "en": "I don't accept this format (WebM, MKV, AVI...). Please send MP4 or MOV.",
+    },
+    "error_not_video": {
+        "ru": "В файле есть звук, но нет картинки. Пришлите видеоклип (MP4 или MOV).",
+        "en": "The file has sound but no picture. Please send a video clip (MP4 or MOV).",
+    },
+    "error_corrupt": {
+        "ru": "Файл повреждён или обрезан — его не получается прочитать.",
+        "en": "The file is damaged or truncated and can't be read.",
+    },
+    "error_hostile": {
+        "ru": "Этот файл похож на список ссылок, а не на видео. Такие файлы я не открываю.",
+        "en": "This file looks like a playlist or link list, not a video. I don't open those.",
+    },
+    "error_no_audio": {
+        "ru": "В клипе нет звуковой дорожки — нечего исправлять.",
+        "en": "The clip has no sound track, so there is nothing to correct.",
+    },
+    "error_too_large": {
+        "ru": "Файл слишком большой. Пришлите клип поменьше.",
+        "en": "The file is too large. Please send a smaller clip.",
+    },
+    "error_too_long": {
+        "ru": "Клип слишком длинный. Пришлите фрагмент покороче.",
+        "en": "The clip is too long. Please send a shorter part.",
+    },
+    "error_too_big_format": {
+        "ru": "Слишком большое разрешение, число каналов или частота звука. Уменьшите и пришлите снова.",
+        "en": "The resolution, channel count or sample rate is too high. Please reduce it and resend.",
+    },
+    "error_silent": {
+        "ru": "В клипе тишина — я не слышу ни одной ноты.",
+        "en": "The clip is silent; I can't hear any notes.",
+    },
+    "error_unpitched": {
+        "ru": "Я не нашёл в клипе выдержанных нот (только шум, речь или ударные).",
+        "en": "I found no sustained notes in the clip (only noise, speech or drums).",
+    },
+    "error_bad_input": {
+        "ru": "Этот файл не получается обработать.",
+        "en": "This file can't be processed.",
+    },
+    "error_processing_failed": {
+        "ru": "Что-то пошло не так на нашей стороне. Попробуйте позже — мы уже разбираемся.",
+        "en": "Something went wrong on our side. Please try again later.",
+    },
+    "error_cancelled": {
+        "ru": "Обработка отменена.",
+        "en": "Processing was cancelled.",
+    },
+    # --- limits ---
+    "limit_queue_full": {
+        "ru": "Сейчас очень много клипов в очереди. Пожалуйста, попробуйте через несколько минут 🙏",
+        "en": "The queue is full right now. Please try again in a few minutes 🙏",
+    },
+    "limit_user_waiting": {
+        "ru": "У вас уже {limit} клипа в работе. Дождитесь результата и пришлите следующий.",
+        "en": "You already have {limit} clips in progress. Please wait for them first.",
+    },
+    "limit_user_hourly": {
+        "ru": "Вы прислали {limit} клипов за последний час. Давайте сделаем перерыв и продолжим позже.",
+        "en": "You've sent {limit} clips in the last hour. Let's take a break and continue later.",
+    },
+    # --- commands ---
+    "help": {
+        "ru": (
+            "Привет! Я — Symphonic Masks 🎭\n"
+            "Пришлите видео, где вы поёте или играете мелодию, — я подтяну фальшивые ноты, "
+            "не меняя длительность, тембр и картинку, и пришлю отчёт об интонации.\n\n"
+            "Как отправить: скрепка 📎 → Файл → выберите видео (MP4 или MOV).\n\n"
+            "Команды:\n"
+            "/status — ваши клипы в очереди\n"
+            "/cancel — отменить ваши клипы\n"
+            "/settings — текущие настройки\n"
+            "/key C major | /key auto — тональность\n"
+            "/a4 442 — частота ноты ля первой октавы, Гц\n"
+            "/mode natural | /mode hard — мягкая или жёсткая коррекция\n"
+            "/instrument voice | flute | … | auto — инструмент\n"
+            "/lang ru | /lang en — язык"
+        ),
+        "en": (
+            "Hi! I'm Symphonic Masks 🎭\n"
+            "Send a video of you singing or playing a melody: I'll pull the out-of-tune notes to "
+            "pitch without changing duration, timbre or picture, and send an intonation report.\n\n"
+            "How to send: paperclip 📎 → File → choose the video (MP4 or MOV).\n\n"
+            "Commands:\n"
+            "/status — your clips in the queue\n"
+            "/cancel — cancel your clips\n"
+            "/settings — current settings\n"
+            "/key C major | /key auto — key and scale\n"
+            "/a4 442 — reference A4 in Hz\n"
+            "/mode natural | /mode hard — gentle or hard correction\n"
+            "/instrument voice | flute | … | auto — instrument\n"
+            "/lang ru | /lang en — language"
+        ),
+    },
+    "status_none": {
+        "ru": "У вас нет клипов в очереди.",
+        "en": "You have no clips in the queue.",
+    },
+    "status_header": {
+        "ru": "Ваши клипы:",
+        "en": "Your clips:",
+    },
+    "status_queued": {
+        "ru": "• «{title}» — в очереди, позиция {position}",
+        "en": "• “{title}” — queued, position {position}",
+    },
+    "status_running": {
+        "ru": "• «{title}» — обрабатывается",
+        "en": "• “{title}” — processing",
+    },
+    "cancel_done": {
+        "ru": "Отменено клипов: {count}.",
+        "en": "Cancelled clips: {count}.",
+    },
+    "cancel_none": {
+        "ru": "Отменять нечего — у вас нет клипов в очереди.",
+        "en": "Nothing to cancel: you have no clips in the queue.",
+    },
+    "settings_show": {
+        "ru": (
+            "Ваши настройки:\nТональность: {key}\nA4: {a4_hz} Гц\nРежим: {mode}\n"
+            "Инструмент: {instrument}\nЯзык: {lang}"
+        ),
+        "en": (
+            "Your settings:\nKey: {key}\nA4: {a4_hz} Hz\nMode: {mode}\n"
+            "Instrument: {instrument}\nLanguage: {lang}"
+        ),
+    },
+    "auto": {"ru": "авто", "en": "auto"},
+    "mode_natural": {"ru": "естественный", "en": "natural"},
+    "mode_hard": {"ru": "жёсткий", "en": "hard"},
+    "settings_saved": {
+        "ru": "Сохранено ✅",
+        "en": "Saved ✅",
+    },
+    "settings_invalid_key": {
+        "ru": "Не понял тональность. Пример: /key C major, /key F# minor или /key auto.",
+        "en": "I didn't get the key. Example: /key C major, /key F# minor or /key auto.",
+    },
+    "settings_invalid_a4": {
+        "ru": "A4 должна быть числом от 400 до 480 Гц, например /a4 442.",
+        "en": "A4 must be a number from 400 to 480 Hz, e.g. /a4 442.",
+    },
+    "settings_invalid_mode": {
+        "ru": "Режим: /mode natural или /mode hard.",
+        "en": "Mode: /mode natural or /mode hard.",
+    },
+    "settings_invalid_lang": {
+        "ru": "Язык: /lang ru или /lang en.",
+        "en": "Language: /lang ru or /lang en.",
+    },
+    "settings_invalid_instrument": {
+        "ru": "Инструмент: одно слово латиницей (voice, flute, violin…) или auto.",
+        "en": "Instrument: one word (voice, flute, violin...) or auto.",
+    },
+}
+
+# The pipeline reports these stages; each is shown to the user as one of ours.
+PIPELINE_STAGE_KEYS: dict[str, str] = {
+    "decoding": "stage_analysing",
+    "analysing": "stage_analysing",
+    "retuning": "stage_retuning",
+    "encoding": "stage_uploading",
+}
+
+
+class _Blank(dict[str, Any]):
+    """Leaves an unknown placeholder visible instead of crashing a reply."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def t(key: str, lang: str | None = None, **facts: Any) -> str:
+    """The sentence for ``key`` in ``lang`` (Russian when unknown), with ``facts`` filled in."""
+    entry = TEXTS[key]
+    template = entry.get(lang or DEFAULT_LANG) or entry[DEFAULT_LANG]
+    return string.Formatter().vformat(template, (), _Blank(facts))
+
+
+def error_key(code: str) -> str:
+    """The text key for a ``core.errors`` code (unknown codes get the generic message)."""
+    key = f"error_{code}"
+    return key if key in TEXTS else "error_bad_input"
+
+
+def languages() -> tuple[str, ...]:
+    return ("ru", "en")
+
+
+__all__ = ["INPUT_ERROR_CODES", "PIPELINE_STAGE_KEYS", "TEXTS", "error_key", "t"]

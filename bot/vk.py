@@ -1,0 +1,164 @@
+"""Everything the service says to VK: the API client, sends, edits and result delivery.
+
+Every ``messages.send`` carries a random_id derived from the job (bot.jobs.random_id_for), so
+VK itself drops a repeat: a retried call or a re-run job can never post a second answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from vkbottle import API, AiohttpClient, DocMessagesUploader, PhotoMessageUploader, VKAPIError
+
+from bot.errors import RETRY_CODES, backoff_delay_s, log_operator_error
+from bot.jobs import Job, random_id_for
+from bot.settings import Settings
+
+log = logging.getLogger("smask.vk")
+
+
+class RetryingAPI(API):
+    """vkbottle's API plus back-off on VK errors 6, 9, 10 and 29 (vkbottle retries none).
+
+    ``api_url`` points the client at a fake VK server in tests.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str | None = None,
+        retries: int = 5,
+        backoff_s: float = 0.5,
+    ) -> None:
+        # A fresh client per API: vkbottle's default is a process-wide singleton session.
+        super().__init__(token, http_client=AiohttpClient())
+        if api_url:
+            self.API_URL = api_url
+        self.retries = retries
+        self.backoff_s = backoff_s
+
+    async def request(
+        self, method: str, data: dict[str, Any], version: str | None = None
+    ) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                return await super().request(method, dict(data), version)
+            except VKAPIError as exc:
+                code = int(getattr(exc, "code", 0) or 0)
+                if code in RETRY_CODES and attempt < self.retries:
+                    delay = backoff_delay_s(attempt, self.backoff_s)
+                    log.warning(
+                        "VK error %s on %s, retry %d in %.2f s", code, method, attempt + 1, delay
+                    )
+                    attempt += 1
+                    await asyncio.sleep(delay)  # back-off, not synchronisation
+                    continue
+                log_operator_error(code, method, data.get("peer_id"))
+                raise
+
+
+def make_api(settings: Settings) -> RetryingAPI:
+    return RetryingAPI(
+        settings.vk_token,
+        api_url=settings.api_url,
+        retries=settings.vk_retries,
+        backoff_s=settings.vk_backoff_s,
+    )
+
+
+def _reply_params(job: Job) -> dict[str, Any]:
+    """Point the answer at the user's message (``reply_to``, or ``forward`` in group chats)."""
+    if job.message_id:
+        return {"reply_to": job.message_id}
+    if job.cmid:
+        forward = {"peer_id": job.peer_id, "conversation_message_ids": [job.cmid], "is_reply": 1}
+        return {"forward": json.dumps(forward)}
+    return {}
+
+
+async def send(
+    api: API,
+    peer_id: int,
+    text: str,
+    *,
+    random_id: int,
+    attachment: str = "",
+    reply: dict[str, Any] | None = None,
+) -> int:
+    """``messages.send`` with a caller-chosen random_id; returns the message id."""
+    params: dict[str, Any] = {"peer_id": peer_id, "message": text, "random_id": random_id}
+    if attachment:
+        params["attachment"] = attachment
+    params.update(reply or {})
+    response = await api.request("messages.send", params)
+    result = response["response"]
+    if isinstance(result, list):  # the peer_ids form answers a list
+        return int(result[0].get("message_id") or result[0].get("conversation_message_id") or 0)
+    return int(result)
+
+
+async def edit(api: API, peer_id: int, message_id: int, text: str) -> bool:
+    """Edit our own message; progress is cosmetic, so a failed edit is logged and ignored."""
+    if not message_id:
+        return False
+    try:
+        await api.request(
+            "messages.edit", {"peer_id": peer_id, "message_id": message_id, "message": text}
+        )
+    except VKAPIError as exc:
+        log.info("could not edit message %s in %s: %s", message_id, peer_id, exc)
+        return False
+    return True
+
+
+async def send_job_text(api: API, job: Job, text: str, *, purpose: str) -> int:
+    """A text answer to the job's message, posted at most once per (job, purpose)."""
+    return await send(
+        api,
+        job.peer_id,
+        text,
+        random_id=random_id_for(job.job_id, purpose),
+        reply=_reply_params(job),
+    )
+
+
+def result_title(job: Job) -> str:
+    """``<original name>_tuned.mp4``: the ``.mp4`` ending keeps VK from calling it doc.txt."""
+    stem = Path(job.doc_title or "clip").stem[:60] or "clip"
+    safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in stem).strip() or "clip"
+    return f"{safe}_tuned.mp4"
+
+
+async def deliver(
+    api: API, job: Job, video_path: Path, text: str, plot_path: Path | None = None
+) -> int:
+    """Upload the corrected clip (and the pitch picture) and answer the user's message.
+
+    Returns:
+        the id of our answer message.
+    """
+    doc = await DocMessagesUploader(api).upload(
+        file_source=str(video_path), peer_id=job.peer_id, title=result_title(job)
+    )
+    attachments = [doc]
+    if plot_path is not None and plot_path.exists():
+        try:
+            attachments.append(
+                await PhotoMessageUploader(api).upload(file_source=str(plot_path), peer_id=job.peer_id)
+            )
+        except VKAPIError as exc:  # the clip matters more than its picture
+            log.warning("pitch picture upload failed for job %s: %s", job.job_id, exc)
+    return await send(
+        api,
+        job.peer_id,
+        text,
+        random_id=random_id_for(job.job_id, "result"),
+        attachment=",".join(attachments),
+        reply=_reply_params(job),
+    )

@@ -1,0 +1,51 @@
+"""A worker process: the huey consumer, the sweeper, and one loaded pitch model."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.jobs import make_store, sweep
+from bot.queue import JobQueue, make_huey
+from bot.settings import Settings
+from bot.worker import Sweeper, Worker
+
+log = logging.getLogger("smask.worker")
+
+
+def run_worker(settings: Settings, *, workers: int | None = None) -> None:
+    """Run until SIGINT (finish the current job) or SIGTERM; SIGKILL loses nothing either."""
+    store = make_store(settings)
+    huey = make_huey(settings)
+    holder: dict[str, Worker] = {}
+    queue = JobQueue(huey, handler=lambda job_id: holder["worker"].process(job_id))
+    worker = Worker(settings, store, queue.enqueue)
+    holder["worker"] = worker
+    try:
+        worker.tracker()  # load the model before taking jobs, once per process
+    except Exception as exc:  # the pipeline may still load its own; log why we could not
+        log.warning("could not preload the pitch model: %r", exc)
+    requeued = sweep(store, queue.enqueue, settings.stale_queued_s)
+    if requeued:
+        log.warning("re-enqueued %d job(s) left by a dead worker: %s", len(requeued), requeued)
+    sweeper = Sweeper(
+        store,
+        queue.enqueue,
+        interval_s=settings.sweep_interval_s,
+        stale_queued_s=settings.stale_queued_s,
+    )
+    sweeper.start()
+    n = workers or settings.workers
+    consumer = huey.create_consumer(
+        workers=n,
+        worker_type="thread",
+        periodic=False,
+        initial_delay=0.05,
+        backoff=1.5,
+        max_delay=0.5,
+    )
+    log.info("worker ready: %d thread(s), queue %s", n, type(huey).__name__)
+    try:
+        consumer.run()
+    finally:
+        sweeper.stop()
+        store.close()

@@ -1,0 +1,138 @@
+"""The constant-Q front end: the one place the project touches nnAudio.
+
+Choices, and why (measured with nnAudio 0.3.4 on this project's 2-core CPU, 60 s of audio):
+
+* **8 kHz analysis rate, 80-sample hop (10 ms).** The fundamentals we track span C2..C7
+  (65..2093 Hz: cello's low end to the flute's top); 8 kHz keeps every fundamental and the
+  harmonics that disambiguate octaves below ~2 kHz, and halves the CQT cost of 16 kHz. The fine
+  pitch does not come from these bins at all (see :mod:`core.decode`: a lag search at 16 kHz
+  refines it), so the CQT only has to be good enough for a robust semitone-level estimate.
+* **24 bins per octave (50-cent bins), 141 bins from B1 (61.7 Hz) to ~3.6 kHz.** Two bins per
+  semitone is enough for the network to place a note within a quarter tone; more bins would only
+  make both the CQT and the network slower.
+* **CQT1992v2, filter_scale 0.5.** One strided convolution with fixed kernels: 0.074 s for 60 s
+  of audio (CQT1992v2 at filter_scale 1: 0.15 s; CQT2010v2 with its octave-by-octave
+  downsampling fails for this rate/range combination in 0.3.4 and was 0.45 s at 16 kHz/216 bins).
+  Halving the filter length halves the cost and sharpens onsets; the wider bands (about two bins)
+  are harmless because the harmonic stack in the network still resolves semitones.
+* **center=False with our own padding.** The caller pads, so a chunk of a long recording sees
+  exactly the samples the whole recording would: chunked and one-shot analysis agree
+  (``tests/test_cqt.py``). :attr:`CqtParams.margin_samples` is the half-kernel each chunk needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from nnAudio.features import CQT1992v2
+from torch import nn
+
+LOG_FLOOR = 1e-5  # linear magnitude added before the log: about -100 dB, below any real take
+
+
+@dataclass(frozen=True)
+class CqtParams:
+    """Everything needed to rebuild the front end; stored inside every checkpoint."""
+
+    sample_rate: int = 8000  # Hz
+    hop_length: int = 80  # samples (10 ms)
+    fmin_hz: float = 61.735412657  # Hz, B1 = MIDI 35
+    n_bins: int = 141
+    bins_per_octave: int = 24
+    filter_scale: float = 0.5
+
+    @property
+    def hop_s(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    @property
+    def fmin_midi(self) -> float:
+        return 69.0 + 12.0 * math.log2(self.fmin_hz / 440.0)
+
+    @property
+    def cents_per_bin(self) -> float:
+        return 1200.0 / self.bins_per_octave
+
+    @property
+    def kernel_width(self) -> int:
+        """Samples spanned by the longest (lowest) kernel, as nnAudio sizes it (a power of two)."""
+        q = self.filter_scale / (2.0 ** (1.0 / self.bins_per_octave) - 1.0)
+        return int(2 ** math.ceil(math.log2(math.ceil(q * self.sample_rate / self.fmin_hz))))
+
+    @property
+    def margin_samples(self) -> int:
+        """Samples of context each side of a frame centre that the CQT reads."""
+        return self.kernel_width // 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CqtParams:
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+
+
+class CqtFrontEnd(nn.Module):
+    """Log-magnitude CQT of pre-padded audio.
+
+    Input ``[batch, samples]`` at ``params.sample_rate`` already padded by ``margin_samples`` on
+    both sides; output ``[batch, n_bins, frames]`` where frame ``j`` is centred on input sample
+    ``margin_samples + j * hop_length``. Kernels are registered buffers, so ``.to(device)``
+    moves them.
+    """
+
+    def __init__(self, params: CqtParams) -> None:
+        super().__init__()
+        self.params = params
+        self.cqt = CQT1992v2(
+            sr=params.sample_rate,
+            hop_length=params.hop_length,
+            fmin=params.fmin_hz,
+            n_bins=params.n_bins,
+            bins_per_octave=params.bins_per_octave,
+            filter_scale=params.filter_scale,
+            center=False,
+            output_format="Magnitude",
+            verbose=False,
+        )
+        if int(self.cqt.kernel_width) != params.kernel_width:
+            raise RuntimeError(
+                f"nnAudio kernel width {self.cqt.kernel_width} != expected {params.kernel_width}"
+            )
+
+    def forward(self, padded_audio: torch.Tensor) -> torch.Tensor:
+        magnitude = self.cqt(padded_audio)
+        return torch.log(magnitude + LOG_FLOOR)
+
+
+def n_frames(n_samples: int, sample_rate: int, hop_s: float = 0.01) -> int:
+    """Frames centred at ``i * hop_s`` that fall inside a signal of ``n_samples``."""
+    if n_samples <= 0:
+        return 0
+    duration_s = (n_samples - 1) / sample_rate
+    return math.floor(duration_s / hop_s + 1e-9) + 1
+
+
+def chunk_audio(
+    audio: torch.Tensor, params: CqtParams, first_frame: int, stop_frame: int
+) -> torch.Tensor:
+    """The padded slice of ``audio`` (``[samples]`` at the CQT rate) for frames [first, stop).
+
+    Samples outside the signal are zeros, exactly as if the whole recording had been padded once,
+    so every chunk yields the same CQT columns as the one-shot analysis.
+    """
+    margin = params.margin_samples
+    start = first_frame * params.hop_length - margin
+    stop = (stop_frame - 1) * params.hop_length + margin + 1
+    # The last frame's kernel ends at stop - 1 + hop (nnAudio needs len >= kernel_width).
+    stop = max(stop, start + params.kernel_width)
+    n = audio.shape[-1]
+    left = max(0, -start)
+    right = max(0, stop - n)
+    piece = audio[..., max(0, start) : min(n, stop)]
+    if left or right:
+        piece = torch.nn.functional.pad(piece, (left, right))
+    return piece

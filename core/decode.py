@@ -1,0 +1,136 @@
+"""From network posteriors to f0 in Hz, in two documented stages.
+
+1. **Coarse** (:func:`local_average_midi`): the pitch bin with the highest probability and a
+   probability-weighted mean of its neighbours (CREPE's "local average"). The network's bins are
+   50 cents wide, so this is good to roughly +-10 cents and, more importantly, picks the right
+   octave.
+2. **Refine** (:func:`refine_f0_hz`): inside a narrow window around the coarse estimate, a lag
+   search on the waveform's normalized cross-correlation (NCCF, as in RAPT/Praat) with parabolic
+   interpolation of the peak. Because the window excludes other octaves the classic
+   autocorrelation failure modes (octave and sub-octave jumps) cannot happen here, and on a
+   steady note the result is accurate to a fraction of a cent. For high notes the search looks
+   at the ``k``-th period (``k * T0 >= min_lag_samples``): a longer lag divides the
+   interpolation error by ``k``.
+
+Both stages are plain functions on batched torch tensors, so they run on the tracker's device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+REFINE_SAMPLE_RATE = 16000  # Hz, rate of the waveform the lag search reads
+REFINE_WINDOW_S = 0.03  # s, correlation window: two periods of the lowest note we track
+MIN_LAG_S = 0.006  # s, shortest lag searched (high notes use a multiple of their period)
+SEARCH_CENTS = 60.0  # cents, half-width of the refinement window around the coarse pitch
+LOWEST_F0_HZ = 55.0  # Hz, below this a frame keeps its coarse pitch
+
+
+def local_average_midi(
+    pitch_probs: torch.Tensor,
+    *,
+    midi0: float,
+    bins_per_semitone: float,
+    radius: int = 2,
+) -> torch.Tensor:
+    """``[..., n_bins]`` probabilities -> fractional MIDI ``[...]`` (float64).
+
+    Weighted mean of the ``2 * radius + 1`` bins around the argmax; the rest of the posterior
+    (e.g. a weaker octave candidate) cannot drag the estimate between octaves.
+    """
+    n_bins = pitch_probs.shape[-1]
+    peak = pitch_probs.argmax(dim=-1, keepdim=True)
+    offsets = torch.arange(-radius, radius + 1, device=pitch_probs.device)
+    idx = (peak + offsets).clamp(0, n_bins - 1)
+    weights = pitch_probs.gather(-1, idx).double()
+    weights = weights * ((peak + offsets >= 0) & (peak + offsets < n_bins))
+    bins = (weights * idx.double()).sum(-1) / weights.sum(-1).clamp_min(1e-12)
+    return midi0 + bins / bins_per_semitone
+
+
+def midi_to_hz(midi: torch.Tensor) -> torch.Tensor:
+    return 440.0 * torch.pow(2.0, (midi - 69.0) / 12.0)
+
+
+def refine_f0_hz(
+    audio: torch.Tensor,
+    centers: torch.Tensor,
+    coarse_f0_hz: torch.Tensor,
+    *,
+    sample_rate: int = REFINE_SAMPLE_RATE,
+    window_s: float = REFINE_WINDOW_S,
+    min_lag_s: float = MIN_LAG_S,
+    search_cents: float = SEARCH_CENTS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sub-cent f0 near ``coarse_f0_hz`` for frames centred on ``centers`` (sample indices).
+
+    Arguments
+        audio (torch.Tensor [samples]): mono waveform at ``sample_rate``.
+        centers (torch.Tensor [n], int64): frame centres in samples.
+        coarse_f0_hz (torch.Tensor [n]): the coarse estimate; NaN frames stay NaN.
+    Returns
+        f0_hz (torch.Tensor [n], float64), periodicity (torch.Tensor [n], float32 in [0, 1]):
+        the NCCF peak height, a voicing cue (1 for a perfectly periodic frame).
+
+    The sizes of every intermediate depend only on ``sample_rate`` and the number of frames, so
+    a frame gets bit-identical numbers whichever chunk of a recording it is analysed in.
+    """
+    device = audio.device
+    n = coarse_f0_hz.shape[0]
+    f0_out = coarse_f0_hz.double().clone()
+    periodicity = torch.zeros(n, dtype=torch.float32, device=device)
+    if n == 0:
+        return f0_out, periodicity
+    window = round(window_s * sample_rate)
+    min_lag = round(min_lag_s * sample_rate)
+    ratio = 2.0 ** (search_cents / 1200.0) - 1.0
+    max_period = sample_rate / LOWEST_F0_HZ
+    max_lag = math.ceil((min_lag + max_period) * (1.0 + ratio)) + 2
+    seg_len = window + max_lag + 1
+    n_fft = 1 << math.ceil(math.log2(window + seg_len))
+
+    f0 = coarse_f0_hz.double()
+    valid = torch.isfinite(f0) & (f0 >= LOWEST_F0_HZ) & (f0 < sample_rate / 4)
+    safe_f0 = torch.where(valid, f0, torch.full_like(f0, 440.0))
+    period = sample_rate / safe_f0
+    k = torch.clamp(torch.ceil(min_lag / period), min=1.0)
+    lag = k * period
+    half = torch.minimum(lag * ratio, 0.45 * period)
+
+    # Gather one segment per frame; the analysed span [0, window + lag) is centred on the frame.
+    start = centers.to(device) - ((window + lag.round().long()) // 2)
+    padded = torch.nn.functional.pad(audio.double(), (seg_len, seg_len))
+    idx = (start + seg_len)[:, None] + torch.arange(seg_len, device=device)[None, :]
+    seg = padded[idx.clamp(0, padded.shape[0] - 1)]
+    head = seg[:, :window]
+
+    # r[tau] = sum_{i < window} seg[i] * seg[i + tau], for tau in [0, max_lag], via one FFT.
+    spec = torch.fft.rfft(seg, n_fft) * torch.conj(torch.fft.rfft(head, n_fft))
+    corr = torch.fft.irfft(spec, n_fft)[:, : max_lag + 2]
+    energy = torch.cumsum(torch.nn.functional.pad(seg * seg, (1, 0)), dim=1)
+    taus = torch.arange(max_lag + 2, device=device)
+    e_head = energy[:, window : window + 1]
+    e_lag = energy[:, taus + window] - energy[:, taus]
+    nccf = corr / torch.sqrt(e_head * e_lag).clamp_min(1e-20)
+
+    # Best peak inside the search window, then a parabola through it and its neighbours.
+    lo = torch.floor(lag - half).clamp(min=1)
+    hi = torch.ceil(lag + half).clamp(max=max_lag)
+    inside = (taus[None, :] >= lo[:, None]) & (taus[None, :] <= hi[:, None])
+    masked = torch.where(inside, nccf, torch.full_like(nccf, -2.0))
+    best = masked.argmax(dim=1).clamp(1, max_lag)
+    a = nccf.gather(1, (best - 1)[:, None]).squeeze(1)
+    b = nccf.gather(1, best[:, None]).squeeze(1)
+    c = nccf.gather(1, (best + 1)[:, None]).squeeze(1)
+    denom = a - 2.0 * b + c
+    shift = torch.where(denom < 0, 0.5 * (a - c) / denom.clamp(max=-1e-12), torch.zeros_like(b))
+    shift = shift.clamp(-0.5, 0.5)
+    tau = best.double() + shift
+    refined = k * sample_rate / tau
+    peak = (b - 0.25 * (a - c) * shift).clamp(0.0, 1.0)
+
+    f0_out = torch.where(valid, refined, f0_out)
+    periodicity = torch.where(valid, peak, torch.zeros_like(peak)).float()
+    return f0_out, periodicity

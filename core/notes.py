@@ -1,0 +1,213 @@
+"""Notes from a pitch track: where each note starts and ends, its steady part and its centre.
+
+Retuning moves whole notes, not frames: a note's centre (the median pitch of its steady part)
+decides how far it is off, while its onset transition, its vibrato and a slide into the next note
+are expression to keep. So the track is cut into notes first, here, and only then compared with
+the scale (core.retune).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import median_filter
+
+from core.units import A4_HZ, hz_to_midi
+
+SPLIT_CENTS = 60.0  # cents away from the running note centre that starts a new note...
+SPLIT_FRAMES = 4  # ...when it lasts this many frames (40 ms at 10 ms hops)
+MIN_NOTE_S = 0.06  # s: shorter pieces are transitions (grace notes, slides), not notes
+STEADY_CENTS = 35.0  # cents: onset/offset frames farther than this from the centre are transitions
+SMOOTH_FRAMES = 5  # frames: median filter that removes single-frame tracker glitches
+VIBRATO_DETREND_S = 0.3  # s: slower movement than this is drift, faster is vibrato
+DIP_DB = 6.0  # dB: a loudness dip this deep on both sides re-articulates a note (tonguing)
+DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to the dip
+
+
+class TrackLike(Protocol):
+    """What notes need from core.pitch.PitchTrack (kept structural so tests can build one)."""
+
+    hop_s: float
+    f0_hz: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note of the melody.
+
+    Frames are indices into the pitch track, ``end`` exclusive. ``midi`` is the fractional MIDI
+    number of the steady part's median at the A4 the notes were cut with.
+    """
+
+    start: int
+    end: int
+    steady_start: int
+    steady_end: int
+    midi: float
+    vibrato_cents: float
+    hop_s: float
+
+    @property
+    def start_s(self) -> float:
+        return self.start * self.hop_s
+
+    @property
+    def end_s(self) -> float:
+        return self.end * self.hop_s
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start) * self.hop_s
+
+
+def segment_notes(
+    track: TrackLike,
+    *,
+    a4_hz: float = A4_HZ,
+    midi_range: tuple[int, int] | None = None,
+    min_note_s: float = MIN_NOTE_S,
+    envelope_db: npt.NDArray[np.float64] | None = None,
+) -> list[Note]:
+    """Cut a pitch track into notes.
+
+    A new note starts at a voicing onset or where the smoothed pitch leaves the running note
+    centre by more than ``SPLIT_CENTS`` for ``SPLIT_FRAMES`` frames in a row; vibrato (usually
+    under +-50 cents around a steady centre) therefore stays inside one note, while a slide to
+    another note splits it.
+
+    Args:
+        track: hop_s and f0_hz (NaN where unvoiced).
+        a4_hz: reference for the MIDI numbers.
+        midi_range: frames outside this range (+-2 semitones), e.g. octave slips of the tracker
+            or a cough below a flute's range, are not notes.
+        min_note_s: shorter pieces are left to the neighbouring notes' transitions.
+        envelope_db: per-frame loudness (:func:`frame_envelope_db`); when given, a repeated note
+            re-tongued without a pitch change is split at its loudness dip, so each take of it
+            is judged (and moved) on its own.
+    """
+    midi_raw = hz_to_midi(np.asarray(track.f0_hz, dtype=np.float64), a4_hz=a4_hz)
+    voiced = np.isfinite(midi_raw)
+    if midi_range is not None:
+        lo, hi = midi_range
+        voiced &= (midi_raw >= lo - 2) & (midi_raw <= hi + 2)
+    notes: list[Note] = []
+    min_frames = max(2, round(min_note_s / track.hop_s))
+    for run_start, run_end in _runs(voiced):
+        run = midi_raw[run_start:run_end]
+        smooth = median_filter(run, size=min(SMOOTH_FRAMES, len(run)), mode="nearest")
+        pieces = _split_run(smooth)
+        if envelope_db is not None:
+            reach = max(1, round(DIP_REACH_S / track.hop_s))
+            env = np.asarray(envelope_db, dtype=np.float64)[run_start:run_end]
+            pieces = [q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach)]
+        for a, b in pieces:
+            if b - a < min_frames:
+                continue
+            notes.append(_make_note(midi_raw, run_start + a, run_start + b, track.hop_s))
+    return notes
+
+
+def frame_envelope_db(
+    mono: npt.NDArray[np.floating], sample_rate: int, hop_s: float, n_frames: int
+) -> npt.NDArray[np.float64]:
+    """RMS level in dB over two hops around each frame centre (frame i at ``i * hop_s``)."""
+    x = np.asarray(mono, dtype=np.float64)
+    hop = max(1, round(hop_s * sample_rate))
+    csum = np.concatenate([[0.0], np.cumsum(x * x)])
+    centres = np.arange(n_frames) * hop
+    lo = np.clip(centres - hop, 0, len(x))
+    hi = np.clip(centres + hop, 0, len(x))
+    power = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+    return 10.0 * np.log10(np.maximum(power, 1e-12))
+
+
+def _split_dips(
+    env: npt.NDArray[np.float64], a: int, b: int, min_frames: int, reach: int
+) -> list[tuple[int, int]]:
+    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks."""
+    cuts = [a]
+    for i in range(a + min_frames, b - min_frames):
+        if env[i] > env[i - 1] or env[i] > env[i + 1]:
+            continue
+        left = env[max(cuts[-1], i - reach) : i].max()
+        right = env[i + 1 : min(b, i + 1 + reach)].max()
+        if min(left, right) - env[i] >= DIP_DB and i - cuts[-1] >= min_frames:
+            cuts.append(i)
+    cuts.append(b)
+    return list(pairwise(cuts))
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """Half-open [start, end) index ranges where ``mask`` is True."""
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _split_run(smooth: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Split one voiced run where the pitch settles on another note."""
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    away = 0
+    for i in range(len(smooth)):
+        centre = float(np.median(smooth[max(start, i - 30) : i])) if i > start else smooth[i]
+        if abs(smooth[i] - centre) * 100.0 > SPLIT_CENTS:
+            away += 1
+            if away >= SPLIT_FRAMES:
+                cut = i - away + 1
+                if cut > start:
+                    pieces.append((start, cut))
+                start, away = cut, 0
+        else:
+            away = 0
+    pieces.append((start, len(smooth)))
+    return pieces
+
+
+def _make_note(midi_raw: npt.NDArray[np.float64], start: int, end: int, hop_s: float) -> Note:
+    values = midi_raw[start:end]
+    centre = float(np.nanmedian(values))
+    # The steady part: drop leading/trailing frames that are still gliding in or already out.
+    near = np.abs(values - centre) * 100.0 <= STEADY_CENTS
+    inside = np.flatnonzero(near)
+    if len(inside) == 0:
+        s0, s1 = 0, len(values)
+    else:
+        s0, s1 = int(inside[0]), int(inside[-1]) + 1
+    steady = values[s0:s1]
+    centre = float(np.nanmedian(steady))
+    return Note(
+        start=start,
+        end=end,
+        steady_start=start + s0,
+        steady_end=start + s1,
+        midi=centre,
+        vibrato_cents=vibrato_extent_cents(steady, hop_s),
+        hop_s=hop_s,
+    )
+
+
+def vibrato_extent_cents(midi: npt.NDArray[np.float64], hop_s: float) -> float:
+    """Half the peak-to-peak pitch swing around the slowly moving centre (cents).
+
+    The 5th-95th percentile range is used instead of max-min so a single tracker glitch does not
+    count as vibrato.
+    """
+    values = np.asarray(midi, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 4:
+        return 0.0
+    width = max(3, round(VIBRATO_DETREND_S / hop_s) | 1)
+    if len(values) > width:
+        kernel = np.ones(width) / width
+        padded = np.pad(values, width // 2, mode="edge")
+        trend = np.convolve(padded, kernel, mode="valid")
+    else:
+        trend = np.full_like(values, np.median(values))
+    swing = (values - trend) * 100.0
+    low, high = np.percentile(swing, [5.0, 95.0])
+    return float((high - low) / 2.0)

@@ -1,0 +1,233 @@
+"""The one correction pipeline: the CLI (``smask correct``) and the bot worker both call it.
+
+decode -> track pitch -> cut notes -> choose targets -> shift -> measure again -> encode. The
+stages report progress through one callback so a terminal bar and a chat message edit can show
+the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from core import retune
+from core.audio import check_not_silent, to_mono
+from core.errors import Unpitched
+from core.notes import Note, frame_envelope_db, segment_notes
+from core.report import NoteReport, Report
+from core.scales import (
+    CHROMATIC,
+    Key,
+    detect_key,
+    estimate_a4,
+    instrument_range,
+    parse_key,
+)
+from core.units import A4_HZ, hz_to_midi, midi_to_hz, midi_to_note_name
+
+if TYPE_CHECKING:
+    from core.limits import MediaLimits
+    from models.network import Tracker
+
+Progress = Callable[[str, float], None]
+STAGES = ("decoding", "analysing", "retuning", "encoding")
+MIN_PITCHED_S = 0.2  # s: less sustained pitch than this in a whole clip is "nothing to correct"
+
+
+@dataclass(frozen=True)
+class CorrectOptions:
+    """What the user may choose; the same fields are CLI flags and bot settings.
+
+    Attributes:
+        key: tonic such as ``"D"``, ``"Bb"`` or ``"F#m"``. Named: the scale is applied strictly
+            (every note goes to a note of the scale). None: the key is detected from the pitch
+            histogram and only breaks near-ties (a note within 15 cents of the midpoint between
+            two notes goes to the one in the key); every chromatic note stays reachable, because
+            a wrong guess must never pull a deliberate accidental by a semitone.
+        scale: a name from data/scales.csv (major, minor, harmonic_minor, chromatic, ...).
+        a4_hz: reference pitch in Hz; None estimates it from the recording.
+        mode: ``"natural"`` moves each note's centre and keeps vibrato and slides; ``"hard"``
+            flattens every note onto its target.
+        strength: percent of each note's error removed.
+        deadband_cents: notes closer than this to their target are left alone.
+        instrument: a preset from data/instruments.csv; pitch outside its range is ignored.
+        device: torch device for tracking and shifting; None picks CUDA when available.
+    """
+
+    key: str | None = None
+    scale: str = "major"
+    a4_hz: float | None = A4_HZ
+    mode: Literal["natural", "hard"] = "natural"
+    strength: float = 100.0
+    deadband_cents: float = 0.0
+    instrument: str | None = None
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("natural", "hard"):
+            raise ValueError(f"mode must be 'natural' or 'hard', got {self.mode!r}")
+        if not 0.0 <= self.strength <= 100.0:
+            raise ValueError(f"strength must be within 0..100 %, got {self.strength}")
+        if self.deadband_cents < 0.0 or self.deadband_cents >= 50.0:
+            raise ValueError(f"deadband must be within 0..50 cents, got {self.deadband_cents}")
+        if self.a4_hz is not None and not 380.0 <= self.a4_hz <= 500.0:
+            raise ValueError(f"A4 must be within 380..500 Hz, got {self.a4_hz}")
+        parse_key(self.key, self.scale)  # raises ValueError naming the accepted values
+        if self.instrument is not None:
+            instrument_range(self.instrument)
+
+
+def _no_progress(stage: str, fraction: float) -> None:
+    return None
+
+
+def correct_file(
+    src: str | Path,
+    dst: str | Path,
+    options: CorrectOptions = CorrectOptions(),
+    *,
+    progress: Progress | None = None,
+    tracker: Tracker | None = None,
+    limits: MediaLimits | None = None,
+    require_video: bool = False,
+) -> Report:
+    """Correct the intonation of a clip; the picture is copied bit for bit.
+
+    Raises:
+        core.errors.InputError: the clip is refused (each subclass has a stable ``code``);
+            Silent and Unpitched when there is nothing to correct.
+        core.errors.ProcessingError: ffmpeg failed on a clip it had accepted.
+    """
+    from core.limits import MediaLimits
+    from core.media import decode_audio, probe, write_result
+
+    report_progress = progress or _no_progress
+    report_progress("decoding", 0.0)
+    info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
+    audio = decode_audio(Path(src), info)
+    report_progress("decoding", 1.0)
+    corrected, report = correct_audio(
+        audio, info.sample_rate, options, tracker=tracker, progress=report_progress
+    )
+    report_progress("encoding", 0.0)
+    write_result(Path(src), Path(dst), corrected, info)
+    report_progress("encoding", 1.0)
+    return report
+
+
+def correct_audio(
+    audio: npt.NDArray[np.floating],
+    sample_rate: int,
+    options: CorrectOptions = CorrectOptions(),
+    *,
+    tracker: Tracker | None = None,
+    progress: Progress | None = None,
+) -> tuple[npt.NDArray[np.float32], Report]:
+    """Correct ``[channels, samples]`` float32 audio; returns the same shape and the report."""
+    from core.pitch import track_pitch
+
+    report_progress = progress or _no_progress
+    samples = np.asarray(audio, dtype=np.float32)
+    if samples.ndim == 1:
+        samples = samples[np.newaxis, :]
+    check_not_silent(samples, sample_rate)
+    mono = to_mono(samples)
+
+    report_progress("analysing", 0.0)
+    track = track_pitch(mono, sample_rate, device=options.device, tracker=tracker)
+    hop_s = track.hop_s
+    report_progress("analysing", 0.6)
+    a4_hz = options.a4_hz if options.a4_hz is not None else estimate_a4(track.f0_hz)
+    midi_range = instrument_range(options.instrument) if options.instrument else None
+    envelope = frame_envelope_db(mono, sample_rate, hop_s, len(track))
+    notes = segment_notes(track, a4_hz=a4_hz, midi_range=midi_range, envelope_db=envelope)
+    if sum(n.duration_s for n in notes) < MIN_PITCHED_S:
+        raise Unpitched("no sustained pitched note", pitched_s=sum(n.duration_s for n in notes))
+    phase = retune.track_phase(mono, sample_rate, track.f0_hz, hop_s)
+    f0_measured = retune.refined_f0_hz(phase, hop_s, len(track))
+    # Frames where the phase could not be trusted keep the tracker's value (plots, hard mode);
+    # plan_notes sees the gaps and leaves notes it cannot measure alone.
+    f0_ref = np.where(np.isfinite(f0_measured), f0_measured, track.f0_hz)
+
+    named = parse_key(options.key, options.scale)
+    key, allowed, preferred = _choose_key(named, options.scale, notes)
+    report_progress("analysing", 1.0)
+
+    report_progress("retuning", 0.0)
+    targets = retune.plan_notes(
+        notes,
+        f0_measured,
+        allowed=allowed,
+        preferred=preferred,
+        a4_hz=a4_hz,
+        mode=options.mode,
+        strength=options.strength,
+        deadband_cents=options.deadband_cents,
+    )
+    shift = retune.shift_curve_cents(
+        targets,
+        len(track),
+        hop_s,
+        f0_ref_hz=f0_ref,
+        mode=options.mode,
+        strength=options.strength,
+        a4_hz=a4_hz,
+    )
+    corrected = retune.shift_pitch(samples, sample_rate, phase, shift, hop_s, device=options.device)
+    report_progress("retuning", 0.8)
+
+    # Measure the result on the output itself, seeded with the pitch we expect it to have.
+    expected = f0_ref * np.power(2.0, shift / 1200.0)
+    phase_after = retune.track_phase(to_mono(corrected), sample_rate, expected, hop_s)
+    f0_after = retune.refined_f0_hz(phase_after, hop_s, len(track))
+    f0_after = np.where(np.isfinite(f0_after), f0_after, expected)
+    f0_after = np.where(np.isfinite(track.f0_hz), f0_after, np.nan)
+    midi_after = hz_to_midi(f0_after, a4_hz=a4_hz)
+
+    note_reports = []
+    for t in targets:
+        steady = midi_after[t.note.steady_start : t.note.steady_end]
+        steady = steady[np.isfinite(steady)]
+        after = (float(np.median(steady)) - t.target_midi) * 100.0 if len(steady) else 0.0
+        note_reports.append(
+            NoteReport(
+                start_s=t.note.start_s,
+                end_s=t.note.end_s,
+                name=midi_to_note_name(t.target_midi),
+                target_hz=float(midi_to_hz(t.target_midi, a4_hz=a4_hz)),
+                cents_before=t.cents_before,
+                cents_after=after if t.shift_cents != 0.0 else t.cents_before,
+            )
+        )
+    report = Report(
+        notes=note_reports,
+        key=key.name,
+        key_detected=named is None,
+        a4_hz=a4_hz,
+        mode=options.mode,
+        duration_s=samples.shape[-1] / sample_rate,
+        times_s=track.times_s,
+        f0_before_hz=np.where(np.isfinite(track.f0_hz), f0_ref, np.nan),
+        f0_after_hz=f0_after,
+    )
+    report_progress("retuning", 1.0)
+    return corrected, report
+
+
+def _choose_key(
+    named: Key | None, scale: str, notes: list[Note]
+) -> tuple[Key, npt.NDArray[np.bool_], npt.NDArray[np.bool_] | None]:
+    """The key to report, the allowed pitch classes and the preferred ones (near-ties)."""
+    if named is not None:
+        return named, named.allowed_mask(), None
+    if scale == "chromatic":
+        return CHROMATIC, CHROMATIC.allowed_mask(), None
+    detected = detect_key([n.midi for n in notes], [n.duration_s for n in notes], scale=None)
+    if scale not in ("major", "minor", "natural_minor"):
+        detected = detect_key([n.midi for n in notes], [n.duration_s for n in notes], scale=scale)
+    return detected, CHROMATIC.allowed_mask(), detected.allowed_mask()

@@ -1,0 +1,89 @@
+"""Self-describing checkpoints and the per-(file, device) tracker cache.
+
+A checkpoint is a plain dict (``format_version``, ``hparams``, ``cqt``, ``state_dict``,
+``meta``) of tensors and builtins, so it loads with ``weights_only=True`` and rebuilds the front
+end and the network from the file alone (PESTO's layout). The cache is an explicit dict keyed by
+(resolved path, device) rather than an attribute on a function (torchcrepe's habit), so a worker
+holding a CPU and a GPU tracker gets two independent models.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.cqt import CqtParams
+from models.network import NetworkHparams, Tracker
+
+FORMAT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+_CACHE: dict[tuple[str, str], Tracker] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A bundled name (``"default"``) or a path to a ``.pt`` file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".pt" or candidate.exists():
+        return candidate.resolve()
+    return (WEIGHTS_DIR / f"{name_or_path}.pt").resolve()
+
+
+def save_tracker(tracker: Tracker, path: Path, *, meta: dict[str, Any] | None = None) -> None:
+    """Write weights as float32 on CPU with everything needed to rebuild the tracker."""
+    state = {k: v.detach().cpu().clone() for k, v in tracker.state_dict().items()}
+    # The CQT kernels are recomputed from the params on load; shipping them would triple the file.
+    state = {k: v for k, v in state.items() if not k.startswith("front_end.")}
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "hparams": tracker.hparams.to_dict(),
+        "cqt": tracker.cqt_params.to_dict(),
+        "state_dict": state,
+        "meta": dict(meta or {}),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+
+
+def build_tracker(payload: dict[str, Any], device: str | torch.device = "cpu") -> Tracker:
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint format {version!r} is not {FORMAT_VERSION}; retrain or update"
+        )
+    tracker = Tracker(
+        NetworkHparams.from_dict(payload["hparams"]), CqtParams.from_dict(payload["cqt"])
+    )
+    missing, unexpected = tracker.load_state_dict(payload["state_dict"], strict=False)
+    missing = [k for k in missing if not k.startswith("front_end.")]
+    if missing or unexpected:
+        raise ValueError(f"checkpoint does not fit the network: {missing=} {unexpected=}")
+    return tracker.to(device).eval()
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return payload
+
+
+def load_tracker(name_or_path: str | Path = "default", device: str = "cpu") -> Tracker:
+    """The tracker in eval mode on ``device``, loaded once per (file, device)."""
+    path = resolve(name_or_path)
+    key = (str(path), str(torch.device(device)))
+    with _CACHE_LOCK:
+        tracker = _CACHE.get(key)
+        if tracker is None:
+            if not path.is_file():
+                raise FileNotFoundError(f"no pitch model at {path}")
+            tracker = build_tracker(read_checkpoint(path), device)
+            _CACHE[key] = tracker
+        return tracker
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()

@@ -1,0 +1,57 @@
+"""Training configuration: one frozen dataclass, read from a small TOML override file.
+
+Passed explicitly to every stage (no process-global config, unlike PENN's yapecs), so a test
+can train with its own settings while another run is going.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 1234
+    # Data: fluidsynth renders of FluidR3 (training never sees TimGM6mb, the held-out font).
+    soundfont: str = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+    programs: tuple[int, ...] = ()  # empty: every program in models.synth.MELODY_PROGRAMS
+    clips_per_program: int = 3
+    clip_s: float = 30.0
+    synthetic_clips: int = 12  # additive harmonic phrases with exact truth
+    augment_copies: int = 1  # augmented copies per clip, on top of the clean one
+    tinysol_root: str = ""  # optional: a TinySOL folder laid out as its metadata CSV says
+    # Optimisation.
+    steps: int = 4000
+    batch_frames: int = 1024
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    pitch_sigma_cents: float = 25.0
+    voicing_loss_weight: float = 1.0
+    max_minutes: float = 25.0  # wall-clock cap; training stops early and saves
+    # Network size.
+    channels: int = 16
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["programs"] = list(self.programs)
+        return values
+
+    @classmethod
+    def from_toml(cls, path: Path | str) -> TrainConfig:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+        return cls().override(**values)
+
+    def override(self, **values: Any) -> TrainConfig:
+        known = {f.name for f in fields(self)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        if "programs" in values:
+            values["programs"] = tuple(values["programs"])
+        return replace(self, **values)

@@ -1,0 +1,168 @@
+"""Train the pitch network: ``python -m models.train --config models/configs/default.toml``.
+
+The recipe (seeded, so the same command on the same machine gives the same weights):
+render phrases from FluidR3 with fluidsynth (cached under ``--cache``), add additive synthetic
+phrases, make one augmented copy of each (room, noise, gain), compute CQT frames with the same
+front end inference uses, then train with Adam on random batches of frames: per-bin BCE
+against a Gaussian around the true pitch (CREPE's target) plus BCE on voicing. Stops after
+``steps`` or ``max_minutes``, whichever comes first, and writes a self-describing checkpoint.
+Uses cuda when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.cqt import CqtParams
+from models import checkpoint, dataset, synth
+from models.config import TrainConfig
+from models.network import NetworkHparams, Tracker
+
+log = logging.getLogger("models.train")
+
+
+def pitch_targets(midi: torch.Tensor, tracker: Tracker, sigma_cents: float) -> torch.Tensor:
+    """``[n]`` MIDI (finite) -> ``[n, n_pitch_bins]`` Gaussian bumps around the true pitch."""
+    n_bins = tracker.hparams.n_pitch_bins
+    bin_midi = tracker.pitch_bin_midi0 + torch.arange(n_bins, device=midi.device) / (
+        tracker.bins_per_semitone
+    )
+    cents = (bin_midi[None, :] - midi[:, None]) * 100.0
+    return torch.exp(-0.5 * (cents / sigma_cents) ** 2)
+
+
+def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> dataset.FrameBank:
+    clips: list[dataset.Clip] = []
+    if config.soundfont and config.clips_per_program > 0:
+        programs = list(config.programs) or sorted(synth.MELODY_PROGRAMS)
+        clips += dataset.render_clips(
+            Path(config.soundfont),
+            programs,
+            clips_per_program=config.clips_per_program,
+            clip_s=config.clip_s,
+            seed=config.seed,
+            cache_dir=cache_dir,
+        )
+    clips += dataset.synthetic_clips(config.synthetic_clips, clip_s=config.clip_s, seed=config.seed)
+    if config.tinysol_root:
+        items = dataset.tinysol_items(Path(config.tinysol_root))
+        clips += [dataset.load_tinysol_clip(item) for item in items if item.fold != 0]
+    log.info(
+        "%d clips, %.1f min of audio",
+        len(clips),
+        sum(len(c.audio) for c in clips) / dataset.CLIP_RATE / 60,
+    )
+    rng = np.random.default_rng(config.seed)
+    return dataset.frame_bank(clips, tracker.front_end.cpu(), config=config, rng=rng)
+
+
+def train(config: TrainConfig, out: Path, *, cache_dir: Path, device: str | None = None) -> Tracker:
+    torch.manual_seed(config.seed)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    tracker = Tracker(NetworkHparams(channels=config.channels), CqtParams())
+    started = time.monotonic()
+    bank = build_bank(config, tracker, cache_dir)
+    log.info(
+        "%d frames (%.0f%% voiced) in %.0f s",
+        len(bank),
+        100 * bank.voiced.mean().item(),
+        time.monotonic() - started,
+    )
+    # Frames whose pitch lies outside the network's range only teach voicing.
+    top_midi = tracker.pitch_bin_midi0 + (tracker.hparams.n_pitch_bins - 1) / 2
+    in_range = (bank.midi >= tracker.pitch_bin_midi0) & (bank.midi <= top_midi)
+
+    net = tracker.net.to(dev).train()
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.learning_rate, total_steps=max(1, config.steps), pct_start=0.1
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    deadline = started + 60.0 * config.max_minutes
+    step = 0
+    for step in range(1, config.steps + 1):
+        idx = torch.randint(len(bank), (config.batch_frames,), generator=generator)
+        x = bank.log_cqt[idx].to(dev)
+        midi, voiced = bank.midi[idx].to(dev), bank.voiced[idx].to(dev)
+        v_weight = bank.voicing_weight[idx].to(dev)
+        pitched = (voiced > 0) & in_range[idx].to(dev) & (v_weight > 0)
+        pitch_logits, voicing_logit = net(x)
+        loss = config.voicing_loss_weight * bce(voicing_logit, voiced, weight=v_weight)
+        if pitched.any():
+            target = pitch_targets(midi[pitched], tracker, config.pitch_sigma_cents)
+            loss = loss + bce(pitch_logits[pitched], target) * 10.0
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if step % 200 == 0 or step == 1:
+            log.info("step %d loss %.4f (%.0f s)", step, loss.item(), time.monotonic() - started)
+        if time.monotonic() > deadline:
+            log.warning("stopping at step %d: max_minutes=%s reached", step, config.max_minutes)
+            break
+
+    tracker.net = net.cpu().eval()
+    meta = {
+        "config": config.to_dict(),
+        "steps_done": step,
+        "frames": len(bank),
+        "train_s": round(time.monotonic() - started, 1),
+    }
+    checkpoint.save_tracker(tracker, out, meta=meta)
+    log.info("saved %s after %d steps", out, step)
+    return tracker
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m models.train", description="Train the pitch network (CPU or cuda)."
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("models/configs/default.toml"),
+        help="TOML file overriding models.config.TrainConfig",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/pitch/latest.pt"),
+        help="checkpoint to write (copy to models/weights/default.pt to ship)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("runs/cache"),
+        help="folder for rendered clips (git-ignored)",
+    )
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
+    parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock cap")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parse_args(argv)
+    config = TrainConfig.from_toml(args.config)
+    overrides = {}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.max_minutes is not None:
+        overrides["max_minutes"] = args.max_minutes
+    config = config.override(**overrides)
+    train(config, args.out, cache_dir=args.cache, device=args.device)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

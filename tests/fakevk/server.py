@@ -1,0 +1,355 @@
+"""A fake VK API: the JSON shapes of docs/vk-api-notes.md, served over real HTTP on loopback.
+
+It answers the methods the bot uses, runs a long-poll endpoint fed by ``push_message``, serves
+doc downloads and accepts uploads, and records everything it receives so tests assert on what
+VK would have seen. Faults on demand: a share of method calls answered with error 6/9/10 (an
+error 10 on ``messages.send`` is answered *after* the message was posted, like a VK timeout),
+and long-poll events delivered twice. ``messages.send`` deduplicates on (peer_id, random_id)
+as VK does, so "answered exactly once" can be checked on the messages it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from typing import Any
+
+from aiohttp import web
+
+ERROR_MESSAGES = {
+    6: "Too many requests per second",
+    9: "Flood control",
+    10: "Internal server error",
+    15: "Access denied",
+    29: "Rate limit reached",
+    901: "Can't send messages for users without permission",
+}
+NEVER_FAIL = ("groups.getLongPollServer",)  # keep the poll loop itself out of the fault budget
+
+
+@dataclass
+class Sent:
+    """One message the community posted (after random_id dedup)."""
+
+    message_id: int
+    peer_id: int
+    text: str
+    random_id: int
+    attachment: str = ""
+    reply_to: int = 0
+    forward: str = ""
+    edits: list[str] = field(default_factory=list)
+
+    @property
+    def current_text(self) -> str:
+        return self.edits[-1] if self.edits else self.text
+
+
+def doc_attachment(url: str, *, title: str = "clip.mp4", size: int = 1000, doc_id: int = 1) -> dict[str, Any]:
+    ext = title.rsplit(".", 1)[-1] if "." in title else ""
+    return {
+        "type": "doc",
+        "doc": {
+            "id": doc_id,
+            "owner_id": 1,
+            "title": title,
+            "size": size,
+            "ext": ext,
+            "date": int(time.time()),
+            "type": 6,
+            "url": url,
+        },
+    }
+
+
+def video_attachment(video_id: int = 1) -> dict[str, Any]:
+    return {
+        "type": "video",
+        "video": {
+            "id": video_id,
+            "owner_id": 1,
+            "title": "clip",
+            "duration": 5,
+            "date": int(time.time()),
+            "access_key": "k",
+        },
+    }
+
+
+class FakeVK:
+    """Start with ``await fake.start()``; ``fake.api_url`` is the base for vkbottle's API."""
+
+    def __init__(self, group_id: int = 1, *, seed: int = 0) -> None:
+        self.group_id = group_id
+        self.rng = random.Random(seed)
+        self.error_rate = 0.0  # share of method calls answered with an error
+        self.error_codes: tuple[int, ...] = (6, 9, 10)
+        self.duplicate_events = False  # deliver every long-poll event twice
+        self.fail_methods: dict[str, int] = {}  # method -> error code, every call
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.errors_injected = 0
+        self.messages: dict[int, Sent] = {}
+        self.uploads: dict[str, bytes] = {}
+        self.saved_docs: list[dict[str, Any]] = []
+        self.files: dict[str, bytes] = {}
+        self.file_hits: dict[str, int] = {}
+        self.lp_requests = 0  # long-poll requests received (a bot is listening once it grows)
+        self._events: list[dict[str, Any]] = []
+        self._by_random: dict[tuple[int, int], int] = {}
+        self._ids = itertools.count(100_000)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> FakeVK:
+        app = web.Application(client_max_size=512 * 1024 * 1024)
+        app.router.add_route("*", "/method/{name}", self._method)
+        app.router.add_route("*", "/lp", self._long_poll)
+        app.router.add_post("/upload/{kind}", self._upload)
+        app.router.add_get("/files/{name}", self._file)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/method/"
+
+    # --- test controls ---------------------------------------------------------------------
+    def add_file(self, name: str, data: bytes) -> str:
+        """Serve ``data`` at a download URL (the doc's ``url``)."""
+        self.files[name] = data
+        return f"{self.base_url}/files/{name}"
+
+    async def push_message(
+        self,
+        *,
+        peer_id: int,
+        message_id: int,
+        text: str = "",
+        from_id: int | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Queue a ``message_new`` long-poll event (twice when ``duplicate_events``)."""
+        event = {
+            "type": "message_new",
+            "group_id": self.group_id,
+            "event_id": f"e{message_id}_{peer_id}",
+            "v": "5.199",
+            "object": {
+                "message": {
+                    "id": message_id,
+                    "date": int(time.time()),
+                    "from_id": peer_id if from_id is None else from_id,
+                    "peer_id": peer_id,
+                    "text": text,
+                    "out": 0,
+                    "version": 1,
+                    "conversation_message_id": message_id,
+                    "attachments": attachments or [],
+                    "fwd_messages": [],
+                    "important": False,
+                    "is_hidden": False,
+                },
+                "client_info": {
+                    "button_actions": ["text"],
+                    "keyboard": True,
+                    "inline_keyboard": True,
+                    "carousel": True,
+                    "lang_id": 0,
+                },
+            },
+        }
+        async with self._changed:
+            self._events.append(event)
+            if self.duplicate_events:
+                self._events.append(event)
+            self._changed.notify_all()
+        return event
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+        """Block until ``predicate()`` holds after some request, or fail after ``timeout_s``."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), timeout_s)
+
+    def calls_of(self, method: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.calls if name == method]
+
+    def replies_to(self, peer_id: int, message_id: int) -> list[Sent]:
+        return [
+            m for m in self.messages.values() if m.peer_id == peer_id and m.reply_to == message_id
+        ]
+
+    # --- HTTP handlers ---------------------------------------------------------------------
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _method(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        params: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        params.pop("access_token", None)
+        self.calls.append((name, params))
+        try:
+            code = self.fail_methods.get(name)
+            if code is None and name not in NEVER_FAIL and self.rng.random() < self.error_rate:
+                code = self.rng.choice(self.error_codes)
+            if code is not None:
+                self.errors_injected += 1
+                if code == 10 and name == "messages.send":
+                    self._send(params)  # posted, but the answer is lost
+                return self._error(code)
+            handler = getattr(self, "_m_" + name.replace(".", "_"), None)
+            if handler is None:
+                return self._error(3, f"Unknown method passed: {name}")
+            return web.json_response({"response": handler(params)})
+        finally:
+            await self._notify()
+
+    @staticmethod
+    def _error(code: int, msg: str | None = None) -> web.Response:
+        text = msg or ERROR_MESSAGES.get(code, "Error")
+        return web.json_response(
+            {"error": {"error_code": code, "error_msg": text, "request_params": []}}
+        )
+
+    def _m_groups_getLongPollServer(self, params: dict[str, Any]) -> Any:
+        return {"key": "k", "server": f"{self.base_url}/lp", "ts": str(len(self._events))}
+
+    def _m_groups_getById(self, params: dict[str, Any]) -> Any:
+        return {"groups": [{"id": self.group_id, "name": "fake", "screen_name": "fake"}]}
+
+    def _send(self, params: dict[str, Any]) -> int:
+        peer_id = int(params["peer_id"])
+        random_id = int(params.get("random_id", 0))
+        if random_id and (peer_id, random_id) in self._by_random:
+            return self._by_random[(peer_id, random_id)]
+        message_id = next(self._ids)
+        self.messages[message_id] = Sent(
+            message_id=message_id,
+            peer_id=peer_id,
+            text=str(params.get("message", "")),
+            random_id=random_id,
+            attachment=str(params.get("attachment", "")),
+            reply_to=int(params.get("reply_to", 0) or 0),
+            forward=str(params.get("forward", "")),
+        )
+        if random_id:
+            self._by_random[(peer_id, random_id)] = message_id
+        return message_id
+
+    def _m_messages_send(self, params: dict[str, Any]) -> Any:
+        if "peer_ids" in params:
+            peers = [int(p) for p in str(params.pop("peer_ids")).split(",")]
+            out = []
+            for peer in peers:
+                mid = self._send({**params, "peer_id": peer})
+                out.append({"peer_id": peer, "message_id": mid, "conversation_message_id": mid})
+            return out
+        return self._send(params)
+
+    def _m_messages_edit(self, params: dict[str, Any]) -> Any:
+        sent = self.messages.get(int(params["message_id"]))
+        if sent is not None:
+            sent.edits.append(str(params.get("message", "")))
+        return 1
+
+    def _m_docs_getMessagesUploadServer(self, params: dict[str, Any]) -> Any:
+        return {"upload_url": f"{self.base_url}/upload/doc"}
+
+    def _m_photos_getMessagesUploadServer(self, params: dict[str, Any]) -> Any:
+        return {"upload_url": f"{self.base_url}/upload/photo", "album_id": 1, "user_id": 0}
+
+    def _m_docs_save(self, params: dict[str, Any]) -> Any:
+        file_id = str(params["file"])
+        doc_id = next(self._ids)
+        doc = {
+            "id": doc_id,
+            "owner_id": -self.group_id,
+            "title": str(params.get("title", "")),
+            "size": len(self.uploads.get(file_id, b"")),
+            "ext": "mp4",
+            "date": int(time.time()),
+            "type": 6,
+            "url": f"{self.base_url}/files/{file_id}",
+            "access_key": f"ak{doc_id}",
+            "file_id": file_id,
+        }
+        self.saved_docs.append(doc)
+        return {"type": "doc", "doc": doc}
+
+    def _m_photos_saveMessagesPhoto(self, params: dict[str, Any]) -> Any:
+        photo_id = next(self._ids)
+        return [{"id": photo_id, "owner_id": -self.group_id, "access_key": f"pk{photo_id}"}]
+
+    async def _long_poll(self, request: web.Request) -> web.Response:
+        params = dict(request.query)
+        if request.can_read_body:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        ts = int(params.get("ts", "0"))
+        self.lp_requests += 1
+        await self._notify()
+        wait_s = min(float(params.get("wait", "25")), 25.0)
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: len(self._events) > ts), wait_s
+                )
+            except TimeoutError:
+                pass
+            updates = self._events[ts:]
+            new_ts = len(self._events)
+        return web.json_response({"ts": str(new_ts), "updates": updates})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        kind = request.match_info["kind"]
+        reader = await request.multipart()
+        data = b""
+        async for part in reader:
+            if part.name in ("file", "photo"):
+                data = await part.read()  # type: ignore[union-attr]
+        file_id = f"{kind}{next(self._ids)}"
+        self.uploads[file_id] = data
+        await self._notify()
+        if kind == "photo":
+            return web.json_response({"server": 1, "photo": json.dumps([{"p": file_id}]), "hash": "h"})
+        return web.json_response({"file": file_id})
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.file_hits[name] = self.file_hits.get(name, 0) + 1
+        data = self.files.get(name)
+        if data is None:
+            data = self.uploads.get(name)
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    def uploaded_doc_bytes(self, attachment: str) -> bytes:
+        """The bytes behind a ``doc{owner}_{id}_{key}`` string in a sent message."""
+        for doc in self.saved_docs:
+            if f"doc{doc['owner_id']}_{doc['id']}" in attachment:
+                return self.uploads[doc["file_id"]]
+        raise KeyError(attachment)
+
+

@@ -1,0 +1,216 @@
+"""Test clips made on the spot by the real ffmpeg, plus the ffmpeg look-ups tests assert on.
+
+Clips are tiny (160x120, two seconds) so the whole media suite stays fast, but each one is a
+real encode with the codec, rate, layout and quirk it names. Audio is a per-channel sweep:
+unlike a steady sine it has exactly one best alignment, so a cross-correlation can prove both
+that the sound survived and that it did not move in time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import imageio_ffmpeg
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
+LFE_CHANNEL = {6: 3}  # channel index of the LFE in ffmpeg's 5.1 order (FL FR FC LFE BL BR)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """One generated clip. ``container`` is the muxer ffmpeg writes (mp4, mov, ipod, webm,
+    matroska); ``video``/``audio`` name the encoder family or None for no such stream."""
+
+    name: str
+    container: str = "mp4"
+    video: str | None = "h264"  # h264 | hevc | vp8
+    audio: str | None = "aac"  # aac | mp3 | pcm | opus
+    sample_rate: int = 48000  # Hz
+    channels: int = 2
+    duration_s: float = 2.0
+    size: str = "160x120"
+    fps: int = 25
+    rotation_cw: int = 0  # degrees a player turns the picture clockwise
+    vfr: bool = False
+    data_stream: bool = False  # a QuickTime timecode (tmcd) track
+    subtitle: bool = False  # a mov_text track
+    silent: bool = False
+    faststart: bool = True
+    title: str = "smask test clip"
+
+    @property
+    def suffix(self) -> str:
+        return {"ipod": ".m4a", "matroska": ".mkv", "webm": ".webm", "mov": ".mov"}.get(
+            self.container, ".mp4"
+        )
+
+
+def run_ffmpeg(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[bytes]:
+    """ffmpeg with the exit status checked: a test clip that failed to build is a test bug."""
+    proc = subprocess.run(
+        [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", *args],
+        capture_output=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {proc.stderr.decode()[-800:]}")
+    return proc
+
+
+def sweep_expression(channels: int, duration_s: float, sample_rate: int) -> str:
+    """aevalsrc expression: one linear sweep per channel, each in its own band.
+
+    Different bands per channel make a swapped channel order fail the correlation test. The LFE
+    channel of 5.1 stays below 120 Hz, where AAC keeps it.
+    """
+    exprs = []
+    top_hz = min(3000.0, sample_rate / 4)
+    for ch in range(channels):
+        if LFE_CHANNEL.get(channels) == ch:
+            f0, f1 = 40.0, 110.0
+        else:
+            f0 = 150.0 + 90.0 * ch
+            f1 = top_hz - 150.0 * ch
+        k = (f1 - f0) / duration_s  # Hz per second
+        exprs.append(f"0.4*sin(2*PI*({f0}*t+{k / 2}*t*t))")
+    return "|".join(exprs)
+
+
+def make_clip(spec: ClipSpec, path: Path) -> Path:
+    """Encode ``spec`` into ``path`` (any name; the muxer is forced)."""
+    inputs: list[str] = []
+    maps: list[str] = []
+    codecs: list[str] = []
+    n = 0
+    if spec.video is not None:
+        inputs += ["-f", "lavfi", "-i", f"testsrc=size={spec.size}:rate={spec.fps}"]
+        maps += ["-map", f"{n}:v"]
+        n += 1
+        codecs += {
+            "h264": ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+            "hevc": ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error",
+                     "-tag:v", "hvc1", "-pix_fmt", "yuv420p"],
+            "vp8": ["-c:v", "libvpx", "-deadline", "realtime", "-b:v", "200k"],
+        }[spec.video]  # fmt: skip
+        if spec.vfr:
+            # Drop three frames of every ten and keep the source timestamps: real gaps.
+            codecs += ["-vf", r"select=lt(mod(n\,10)\,7)", "-fps_mode", "vfr"]
+    if spec.audio is not None:
+        layout = LAYOUTS[spec.channels]
+        if spec.silent:
+            source = f"anullsrc=r={spec.sample_rate}:cl={layout}"
+        else:
+            expr = sweep_expression(spec.channels, spec.duration_s, spec.sample_rate)
+            source = f"aevalsrc={expr}:s={spec.sample_rate}:c={layout}"
+        inputs += ["-f", "lavfi", "-i", source]
+        maps += ["-map", f"{n}:a"]
+        n += 1
+        codecs += {
+            "aac": ["-c:a", "aac", "-b:a", f"{96 * spec.channels}k"],
+            "mp3": ["-c:a", "libmp3lame", "-b:a", "192k"],
+            "pcm": ["-c:a", "pcm_s16le"],
+            "opus": ["-c:a", "libopus", "-b:a", "96k"],
+        }[spec.audio]
+        codecs += ["-metadata:s:a:0", "language=rus"]
+    if spec.subtitle:
+        srt = path.with_name(path.name + ".srt")
+        srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nla la la\n\n", encoding="utf-8")
+        inputs += ["-i", str(srt)]
+        maps += ["-map", f"{n}:s"]
+        codecs += ["-c:s", "mov_text"]
+    if spec.data_stream:
+        codecs += ["-timecode", "00:00:00:00"]
+    muxing = ["-movflags", "+faststart"] if spec.faststart and spec.container != "webm" else []
+    if spec.container in ("webm", "matroska"):
+        muxing = []
+    run_ffmpeg(
+        "-y", *inputs, *maps, *codecs, "-t", f"{spec.duration_s}", "-metadata",
+        f"title={spec.title}", *muxing, "-f", spec.container, str(path),
+    )  # fmt: skip
+    if spec.rotation_cw:
+        rotated = path.with_name(path.name + ".rot")
+        # -display_rotation is counter-clockwise; phones' "rotate" is clockwise.
+        run_ffmpeg(
+            "-y", "-display_rotation:v:0", str(-spec.rotation_cw), "-i", str(path),
+            "-map", "0", "-c", "copy", *muxing, "-f", spec.container, str(rotated),
+        )  # fmt: skip
+        rotated.replace(path)
+    return path
+
+
+class MediaFactory:
+    """Builds each named clip once per test session under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._made: dict[ClipSpec, Path] = {}
+
+    def clip(self, spec: ClipSpec) -> Path:
+        if spec not in self._made:
+            self._made[spec] = make_clip(spec, self.root / f"{spec.name}{spec.suffix}")
+        return self._made[spec]
+
+
+# --------------------------------------------------------------------------------------------
+# Look-ups the tests assert on
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Packet:
+    pts_s: float
+    size: int
+    md5: str
+
+
+def packets(path: Path, selector: str = "0:v:0") -> list[Packet]:
+    """Every packet of one stream, copied (not decoded): time, size and payload md5."""
+    proc = run_ffmpeg("-i", str(path), "-map", selector, "-c", "copy", "-f", "framemd5", "-")
+    time_base = Fraction(1)
+    found = []
+    for line in proc.stdout.decode().splitlines():
+        if line.startswith("#tb 0:"):
+            time_base = Fraction(line.split(":", 1)[1].strip())
+        elif line and not line.startswith("#"):
+            fields = [f.strip() for f in line.split(",")]
+            found.append(Packet(float(int(fields[2]) * time_base), int(fields[4]), fields[5]))
+    assert found, f"no packets in {selector} of {path}"
+    return found
+
+
+def packet_md5(path: Path, selector: str = "0:v:0") -> str:
+    """One md5 over every packet payload of a stream, in order."""
+    digest = hashlib.md5()
+    for packet in packets(path, selector):
+        digest.update(packet.md5.encode())
+    return digest.hexdigest()
+
+
+def stream_kinds(path: Path) -> list[str]:
+    """Media type of every stream, in order ("video", "audio", "data", "subtitle")."""
+    proc = run_ffmpeg(
+        "-i", str(path), "-map", "0", "-c", "copy", "-t", "0.1", "-f", "framecrc", "-"
+    )
+    kinds: dict[int, str] = {}
+    for line in proc.stdout.decode().splitlines():
+        if line.startswith("#media_type "):
+            key, _, value = line[len("#media_type ") :].partition(":")
+            kinds[int(key)] = value.strip()
+    return [kinds[i] for i in sorted(kinds)]
+
+
+def header_text(path: Path) -> str:
+    """ffmpeg's human-readable description of ``path`` (stderr of ``ffmpeg -i``)."""
+    proc = subprocess.run(
+        [FFMPEG, "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return proc.stderr.decode("utf-8", "replace")

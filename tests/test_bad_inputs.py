@@ -1,0 +1,329 @@
+"""Every input the bot must refuse, each with its own error code and nothing left on disk.
+
+Each case runs the same steps the pipeline runs (probe, decode, silence check, write), so a
+refusal at any step is caught, and then checks that neither the output folder nor the temp
+folder gained a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from media_factory import FFMPEG, ClipSpec, MediaFactory, packet_md5, run_ffmpeg
+
+from core import media as media_mod
+from core.audio import check_not_silent
+from core.errors import (
+    INPUT_ERROR_CODES,
+    Corrupt,
+    EmptyFile,
+    Hostile,
+    InputError,
+    NoAudio,
+    NotMedia,
+    NotVideo,
+    Silent,
+    TooBig,
+    TooLarge,
+    TooLong,
+    UnsupportedContainer,
+)
+from core.limits import MediaLimits
+from core.media import decode_audio, probe, sniff_container, write_result
+
+GOOD = ClipSpec("h264_aac_stereo_48k")
+# A real two-hour clip, cheap to make: 16x16 at 1 fps with silent 8 kHz sound (about 600 kB).
+TWO_HOURS = ClipSpec(
+    "two_hours", size="16x16", fps=1, channels=1, sample_rate=8000, duration_s=7200.0, silent=True
+)
+Maker = Callable[[MediaFactory, Path], Path]
+
+
+def process(src: Path, out_dir: Path, *, limits: MediaLimits, require_video: bool) -> Path:
+    """What core.pipeline does around the retuner, with the audio passed through unchanged."""
+    info = probe(src, limits=limits, require_video=require_video)
+    audio = decode_audio(src, info)
+    check_not_silent(audio, info.sample_rate)
+    dst = out_dir / ("result" + (".mp4" if info.has_video else ".m4a"))
+    write_result(src, dst, audio, info)
+    return dst
+
+
+@pytest.fixture
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path]:
+    """(input dir, output dir, temp dir); tempfile is pointed at the last so leftovers show."""
+    dirs = tuple(tmp_path / name for name in ("in", "out", "tmp"))
+    for d in dirs:
+        d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(dirs[2]))
+    return dirs  # type: ignore[return-value]
+
+
+def _copy(media: MediaFactory, spec: ClipSpec, dst: Path) -> Path:
+    shutil.copyfile(media.clip(spec), dst)
+    return dst
+
+
+def _truncated(media: MediaFactory, spec: ClipSpec, dst: Path) -> Path:
+    data = media.clip(spec).read_bytes()
+    dst.write_bytes(data[: len(data) * 6 // 10])
+    return dst
+
+
+def _absurd_duration(media: MediaFactory, dst: Path) -> Path:
+    """A clip whose sample table claims every video frame lasts 13 minutes."""
+    data = bytearray(media.clip(GOOD).read_bytes())
+    stts = data.find(b"stts")  # the first track is the video track
+    assert int.from_bytes(data[stts + 8 : stts + 12], "big") == 1  # one (count, delta) entry
+    data[stts + 16 : stts + 20] = (10_000_000).to_bytes(4, "big")  # ticks of 1/12800 s
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+CASES: list[tuple[str, Maker, type[InputError], dict[str, str], bool]] = [
+    ("empty", lambda m, d: _write(d / "empty.mp4", b""), EmptyFile, {}, False),
+    (
+        "text_named_mp4",
+        lambda m, d: _write(d / "notes.mp4", "Привет! just some text\n" * 40),
+        NotMedia,
+        {},
+        False,
+    ),
+    ("truncated_faststart", lambda m, d: _truncated(m, GOOD, d / "cut.mp4"), Corrupt, {}, False),
+    (
+        "truncated_moov_at_end",
+        lambda m, d: _truncated(m, ClipSpec("moov_at_end", faststart=False), d / "cut.mp4"),
+        Corrupt,
+        {},
+        False,
+    ),
+    (
+        "video_without_audio",
+        lambda m, d: _copy(m, ClipSpec("video_only", audio=None), d / "mute.mp4"),
+        NoAudio,
+        {},
+        False,
+    ),
+    (
+        "audio_only_for_the_bot",
+        lambda m, d: _copy(m, ClipSpec("audio_only", container="ipod", video=None), d / "a.mp4"),
+        NotVideo,
+        {},
+        True,
+    ),
+    (
+        "silent_audio",
+        lambda m, d: _copy(m, ClipSpec("silent", silent=True), d / "quiet.mp4"),
+        Silent,
+        {},
+        True,
+    ),
+    (
+        "two_hours",
+        lambda m, d: _copy(m, TWO_HOURS, d / "long.mp4"),
+        TooLong,
+        {},
+        True,
+    ),
+    ("absurd_sample_table", lambda m, d: _absurd_duration(m, d / "liar.mp4"), TooLong, {}, True),
+    (
+        "over_pixel_limit",
+        lambda m, d: _copy(m, GOOD, d / "big.mp4"),
+        TooBig,
+        {"SMASK_MAX_PIXELS": str(160 * 120 - 1)},
+        True,
+    ),
+    (
+        "over_size_limit",
+        lambda m, d: _copy(m, GOOD, d / "heavy.mp4"),
+        TooLarge,
+        {"SMASK_MAX_BYTES": "10000"},
+        True,
+    ),
+    (
+        "over_channel_limit",
+        lambda m, d: _copy(m, ClipSpec("h264_aac_51_48k", channels=6), d / "surround.mp4"),
+        TooBig,
+        {"SMASK_MAX_CHANNELS": "2"},
+        True,
+    ),
+    (
+        "webm",
+        lambda m, d: _copy(
+            m, ClipSpec("webm", container="webm", video="vp8", audio="opus"), d / "clip.webm"
+        ),
+        UnsupportedContainer,
+        {},
+        True,
+    ),
+    (
+        "mkv_named_mp4",
+        lambda m, d: _copy(m, ClipSpec("mkv", container="matroska"), d / "clip.mp4"),
+        UnsupportedContainer,
+        {},
+        True,
+    ),
+    (
+        "hls_playlist_named_mp4",
+        lambda m, d: _pointer(m, d, "#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:2.0,\n{target}\n"),
+        Hostile,
+        {},
+        True,
+    ),
+    (
+        "ffconcat_named_mp4",
+        lambda m, d: _pointer(m, d, "ffconcat version 1.0\nfile '{name}'\n"),
+        Hostile,
+        {},
+        True,
+    ),
+]
+
+
+def _write(path: Path, content: bytes | str) -> Path:
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def _pointer(media: MediaFactory, folder: Path, template: str) -> Path:
+    """A text file saved as .mp4 that points at a real local clip (``{target}`` is its
+    absolute path, ``{name}`` its name next to the pointer)."""
+    target = _copy(media, GOOD, folder / "secret.mp4")
+    return _write(folder / "pointer.mp4", template.format(target=target, name=target.name))
+
+
+@pytest.mark.parametrize(
+    ("maker", "error", "env", "require_video"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_refused_with_its_code_and_no_leftovers(
+    media: MediaFactory,
+    isolated_dirs: tuple[Path, Path, Path],
+    maker: Maker,
+    error: type[InputError],
+    env: dict[str, str],
+    require_video: bool,
+) -> None:
+    in_dir, out_dir, tmp_dir = isolated_dirs
+    src = maker(media, in_dir)
+    inputs_before = sorted(in_dir.iterdir())
+    with pytest.raises(error) as caught:
+        process(src, out_dir, limits=MediaLimits.from_env(env), require_video=require_video)
+    assert caught.value.code == error.code
+    assert caught.value.code in INPUT_ERROR_CODES
+    assert list(out_dir.iterdir()) == []
+    assert list(tmp_dir.iterdir()) == []
+    assert sorted(in_dir.iterdir()) == inputs_before
+
+
+def test_every_case_has_its_own_code() -> None:
+    """The cases above cover distinct failures; the ones sharing a code share a user message."""
+    codes = {error.code for _, _, error, _, _ in CASES}
+    assert codes >= {
+        "empty", "not_media", "corrupt", "no_audio", "not_video", "silent", "too_long",
+        "too_big_format", "too_large", "unsupported_container", "hostile",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "template", "control_args"),
+    [
+        ("concat", "ffconcat version 1.0\nfile '{name}'\n", []),
+        (
+            "hls",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:2.0,\n{target}\n#EXT-X-ENDLIST\n",
+            ["-f", "hls", "-allowed_extensions", "ALL", "-extension_picky", "0"],
+        ),
+    ],
+)
+def test_disguised_pointer_never_reaches_the_target(
+    media: MediaFactory, tmp_path: Path, name: str, template: str, control_args: list[str]
+) -> None:
+    pointer = _pointer(media, tmp_path, template)
+    # Control: ffmpeg left to itself follows the pointer and reads the local clip...
+    control = media_mod._ffmpeg(
+        [*control_args, "-i", str(pointer), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
+        timeout_s=30,
+    )
+    assert control.returncode == 0, control.stderr.decode()[-400:]
+    assert control.stdout.count(b"\n0,") > 10  # the secret clip's video packets came through
+    # ...our probe refuses it on its first bytes...
+    with pytest.raises(Hostile):
+        probe(pointer)
+    # ...and even without sniffing, the forced demuxer and whitelist read nothing through it.
+    forced = media_mod._ffmpeg(
+        [*media_mod._input_args(pointer), "-map", "0", "-c", "copy", "-f", "framemd5", "-"],
+        timeout_s=30,
+    )
+    assert forced.returncode != 0
+    assert b"\n0," not in forced.stdout and b"Stream #" not in forced.stderr
+
+
+def test_strange_file_names_are_just_names(media: MediaFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "папка с пробелами"
+    folder.mkdir()
+    src = _copy(media, GOOD, folder / "-мой \"клип\" '№1' 日本 file:x.mp4")
+    dst_dir = tmp_path / "выход 'out'"
+    dst_dir.mkdir()
+    cwd = os.getcwd()
+    os.chdir(folder)  # a relative name starting with "-" must not turn into an option
+    try:
+        dst = process(Path(src.name), dst_dir, limits=MediaLimits(), require_video=True)
+    finally:
+        os.chdir(cwd)
+    assert dst.exists() and packet_md5(dst) == packet_md5(media.clip(GOOD))
+    assert list(dst_dir.iterdir()) == [dst]
+
+
+@pytest.mark.parametrize(
+    ("head", "error"),
+    [
+        (b"\x1a\x45\xdf\xa3" + b"\x00" * 60, UnsupportedContainer),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt " + b"\x00" * 40, UnsupportedContainer),
+        (b"OggS" + b"\x00" * 60, UnsupportedContainer),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", UnsupportedContainer),
+        (b"\xef\xbb\xbf#EXTM3U\n#EXTINF:1,\nhttp://example.invalid/a.ts\n", Hostile),
+        (b"  ffconcat version 1.0\nfile a.mp4\n", Hostile),
+        (b"<?xml version='1.0'?><MPD xmlns='urn:mpeg:dash:schema:mpd:2011'>", Hostile),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 60, NotMedia),
+        (b"\x00" * 64, NotMedia),
+    ],
+)
+def test_sniffing(head: bytes, error: type[InputError]) -> None:
+    with pytest.raises(error):
+        sniff_container(head)
+
+
+@pytest.mark.parametrize(
+    ("head", "container"),
+    [
+        (b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00", "mp4"),
+        (b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00", "mov"),
+        (b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00", "m4a"),
+        (b"\x00\x00\x00\x08wide\x00\x10\x00\x00mdat", "mov"),
+    ],
+)
+def test_sniffing_accepts_iso_media(head: bytes, container: str) -> None:
+    assert sniff_container(head) == container
+
+
+def test_not_a_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(NotMedia):
+        probe(tmp_path)
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(NotMedia):  # must not block waiting for a writer
+        probe(fifo)
+
+
+def test_ffmpeg_of_the_factory_is_the_one_core_uses() -> None:
+    assert Path(FFMPEG) == Path(media_mod.ffmpeg_exe())
+    run_ffmpeg("-version")

@@ -1,0 +1,74 @@
+"""Note segmentation on pitch tracks with known notes, vibrato, glitches and re-tonguing."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from core.notes import frame_envelope_db, segment_notes, vibrato_extent_cents
+from core.units import midi_to_hz
+
+HOP_S = 0.01  # s
+
+
+def track(midi: np.ndarray) -> SimpleNamespace:
+    return SimpleNamespace(hop_s=HOP_S, f0_hz=midi_to_hz(midi))
+
+
+def test_notes_split_at_pitch_changes_and_gaps() -> None:
+    midi = np.concatenate([np.full(80, 60.3), np.full(60, 63.8), np.full(70, 67.0)])
+    midi[100:105] = np.nan  # a breath inside the second note
+    notes = segment_notes(track(midi))
+    assert [(n.start, n.end) for n in notes] == [(0, 80), (80, 100), (105, 140), (140, 210)]
+    assert [round(n.midi, 2) for n in notes] == [60.3, 63.8, 63.8, 67.0]
+    assert notes[0].start_s == 0.0 and abs(notes[-1].end_s - 2.1) < 1e-9
+
+
+def test_vibrato_stays_inside_one_note_and_is_measured() -> None:
+    t = np.arange(150) * HOP_S
+    midi = 70.0 + 0.4 * np.sin(2 * np.pi * 5.0 * t)  # +-40 cents
+    notes = segment_notes(track(midi))
+    assert len(notes) == 1
+    assert 36.0 < notes[0].vibrato_cents < 44.0
+    assert abs(notes[0].midi - 70.0) < 0.05
+
+
+def test_single_frame_glitch_and_short_blips_are_not_notes() -> None:
+    midi = np.full(100, 65.0)
+    midi[50] = 77.0  # one-frame octave-ish slip
+    midi = np.concatenate([midi, np.full(3, 50.0), np.full(50, 62.0)])
+    notes = segment_notes(track(midi))
+    assert [round(n.midi) for n in notes] == [65, 62]
+
+
+def test_onset_glide_is_left_out_of_the_steady_part() -> None:
+    glide = np.linspace(66.0, 69.0, 8)
+    midi = np.concatenate([glide, np.full(60, 69.0)])
+    (note,) = segment_notes(track(midi))
+    assert note.start == 0 and note.steady_start >= 6
+    assert abs(note.midi - 69.0) < 1e-9
+
+
+def test_instrument_range_drops_out_of_range_frames() -> None:
+    midi = np.concatenate([np.full(50, 40.0), np.full(50, 72.0)])
+    notes = segment_notes(track(midi), midi_range=(60, 98))
+    assert [round(n.midi) for n in notes] == [72]
+
+
+def test_retongued_repeated_note_splits_at_the_loudness_dip() -> None:
+    sr = 16000
+    midi = np.full(120, 72.0)
+    seconds = np.arange(int(1.2 * sr)) / sr
+    amplitude = np.where(np.abs(seconds - 0.6) < 0.03, 0.05, 0.5)
+    mono = amplitude * np.sin(2 * np.pi * 523.25 * seconds)
+    envelope = frame_envelope_db(mono, sr, HOP_S, len(midi))
+    assert envelope[60] < envelope[30] - 10
+    notes = segment_notes(track(midi), envelope_db=envelope)
+    assert len(notes) == 2 and abs(notes[1].start - 60) <= 3
+    assert len(segment_notes(track(midi))) == 1
+
+
+def test_vibrato_extent_of_a_steady_tone_is_zero() -> None:
+    assert vibrato_extent_cents(np.full(100, 60.0), HOP_S) < 1e-9
+    assert vibrato_extent_cents(np.array([60.0, np.nan]), HOP_S) == 0.0
