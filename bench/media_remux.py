@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.media import _aac_bit_rate_kbps, decode_audio, ffmpeg_exe, probe, write_result
+from core.media import aac_bit_rate_kbps, decode_audio, ffmpeg_exe, probe, write_result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "media_remux.md"
 SAMPLE_RATE = 48000  # Hz
@@ -54,7 +54,7 @@ def floor(src: Path, dst: Path) -> None:
         [exe, "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(src),
          "-f", "f32le", "-ar", str(SAMPLE_RATE), "-ch_layout", "stereo", "-i", "pipe:0",
          "-map", "0:v:0", "-c:v", "copy", "-map", "1:a:0", "-c:a", "aac",
-         "-b:a", f"{_aac_bit_rate_kbps(CHANNELS)}k", "-movflags", "+faststart", str(dst)],
+         "-b:a", f"{aac_bit_rate_kbps(CHANNELS)}k", "-movflags", "+faststart", str(dst)],
         input=raw, check=True, capture_output=True,
     )  # fmt: skip
 
@@ -74,18 +74,20 @@ def ours_without_probe(src: Path, dst: Path) -> Callable[[], None]:
     return run
 
 
-def timed(fn: Callable[[], None], repeats: int) -> list[float]:
-    times = []
+def interleaved(variants: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall times per variant, run round-robin so load from other processes hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
+        for name, fn in variants.items():
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
     return times
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each variant (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each variant")
     parser.add_argument("--seconds", type=float, default=60.0, help="clip length in seconds")
     args = parser.parse_args(argv)
 
@@ -98,31 +100,47 @@ def main(argv: list[str] | None = None) -> int:
         audio = decode_audio(src, info)
         assert audio.shape == (CHANNELS, audio.shape[1]) and audio.dtype == np.float32
 
-        floor_s = timed(lambda: floor(src, tmp / "floor.mp4"), args.repeats)
-        work_s = timed(ours_without_probe(src, tmp / "ours.mp4"), args.repeats)
-        probe_s = timed(lambda: probe(src), args.repeats)
-        total_s = timed(lambda: ours(src, tmp / "ours_total.mp4"), args.repeats)
+        variants: dict[str, Callable[[], object]] = {
+            "plain ffmpeg (floor): decode to raw + AAC encode + video copy": lambda: floor(
+                src, tmp / "floor.mp4"
+            ),
+            "decode_audio + write_result": ours_without_probe(src, tmp / "ours.mp4"),
+            "probe (header + packet scan + a few frames decoded)": lambda: probe(src),
+            "probe + decode_audio + write_result": lambda: ours(src, tmp / "ours_total.mp4"),
+        }
+        times = interleaved(variants, args.repeats)
 
-    f, w, p, t = (statistics.median(x) for x in (floor_s, work_s, probe_s, total_s))
+    floor_times = next(iter(times.values()))
+    floor_median, floor_min = statistics.median(floor_times), min(floor_times)
     rows = [
-        ("plain ffmpeg (floor): decode to raw + AAC encode + video copy", f, 1.0),
-        ("decode_audio + write_result", w, w / f),
-        ("probe (header + packet scan + 1 s decode check)", p, p / f),
-        ("probe + decode_audio + write_result", t, t / f),
+        (
+            name,
+            statistics.median(t),
+            min(t),
+            statistics.median(t) / floor_median,
+            min(t) / floor_min,
+        )
+        for name, t in times.items()
     ]
     lines = [
         "# media_remux",
         "",
         f"Clip: {args.seconds:.0f} s, H.264 1280x720 30 fps + AAC stereo 48 kHz, "
-        f"{size_mb:.1f} MB. Median of {args.repeats} runs each, wall time. "
+        f"{size_mb:.1f} MB. {args.repeats} interleaved runs of each variant, wall time. "
         f"Host: {platform.machine()}, {platform.python_version()}, CPU only.",
         "",
-        "| variant | seconds | ratio to floor |",
-        "| --- | ---: | ---: |",
-        *(f"| {name} | {sec:.3f} | {ratio:.2f}x |" for name, sec, ratio in rows),
+        "| variant | median s | min s | ratio (medians) | ratio (mins) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {name} | {med:.3f} | {low:.3f} | {r_med:.2f}x | {r_min:.2f}x |"
+            for name, med, low, r_med, r_min in rows
+        ),
+        "",
+        "Ratios are to the floor's median and min; the host is shared, so the min is the "
+        "least disturbed run.",
         "",
         "Command: `python -m bench.media_remux"
-        + (f" --repeats {args.repeats}" if args.repeats != 3 else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
         + (f" --seconds {args.seconds:g}" if args.seconds != 60.0 else "")
         + "`",
         "",

@@ -63,9 +63,17 @@ def crepe(model: str) -> TrackFn:
     def run(audio: npt.NDArray[np.float32], sr: int) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         x = torch.from_numpy(audio)[None]
         pitch, periodicity = torchcrepe.predict(
-            x, sr, hop_length=round(sr * HOP_S), fmin=50.0, fmax=2006.0, model=model,
-            decoder=torchcrepe.decode.viterbi, return_periodicity=True, batch_size=512,
-            device="cpu", pad=True,
+            x,
+            sr,
+            hop_length=round(sr * HOP_S),
+            fmin=50.0,
+            fmax=2006.0,
+            model=model,
+            decoder=torchcrepe.decode.viterbi,
+            return_periodicity=True,
+            batch_size=512,
+            device="cpu",
+            pad=True,
         )
         return pitch[0].double().numpy(), periodicity[0].numpy() >= 0.21
 
@@ -77,8 +85,12 @@ def pesto_fn() -> TrackFn:
 
     def run(audio: npt.NDArray[np.float32], sr: int) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         times, f0, confidence, _ = pesto.predict(torch.from_numpy(audio), sr, step_size=10.0)
-        return _resample_track(times.numpy() / 1000.0, f0.double().numpy(),
-                               confidence.numpy() >= 0.5, _grid(len(audio)))
+        return _resample_track(
+            times.numpy() / 1000.0,
+            f0.double().numpy(),
+            confidence.numpy() >= 0.5,
+            _grid(len(audio)),
+        )
 
     return run
 
@@ -88,8 +100,14 @@ def pyin_fn() -> TrackFn:
 
     def run(audio: npt.NDArray[np.float32], sr: int) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         f0, voiced, _ = librosa.pyin(
-            audio, fmin=60.0, fmax=2100.0, sr=sr, frame_length=2048,
-            hop_length=round(sr * HOP_S), center=True, fill_na=None,
+            audio,
+            fmin=60.0,
+            fmax=2100.0,
+            sr=sr,
+            frame_length=2048,
+            hop_length=round(sr * HOP_S),
+            center=True,
+            fill_na=None,
         )
         return f0.astype(np.float64), voiced.astype(bool)
 
@@ -105,7 +123,9 @@ def praat_track(audio: npt.NDArray[np.float32], sr: int) -> tuple[FloatArray, Fl
     sel = pitch.selected_array
     times = np.asarray(pitch.xs())
     n = _grid(len(audio))
-    idx = np.clip(np.round((np.arange(n) * HOP_S - times[0]) / HOP_S).astype(int), 0, len(times) - 1)
+    idx = np.clip(
+        np.round((np.arange(n) * HOP_S - times[0]) / HOP_S).astype(int), 0, len(times) - 1
+    )
     near = np.abs(times[idx] - np.arange(n) * HOP_S) <= HOP_S / 2 + 1e-9
     return np.where(near, sel["frequency"][idx], 0.0), np.where(near, sel["strength"][idx], 0.0)
 
@@ -129,7 +149,9 @@ def _resample_track(
     return f0[idx], voiced[idx]
 
 
-def fit(pitch: FloatArray, voiced: npt.NDArray[np.bool_], n: int) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+def fit(
+    pitch: FloatArray, voiced: npt.NDArray[np.bool_], n: int
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
     p = np.full(n, np.nan)
     v = np.zeros(n, bool)
     m = min(n, len(pitch))
@@ -145,8 +167,20 @@ def load_real(path: Path) -> npt.NDArray[np.float32]:
     """Mono float32 at 16 kHz through ffmpeg (imageio-ffmpeg's binary)."""
     import imageio_ffmpeg
 
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-ac", "1",
-           "-ar", str(RATE), "-f", "f32le", "-"]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-ac",
+        "1",
+        "-ar",
+        str(RATE),
+        "-f",
+        "f32le",
+        "-",
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, timeout=120).stdout
     return np.frombuffer(out, dtype=np.float32).copy()
 
@@ -172,9 +206,7 @@ def praat_confident(f0: FloatArray) -> npt.NDArray[np.bool_]:
     return stable
 
 
-def score_real(
-    pitch: FloatArray, voiced: npt.NDArray[np.bool_], ref: FloatArray
-) -> RealScores:
+def score_real(pitch: FloatArray, voiced: npt.NDArray[np.bool_], ref: FloatArray) -> RealScores:
     conf = praat_confident(ref)
     with np.errstate(divide="ignore", invalid="ignore"):
         err = 1200 * np.log2(pitch / np.where(ref > 0, ref, np.nan))
@@ -227,8 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="default")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"))
     parser.add_argument("--trackers", default="ours,crepe-tiny,crepe-full,pesto,pyin,praat")
-    parser.add_argument("--crepe-full-s", type=float, default=3.0,
-                        help="seconds of each held-out clip torchcrepe full is scored on")
+    parser.add_argument(
+        "--crepe-full-s",
+        type=float,
+        default=3.0,
+        help="seconds of each held-out clip torchcrepe full is scored on",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -255,20 +291,26 @@ def main(argv: list[str] | None = None) -> int:
 
     emit("# Pitch trackers side by side")
     emit()
-    emit(f"Held-out: {len(clips)} clips x {evaluate.HELDOUT_CLIP_S:.0f} s from TimGM6mb "
-         f"(programs {', '.join(map(str, evaluate.HELDOUT_PROGRAMS))}), calibrated truth. "
-         f"torchcrepe full: first {args.crepe_full_s:g} s of each clip only (CPU time).")
+    emit(
+        f"Held-out: {len(clips)} clips x {evaluate.HELDOUT_CLIP_S:.0f} s from TimGM6mb "
+        f"(programs {', '.join(map(str, evaluate.HELDOUT_PROGRAMS))}), calibrated truth. "
+        f"torchcrepe full: first {args.crepe_full_s:g} s of each clip only (CPU time)."
+    )
     emit()
     emit("| tracker | set | RPA 50c | octave err | steady median (cents) | voicing P/R/F1 |")
     emit("| --- | --- | --- | --- | --- | --- |")
 
     def row(name: str, set_name: str, s: evaluate.PitchScores) -> None:
-        emit(f"| {name} | {set_name} | {100 * s.rpa:.2f}% | {100 * s.octave_error_rate:.2f}% | "
-             f"{s.steady_median_cents:.2f} | {s.voicing_precision:.3f}/{s.voicing_recall:.3f}/"
-             f"{s.voicing_f1:.3f} |")
+        emit(
+            f"| {name} | {set_name} | {100 * s.rpa:.2f}% | {100 * s.octave_error_rate:.2f}% | "
+            f"{s.steady_median_cents:.2f} | {s.voicing_precision:.3f}/{s.voicing_recall:.3f}/"
+            f"{s.voicing_f1:.3f} |"
+        )
 
     def wrapped(fn: TrackFn) -> TrackFn:
-        def run(audio: npt.NDArray[np.float32], sr: int) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        def run(
+            audio: npt.NDArray[np.float32], sr: int
+        ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
             p, v = fn(audio, sr)
             return fit(p, v, _grid(len(audio)))
 
@@ -279,11 +321,17 @@ def main(argv: list[str] | None = None) -> int:
             continue
         row(name, "held-out", evaluate.evaluate(wrapped(fn), clips))
     if "crepe-full" in fns:
-        row("crepe-full", f"held-out first {args.crepe_full_s:g} s",
-            evaluate.evaluate(wrapped(fns["crepe-full"]), subset))
+        row(
+            "crepe-full",
+            f"held-out first {args.crepe_full_s:g} s",
+            evaluate.evaluate(wrapped(fns["crepe-full"]), subset),
+        )
         if "ours" in fns:
-            row("ours", f"held-out first {args.crepe_full_s:g} s",
-                evaluate.evaluate(wrapped(fns["ours"]), subset))
+            row(
+                "ours",
+                f"held-out first {args.crepe_full_s:g} s",
+                evaluate.evaluate(wrapped(fns["ours"]), subset),
+            )
 
     emit()
     emit("## Real recordings: agreement with Praat on Praat-confident frames")
@@ -305,8 +353,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 p, v = wrapped(fn)(audio, RATE)
                 r = score_real(p, v, ref)
-                emit(f"| {name} | {take} | {100 * r.agree:.2f}% | {100 * r.agree_voiced:.2f}% | "
-                     f"{r.median_cents:.2f} | {r.frames} |")
+                emit(
+                    f"| {name} | {take} | {100 * r.agree:.2f}% | {100 * r.agree_voiced:.2f}% | "
+                    f"{r.median_cents:.2f} | {r.frames} |"
+                )
 
     emit()
     emit("## Speed: seconds for 60 s of audio (16 kHz input), this machine")
@@ -318,13 +368,16 @@ def main(argv: list[str] | None = None) -> int:
         core_s = ours_core_seconds(args.checkpoint, minute, "cpu")
         emit(f"| ours CQT + CNN (cpu) | {core_s:.3f} | {60 / core_s:.0f}x |")
         full_s = time_it(lambda: fns["ours"](minute, RATE))
-        emit(f"| ours whole tracker incl. resample + refinement (cpu) | {full_s:.3f} | "
-             f"{60 / full_s:.0f}x |")
+        emit(
+            f"| ours whole tracker incl. resample + refinement (cpu) | {full_s:.3f} | "
+            f"{60 / full_s:.0f}x |"
+        )
         if torch.cuda.is_available():
             ten = np.tile(minute, 10)
             gpu_s = ours_core_seconds(args.checkpoint, ten, "cuda")
-            emit(f"| ours CQT + CNN, 10 min in one batch (cuda) | {gpu_s:.3f} | "
-                 f"{600 / gpu_s:.0f}x |")
+            emit(
+                f"| ours CQT + CNN, 10 min in one batch (cuda) | {gpu_s:.3f} | {600 / gpu_s:.0f}x |"
+            )
     for name, fn in fns.items():
         if name == "ours":
             continue

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 from vkbottle import API, Bot
 from vkbottle.bot import BotLabeler
@@ -20,9 +21,7 @@ from bot.vk import make_api
 log = logging.getLogger("smask.bot")
 
 
-def create_bot(
-    settings: Settings, *, api: API | None = None, ctx: BotContext | None = None
-) -> Bot:
+def create_bot(settings: Settings, *, api: API | None = None, ctx: BotContext | None = None) -> Bot:
     """A vkbottle Bot with our labelers and middlewares; tests pass an API for the fake VK.
 
     Long poll is given the group id, so it never needs ``groups.getById``.
@@ -44,6 +43,9 @@ async def serve(bot: Bot, stop: asyncio.Event | None = None) -> None:
     """Long-poll until ``stop`` is set (or SIGINT/SIGTERM arrives), then close cleanly."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers hand their (short, I/O-bound) job-table calls to threads; with many users
+    # writing at once the default pool (cores + 4) would queue them behind each other.
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="smask-io"))
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)

@@ -28,10 +28,10 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="run only the bot; workers run elsewhere (`smask worker` against Redis)",
     )
-    p_bot.set_defaults(func=cmd_bot)
+    p_bot.set_defaults(handler=cmd_bot)
     p_worker = subparsers.add_parser("worker", help="run a worker that takes jobs from the queue")
     p_worker.add_argument("--workers", type=int, default=None, help="threads (SMASK_WORKERS)")
-    p_worker.set_defaults(func=cmd_worker)
+    p_worker.set_defaults(handler=cmd_worker)
 
 
 def _setup_logging() -> None:
@@ -41,20 +41,30 @@ def _setup_logging() -> None:
 
 def cmd_bot(args: argparse.Namespace) -> int:
     from bot.app import create_bot, serve
+    from bot.callback import serve_callback
     from bot.settings import Settings
 
     _setup_logging()
     settings = Settings.from_env()
     log.info("starting bot for community %s (%r)", settings.group_id, settings)
+    # vkbottle keeps the long-poll position in ./.vkbottle/: keep it with our other state, so
+    # a restarted bot resumes where it stopped.
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(settings.state_dir)
     child: subprocess.Popen[bytes] | None = None
     if not args.no_worker:
         cmd = [sys.executable, "-m", "bot", "worker"]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
-        child = subprocess.Popen(cmd)
+        env = {**os.environ, "SMASK_STATE_DIR": str(settings.state_dir)}
+        child = subprocess.Popen(cmd, env=env)
         log.info("embedded worker started (pid %d)", child.pid)
     try:
-        asyncio.run(serve(create_bot(settings)))
+        bot = create_bot(settings)
+        if settings.callback_port:
+            asyncio.run(serve_callback(bot, settings))
+        else:
+            asyncio.run(serve(bot))
     finally:
         if child is not None:
             child.send_signal(2)  # SIGINT: huey finishes the running job, then exits
@@ -79,4 +89,4 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    return int(args.handler(args))

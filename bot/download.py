@@ -7,7 +7,6 @@ stream is cut at ``max_bytes`` and ``timeout_s`` whatever the server claims.
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import ipaddress
 from collections.abc import Iterable
@@ -85,13 +84,13 @@ async def download(
                     if resp.status != 200:
                         raise DownloadError("download_failed", f"HTTP {resp.status}")
                     if resp.content_length is not None and resp.content_length > max_bytes:
-                        raise DownloadError("declared_too_large", size=resp.content_length)
+                        raise DownloadError("too_large", size=resp.content_length)
                     return await _stream(resp, dst, max_bytes)
             raise DownloadError("download_failed", "too many redirects")
     except DownloadError:
         dst.unlink(missing_ok=True)
         raise
-    except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         dst.unlink(missing_ok=True)
         raise DownloadError("download_failed", type(exc).__name__) from exc
 

@@ -111,9 +111,7 @@ class SubmitResult:
 # --- decisions shared by both backends -----------------------------------------------------
 
 
-def _admit(
-    limits: SubmitLimits, *, queue_len: int, user_active: int, user_last_hour: int
-) -> str:
+def _admit(limits: SubmitLimits, *, queue_len: int, user_active: int, user_last_hour: int) -> str:
     if queue_len >= limits.max_queue_length:
         return "queue_full"
     if user_active >= limits.max_waiting_per_user:
@@ -354,7 +352,8 @@ class SqliteJobStore:
                 return SubmitResult(None, False, refused)
             new = replace(job, state="queued", created_at=now, enqueued_at=now)
             cur = conn.execute(
-                "INSERT INTO jobs (job_id, from_id, state, created_at, data) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (job_id, from_id, state, created_at, data) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (new.job_id, new.from_id, new.state, now, new.to_json()),
             )
             new = replace(new, seq=int(cur.lastrowid or 0))
@@ -409,6 +408,21 @@ class SqliteJobStore:
 # --- Redis ----------------------------------------------------------------------------------
 
 
+_SUBMIT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+local now = tonumber(ARGV[2])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 'queue_full' end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return 'user_waiting' end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[3]))
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return 'user_hourly' end
+redis.call('SET', KEYS[1], ARGV[7])
+redis.call('ZADD', KEYS[2], ARGV[8], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
+redis.call('ZADD', KEYS[4], now, ARGV[1])
+return 'ok'
+"""
+
+
 class RedisJobStore:
     """The job table in Redis, shared by every worker host.
 
@@ -423,6 +437,7 @@ class RedisJobStore:
         self._redis = redis.Redis.from_url(url)
         self._watch_error = redis.WatchError
         self.prefix = prefix
+        self._submit_script = self._redis.register_script(_SUBMIT_LUA)
 
     def _k(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
@@ -437,42 +452,36 @@ class RedisJobStore:
             pipe.zrem(self._k("user", job.from_id, "active"), job.job_id)
 
     def submit(self, job: Job, limits: SubmitLimits, *, now: float | None = None) -> SubmitResult:
+        # One Lua script: the limit checks and the insert are atomic without WATCH, which
+        # would make concurrent submits (all touching the "active" set) retry each other.
         now = time.time() if now is None else now
-        job_key = self._k("job", job.job_id)
+        seq = int(self._redis.incr(self._k("seq")))
+        new = replace(job, state="queued", created_at=now, enqueued_at=now, seq=seq)
         keys = [
-            job_key,
+            self._k("job", job.job_id),
             self._k("active"),
             self._k("user", job.from_id, "active"),
             self._k("user", job.from_id, "recent"),
         ]
-        while True:
-            with self._redis.pipeline() as pipe:
-                try:
-                    pipe.watch(*keys)
-                    raw = pipe.get(job_key)
-                    if raw is not None:
-                        existing = Job.from_json(raw)
-                        pipe.unwatch()
-                        return SubmitResult(existing, False, "", self.position(existing))
-                    refused = _admit(
-                        limits,
-                        queue_len=int(pipe.zcard(keys[1])),
-                        user_active=int(pipe.zcard(keys[2])),
-                        user_last_hour=int(pipe.zcount(keys[3], now - HOUR_S, "+inf")),
-                    )
-                    if refused:
-                        pipe.unwatch()
-                        return SubmitResult(None, False, refused)
-                    seq = int(self._redis.incr(self._k("seq")))
-                    new = replace(job, state="queued", created_at=now, enqueued_at=now, seq=seq)
-                    pipe.multi()
-                    self._write(pipe, new)
-                    pipe.zadd(keys[3], {new.job_id: now})
-                    pipe.zremrangebyscore(keys[3], "-inf", now - HOUR_S)
-                    pipe.execute()
-                except self._watch_error:
-                    continue
-            return SubmitResult(new, True, "", self.position(new))
+        args: list[str | int | float] = [
+            job.job_id,
+            now,
+            HOUR_S,
+            limits.max_queue_length,
+            limits.max_waiting_per_user,
+            limits.max_clips_per_hour,
+            new.to_json(),
+            seq,
+        ]
+        outcome = self._submit_script(keys=keys, args=args)
+        outcome = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+        if outcome == "exists":
+            existing = self.get(job.job_id)
+            position = self.position(existing) if existing else 0
+            return SubmitResult(existing, False, "", position)
+        if outcome != "ok":
+            return SubmitResult(None, False, outcome)
+        return SubmitResult(new, True, "", self.position(new))
 
     def get(self, job_id: str) -> Job | None:
         raw = self._redis.get(self._k("job", job_id))
@@ -498,7 +507,7 @@ class RedisJobStore:
                 except self._watch_error:
                     continue
 
-    def _jobs(self, ids: list[bytes]) -> list[Job]:
+    def _jobs(self, ids: Any) -> list[Job]:
         if not ids:
             return []
         raws = self._redis.mget([self._k("job", i.decode()) for i in ids])
@@ -511,7 +520,7 @@ class RedisJobStore:
         return self._jobs(self._redis.zrange(self._k("user", from_id, "active"), 0, -1))
 
     def position(self, job: Job) -> int:
-        rank = self._redis.zrank(self._k("active"), job.job_id)
+        rank: Any = self._redis.zrank(self._k("active"), job.job_id)
         return 0 if rank is None else int(rank) + 1
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,4 +107,4 @@ def make_prefs_store(settings: Settings) -> PrefsStore:
     return SqlitePrefsStore(settings.jobs_path, default_lang=settings.default_language)
 
 
-__all__ = ["LANGUAGES", "MODES", "PrefsStore", "UserPrefs", "make_prefs_store", "replace"]
+__all__ = ["LANGUAGES", "MODES", "PrefsStore", "UserPrefs", "make_prefs_store"]

@@ -46,9 +46,15 @@ class JobQueue:
 
         self._task: Any = huey.task(name=TASK_NAME, retries=0)(process_job)
 
-    def enqueue(self, job_id: str) -> None:
-        """Write the message synchronously (call through asyncio.to_thread from async code)."""
-        self._task(job_id)
+    def enqueue(self, job_id: str, *, delay_s: float = 0.0) -> None:
+        """Write the message synchronously (call through asyncio.to_thread from async code).
+
+        ``delay_s`` > 0 schedules it (huey's scheduler releases it), for retries with back-off.
+        """
+        if delay_s > 0:
+            self._task.schedule(args=(job_id,), delay=delay_s)
+        else:
+            self._task(job_id)
 
     def pending(self) -> int:
         return int(self.huey.pending_count())

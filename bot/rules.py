@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vkbottle.bot import Message
 from vkbottle.dispatch.rules import ABCRule
 
 CHAT_PEER_MIN = 2_000_000_000  # peer ids of group chats start here
+# "[club77|@smask], /help": how a community is addressed in a group chat.
+_MENTION = re.compile(r"^\[club\d+\|[^\]]*\][,:]?\s*")
 
 
 def _attachments(message: Message, kind: str) -> list[Any]:
@@ -41,7 +44,7 @@ class CommandRule(ABCRule[Message]):
         self.names = tuple(n.lower() for n in names)
 
     async def check(self, event: Message) -> dict[str, Any] | bool:
-        text = (event.text or "").strip()
+        text = _MENTION.sub("", (event.text or "").strip()).strip()
         if not text:
             return False
         head, _, rest = text.partition(" ")

@@ -44,6 +44,10 @@ class Settings:
     Attributes:
         vk_token: community token; ``repr=False`` so it never reaches a log line or traceback.
         group_id: community id (positive); lets long poll skip the ``groups.getById`` lookup.
+        vk_user_token: optional *user* token with video rights (an admin of the community);
+            when set, the result is also posted as a playable video (``video.save``), which a
+            community token cannot do. ``repr=False`` like the community token.
+        state_dir: where the service keeps its files (vkbottle's long-poll position included).
         redis_url: when set, jobs and the huey queue live in Redis so many workers share them.
         queue_path: SQLite file for the embedded huey queue (used without Redis).
         jobs_path: SQLite file for our durable job table and user settings (without Redis).
@@ -58,16 +62,25 @@ class Settings:
         stale_queued_s: how long a queued job may sit unclaimed before the sweeper re-enqueues it.
         sweep_interval_s: how often each worker looks for expired leases.
         workers: huey worker threads per worker process.
+        tracker: pitch model checkpoint, a shipped name ("default") or a path to a .pt file.
         device: torch device for the pipeline (``cpu``, ``cuda``, ``cuda:1``...); None = auto.
         default_language: reply language for users who chose none (``ru`` or ``en``).
         work_dir: scratch space for downloads and results (one sub-directory per job).
+        callback_port: when set, receive events through the Callback API on this port instead of
+            long poll (production behind an HTTPS proxy).
+        callback_host: interface the callback server binds to.
+        callback_path: URL path VK posts to.
+        callback_confirmation: the confirmation code shown in the community's Callback settings.
+        callback_secret: the secret key set there; events without it are refused.
         vk_retries: attempts for a VK call answered with error 6, 9, 29 or 10.
         vk_backoff_s: first back-off delay; doubles per attempt.
     """
 
     vk_token: str = field(repr=False)
     group_id: int
+    vk_user_token: str = field(default="", repr=False)
     redis_url: str | None = None
+    state_dir: Path = Path("var")
     queue_path: Path = Path("var/smask-queue.db")
     jobs_path: Path = Path("var/smask-jobs.db")
     api_url: str | None = None
@@ -81,11 +94,17 @@ class Settings:
     stale_queued_s: float = 900.0
     sweep_interval_s: float = 30.0
     workers: int = 1
+    tracker: str = "default"
     device: str | None = None
     default_language: str = "ru"
     work_dir: Path = Path("var/work")
     vk_retries: int = 5
     vk_backoff_s: float = 0.5
+    callback_port: int | None = None
+    callback_host: str = "0.0.0.0"
+    callback_path: str = "/vk/callback"
+    callback_confirmation: str = ""
+    callback_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,18 +125,28 @@ class Settings:
         extra = env.get("SMASK_EXTRA_ALLOWED_HOSTS", "").strip()
         if extra:
             hosts = hosts + tuple(h.strip() for h in extra.split(",") if h.strip())
+        # One directory for everything the service writes (the image mounts a volume there).
+        state = Path(env.get("SMASK_STATE_DIR", "").strip() or "var").resolve()
         language = env.get("SMASK_LANGUAGE", "ru").strip() or "ru"
         if language not in ("ru", "en"):
             raise ValueError(f"SMASK_LANGUAGE must be ru or en, not {language!r}")
         return cls(
             vk_token=token,
             group_id=abs(int(group_raw)),
+            vk_user_token=env.get("VK_USER_TOKEN", "").strip(),
             redis_url=env.get("SMASK_REDIS_URL", "").strip() or None,
-            queue_path=Path(env.get("SMASK_QUEUE_PATH", "").strip() or "var/smask-queue.db"),
-            jobs_path=Path(env.get("SMASK_JOBS_PATH", "").strip() or "var/smask-jobs.db"),
+            state_dir=state,
+            queue_path=Path(
+                env.get("SMASK_QUEUE_PATH", "").strip() or state / "smask-queue.db"
+            ).resolve(),
+            jobs_path=Path(
+                env.get("SMASK_JOBS_PATH", "").strip() or state / "smask-jobs.db"
+            ).resolve(),
             api_url=env.get("VK_API_URL", "").strip() or None,
             allowed_hosts=hosts,
-            max_download_bytes=_int(env, "SMASK_MAX_DOWNLOAD_BYTES", 200 * 1024 * 1024),
+            max_download_bytes=_int(
+                env, "SMASK_MAX_DOWNLOAD_BYTES", _int(env, "SMASK_MAX_BYTES", 200 * 1024 * 1024)
+            ),
             download_timeout_s=_float(env, "SMASK_DOWNLOAD_TIMEOUT_S", 120.0),
             max_waiting_per_user=_int(env, "SMASK_MAX_WAITING_PER_USER", 3),
             max_clips_per_hour=_int(env, "SMASK_MAX_CLIPS_PER_HOUR", 20),
@@ -126,9 +155,15 @@ class Settings:
             stale_queued_s=_float(env, "SMASK_STALE_QUEUED_S", 900.0),
             sweep_interval_s=_float(env, "SMASK_SWEEP_INTERVAL_S", 30.0),
             workers=_int(env, "SMASK_WORKERS", 1),
+            tracker=env.get("SMASK_TRACKER", "").strip() or "default",
             device=env.get("SMASK_DEVICE", "").strip() or None,
             default_language=language,
-            work_dir=Path(env.get("SMASK_WORK_DIR", "").strip() or "var/work"),
+            work_dir=Path(env.get("SMASK_WORK_DIR", "").strip() or state / "work").resolve(),
             vk_retries=_int(env, "SMASK_VK_RETRIES", 5),
             vk_backoff_s=_float(env, "SMASK_VK_BACKOFF_S", 0.5),
+            callback_port=_int(env, "VK_CALLBACK_PORT", 0) or None,
+            callback_host=env.get("VK_CALLBACK_HOST", "").strip() or "0.0.0.0",
+            callback_path=env.get("VK_CALLBACK_PATH", "").strip() or "/vk/callback",
+            callback_confirmation=env.get("VK_CALLBACK_CONFIRMATION", "").strip(),
+            callback_secret=env.get("VK_CALLBACK_SECRET", "").strip(),
         )

@@ -16,8 +16,12 @@ DEFAULT_LANG = "ru"
 TEXTS: dict[str, dict[str, str]] = {
     # --- the clip's journey ---
     "queued": {
-        "ru": "🎵 Принято! Ваш клип в очереди, позиция: {position}. Я напишу, когда всё будет готово.",
-        "en": "🎵 Got it! Your clip is in the queue, position {position}. I'll write when it's ready.",
+        "ru": (
+            "🎵 Принято! Ваш клип в очереди, позиция: {position}. Я напишу, когда всё будет готово."
+        ),
+        "en": (
+            "🎵 Got it! Your clip is in the queue, position {position}. I'll write when it's ready."
+        ),
     },
     "already_queued": {
         "ru": "Этот клип уже в работе (позиция {position}).",
@@ -117,8 +121,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The clip is too long. Please send a shorter part.",
     },
     "error_too_big_format": {
-        "ru": "Слишком большое разрешение, число каналов или частота звука. Уменьшите и пришлите снова.",
-        "en": "The resolution, channel count or sample rate is too high. Please reduce it and resend.",
+        "ru": (
+            "Слишком большое разрешение, число каналов или частота звука. "
+            "Уменьшите и пришлите снова."
+        ),
+        "en": (
+            "The resolution, channel count or sample rate is too high. Please reduce it and resend."
+        ),
     },
     "error_silent": {
         "ru": "В клипе тишина — я не слышу ни одной ноты.",
@@ -142,7 +151,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # --- limits ---
     "limit_queue_full": {
-        "ru": "Сейчас очень много клипов в очереди. Пожалуйста, попробуйте через несколько минут 🙏",
+        "ru": (
+            "Сейчас очень много клипов в очереди. Пожалуйста, попробуйте через несколько минут 🙏"
+        ),
         "en": "The queue is full right now. Please try again in a few minutes 🙏",
     },
     "limit_user_waiting": {
@@ -150,7 +161,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "You already have {limit} clips in progress. Please wait for them first.",
     },
     "limit_user_hourly": {
-        "ru": "Вы прислали {limit} клипов за последний час. Давайте сделаем перерыв и продолжим позже.",
+        "ru": (
+            "Вы прислали {limit} клипов за последний час. "
+            "Давайте сделаем перерыв и продолжим позже."
+        ),
         "en": "You've sent {limit} clips in the last hour. Let's take a break and continue later.",
     },
     # --- commands ---
@@ -265,7 +279,7 @@ class _Blank(dict[str, Any]):
         return "{" + key + "}"
 
 
-def t(key: str, lang: str | None = None, **facts: Any) -> str:
+def t(key: str, lang: str | None = None, /, **facts: Any) -> str:
     """The sentence for ``key`` in ``lang`` (Russian when unknown), with ``facts`` filled in."""
     entry = TEXTS[key]
     template = entry.get(lang or DEFAULT_LANG) or entry[DEFAULT_LANG]

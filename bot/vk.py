@@ -12,7 +12,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from vkbottle import API, AiohttpClient, DocMessagesUploader, PhotoMessageUploader, VKAPIError
+from vkbottle import (
+    API,
+    AiohttpClient,
+    DocMessagesUploader,
+    PhotoMessageUploader,
+    VideoUploader,
+    VKAPIError,
+)
 
 from bot.errors import RETRY_CODES, backoff_delay_s, log_operator_error
 from bot.jobs import Job, random_id_for
@@ -63,9 +70,10 @@ class RetryingAPI(API):
                 raise
 
 
-def make_api(settings: Settings) -> RetryingAPI:
+def make_api(settings: Settings, *, user: bool = False) -> RetryingAPI:
+    """The community's API client (or, with ``user=True``, the operator's user-token client)."""
     return RetryingAPI(
-        settings.vk_token,
+        settings.vk_user_token if user else settings.vk_token,
         api_url=settings.api_url,
         retries=settings.vk_retries,
         backoff_s=settings.vk_backoff_s,
@@ -136,9 +144,20 @@ def result_title(job: Job) -> str:
 
 
 async def deliver(
-    api: API, job: Job, video_path: Path, text: str, plot_path: Path | None = None
+    api: API,
+    job: Job,
+    video_path: Path,
+    text: str,
+    plot_path: Path | None = None,
+    *,
+    video_api: API | None = None,
+    group_id: int | None = None,
 ) -> int:
     """Upload the corrected clip (and the pitch picture) and answer the user's message.
+
+    Args:
+        video_api: a user-token API; when given, the clip is also saved as a playable video
+            in the community's videos (optional: community tokens cannot call video.save).
 
     Returns:
         the id of our answer message.
@@ -147,10 +166,25 @@ async def deliver(
         file_source=str(video_path), peer_id=job.peer_id, title=result_title(job)
     )
     attachments = [doc]
+    if video_api is not None:
+        try:
+            attachments.append(
+                await VideoUploader(video_api).upload(
+                    file_source=str(video_path),
+                    name=result_title(job),
+                    group_id=group_id,
+                    wallpost=False,
+                    is_private=True,
+                )
+            )
+        except Exception as exc:  # the doc is the product; the playable copy is a bonus
+            log.warning("video upload failed for job %s: %r", job.job_id, exc)
     if plot_path is not None and plot_path.exists():
         try:
             attachments.append(
-                await PhotoMessageUploader(api).upload(file_source=str(plot_path), peer_id=job.peer_id)
+                await PhotoMessageUploader(api).upload(
+                    file_source=str(plot_path), peer_id=job.peer_id
+                )
             )
         except VKAPIError as exc:  # the clip matters more than its picture
             log.warning("pitch picture upload failed for job %s: %s", job.job_id, exc)

@@ -9,6 +9,7 @@ after a SIGKILL posts nothing twice.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -21,10 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vkbottle import API
+from vkbottle import API, VKAPIError
 
 from bot import jobs as jobs_mod
 from bot.download import DownloadError, download
+from bot.errors import OPERATOR_HINTS
 from bot.jobs import Job, JobStore
 from bot.settings import Settings
 from bot.texts import PIPELINE_STAGE_KEYS, error_key, t
@@ -34,7 +36,13 @@ from core.errors import InputError
 log = logging.getLogger("smask.worker")
 
 MAX_ATTEMPTS = 3  # transient failures (network, VK, our own crashes) before giving up
-FINAL_DOWNLOAD_CODES = ("host_not_allowed", "declared_too_large", "too_large")
+RETRY_DELAY_S = 10.0  # first retry after a transient failure; grows with each attempt
+# Download refusals that retrying cannot fix, and the text each one gets.
+FINAL_DOWNLOAD_KEYS = {
+    "host_not_allowed": "host_not_allowed",
+    "declared_too_large": "declared_too_large",
+    "too_large": "error_too_large",
+}
 
 
 class JobCancelled(Exception):
@@ -58,10 +66,18 @@ class Worker:
         enqueue: puts a job id back on the queue (used to retry transient failures).
     """
 
-    def __init__(self, settings: Settings, store: JobStore, enqueue: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        enqueue: Callable[[str], None],
+        *,
+        enqueue_later: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.enqueue = enqueue
+        self.enqueue_later = enqueue_later or (lambda job_id, _delay_s: enqueue(job_id))
         self._tracker: Any = None
         self._tracker_lock = threading.Lock()
 
@@ -79,7 +95,7 @@ class Worker:
                 from models.checkpoint import load_tracker
 
                 started = time.perf_counter()
-                self._tracker = load_tracker("default", device=self.device())
+                self._tracker = load_tracker(self.settings.tracker, device=self.device())
                 log.info(
                     "pitch model loaded on %s in %.1f s",
                     self.device(),
@@ -93,9 +109,7 @@ class Worker:
 
     async def run_job(self, job_id: str) -> None:
         me = worker_id()
-        job = await asyncio.to_thread(
-            jobs_mod.claim, self.store, job_id, me, self.settings.lease_s
-        )
+        job = await asyncio.to_thread(jobs_mod.claim, self.store, job_id, me, self.settings.lease_s)
         if job is None:
             log.debug("job %s is not claimable (done, cancelled or leased)", job_id)
             return
@@ -146,15 +160,15 @@ class Worker:
             await self._progress(api, job, "stage_uploading")
             summary = _report_text(report, lang)
             plot_path = await asyncio.to_thread(_plot, report, plot)
-            message_id = await deliver(api, job, dst, t("result", lang, summary=summary), plot_path)
+            message_id = await self._deliver(
+                api, job, dst, t("result", lang, summary=summary), plot_path
+            )
         except JobCancelled:
             await self._end(api, job, me, "cancelled", "cancelled_ack")
             return
         except DownloadError as exc:
-            if exc.code in FINAL_DOWNLOAD_CODES:
-                key = "declared_too_large" if exc.code == "declared_too_large" else exc.code
-                if exc.code == "too_large":
-                    key = "error_too_large"
+            key = FINAL_DOWNLOAD_KEYS.get(exc.code)
+            if key is not None:
                 await self._fail(api, job, me, exc.code, t(key, lang, **_size_facts(job, self)))
             else:
                 await self._retry_or_fail(api, job, me, "download_failed", exc)
@@ -162,6 +176,15 @@ class Worker:
         except InputError as exc:
             log.info("job %s: input refused: %s (%s)", job.job_id, exc.code, exc.detail)
             await self._fail(api, job, me, exc.code, t(error_key(exc.code), lang, **exc.facts))
+            return
+        except VKAPIError as exc:
+            code = int(getattr(exc, "code", 0) or 0)
+            if code in OPERATOR_HINTS:  # retrying cannot help; already logged for the operator
+                await asyncio.to_thread(
+                    jobs_mod.finish, self.store, job.job_id, me, "failed", error_code=f"vk_{code}"
+                )
+            else:
+                await self._retry_or_fail(api, job, me, "processing_failed", exc)
             return
         except Exception as exc:  # our failure or VK's: try again, then apologise
             await self._retry_or_fail(api, job, me, "processing_failed", exc)
@@ -171,6 +194,25 @@ class Worker:
         ):
             log.info("job %s: done, answered with message %s", job.job_id, message_id)
             await self._progress(api, job, "done_ack")
+
+    async def _deliver(
+        self, api: API, job: Job, dst: Path, text: str, plot_path: Path | None
+    ) -> int:
+        if not self.settings.vk_user_token:
+            return await deliver(api, job, dst, text, plot_path)
+        video_api = make_api(self.settings, user=True)
+        try:
+            return await deliver(
+                api,
+                job,
+                dst,
+                text,
+                plot_path,
+                video_api=video_api,
+                group_id=self.settings.group_id,
+            )
+        finally:
+            await video_api.http_client.close()
 
     def _check_cancel(self, job_id: str) -> None:
         current = self.store.get(job_id)
@@ -186,6 +228,7 @@ class Worker:
 
         loop = asyncio.get_running_loop()
         shown: set[str] = set()
+        edits: list[concurrent.futures.Future[None]] = []
 
         def progress(stage: str, fraction: float) -> None:
             key = PIPELINE_STAGE_KEYS.get(stage)
@@ -193,7 +236,7 @@ class Worker:
                 return
             shown.add(key)
             self._check_cancel(job.job_id)
-            asyncio.run_coroutine_threadsafe(self._progress(api, job, key), loop)
+            edits.append(asyncio.run_coroutine_threadsafe(self._progress(api, job, key), loop))
 
         known = {f.name for f in dataclasses.fields(CorrectOptions)}
         values = {k: v for k, v in job.options.items() if k in known and v is not None}
@@ -203,17 +246,24 @@ class Worker:
         limits = MediaLimits.from_env()
         if limits.max_bytes < self.settings.max_download_bytes:
             limits = replace(limits, max_bytes=self.settings.max_download_bytes)
+        # Refuse a bad file before touching the model: the user's answer must not depend on it.
+        from core.media import probe
+
+        await asyncio.to_thread(probe, src, limits=limits, require_video=True)
         tracker = await asyncio.to_thread(self.tracker)
-        return await asyncio.to_thread(
-            correct_file,
-            src,
-            dst,
-            options,
-            progress=progress,
-            tracker=tracker,
-            limits=limits,
-            require_video=True,
-        )
+        try:
+            return await asyncio.to_thread(
+                correct_file,
+                src,
+                dst,
+                options,
+                progress=progress,
+                tracker=tracker,
+                limits=limits,
+                require_video=True,
+            )
+        finally:  # progress edits land before the next ones, never after the final answer
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in edits), return_exceptions=True)
 
     async def _end(self, api: API, job: Job, me: str, state: str, ack_key: str) -> None:
         if await asyncio.to_thread(jobs_mod.finish, self.store, job.job_id, me, state):
@@ -241,13 +291,17 @@ class Worker:
             def release(j: Job) -> Job | None:
                 if j.state != "running" or j.worker != me:
                     return None
-                return replace(j, state="queued", worker="", lease_until=0.0, enqueued_at=time.time())
+                return replace(
+                    j, state="queued", worker="", lease_until=0.0, enqueued_at=time.time()
+                )
 
             if await asyncio.to_thread(self.store.update, job.job_id, release):
-                await asyncio.to_thread(self.enqueue, job.job_id)
+                delay_s = RETRY_DELAY_S * job.attempts
+                await asyncio.to_thread(self.enqueue_later, job.job_id, delay_s)
             return
         log.error("job %s: giving up after %d attempts: %r", job.job_id, job.attempts, exc)
-        await self._fail(api, job, me, code, t(f"error_{code}" if code != "download_failed" else code, job.lang))
+        key = "download_failed" if code == "download_failed" else error_key(code)
+        await self._fail(api, job, me, code, t(key, job.lang))
 
 
 def _size_facts(job: Job, worker: Worker) -> dict[str, Any]:

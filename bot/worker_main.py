@@ -18,7 +18,12 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
     huey = make_huey(settings)
     holder: dict[str, Worker] = {}
     queue = JobQueue(huey, handler=lambda job_id: holder["worker"].process(job_id))
-    worker = Worker(settings, store, queue.enqueue)
+    worker = Worker(
+        settings,
+        store,
+        queue.enqueue,
+        enqueue_later=lambda job_id, delay_s: queue.enqueue(job_id, delay_s=delay_s),
+    )
     holder["worker"] = worker
     try:
         worker.tracker()  # load the model before taking jobs, once per process

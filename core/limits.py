@@ -69,9 +69,15 @@ class MediaLimits:
             if raw is None or not raw.strip():
                 continue
             try:
-                overrides[f.name] = float(raw) if f.type in (float, "float") else int(raw)
+                value = float(raw)
             except ValueError:
                 raise ValueError(f"{name}={raw!r} is not a number") from None
+            if f.type in (float, "float"):
+                overrides[f.name] = value
+            elif value.is_integer():
+                overrides[f.name] = int(value)  # "200e6" is a fine way to write 200 MB
+            else:
+                raise ValueError(f"{name}={raw!r} must be a whole number")
         return cls(**overrides)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, int | float]:

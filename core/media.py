@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import re
 import stat
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import threading
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +57,7 @@ __all__ = [
     "Container",
     "MediaInfo",
     "VideoInfo",
+    "aac_bit_rate_kbps",
     "decode_audio",
     "ffmpeg_exe",
     "probe",
@@ -74,7 +78,9 @@ DEMUXER_ARGS: tuple[str, ...] = (
     "0",
 )
 PROBE_TIMEOUT_S = 30.0  # s, header parse and packet scan of a file within the size limit
-DECODE_CHECK_S = 1.0  # s of picture and sound actually decoded by probe()
+DECODE_CHECK_FRAMES = {"v": 3, "a": 8}  # frames per stream probe() actually decodes
+PCM_CHUNK_SAMPLES = 1 << 16  # samples per channel handed to ffmpeg's stdin at a time
+MAX_PACKETS_PER_S = 1000  # packets/s of allowed duration; real clips use < 400 (240 fps + AAC)
 SUBPROCESS_BASE_TIMEOUT_S = 60.0  # s, added to the duration-based part below
 SUBPROCESS_TIMEOUT_PER_MEDIA_S = 2.0  # s of wall time allowed per second of media
 AAC_FRAME_SAMPLES = 1024  # samples per AAC frame (the unit of "same duration")
@@ -82,9 +88,9 @@ AAC_FRAME_SAMPLES = 1024  # samples per AAC frame (the unit of "same duration")
 AAC_SAMPLE_RATES = (
     96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
 )  # fmt: skip
-AAC_MAX_CHANNELS = 8
 VFR_TOLERANCE = 0.02  # relative spread of frame durations still called constant frame rate
 SNIFF_BYTES = 4096
+RESULT_FILE_MODE = 0o644
 
 # ISO base media / QuickTime top-level boxes a real file may start with.
 _QT_LEADING_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"junk", b"uuid"}
@@ -121,8 +127,6 @@ _REFERENCE_MARKERS = (
     b"#extinf",
     b"file '",
     b'file "',
-    b"file:",
-    b"://",
 )
 
 
@@ -248,19 +252,13 @@ def _input_args(path: Path) -> list[str]:
     return [*DEMUXER_ARGS, "-i", _file_url(path)]
 
 
-def _ffmpeg(
-    args: Sequence[str],
-    *,
-    timeout_s: float,
-    stdin: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run ffmpeg with ``args`` and collect stdout/stderr; a hang becomes ProcessingError."""
+def _ffmpeg(args: Sequence[str], *, timeout_s: float) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg with ``args`` for its small outputs; a hang becomes ProcessingError."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
         return subprocess.run(
             cmd,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=timeout_s,
             check=False,
@@ -275,6 +273,58 @@ def _media_timeout_s(duration_s: float) -> float:
 
 def _stderr_tail(proc: subprocess.CompletedProcess[bytes], n_chars: int = 600) -> str:
     return proc.stderr.decode("utf-8", "replace").strip()[-n_chars:]
+
+
+@dataclass
+class _Stream:
+    """A running ffmpeg whose pipes the caller drives; filled in as the run ends."""
+
+    proc: subprocess.Popen[bytes]
+    returncode: int = 0
+    stderr: str = ""
+    timed_out: bool = False
+
+
+@contextlib.contextmanager
+def _ffmpeg_stream(
+    args: Sequence[str], *, timeout_s: float, stdin: bool = False, stdout: bool = True
+) -> Iterator[_Stream]:
+    """Run ffmpeg with pipes the caller reads or writes incrementally, bounding memory.
+
+    stderr goes to an unnamed temp file rather than a pipe: a broken file can print megabytes
+    of errors, and nobody reads stderr while stdout or stdin is busy, so a pipe could deadlock.
+    A timer kills ffmpeg after ``timeout_s``, and so does an exception in the block; a caller
+    that stops reading early must kill ``proc`` itself. After the block, ``returncode`` and the
+    tail of ``stderr`` are set; a timeout raises ProcessingError.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
+    with tempfile.TemporaryFile() as err:
+        with subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+            stderr=err,
+        ) as proc:
+            run = _Stream(proc)
+
+            def expire() -> None:
+                run.timed_out = True
+                proc.kill()
+
+            timer = threading.Timer(timeout_s, expire)
+            timer.start()
+            try:
+                yield run
+            except BaseException:
+                proc.kill()
+                raise
+            finally:
+                run.returncode = proc.wait()  # still under the timer
+                timer.cancel()
+        err.seek(max(0, err.seek(0, os.SEEK_END) - 4096))
+        run.stderr = err.read().decode("utf-8", "replace")
+    if run.timed_out:
+        raise ProcessingError(f"ffmpeg did not finish within {timeout_s:.0f} s")
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,10 +373,7 @@ def sniff_container(head: bytes) -> Container:
 
 def _read_head(path: Path) -> tuple[int, bytes]:
     """Size and first bytes of a regular file; FIFOs, devices and folders are not media."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise
+    st = os.stat(path)  # a missing file is the caller's bug: FileNotFoundError
     if not stat.S_ISREG(st.st_mode):
         raise NotMedia("not a regular file")
     if st.st_size == 0:
@@ -438,8 +485,8 @@ class _PacketStats:
 
     time_base: Fraction = Fraction(1)
     header: dict[str, str] = field(default_factory=dict)
-    pts: list[int] = field(default_factory=list)
-    durations: list[int] = field(default_factory=list)
+    pts: array[int] = field(default_factory=lambda: array("q"))
+    durations: array[int] = field(default_factory=lambda: array("q"))
 
     @property
     def count(self) -> int:
@@ -451,30 +498,65 @@ class _PacketStats:
     def end_s(self) -> float:
         if not self.pts:
             return 0.0
-        end = max(p + d for p, d in zip(self.pts, self.durations, strict=True))
-        return float(end * self.time_base)
+        ends = np.frombuffer(self.pts, np.int64) + np.frombuffer(self.durations, np.int64)
+        return float(int(ends.max()) * self.time_base)
 
 
 _FRAMECRC_HEADER_RE = re.compile(r"^#(\w+) (\d+): (.*)$")
 
 
-def _parse_framecrc(text: str, n_streams: int) -> list[_PacketStats]:
-    stats = [_PacketStats() for _ in range(n_streams)]
-    for line in text.splitlines():
-        if line.startswith("#") and (m := _FRAMECRC_HEADER_RE.match(line)):
+def _parse_framecrc_line(line: str, stats: list[_PacketStats]) -> bool:
+    """Fold one framecrc line into ``stats``; True when it was a packet."""
+    if line.startswith("#"):
+        if m := _FRAMECRC_HEADER_RE.match(line):
             name, index, value = m.group(1), int(m.group(2)), m.group(3).strip()
-            if 0 <= index < n_streams:
+            if 0 <= index < len(stats):
                 stats[index].header[name] = value
                 num, _, den = value.partition("/")
                 if name == "tb" and num.isdigit() and den.isdigit() and int(den) > 0:
                     stats[index].time_base = Fraction(int(num), int(den))
-        elif line and line[0].isdigit():
-            parts = [p.strip() for p in line.split(",")]
-            index = int(parts[0])
-            if 0 <= index < n_streams:
-                stats[index].pts.append(int(parts[2]))
-                stats[index].durations.append(int(parts[3]))
+        return False
+    parts = line.split(",")
+    if len(parts) < 4 or not parts[0].strip().isdigit():
+        return False
+    index = int(parts[0])
+    if 0 <= index < len(stats):
+        stats[index].pts.append(int(parts[2]))
+        stats[index].durations.append(int(parts[3]))
+    return True
+
+
+def _parse_framecrc(text: str, n_streams: int) -> list[_PacketStats]:
+    stats = [_PacketStats() for _ in range(n_streams)]
+    for line in text.splitlines():
+        _parse_framecrc_line(line, stats)
     return stats
+
+
+def _scan_packets(
+    args: Sequence[str], n_streams: int, *, max_packets: int, timeout_s: float
+) -> tuple[list[_PacketStats], int, str]:
+    """Run an ffmpeg framecrc command, folding its lines as they stream in.
+
+    Streaming keeps memory bounded by ``max_packets`` (a sample table can declare millions of
+    one-byte packets); ffmpeg is stopped as soon as the cap is passed.
+
+    Returns:
+        (per-stream stats, ffmpeg's exit status, the tail of its stderr).
+    """
+    stats = [_PacketStats() for _ in range(n_streams)]
+    n_packets = 0
+    with _ffmpeg_stream(args, timeout_s=timeout_s) as run:
+        assert run.proc.stdout is not None
+        for raw in run.proc.stdout:
+            if _parse_framecrc_line(raw.decode("ascii", "replace"), stats):
+                n_packets += 1
+                if n_packets > max_packets:
+                    run.proc.kill()
+                    break
+    if n_packets > max_packets:
+        raise Corrupt("absurd number of packets", max_packets=max_packets)
+    return stats, run.returncode, run.stderr
 
 
 def _frame_rate(stats: _PacketStats) -> tuple[float, bool]:
@@ -548,7 +630,7 @@ def probe(
     header (limits refuse absurd durations, pictures and channel counts before anything is
     decoded), then one pass over every packet of the two streams we use without decoding (a
     truncated file shows up as a short read, a lying header as packets past the limit), then
-    ``DECODE_CHECK_S`` seconds actually decoded (packets can be present and still garbage).
+    a few frames actually decoded (packets can be present and still be garbage).
 
     Args:
         path: the uploaded file; its name and suffix are never trusted.
@@ -597,14 +679,15 @@ def probe(
     # 2. Every packet of the streams we use, copied, not decoded.
     used = [s for s in (video_h, audio_h) if s is not None]
     maps = [arg for s in used for arg in ("-map", f"0:{s.index}")]
-    proc = _ffmpeg(
+    packets, returncode, errors = _scan_packets(
         ["-v", "error", *DEMUXER_ARGS, "-i", url, *maps, "-c", "copy", "-f", "framecrc", "pipe:1"],
+        len(used),
+        max_packets=int(limits.max_duration_s * MAX_PACKETS_PER_S),
         timeout_s=PROBE_TIMEOUT_S,
     )
-    errors = proc.stderr.decode("utf-8", "replace").replace(url, "<input>").strip()
-    if proc.returncode != 0 or errors:
+    errors = errors.replace(url, "<input>").strip()
+    if returncode != 0 or errors:
         raise Corrupt("packets unreadable", reason=errors[-200:])
-    packets = _parse_framecrc(proc.stdout.decode("ascii", "replace"), len(used))
     video_p = packets[0] if video_h is not None else None
     audio_p = packets[-1]
 
@@ -634,18 +717,19 @@ def probe(
     duration_s = max(p.end_s() for p in present) - timeline_start_s
     _check_duration(duration_s, limits)
 
-    # 3. Decode a little.
-    decoded_maps = ["-map", f"0:{audio_h.index}"]
-    if video_h is not None:
-        decoded_maps = ["-map", f"0:{video_h.index}", *decoded_maps]
-    proc = _ffmpeg(
-        ["-v", "error", *DEMUXER_ARGS, "-i", url, *decoded_maps, "-t", f"{DECODE_CHECK_S}",
-         "-f", "framecrc", "pipe:1"],
-        timeout_s=PROBE_TIMEOUT_S,
-    )  # fmt: skip
-    decoded = _parse_framecrc(proc.stdout.decode("ascii", "replace"), len(decoded_maps) // 2)
-    if proc.returncode != 0 or any(d.count == 0 for d in decoded):
-        raise Corrupt("nothing decodes", reason=_stderr_tail(proc, 200))
+    # 3. Decode a little, one stream per call: ffmpeg ends an output as soon as any of its
+    # streams reaches its -frames count, which would starve a sound that starts late.
+    for stream, kind in ((video_h, "v"), (audio_h, "a")):
+        if stream is None:
+            continue
+        proc = _ffmpeg(
+            ["-v", "error", *DEMUXER_ARGS, "-i", url, "-map", f"0:{stream.index}",
+             f"-frames:{kind}", str(DECODE_CHECK_FRAMES[kind]), "-f", "framecrc", "pipe:1"],
+            timeout_s=PROBE_TIMEOUT_S,
+        )  # fmt: skip
+        decoded = _parse_framecrc(proc.stdout.decode("ascii", "replace"), 1)[0]
+        if proc.returncode != 0 or decoded.count == 0:
+            raise Corrupt(f"{stream.kind} does not decode", reason=_stderr_tail(proc, 200))
 
     video: VideoInfo | None = None
     if video_h is not None and video_p is not None:
@@ -706,21 +790,36 @@ def decode_audio(path: str | os.PathLike[str], info: MediaInfo) -> npt.NDArray[n
     if info.audio is None:
         raise NoAudio("no audio stream")
     a = info.audio
-    proc = _ffmpeg(
-        ["-v", "error", *_input_args(Path(path)), "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
-         "-af", "aresample=async=1:first_pts=0", "-ac", str(a.channels), "-ar", str(a.sample_rate),
-         "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1"],
-        timeout_s=_media_timeout_s(info.duration_s),
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise Corrupt("audio does not decode", reason=_stderr_tail(proc, 200))
-    frame_bytes = 4 * a.channels
-    usable = len(proc.stdout) - len(proc.stdout) % frame_bytes
-    if usable == 0:
+    # Read straight into one preallocated buffer sized from the probed duration (+1 s of
+    # slack): no copy of the whole stream as bytes, and a stream that decodes to more than
+    # its container declared cannot grow without bound.
+    max_samples = round((info.duration_s + 1.0) * a.sample_rate) + AAC_FRAME_SAMPLES
+    buffer = np.empty((max_samples + 1) * a.channels, dtype="<f4")
+    view = buffer.data.cast("B")
+    filled = 0
+    args = [
+        "-v", "error", *_input_args(Path(path)), "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
+        "-af", "aresample=async=1:first_pts=0", "-ac", str(a.channels), "-ar", str(a.sample_rate),
+        "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1",
+    ]  # fmt: skip
+    with _ffmpeg_stream(args, timeout_s=_media_timeout_s(info.duration_s)) as run:
+        stdout = cast(io.BufferedReader, run.proc.stdout)
+        while filled < len(view):
+            n = stdout.readinto(view[filled:])
+            if not n:
+                break
+            filled += n
+        if filled == len(view):
+            run.proc.kill()
+    if filled == len(view):
+        raise Corrupt("audio runs far past the container's duration")
+    if run.returncode != 0:
+        raise Corrupt("audio does not decode", reason=run.stderr.strip()[-200:])
+    n_samples = filled // (4 * a.channels)
+    if n_samples == 0:
         raise Corrupt("audio decodes to nothing")
-    interleaved = np.frombuffer(proc.stdout, dtype="<f4", count=usable // 4)
-    audio = interleaved.reshape(-1, a.channels).T
-    return np.ascontiguousarray(audio, dtype=np.float32)
+    interleaved = buffer[: n_samples * a.channels].reshape(n_samples, a.channels)
+    return np.ascontiguousarray(interleaved.T, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -739,8 +838,21 @@ def _aac_sample_rate(sample_rate: int) -> int:
     return max(lower) if lower else min(AAC_SAMPLE_RATES)
 
 
-def _aac_bit_rate_kbps(channels: int) -> int:
+def aac_bit_rate_kbps(channels: int) -> int:
+    """AAC-LC bit rate we encode at: transparent for a melody, 96 kbit/s even for mono."""
     return min(512, max(96, 64 * channels))
+
+
+def _feed_pcm(proc: subprocess.Popen[bytes], samples: npt.NDArray[np.float32]) -> None:
+    """Interleave, clip and pipe ``[channels, samples]`` in chunks, so no full-size copy exists."""
+    assert proc.stdin is not None
+    try:
+        for start in range(0, samples.shape[1], PCM_CHUNK_SAMPLES):
+            chunk = np.clip(samples[:, start : start + PCM_CHUNK_SAMPLES].T, -1.0, 1.0)
+            proc.stdin.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # ffmpeg gave up early; its exit status and stderr say why
 
 
 def write_result(
@@ -786,7 +898,6 @@ def write_result(
         raise ValueError(f"audio must be [{a.channels}, samples], got shape {samples.shape}")
     if not np.isfinite(samples).all():
         raise ValueError("audio holds NaN or infinity")
-    pcm = np.ascontiguousarray(np.clip(samples, -1.0, 1.0).T, dtype="<f4").tobytes()
 
     dst = Path(dst)
     out_rate = _aac_sample_rate(a.sample_rate)
@@ -805,7 +916,7 @@ def write_result(
             # The mp4 muxer would write HEVC as hev1; Apple players only show hvc1.
             args += ["-tag:v", info.video.codec_tag]
     args += [
-        "-map", "1:a:0", "-c:a", "aac", "-b:a", f"{_aac_bit_rate_kbps(a.channels)}k",
+        "-map", "1:a:0", "-c:a", "aac", "-b:a", f"{aac_bit_rate_kbps(a.channels)}k",
         "-ar", str(out_rate),
         "-map_metadata", "0", "-map_metadata:s:a:0", f"0:s:{a.index}",
         "-movflags", "+faststart", "-f", _MUXERS[container],
@@ -815,13 +926,19 @@ def write_result(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        proc = _ffmpeg(
-            [*args, _file_url(tmp)], stdin=pcm, timeout_s=_media_timeout_s(info.duration_s)
-        )
-        if proc.returncode != 0:
-            raise ProcessingError("ffmpeg could not write the result", reason=_stderr_tail(proc))
+        timeout_s = _media_timeout_s(info.duration_s)
+        with _ffmpeg_stream(
+            [*args, _file_url(tmp)], timeout_s=timeout_s, stdin=True, stdout=False
+        ) as run:
+            _feed_pcm(run.proc, samples)
+        if run.returncode != 0:
+            raise ProcessingError(
+                "ffmpeg could not write the result", reason=run.stderr.strip()[-600:]
+            )
         if tmp.stat().st_size == 0:
             raise ProcessingError("ffmpeg wrote an empty file")
+        # mkstemp made it owner-only; a result is an ordinary file for whoever reads dst's folder.
+        tmp.chmod(RESULT_FILE_MODE)
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -22,8 +22,9 @@ SPLIT_CENTS = 60.0  # cents away from the running note centre that starts a new 
 SPLIT_FRAMES = 4  # ...when it lasts this many frames (40 ms at 10 ms hops)
 MIN_NOTE_S = 0.06  # s: shorter pieces are transitions (grace notes, slides), not notes
 STEADY_CENTS = 35.0  # cents: onset/offset frames farther than this from the centre are transitions
+CENTRE_FRAMES = 30  # frames: the running note centre is the median of this many past frames
 SMOOTH_FRAMES = 5  # frames: median filter that removes single-frame tracker glitches
-VIBRATO_DETREND_S = 0.3  # s: slower movement than this is drift, faster is vibrato
+VIBRATO_DETREND_S = 0.5  # s: notes this long get a curved (quadratic) drift removed
 DIP_DB = 6.0  # dB: a loudness dip this deep on both sides re-articulates a note (tonguing)
 DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to the dip
 
@@ -31,8 +32,11 @@ DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to 
 class TrackLike(Protocol):
     """What notes need from core.pitch.PitchTrack (kept structural so tests can build one)."""
 
-    hop_s: float
-    f0_hz: npt.NDArray[np.float64]
+    @property
+    def hop_s(self) -> float: ...
+
+    @property
+    def f0_hz(self) -> npt.NDArray[np.float64]: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def segment_notes(
             re-tongued without a pitch change is split at its loudness dip, so each take of it
             is judged (and moved) on its own.
     """
-    midi_raw = hz_to_midi(np.asarray(track.f0_hz, dtype=np.float64), a4_hz=a4_hz)
+    midi_raw = np.asarray(hz_to_midi(track.f0_hz, a4_hz=a4_hz), dtype=np.float64)
     voiced = np.isfinite(midi_raw)
     if midi_range is not None:
         lo, hi = midi_range
@@ -104,11 +108,31 @@ def segment_notes(
             reach = max(1, round(DIP_REACH_S / track.hop_s))
             env = np.asarray(envelope_db, dtype=np.float64)[run_start:run_end]
             pieces = [q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach)]
-        for a, b in pieces:
-            if b - a < min_frames:
-                continue
+        for a, b in _absorb_short(pieces, min_frames):
             notes.append(_make_note(midi_raw, run_start + a, run_start + b, track.hop_s))
     return notes
+
+
+def _absorb_short(pieces: list[tuple[int, int]], min_frames: int) -> list[tuple[int, int]]:
+    """Short pieces join the next note as its onset (a slide in), or the previous as release.
+
+    They are moved along with that note, so a scoop into a note keeps its shape relative to it;
+    the steady part (STEADY_CENTS) still leaves them out of the note's centre.
+    """
+    long_pieces = [p for p in pieces if p[1] - p[0] >= min_frames]
+    if not long_pieces:
+        return []
+    merged = [list(p) for p in long_pieces]
+    for a, b in reversed(pieces):  # backwards, so a run of short pieces chains into one onset
+        if b - a >= min_frames:
+            continue
+        following = next((m for m in merged if m[0] == b), None)
+        preceding = next((m for m in merged if m[1] == a), None)
+        if following is not None:
+            following[0] = a
+        elif preceding is not None:
+            preceding[1] = b
+    return [(m[0], m[1]) for m in merged]
 
 
 def frame_envelope_db(
@@ -153,8 +177,17 @@ def _split_run(smooth: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
     pieces: list[tuple[int, int]] = []
     start = 0
     away = 0
+    # Median of the CENTRE_FRAMES frames before each frame, precomputed for the common case
+    # that the current note already started that long ago.
+    rolling = np.full(len(smooth), np.nan)
+    if len(smooth) > CENTRE_FRAMES:
+        windows = np.lib.stride_tricks.sliding_window_view(smooth, CENTRE_FRAMES)
+        rolling[CENTRE_FRAMES:] = np.median(windows[:-1], axis=1)
     for i in range(len(smooth)):
-        centre = float(np.median(smooth[max(start, i - 30) : i])) if i > start else smooth[i]
+        if i - start >= CENTRE_FRAMES:
+            centre = float(rolling[i])
+        else:
+            centre = float(np.median(smooth[start:i])) if i > start else float(smooth[i])
         if abs(smooth[i] - centre) * 100.0 > SPLIT_CENTS:
             away += 1
             if away >= SPLIT_FRAMES:
@@ -201,13 +234,11 @@ def vibrato_extent_cents(midi: npt.NDArray[np.float64], hop_s: float) -> float:
     values = values[np.isfinite(values)]
     if len(values) < 4:
         return 0.0
-    width = max(3, round(VIBRATO_DETREND_S / hop_s) | 1)
-    if len(values) > width:
-        kernel = np.ones(width) / width
-        padded = np.pad(values, width // 2, mode="edge")
-        trend = np.convolve(padded, kernel, mode="valid")
-    else:
-        trend = np.full_like(values, np.median(values))
+    # Drift within a note is slow, so a low-order polynomial over the whole note removes it
+    # without eating the vibrato (a moving average shorter than a few vibrato cycles would).
+    t = np.arange(len(values)) * hop_s
+    degree = 2 if t[-1] >= VIBRATO_DETREND_S else 1
+    trend = np.polyval(np.polyfit(t, values, degree), t)
     swing = (values - trend) * 100.0
     low, high = np.percentile(swing, [5.0, 95.0])
     return float((high - low) / 2.0)

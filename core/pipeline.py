@@ -28,10 +28,11 @@ from core.scales import (
     instrument_range,
     parse_key,
 )
-from core.units import A4_HZ, hz_to_midi, midi_to_hz, midi_to_note_name
+from core.units import A4_HZ, midi_to_hz, midi_to_note_name
 
 if TYPE_CHECKING:
     from core.limits import MediaLimits
+    from core.pitch import PitchTrack
     from models.network import Tracker
 
 Progress = Callable[[str, float], None]
@@ -54,7 +55,9 @@ class CorrectOptions:
         mode: ``"natural"`` moves each note's centre and keeps vibrato and slides; ``"hard"``
             flattens every note onto its target.
         strength: percent of each note's error removed.
-        deadband_cents: notes closer than this to their target are left alone.
+        deadband_cents: notes closer than this to their target are left alone. Natural mode
+            always leaves notes within ``retune.IN_TUNE_CENTS`` (3) alone: nobody hears that,
+            and it is about the tracker's own error, so moving them would add error.
         instrument: a preset from data/instruments.csv; pitch outside its range is ignored.
         device: torch device for tracking and shifting; None picks CUDA when available.
     """
@@ -120,24 +123,41 @@ def correct_file(
     return report
 
 
-def correct_audio(
-    audio: npt.NDArray[np.floating],
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before a sample is moved: the pitch, the notes, their targets."""
+
+    track: PitchTrack
+    a4_hz: float
+    key: Key
+    key_detected: bool
+    f0_measured_hz: npt.NDArray[np.float64]  # fundamental refined per frame, NaN unmeasurable
+    f0_ref_hz: npt.NDArray[np.float64]  # f0_measured_hz, the tracker's value where NaN
+    targets: list[retune.NoteTarget]
+    shift_cents: npt.NDArray[np.float64]  # per frame, 0 where nothing moves
+
+
+def plan_correction(
+    samples: npt.NDArray[np.float32],
     sample_rate: int,
     options: CorrectOptions = CorrectOptions(),
     *,
     tracker: Tracker | None = None,
     progress: Progress | None = None,
-) -> tuple[npt.NDArray[np.float32], Report]:
-    """Correct ``[channels, samples]`` float32 audio; returns the same shape and the report."""
+) -> Plan:
+    """Track, cut into notes, choose the key and each note's target and shift.
+
+    Public so that benchmarks can hand exactly the same targets to other shifters.
+
+    Raises:
+        Silent: no window of the recording is loud enough to analyse.
+        Unpitched: sound, but less than ``MIN_PITCHED_S`` of sustained notes.
+    """
     from core.pitch import track_pitch
 
     report_progress = progress or _no_progress
-    samples = np.asarray(audio, dtype=np.float32)
-    if samples.ndim == 1:
-        samples = samples[np.newaxis, :]
     check_not_silent(samples, sample_rate)
     mono = to_mono(samples)
-
     report_progress("analysing", 0.0)
     track = track_pitch(mono, sample_rate, device=options.device, tracker=tracker)
     hop_s = track.hop_s
@@ -146,24 +166,24 @@ def correct_audio(
     midi_range = instrument_range(options.instrument) if options.instrument else None
     envelope = frame_envelope_db(mono, sample_rate, hop_s, len(track))
     notes = segment_notes(track, a4_hz=a4_hz, midi_range=midi_range, envelope_db=envelope)
-    if sum(n.duration_s for n in notes) < MIN_PITCHED_S:
-        raise Unpitched("no sustained pitched note", pitched_s=sum(n.duration_s for n in notes))
-    phase = retune.track_phase(mono, sample_rate, track.f0_hz, hop_s)
-    f0_measured = retune.refined_f0_hz(phase, hop_s, len(track))
+    pitched_s = sum(n.duration_s for n in notes)
+    if pitched_s < MIN_PITCHED_S:
+        raise Unpitched("no sustained pitched note", pitched_s=round(pitched_s, 3))
+    f0_measured = retune.frame_f0_hz(mono, sample_rate, track.f0_hz, hop_s)
     # Frames where the phase could not be trusted keep the tracker's value (plots, hard mode);
     # plan_notes sees the gaps and leaves notes it cannot measure alone.
     f0_ref = np.where(np.isfinite(f0_measured), f0_measured, track.f0_hz)
-
     named = parse_key(options.key, options.scale)
     key, allowed, preferred = _choose_key(named, options.scale, notes)
-    report_progress("analysing", 1.0)
-
-    report_progress("retuning", 0.0)
+    # Centres on the tracker's own (NCCF-refined) pitch: a periodicity measure, like the ear's
+    # and Praat's, whereas the fundamental's phase alone is pulled around by a weak fundamental
+    # under strong harmonics (violin: up to 8 cents apart, measured in bench/retune.py).
     targets = retune.plan_notes(
         notes,
-        f0_measured,
+        track.f0_hz,
         allowed=allowed,
         preferred=preferred,
+        measurable=np.isfinite(f0_measured),
         a4_hz=a4_hz,
         mode=options.mode,
         strength=options.strength,
@@ -178,45 +198,75 @@ def correct_audio(
         strength=options.strength,
         a4_hz=a4_hz,
     )
-    corrected = retune.shift_pitch(samples, sample_rate, phase, shift, hop_s, device=options.device)
+    report_progress("analysing", 1.0)
+    return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift)
+
+
+def correct_audio(
+    audio: npt.NDArray[np.floating],
+    sample_rate: int,
+    options: CorrectOptions = CorrectOptions(),
+    *,
+    tracker: Tracker | None = None,
+    progress: Progress | None = None,
+) -> tuple[npt.NDArray[np.float32], Report]:
+    """Correct ``[channels, samples]`` float32 audio; returns the same shape and the report."""
+    report_progress = progress or _no_progress
+    samples = np.asarray(audio, dtype=np.float32)
+    if samples.ndim == 1:
+        samples = samples[np.newaxis, :]
+    plan = plan_correction(samples, sample_rate, options, tracker=tracker, progress=progress)
+    hop_s = plan.track.hop_s
+    report_progress("retuning", 0.0)
+    corrected = retune.shift_pitch(
+        samples, sample_rate, plan.f0_ref_hz, plan.shift_cents, hop_s, device=options.device
+    )
     report_progress("retuning", 0.8)
+    report = _measure(plan, corrected, sample_rate, options.mode)
+    report_progress("retuning", 1.0)
+    return corrected, report
 
-    # Measure the result on the output itself, seeded with the pitch we expect it to have.
-    expected = f0_ref * np.power(2.0, shift / 1200.0)
-    phase_after = retune.track_phase(to_mono(corrected), sample_rate, expected, hop_s)
-    f0_after = retune.refined_f0_hz(phase_after, hop_s, len(track))
-    f0_after = np.where(np.isfinite(f0_after), f0_after, expected)
-    f0_after = np.where(np.isfinite(track.f0_hz), f0_after, np.nan)
-    midi_after = hz_to_midi(f0_after, a4_hz=a4_hz)
 
+def _measure(plan: Plan, corrected: npt.NDArray[np.float32], sample_rate: int, mode: str) -> Report:
+    """The report, with "after" measured on the output itself.
+
+    What the shifter did to each note is measured, not assumed: the output's fundamental is
+    followed (seeded with the pitch we expect) and compared with the input's, frame by frame;
+    the note's median ratio added to its "before" gives "after".
+    """
+    track, hop_s = plan.track, plan.track.hop_s
+    # Where the shift is 0 the output is the input, so what was unmeasurable stays so.
+    expected = plan.f0_ref_hz * np.power(2.0, plan.shift_cents / 1200.0)
+    f0_after = retune.frame_f0_hz(to_mono(corrected), sample_rate, expected, hop_s)
+    moved_cents = 1200.0 * np.log2(f0_after / plan.f0_measured_hz)
+    # The plot shows the tracker's pitch moved by what the shifter measurably did.
+    shown_after = track.f0_hz * np.power(2.0, np.nan_to_num(moved_cents) / 1200.0)
     note_reports = []
-    for t in targets:
-        steady = midi_after[t.note.steady_start : t.note.steady_end]
+    for t in plan.targets:
+        steady = moved_cents[t.note.steady_start : t.note.steady_end]
         steady = steady[np.isfinite(steady)]
-        after = (float(np.median(steady)) - t.target_midi) * 100.0 if len(steady) else 0.0
+        moved = float(np.median(steady)) if t.shift_cents != 0.0 and len(steady) else 0.0
         note_reports.append(
             NoteReport(
                 start_s=t.note.start_s,
                 end_s=t.note.end_s,
                 name=midi_to_note_name(t.target_midi),
-                target_hz=float(midi_to_hz(t.target_midi, a4_hz=a4_hz)),
+                target_hz=float(midi_to_hz(t.target_midi, a4_hz=plan.a4_hz)),
                 cents_before=t.cents_before,
-                cents_after=after if t.shift_cents != 0.0 else t.cents_before,
+                cents_after=t.cents_before + moved,
             )
         )
-    report = Report(
+    return Report(
         notes=note_reports,
-        key=key.name,
-        key_detected=named is None,
-        a4_hz=a4_hz,
-        mode=options.mode,
-        duration_s=samples.shape[-1] / sample_rate,
+        key=plan.key.name,
+        key_detected=plan.key_detected,
+        a4_hz=plan.a4_hz,
+        mode=mode,
+        duration_s=corrected.shape[-1] / sample_rate,
         times_s=track.times_s,
-        f0_before_hz=np.where(np.isfinite(track.f0_hz), f0_ref, np.nan),
-        f0_after_hz=f0_after,
+        f0_before_hz=track.f0_hz,
+        f0_after_hz=shown_after,
     )
-    report_progress("retuning", 1.0)
-    return corrected, report
 
 
 def _choose_key(

@@ -133,11 +133,12 @@ class Report:
         return "\n".join(lines)
 
     def plot(self, path: str | Path) -> None:
-        """PNG: pitch before (grey) and after (blue) over the grid of target notes.
+        """PNG for the chat (1200x600 px): the melody on top, the tuning error below.
 
-        Sized for a chat preview (1200x500 px): note names on the left axis, one horizontal line
-        per semitone, each note's target drawn as a short bar, so a sharp note reads as a grey
-        line above its bar and the corrected one as a blue line on it.
+        Top: pitch before (grey) and after (blue) over a semitone grid labelled with note
+        names, each note's target as a green bar. Bottom: the same in cents from each note's
+        target, where 30 cents is half the panel instead of a hair's breadth, with the +-5 cent
+        band nobody hears shaded: the grey line wanders outside, the blue one sits inside.
         """
         import matplotlib
 
@@ -146,33 +147,50 @@ class Report:
 
         midi_before = hz_to_midi(self.f0_before_hz, a4_hz=self.a4_hz)
         midi_after = hz_to_midi(self.f0_after_hz, a4_hz=self.a4_hz)
-        fig, ax = plt.subplots(figsize=(10, 4.2), dpi=120)
+        target = np.full(len(self.times_s), np.nan)
+        for n in self.notes:
+            inside = (self.times_s >= n.start_s) & (self.times_s < n.end_s)
+            target[inside] = float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz))
+        fig, (top, bottom) = plt.subplots(
+            2, 1, figsize=(10, 5), dpi=120, sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+        )
         try:
             finite = np.concatenate(
                 [midi_before[np.isfinite(midi_before)], midi_after[np.isfinite(midi_after)]]
             )
-            lo, hi = np.percentile(finite, [1, 99]) if len(finite) else (60.0, 72.0)
-            lo, hi = int(np.floor(lo)) - 1, int(np.ceil(hi)) + 1
+            lo_f, hi_f = np.percentile(finite, [1, 99]) if len(finite) else (60.0, 72.0)
+            lo, hi = int(np.floor(lo_f)) - 1, int(np.ceil(hi_f)) + 1
             for m in range(lo, hi + 1):
-                ax.axhline(m, color="#dddddd", linewidth=0.6, zorder=0)
-            ax.set_yticks(range(lo, hi + 1))
-            ax.set_yticklabels([midi_to_note_name(m) for m in range(lo, hi + 1)], fontsize=7)
+                top.axhline(m, color="#e4e4e4", linewidth=0.6, zorder=0)
+            step = max(1, (hi - lo) // 18 + 1)
+            top.set_yticks(range(lo, hi + 1, step))
+            top.set_yticklabels([midi_to_note_name(m) for m in range(lo, hi + 1, step)], fontsize=7)
             for n in self.notes:
-                target_midi = float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz))
-                ax.plot([n.start_s, n.end_s], [target_midi] * 2, color="#2ca02c", linewidth=3,
-                        alpha=0.35, solid_capstyle="butt", zorder=1)  # fmt: skip
-            ax.plot(self.times_s, midi_before, color="#888888", linewidth=1.2, label=_label(
+                bar = float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz))
+                top.plot([n.start_s, n.end_s], [bar, bar], color="#2ca02c", linewidth=4, alpha=0.35,
+                         solid_capstyle="butt", zorder=1)  # fmt: skip
+            top.plot(self.times_s, midi_before, color="#999999", linewidth=1.1, label=_label(
                 "before", self.mean_abs_cents_before))  # fmt: skip
-            ax.plot(self.times_s, midi_after, color="#1f5fbf", linewidth=1.2, label=_label(
+            top.plot(self.times_s, midi_after, color="#1f5fbf", linewidth=1.1, label=_label(
                 "after", self.mean_abs_cents_after))  # fmt: skip
-            ax.set_ylim(lo - 0.5, hi + 0.5)
-            ax.set_xlim(
-                0, max(self.duration_s, float(self.times_s[-1]) if len(self.times_s) else 1)
-            )
-            ax.set_xlabel("time, s")
-            ax.set_title(f"{self.key}, A4 = {self.a4_hz:.1f} Hz (green bars: target notes)",
-                         fontsize=9)  # fmt: skip
-            ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+            top.set_ylim(lo - 0.5, hi + 0.5)
+            top.legend(loc="upper right", fontsize=8, framealpha=0.9)
+            top.set_title(f"{self.key}, A4 = {self.a4_hz:.1f} Hz; green: target notes",
+                          fontsize=9)  # fmt: skip
+
+            bottom.axhspan(-5, 5, color="#2ca02c", alpha=0.12, linewidth=0)
+            bottom.axhline(0, color="#2ca02c", linewidth=0.8)
+            for midi, colour in ((midi_before, "#999999"), (midi_after, "#1f5fbf")):
+                off = (midi - target) * 100
+                # Glides into the next note leave the panel; don't draw them as walls.
+                off[np.abs(off) > 55] = np.nan
+                bottom.plot(self.times_s, off, color=colour, linewidth=1.1)
+            bottom.set_ylim(-55, 55)
+            bottom.set_yticks([-50, -25, 0, 25, 50])
+            bottom.set_ylabel("cents off", fontsize=8)
+            bottom.set_xlabel("time, s")
+            end = float(self.times_s[-1]) if len(self.times_s) else 1.0
+            bottom.set_xlim(0, max(self.duration_s, end))
             fig.tight_layout()
             fig.savefig(path, format="png")
         finally:

@@ -19,11 +19,17 @@ weak spot is its pitch marks: marks that drift against the waveform turn an f0 e
 straight into a pitch error. So the marks here are **locked to the fundamental's own phase**: the
 signal is heterodyned with the tracker's f0 and low-passed with a one-period moving average,
 whose angle is the fundamental's phase offset; marks sit where the refined phase crosses whole
-cycles. That makes the marks sub-sample exact and the refined phase also measures each note's
-centre to a fraction of a cent, so the residual after correction does not inherit the tracker's
-few cents of bias. The same marks drive every channel, so stereo images don't smear. Marks and
-phase are O(N) numpy; the grain gather and overlap-add, the bulk of the work, run in torch on
-whatever device is given.
+cycles. That makes the marks sub-sample exact, so the output's pitch is set by the synthesis
+marks and the shift ratio alone. The same marks drive every channel, so stereo images don't
+smear. The phase is tracked only around regions that move; marks are O(N) numpy; the grain
+gather and overlap-add, the bulk of the work, run in torch on whatever device is given.
+Rubberband's R3 engine (--freqmap, formant mode) sounds as clean on sustained notes but costs
+~10x the time on this CPU; Praat's overlap-add is fast but lets its own marks wander (see
+bench/retune.py for the side-by-side numbers).
+
+Measuring uses :func:`frame_f0_hz`, the same heterodyne idea on a few periods per frame: it
+decides which notes can be followed at all (an octave-slipped track has no fundamental under
+it) and measures what the shifter actually did for the report.
 
 Where nothing moves, the input is returned bit for bit: the shifter only writes inside regions
 where the shift is non-zero, each ending with the synthesis phase realigned onto the input's
@@ -32,7 +38,7 @@ phase and a short crossfade back to the original samples.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -50,13 +56,18 @@ Mode = Literal["natural", "hard"]
 IN_TUNE_CENTS = 3.0  # cents: below this a note is left alone (under the ~5-cent JND, and
 # about the tracker's own error, so touching it would add more error than it removes)
 HYSTERESIS_CENTS = 15.0  # cents past a midpoint the previous note's target is still kept
+CENTRE_TRIM_S = 0.06  # s: left out at both ends of a note's steady part when measuring its centre
+HELD_GAP_FRAMES = 2  # frames: notes closer than this are one sustained sound (for hysteresis)
 PREFER_KEY_CENTS = 15.0  # cents past a midpoint a note of the detected key is still preferred
 TAIL_S = 0.06  # s: a note's shift is held this long into the unvoiced frames after it (release)
 GAP_BRIDGE_S = 0.12  # s: notes closer than this keep one shifted region (legato, slides)
 RAMP_S = 0.03  # s: the shift ramps over this between notes (natural mode's retune speed)
 HARD_SPEED_S = 0.01  # s: hard mode's retune speed (time constant of the pull onto the note)
+PHASOR_GRID_HZ = 11025  # Hz: rate at which the low-passed phasor is evaluated
+FRAME_WINDOW_PERIODS = 4.0  # periods per window in frame_f0_hz (Hann: zeros on harmonics)
 MIN_FUNDAMENTAL_SHARE = 0.05  # fundamental amplitude / RMS below which the phase is not trusted
 MIN_MEASURED_SHARE = 0.5  # share of a note's steady frames that must be measurable to move it
+MARK_MARGIN_S = 0.05  # s: analysis marks are tracked this far beyond a shifted region
 FADE_S = 0.01  # s: crossfade from a shifted region back to the untouched input
 _NO_SHIFT_CENTS = 1e-3  # cents: smaller shifts count as none (bit-identical output)
 _GRAIN_BATCH = 8192  # grains per overlap-add batch
@@ -92,6 +103,7 @@ class PhaseTrack:
     phase_cycles: npt.NDArray[np.float64]  # [samples], non-decreasing
     confident: npt.NDArray[np.bool_]  # [samples]: voiced, so marks follow the waveform
     sample_rate: int
+    start: int = 0  # index in the recording of phase_cycles[0]
 
 
 def _frames_to_samples(
@@ -123,7 +135,13 @@ def _moving_mean(values: npt.NDArray[Any], width: npt.NDArray[np.int64]) -> npt.
 
 
 def track_phase(
-    mono: npt.NDArray[np.floating], sample_rate: int, f0_hz: npt.NDArray[np.float64], hop_s: float
+    mono: npt.NDArray[np.floating],
+    sample_rate: int,
+    f0_hz: npt.NDArray[np.float64],
+    hop_s: float,
+    *,
+    start: int = 0,
+    stop: int | None = None,
 ) -> PhaseTrack:
     """Refine the tracker's f0 into the fundamental's phase at every sample.
 
@@ -131,45 +149,72 @@ def track_phase(
     0 Hz and every harmonic k to (k - 1) f0; two passes of a one-period moving average null those
     harmonics and leave the fundamental's slowly turning phasor, whose angle corrects the
     nominal phase. Where the track is unvoiced the correction is frozen.
+
+    The averaged phasor changes slowly (it is low-passed below f0), so it is evaluated on a grid
+    of every ``sample_rate // PHASOR_GRID_HZ`` samples and interpolated: the same marks at a
+    quarter of the cost (the whole phase track of 60 s of 48 kHz audio takes ~0.2 s).
     """
-    x = np.asarray(mono, dtype=np.float64)
+    stop = len(mono) if stop is None else stop
+    x = np.asarray(mono[start:stop], dtype=np.float32)
     n = len(x)
     f_frames = np.asarray(f0_hz, dtype=np.float64)
     voiced_frames = np.isfinite(f_frames) & (f_frames > 0)
     median_hz = float(np.median(f_frames[voiced_frames])) if voiced_frames.any() else 220.0
-    f_samples = _frames_to_samples(_fill_gaps(f_frames, median_hz), hop_s, sample_rate, n)
+    frame_at = np.arange(len(f_frames)) * hop_s * sample_rate - start  # frame times, local
+    f_samples = np.interp(np.arange(n, dtype=np.float64), frame_at, _fill_gaps(f_frames, median_hz))
     nominal = np.cumsum(f_samples / sample_rate)
-    nominal -= nominal[0] if n else 0.0
-    period = np.maximum(np.round(sample_rate / f_samples).astype(np.int64), 2)
-    phasor = x * np.exp(-2j * np.pi * nominal)
-    phasor = _moving_mean(_moving_mean(phasor, period), period)
+    if n:
+        nominal -= nominal[0]
+    # Heterodyne in float32 on the fractional phase (exact), accumulate in float64.
+    turn = np.mod(nominal, 1.0).astype(np.float32)
+    turn *= np.float32(2.0 * np.pi)
+    step = max(1, sample_rate // PHASOR_GRID_HZ)
+    grid = np.arange(0, n, step)
+    period = np.maximum(np.round(sample_rate / f_samples[grid]).astype(np.int64), 2)
+    lo = np.clip(grid - period // 2, 0, n)
+    hi = np.clip(grid - period // 2 + period, 0, n)
+    span = np.maximum(hi - lo, 1)
+
+    def boxcar(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """One-period moving average of ``values``, evaluated on the grid only."""
+        total = np.empty(n + 1, dtype=np.float64)
+        total[0] = 0.0
+        np.cumsum(values, dtype=np.float64, out=total[1:])
+        return (total[hi] - total[lo]) / span
+
+    phasor = boxcar(x * np.cos(turn)) - 1j * boxcar(x * np.sin(turn))
+    power = boxcar(np.square(x))
+    # Second pass on the grid: about one more period, in grid points.
+    width = np.maximum(np.round(period / step).astype(np.int64), 1)
+    phasor = _moving_mean(phasor, width)
+    power = _moving_mean(power, width).real
     angle = np.angle(phasor)
     # The fundamental must carry a real share of the energy: an octave-low track heterodynes
     # onto nothing (a subharmonic), and its "phase" would be noise.
-    rms = np.sqrt(np.maximum(_moving_mean(_moving_mean(x * x, period), period).real, 1e-20))
-    strength = np.sqrt(2.0) * np.abs(phasor) / rms
-    confident = (
-        _frames_to_samples(voiced_frames.astype(np.float64), hop_s, sample_rate, n) > 0.999
-    ) & (strength > MIN_FUNDAMENTAL_SHARE)
-    step = np.diff(angle, prepend=angle[:1] if n else angle)
-    step = (step + np.pi) % (2 * np.pi) - np.pi
-    step[~confident] = 0.0
-    correction = np.cumsum(step) / (2 * np.pi)
-    # Start the correction from the first confident sample's absolute angle, so marks sit on
+    strength = np.sqrt(2.0) * np.abs(phasor) / np.sqrt(np.maximum(power, 1e-20))
+    voiced_grid = np.interp(grid, frame_at, voiced_frames)
+    confident_grid = (voiced_grid > 0.999) & (strength > MIN_FUNDAMENTAL_SHARE)
+    turn_step = np.diff(angle, prepend=angle[:1] if len(angle) else angle)
+    turn_step = (turn_step + np.pi) % (2 * np.pi) - np.pi
+    turn_step[~confident_grid] = 0.0
+    correction = np.cumsum(turn_step) / (2 * np.pi)
+    # Start the correction from the first confident point's absolute angle, so marks sit on
     # the same point of every period (the fundamental's positive peak).
-    first = np.flatnonzero(confident)
-    offset = angle[first[0]] / (2 * np.pi) - correction[first[0]] if len(first) else 0.0
-    phase = nominal + correction + offset
+    first = np.flatnonzero(confident_grid)
+    if len(first):
+        correction += angle[first[0]] / (2 * np.pi) - correction[first[0]]
+    phase = nominal + np.interp(np.arange(n, dtype=np.float64), grid, correction)
     # Noise can turn the phase back for a moment; marks need it non-decreasing.
     phase = np.maximum.accumulate(phase)
-    return PhaseTrack(phase_cycles=phase, confident=confident, sample_rate=sample_rate)
+    confident = np.repeat(confident_grid, step)[:n]
+    return PhaseTrack(phase_cycles=phase, confident=confident, sample_rate=sample_rate, start=start)
 
 
 def refined_f0_hz(phase: PhaseTrack, hop_s: float, n_frames: int) -> npt.NDArray[np.float64]:
     """Average fundamental frequency over each frame from the phase (NaN where not confident)."""
     sr = phase.sample_rate
     n = len(phase.phase_cycles)
-    centres = np.arange(n_frames) * hop_s * sr
+    centres = np.arange(n_frames) * hop_s * sr - phase.start
     half = hop_s * sr / 2.0
     lo = np.clip(centres - half, 0, n - 1)
     hi = np.clip(centres + half, 0, n - 1)
@@ -178,7 +223,78 @@ def refined_f0_hz(phase: PhaseTrack, hop_s: float, n_frames: int) -> npt.NDArray
     with np.errstate(divide="ignore", invalid="ignore"):
         f = cycles * sr / (hi - lo)
     sure = phase.confident[np.clip(np.round(centres).astype(np.int64), 0, n - 1)]
+    sure &= (centres >= 0) & (centres < n)
     return np.where(sure & (hi > lo) & (f > 0), f, np.nan)
+
+
+def frame_f0_hz(
+    mono: npt.NDArray[np.floating],
+    sample_rate: int,
+    seed_f0_hz: npt.NDArray[np.float64],
+    hop_s: float,
+) -> npt.NDArray[np.float64]:
+    """The fundamental's frequency at each frame, refined from a seed (NaN where unmeasurable).
+
+    Cheap sibling of :func:`track_phase` for measuring rather than shifting: it looks only at
+    a few periods around each frame. Two Hann windows of ``FRAME_WINDOW_PERIODS`` seed periods,
+    ``hop_s / 2`` apart, are heterodyned with the seed; a Hann window that long has spectral
+    zeros on every harmonic, so each gives the fundamental's phasor, and the phase advance
+    between them is the frequency offset from the seed. A frame whose fundamental carries less
+    than ``MIN_FUNDAMENTAL_SHARE`` of its RMS (an octave-low seed, noise) is NaN.
+    """
+    x = np.asarray(mono, dtype=np.float32)
+    n = len(x)
+    seed = np.asarray(seed_f0_hz, dtype=np.float64)
+    out = np.full(len(seed), np.nan)
+    usable = np.flatnonzero(np.isfinite(seed) & (seed > 0))
+    if n == 0 or len(usable) == 0:
+        return out
+    gap = max(1, round(hop_s * sample_rate / 2))  # samples between the two windows
+    centres = np.round(usable * hop_s * sample_rate).astype(np.int64)
+    lengths = np.ceil(FRAME_WINDOW_PERIODS * sample_rate / seed[usable]).astype(np.int64)
+    # Frames grouped by window length (next power of two), so short windows are not padded to
+    # a bass note's length.
+    buckets = np.maximum(2 ** np.ceil(np.log2(np.maximum(lengths, 2))), 8).astype(np.int64)
+    for size in np.unique(buckets):
+        sel = np.flatnonzero(buckets == size)
+        f = seed[usable[sel]]
+        # float32 trigonometry: angles stay within a few periods, so precision is ample.
+        length = lengths[sel].astype(np.float32)
+        offsets = np.arange(size, dtype=np.float32) - np.float32(size / 2.0)
+        inside = np.abs(offsets)[None, :] < length[:, None] / 2
+        window = np.where(
+            inside,
+            0.5 + 0.5 * np.cos(np.float32(2 * np.pi) * offsets[None, :] / length[:, None]),
+            0,
+        ).astype(np.float32)
+        theta = (
+            np.float32(2 * np.pi / sample_rate) * f.astype(np.float32)[:, None] * offsets[None, :]
+        )
+        cos_t, sin_t = np.cos(theta), np.sin(theta)
+        phasors = []
+        powers = []
+        for shift in (-gap // 2, gap - gap // 2):
+            where = centres[sel, None] + shift + offsets[None, :].astype(np.int64)
+            weight = (window * ((where >= 0) & (where < n))).astype(np.float32)
+            samples = x[np.clip(where, 0, n - 1)] * weight
+            norm = np.maximum(weight.sum(axis=1), 1e-12)
+            # Phase relative to the seed's phase at the *frame* centre, common to both windows.
+            turn = np.exp(-2j * np.pi * f * shift / sample_rate)
+            re = np.einsum("ij,ij->i", samples, cos_t)
+            im = np.einsum("ij,ij->i", samples, sin_t)
+            phasors.append(turn * (re - 1j * im) / norm)
+            powers.append(
+                np.einsum("ij,ij->i", samples, samples / np.maximum(weight, 1e-12)) / norm
+            )
+        advance = np.angle(phasors[1] * np.conj(phasors[0]))  # radians over `gap` samples
+        f_est = f + advance / (2 * np.pi) * sample_rate / gap
+        amplitude = np.sqrt(np.abs(phasors[0]) * np.abs(phasors[1]))
+        rms = np.sqrt(np.maximum(0.5 * (powers[0] + powers[1]), 1e-20))
+        # A Hann-weighted phasor of a sine of amplitude A is A/2; its RMS is A/sqrt(2).
+        strength = np.sqrt(2.0) * amplitude / rms
+        good = strength > MIN_FUNDAMENTAL_SHARE
+        out[usable[sel[good]]] = f_est[good]
+    return out
 
 
 def _crossings(phase: npt.NDArray[np.float64], start: int, end: int) -> npt.NDArray[np.float64]:
@@ -191,7 +307,7 @@ def _crossings(phase: npt.NDArray[np.float64], start: int, end: int) -> npt.NDAr
     pos = np.clip(pos, 1, len(seg) - 1)
     p0, p1 = seg[pos - 1], seg[pos]
     frac = np.where(p1 > p0, (whole - p0) / np.where(p1 > p0, p1 - p0, 1.0), 0.0)
-    return start + pos - 1 + frac
+    return np.asarray(start + pos - 1 + frac, dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,10 +316,11 @@ def _crossings(phase: npt.NDArray[np.float64], start: int, end: int) -> npt.NDAr
 
 def plan_notes(
     notes: list[Note],
-    f0_ref_hz: npt.NDArray[np.float64],
+    f0_hz: npt.NDArray[np.float64],
     *,
     allowed: npt.NDArray[np.bool_],
     preferred: npt.NDArray[np.bool_] | None = None,
+    measurable: npt.NDArray[np.bool_] | None = None,
     a4_hz: float = A4_HZ,
     mode: Mode = "natural",
     strength: float = 100.0,
@@ -211,21 +328,42 @@ def plan_notes(
 ) -> list[NoteTarget]:
     """Choose each note's target and how far to move it.
 
-    The note centre is re-measured on the phase-refined f0 (median over its steady part), so it
-    is the waveform's pitch, not the tracker's estimate of it.
+    Args:
+        notes: from :func:`core.notes.segment_notes`.
+        f0_hz: ``[frames]`` the pitch a note's centre is measured on: the median over the
+            steady part, less ``CENTRE_TRIM_S`` at both ends (attack and release wander).
+        allowed, preferred: ``[12]`` pitch-class masks (see :func:`nearest_allowed_midi`).
+        measurable: ``[frames]`` True where the fundamental's phase could be followed
+            (finite :func:`refined_f0_hz`); a note mostly without it is left alone.
     """
-    midi_ref = hz_to_midi(f0_ref_hz, a4_hz=a4_hz)
+    midi_all = hz_to_midi(f0_hz, a4_hz=a4_hz)
     targets: list[NoteTarget] = []
     previous: int | None = None
+    previous_note: Note | None = None
+    previous_centre = np.nan
     floor_cents = max(deadband_cents, IN_TUNE_CENTS if mode == "natural" else 0.0)
     for note in notes:
-        steady = midi_ref[note.steady_start : note.steady_end]
-        measured = np.isfinite(steady)
-        centre = float(np.median(steady[measured])) if measured.any() else note.midi
+        a, b = note.steady_start, note.steady_end
+        trim = round(CENTRE_TRIM_S / note.hop_s)
+        if b - a > 4 * trim:
+            a, b = a + trim, b - trim
+        steady = midi_all[a:b]
+        finite = np.isfinite(steady)
+        centre = float(np.median(steady[finite])) if finite.any() else note.midi
+        share = 1.0
+        if measurable is not None:
+            share = float(np.mean(measurable[note.steady_start : note.steady_end]))
+        # Hysteresis only inside one sustained sound (a wobble split into pieces), never
+        # across a re-articulation: a new note 45 cents sharp is meant as the lower note.
+        held = (
+            previous_note is not None
+            and note.start - previous_note.end <= HELD_GAP_FRAMES
+            and abs(centre - previous_centre) * 100.0 < 2.0 * HYSTERESIS_CENTS
+        )
         target = nearest_allowed_midi(
             centre,
             allowed,
-            previous=previous,
+            previous=previous if held else None,
             hysteresis_cents=HYSTERESIS_CENTS,
             preferred=preferred,
             prefer_cents=PREFER_KEY_CENTS if preferred is not None else 0.0,
@@ -233,12 +371,12 @@ def plan_notes(
         off_cents = (centre - target) * 100.0
         # A note whose fundamental cannot be followed (tracker octave slip, noise) stays as it
         # is: moving it would put grains on marks that are not the waveform's periods.
-        if abs(off_cents) <= floor_cents or measured.mean() < MIN_MEASURED_SHARE:
+        if abs(off_cents) <= floor_cents or share < MIN_MEASURED_SHARE:
             shift = 0.0
         else:
             shift = -off_cents * float(np.clip(strength, 0.0, 100.0)) / 100.0
         targets.append(NoteTarget(note, centre, target, shift))
-        previous = target
+        previous, previous_note, previous_centre = target, note, centre
     return targets
 
 
@@ -326,46 +464,43 @@ def _regions(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     return [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _cubic_gather(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """``x[c, pos]`` at fractional positions with 4-point cubic (Catmull-Rom) interpolation.
+def _catmull_rom_weights(t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """4-tap cubic (Catmull-Rom) interpolation weights for fractions ``t`` in [0, 1).
 
     Linear interpolation would dull the top octave a little more for every grain placed between
     samples; the cubic keeps high harmonics of a flute or a voice within a fraction of a dB.
     """
-    n = x.shape[-1]
-    base = torch.floor(pos)
-    t = (pos - base).to(x.dtype)  # fraction in float32; positions themselves need float64
-    i = base.long()
-    idx = [torch.clamp(i + k, 0, n - 1) for k in (-1, 0, 1, 2)]
-    p0, p1, p2, p3 = (x[:, j] for j in idx)
     t2 = t * t
     t3 = t2 * t
-    return 0.5 * (
-        2 * p1
-        + (-p0 + p2) * t
-        + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2
-        + (-p0 + 3 * p1 - 3 * p2 + p3) * t3
+    return (
+        0.5 * (-t + 2 * t2 - t3),
+        0.5 * (2 - 5 * t2 + 3 * t3),
+        0.5 * (t + 4 * t2 - 3 * t3),
+        0.5 * (-t2 + t3),
     )
 
 
 def shift_pitch(
     audio: npt.NDArray[np.float32],
     sample_rate: int,
-    phase: PhaseTrack,
+    f0_hz: npt.NDArray[np.float64],
     shift_cents: npt.NDArray[np.float64],
     hop_s: float,
     *,
     device: str | torch.device | None = None,
+    phase: PhaseTrack | None = None,
 ) -> npt.NDArray[np.float32]:
     """Shift pitch by a time-varying number of cents, keeping duration and formants.
 
     Args:
         audio: ``[channels, samples]`` float32; every channel is shifted with the same marks.
         sample_rate: Hz.
-        phase: from :func:`track_phase` on the mono mix of ``audio``.
+        f0_hz: ``[frames]`` pitch track (NaN unvoiced) that seeds the phase-locked marks.
         shift_cents: ``[frames]`` per-frame shift (frame i at ``i * hop_s``), 0 = untouched.
-        hop_s: frame hop of ``shift_cents`` in seconds.
+        hop_s: frame hop of ``f0_hz`` and ``shift_cents`` in seconds.
         device: torch device for the overlap-add (default CPU).
+        phase: the whole recording's :func:`track_phase`, if already computed; otherwise the
+            phase is tracked only where something moves.
 
     Returns:
         ``[channels, samples]`` float32, the same length; identical to ``audio`` wherever the
@@ -377,8 +512,16 @@ def shift_pitch(
         return out
     shift_s = _frames_to_samples(np.asarray(shift_cents, dtype=np.float64), hop_s, sample_rate, n)
     dev = torch.device(device) if device is not None else torch.device("cpu")
+    mono = out.mean(axis=0) if out.shape[0] > 1 else out[0]
+
+    def phase_for(start: int, stop: int) -> PhaseTrack:
+        if phase is not None:
+            local = slice(start - phase.start, stop - phase.start)
+            return PhaseTrack(phase.phase_cycles[local], phase.confident[local], sample_rate, start)
+        return track_phase(mono, sample_rate, f0_hz, hop_s, start=start, stop=stop)
+
     with _single_thread_on_cpu(dev):
-        _shift_regions(out, dev, phase, shift_s, sample_rate)
+        _shift_regions(out, dev, phase_for, shift_s, sample_rate)
     return out
 
 
@@ -404,7 +547,7 @@ def _single_thread_on_cpu(dev: torch.device) -> Iterator[None]:
 def _shift_regions(
     out: npt.NDArray[np.float32],
     dev: torch.device,
-    phase: PhaseTrack,
+    phase_for: Callable[[int, int], PhaseTrack],
     shift_s: npt.NDArray[np.float64],
     sample_rate: int,
 ) -> None:
@@ -413,13 +556,17 @@ def _shift_regions(
     moving = np.abs(shift_s) > _NO_SHIFT_CENTS
     fade = max(1, round(FADE_S * sample_rate))
     realign = max(2, round(RAMP_S * sample_rate))
+    margin = round(MARK_MARGIN_S * sample_rate)
     signal = torch.from_numpy(out.copy()).to(dev)
-    phase_in = phase.phase_cycles
     for r0, r1 in _regions(moving):
         s0, s1 = max(0, r0 - fade), min(n, r1 + fade)
+        a0, a1 = max(0, s0 - margin), min(n, s1 + margin)
+        local = phase_for(a0, a1)
+        phase_in = local.phase_cycles  # index i is sample a0 + i
         # Synthesis phase: the input's phase, advanced faster or slower by the shift ratio.
         ratio = np.power(2.0, shift_s[s0:s1] / 1200.0)
-        d_in = np.diff(phase_in[s0:s1], prepend=phase_in[s0])
+        region_in = phase_in[s0 - a0 : s1 - a0]
+        d_in = np.diff(region_in, prepend=region_in[0])
         drift = np.cumsum((ratio - 1.0) * d_in)
         # Realign: over the region's last RAMP_S, drop the drift's fractional cycle so the
         # output marks land back on the input's marks and the crossfade joins like with like.
@@ -430,9 +577,9 @@ def _shift_regions(
         ramp_len = (r1 - s0) - ramp_start
         ramp[ramp_start : r1 - s0] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ramp_len))
         ramp[r1 - s0 :] = 1.0
-        phase_out = phase_in[s0:s1] + drift - excess * ramp
+        phase_out = region_in + drift - excess * ramp
         phase_out = np.maximum.accumulate(phase_out)
-        shifted = _psola_region(signal, phase_in, phase_out, s0, s1, sample_rate, dev)
+        shifted = _psola_region(signal, phase_in, a0, phase_out, s0, s1, dev)
         weight = np.ones(s1 - s0, dtype=np.float32)
         lead = r0 - s0
         if lead > 0:
@@ -447,18 +594,19 @@ def _shift_regions(
 def _psola_region(
     signal: torch.Tensor,
     phase_in: npt.NDArray[np.float64],
+    phase_in_start: int,
     phase_out: npt.NDArray[np.float64],
     s0: int,
     s1: int,
-    sample_rate: int,
     dev: torch.device,
 ) -> npt.NDArray[np.float32]:
-    """Overlap-add of two-period Hann grains for samples [s0, s1)."""
+    """Overlap-add of two-period Hann grains for samples [s0, s1).
+
+    ``phase_in`` covers the samples from ``phase_in_start`` on (a little beyond the region, so
+    every synthesis mark has an analysis neighbour); ``phase_out`` covers [s0, s1).
+    """
     n = signal.shape[-1]
-    # Analysis marks: a little beyond the region so every synthesis mark has a neighbour.
-    margin = round(0.05 * sample_rate)
-    a0, a1 = max(0, s0 - margin), min(n, s1 + margin)
-    marks_in = _crossings(phase_in, a0, a1)
+    marks_in = phase_in_start + _crossings(phase_in, 0, len(phase_in))
     marks_out = s0 + _crossings(phase_out, 0, s1 - s0)
     channels = signal.shape[0]
     if len(marks_in) < 3 or len(marks_out) < 1:
@@ -482,18 +630,33 @@ def _psola_region(
         sel = slice(b0, b0 + _GRAIN_BATCH)
         grain_half = period[pick[sel]]
         half = int(np.ceil(grain_half.max())) + 1
-        offsets = torch.arange(-half, half + 1, device=dev, dtype=torch.float64)
+        taps = torch.arange(2 * half + 1, device=dev)
         s_mark = torch.from_numpy(marks_out[sel]).to(dev)
         a_mark = torch.from_numpy(marks_in[pick[sel]]).to(dev)
-        # Output sample positions (integers) and the input positions they read (fractional).
-        out_pos = torch.floor(s_mark)[:, None] + offsets[None, :]  # [grains, taps]
-        rel = out_pos - s_mark[:, None]  # samples from the grain centre
-        in_pos = a_mark[:, None] + rel
+        # Output samples [start_out, start_out + taps) read the input from base_in on: the
+        # fractional part is the same for every tap of a grain, so one gather of taps + 3
+        # samples per grain feeds all four interpolation taps.
+        start_out = torch.floor(s_mark) - half
+        base_in = a_mark - s_mark + start_out
+        first_in = torch.floor(base_in)
+        frac = (base_in - first_in).to(torch.float32)[:, None]
+        span = torch.arange(2 * half + 4, device=dev)
+        read = (first_in.long()[:, None] - 1 + span[None, :]).clamp(0, n - 1)
+        block = signal[:, read]  # [channels, grains, taps + 3]
+        w0, w1, w2, w3 = _catmull_rom_weights(frac)
+        width = 2 * half + 1
+        grains = (
+            w0 * block[..., 0:width]
+            + w1 * block[..., 1 : width + 1]
+            + w2 * block[..., 2 : width + 2]
+            + w3 * block[..., 3 : width + 3]
+        )
+        out_pos = start_out.long()[:, None] + taps[None, :]
+        rel = (start_out - s_mark)[:, None] + taps[None, :]  # samples from the grain centre
         z = (rel / torch.from_numpy(grain_half).to(dev)[:, None]).to(torch.float32)
         window = torch.where(z.abs() < 1.0, 0.5 + 0.5 * torch.cos(torch.pi * z), 0.0)
         window = window * ((out_pos >= s0) & (out_pos < s1))
-        grains = _cubic_gather(signal, in_pos.reshape(-1)).reshape(channels, *in_pos.shape)
-        target = (out_pos - s0).clamp(0, s1 - s0 - 1).long().reshape(-1)
+        target = (out_pos - s0).clamp(0, s1 - s0 - 1).reshape(-1)
         acc.index_add_(1, target, (grains * window[None]).reshape(channels, -1))
         norm.index_add_(0, target, window.reshape(-1))
     original = signal[:, s0:s1]

@@ -19,6 +19,7 @@ from core.units import A4_HZ, NOTE_NAMES_SHARP, note_name_to_midi, pitch_class
 # templates; index 0 is the tonic.
 _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+FIT_OVER_PROFILE = 0.25  # weight of the profile correlation against the share of notes in key
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,16 @@ def detect_key(
     best_score = -np.inf
     if histogram.sum() <= 0:
         return Key(0, scale or "major")
+    total = histogram.sum()
     for name, profile in candidates.items():
+        degrees = tables.scale_degrees()[name]
         for tonic in range(12):
             rotated = np.roll(profile, tonic)
-            score = float(np.corrcoef(histogram, rotated)[0, 1]) if histogram.std() > 0 else 0.0
+            corr = float(np.corrcoef(histogram, rotated)[0, 1]) if histogram.std() > 0 else 0.0
+            # First: how much of the melody the key's notes cover (a key that leaves a played
+            # note out is a worse guess, whatever the profile says); then the profile.
+            fit = sum(histogram[(tonic + d) % 12] for d in degrees) / total
+            score = fit + FIT_OVER_PROFILE * corr
             if score > best_score:
                 best, best_score = Key(tonic, name), score
     return best
@@ -183,10 +190,12 @@ def nearest_allowed_midi(
 
     def distance(m: int) -> float:
         d = abs(m - midi) * 100.0
+        # Both distances change as the note crosses the midpoint, so a head start of 2x
+        # holds a candidate until the note is x cents past the midpoint.
         if previous is not None and m == previous:
-            d -= hysteresis_cents
+            d -= 2.0 * hysteresis_cents
         if preferred is not None and preferred[m % 12]:
-            d -= prefer_cents
+            d -= 2.0 * prefer_cents
         return d
 
     return min(candidates, key=distance)

@@ -92,7 +92,7 @@ def render_clips(
     for program in programs:
         low, high = synth.MELODY_PROGRAMS[program]
         for i in range(clips_per_program):
-            key = json.dumps([soundfont.name, program, i, clip_s, seed, steady, 2])
+            key = json.dumps([soundfont.name, program, i, clip_s, seed, steady, 3])
             name = f"{soundfont.stem}-p{program}-{i}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
             path = cache_dir / f"{name}.npz"
             if path.exists():
@@ -107,8 +107,7 @@ def render_clips(
                 program=program,
                 steady=steady,
             )
-            used = sorted({n.midi for n in phrase.notes})
-            phrase.calibration_cents = synth.calibrate_notes(soundfont, program, used)
+            phrase.calibration_curves = synth.calibrate_phrase(phrase, soundfont)
             audio = synth.render_phrase(phrase, soundfont)
             clip = Clip(
                 _resample(audio, synth.RENDER_RATE, CLIP_RATE), synth.phrase_truth(phrase), name

@@ -85,29 +85,6 @@ def score(
     )
 
 
-def pooled(scores: list[tuple[PitchScores, int]]) -> PitchScores:
-    """Frame-weighted mean over clips (F1 recomputed from pooled precision and recall)."""
-    w = np.array([s.voiced_frames for s, _ in scores], float)
-    ws = np.array([s.steady_frames for s, _ in scores], float)
-
-    def mean(attr: str, weights: npt.NDArray[np.float64]) -> float:
-        vals = np.array([getattr(s, attr) for s, _ in scores], float)
-        keep = np.isfinite(vals) & (weights > 0)
-        return float(np.average(vals[keep], weights=weights[keep])) if keep.any() else float("nan")
-
-    precision, recall = mean("voicing_precision", w), mean("voicing_recall", w)
-    return PitchScores(
-        rpa=mean("rpa", w),
-        octave_error_rate=mean("octave_error_rate", w),
-        steady_median_cents=mean("steady_median_cents", ws),
-        voicing_precision=precision,
-        voicing_recall=recall,
-        voicing_f1=2 * precision * recall / max(1e-12, precision + recall),
-        voiced_frames=int(w.sum()),
-        steady_frames=int(ws.sum()),
-    )
-
-
 def heldout_clips(cache_dir: Path, *, clip_s: float = HELDOUT_CLIP_S) -> list[dataset.Clip]:
     if not synth.fluidsynth_available() or not synth.TIMGM6MB.is_file():
         raise RuntimeError("the held-out set needs fluidsynth and TimGM6mb.sf2")
@@ -132,8 +109,22 @@ def evaluate(track: TrackFn, clips: list[dataset.Clip]) -> PitchScores:
     The tracker comes in as a function: models/ may not import core.pitch (docs/architecture.rst),
     and the same loop scores our tracker and the peers in bench/pitch.py.
     """
-    results = []
+    pitch, voiced, truths = [], [], []
     for clip in clips:
-        pitch_hz, voiced = track(clip.audio, dataset.CLIP_RATE)
-        results.append((score(pitch_hz, voiced, clip.truth), 0))
-    return pooled(results)
+        p, v = track(clip.audio, dataset.CLIP_RATE)
+        n = len(clip.truth.f0_hz)
+        p, v = np.asarray(p, float)[:n], np.asarray(v, bool)[:n]
+        if len(p) < n:  # a tracker that stops early gets "no pitch" for the rest
+            p = np.concatenate([p, np.full(n - len(p), np.nan)])
+            v = np.concatenate([v, np.zeros(n - len(v), bool)])
+        pitch.append(p)
+        voiced.append(v)
+        truths.append(clip.truth)
+    # Pool frames, not per-clip scores: the steady median is a median over every steady frame.
+    truth = synth.FrameTruth(
+        np.concatenate([t.f0_hz for t in truths]),
+        np.concatenate([t.voiced for t in truths]),
+        np.concatenate([t.voicing_weight for t in truths]),
+        np.concatenate([t.steady for t in truths]),
+    )
+    return score(np.concatenate(pitch), np.concatenate(voiced), truth)

@@ -84,6 +84,9 @@ class Phrase:
     duration_s: float
     program: int = 73
     calibration_cents: dict[int, float] = field(default_factory=dict)
+    # Per note (same order as ``notes``): cents off equal temperament on each 10 ms frame from
+    # its onset, measured on a bend-free render (see calibrate_phrase). Wins over the above.
+    calibration_curves: list[npt.NDArray[np.float64]] = field(default_factory=list)
 
 
 def random_phrase(
@@ -147,8 +150,9 @@ def _bend_value(cents: float) -> int:
 
 
 def _value_to_cents(value: int) -> float:
-    # fluidsynth 2.3 applies bends in whole cents.
-    return float(round((value - 8192) / 8192 * BEND_RANGE_CENTS))
+    # The bend the 14-bit value encodes. fluidsynth renders it within ~1.3 cents (measured), so
+    # bent frames count for RPA but never for the steady-note metric.
+    return (value - 8192) / 8192 * BEND_RANGE_CENTS
 
 
 def _vlq(value: int) -> bytes:
@@ -225,48 +229,48 @@ def render_phrase(phrase: Phrase, soundfont: Path, sample_rate: int = RENDER_RAT
     return audio.astype(np.float32)
 
 
-def calibrate_notes(
-    soundfont: Path, program: int, midis: list[int], *, note_s: float = 1.0
-) -> dict[int, float]:
-    """Cents by which the soundfont's bend-free render of each note misses equal temperament.
+def calibrate_phrase(
+    phrase: Phrase, soundfont: Path, *, gap_s: float = 0.6
+) -> list[npt.NDArray[np.float64]]:
+    """Per-note, per-frame tuning of the soundfont's own samples.
 
-    One render holds every note (1 s each, 0.3 s apart); the middle half of each note is
-    measured with the NCCF lag search at 44.1 kHz (long lags, sub-0.1-cent precision) and the
-    median over its frames is taken.
+    Sampled instruments drift within a note (FluidR3's flute by up to ~10 cents between attack
+    and sustain), so one number per note is not enough for a 3-cent metric. Every note of the
+    phrase is rendered again on its own -- same key, velocity and length, no bend -- and its
+    pitch is measured on every 10 ms frame with the NCCF lag search at 44.1 kHz (40 ms window,
+    lags >= 12 ms: about 0.1 cent on a steady tone). Frames the measurement is unsure of
+    (periodicity < 0.8: the attack) take the note's median.
     """
-    notes = [
-        Note(
-            onset_s=0.2 + i * (note_s + 0.3),
-            offset_s=0.2 + i * (note_s + 0.3) + note_s,
-            midi=m,
-            detune_cents=0,
-            velocity=100,
-        )
-        for i, m in enumerate(midis)
-    ]
-    phrase = Phrase(notes=notes, duration_s=0.5 + len(midis) * (note_s + 0.3), program=program)
-    audio = torch.from_numpy(render_phrase(phrase, soundfont)).double()
-    offsets: dict[int, float] = {}
-    for note in notes:
+    alone: list[Note] = []
+    t = 0.2
+    for note in phrase.notes:
+        length = note.offset_s - note.onset_s
+        alone.append(Note(t, t + length, note.midi, 0, velocity=note.velocity))
+        t += length + gap_s
+    audio = torch.from_numpy(
+        render_phrase(Phrase(alone, t + 0.2, phrase.program), soundfont)
+    ).double()
+    curves = []
+    for note in alone:
         nominal = 440.0 * 2 ** ((note.midi - 69) / 12)
-        centers = torch.arange(
-            round((note.onset_s + 0.25 * note_s) * RENDER_RATE),
-            round((note.offset_s - 0.25 * note_s) * RENDER_RATE),
-            round(0.01 * RENDER_RATE),
+        n = int(np.ceil((note.offset_s - note.onset_s) / HOP_S)) + 1
+        centers = torch.from_numpy(
+            np.round((note.onset_s + np.arange(n) * HOP_S) * RENDER_RATE).astype(np.int64)
         )
         f0, per = refine_f0_hz(
             audio,
             centers,
-            torch.full((len(centers),), nominal),
+            torch.full((n,), nominal),
             sample_rate=RENDER_RATE,
             window_s=0.04,
             min_lag_s=0.012,
-            search_cents=40.0,
+            search_cents=60.0,
         )
-        good = per > 0.9
-        cents = 1200 * torch.log2(f0[good] / nominal)
-        offsets[note.midi] = float(cents.median()) if good.sum() > 5 else 0.0
-    return offsets
+        cents = 1200 * np.log2(f0.numpy() / nominal)
+        good = per.numpy() >= 0.8
+        fill = float(np.median(cents[good])) if good.any() else 0.0
+        curves.append(np.where(good, cents, fill))
+    return curves
 
 
 @dataclass
@@ -286,12 +290,16 @@ def phrase_truth(phrase: Phrase, *, tail_s: float = 0.25) -> FrameTruth:
     voiced = np.zeros(n, bool)
     weight = np.ones(n, np.float32)
     steady = np.zeros(n, bool)
-    for note in phrase.notes:
+    for i, note in enumerate(phrase.notes):
         in_note = (t >= note.onset_s) & (t < note.offset_s)
         tail = (t >= note.offset_s) & (t < note.offset_s + tail_s)
         weight[tail & ~voiced] = 0.0
         cents = np.array([_value_to_cents(_bend_value(c)) for c in bend_cents_at(note, t[in_note])])
-        cal = phrase.calibration_cents.get(note.midi, 0.0)
+        cal: float | npt.NDArray[np.float64] = phrase.calibration_cents.get(note.midi, 0.0)
+        if phrase.calibration_curves:
+            curve = phrase.calibration_curves[i]
+            since = np.round((t[in_note] - note.onset_s) / HOP_S).astype(int)
+            cal = curve[np.clip(since, 0, len(curve) - 1)]
         f0[in_note] = 440.0 * 2 ** ((note.midi - 69 + (cents + cal) / 100.0) / 12.0)
         voiced[in_note] = True
         weight[in_note] = 1.0
@@ -320,8 +328,10 @@ def synthetic_phrase(
         a, b = round(note.onset_s * sample_rate), min(n, round(note.offset_s * sample_rate))
         tt = t[a:b]
         cents = bend_cents_at(note, tt)
-        # Truth in phrase_truth rounds bends to whole cents like fluidsynth; so do we here.
-        cents = np.round(cents)
+        # The same 14-bit quantization phrase_truth applies, so the truth is exact here.
+        cents = (np.clip(np.round(8192 + cents / BEND_RANGE_CENTS * 8192), 0, 16383) - 8192) * (
+            BEND_RANGE_CENTS / 8192
+        )
         f0 = 440.0 * 2 ** ((note.midi - 69 + cents / 100.0) / 12.0)
         phase = 2 * np.pi * np.cumsum(f0) / sample_rate
         n_harm = int(rng.integers(1, 12))

@@ -39,6 +39,8 @@ class ClipSpec:
     vfr: bool = False
     data_stream: bool = False  # a QuickTime timecode (tmcd) track
     subtitle: bool = False  # a mov_text track
+    cover_art: bool = False  # an attached MJPEG picture, as music files carry
+    audio_delay_s: float = 0.0  # the sound track starts this long after the picture
     silent: bool = False
     faststart: bool = True
     title: str = "smask test clip"
@@ -124,6 +126,11 @@ def make_clip(spec: ClipSpec, path: Path) -> Path:
         inputs += ["-i", str(srt)]
         maps += ["-map", f"{n}:s"]
         codecs += ["-c:s", "mov_text"]
+    if spec.cover_art:
+        inputs += ["-f", "lavfi", "-i", "color=c=red:size=64x64:d=0.04:r=25"]
+        maps += ["-map", f"{n}:v"]
+        n += 1
+        codecs += ["-c:v", "mjpeg", "-disposition:v:0", "attached_pic"]
     if spec.data_stream:
         codecs += ["-timecode", "00:00:00:00"]
     muxing = ["-movflags", "+faststart"] if spec.faststart and spec.container != "webm" else []
@@ -133,6 +140,14 @@ def make_clip(spec: ClipSpec, path: Path) -> Path:
         "-y", *inputs, *maps, *codecs, "-t", f"{spec.duration_s}", "-metadata",
         f"title={spec.title}", *muxing, "-f", spec.container, str(path),
     )  # fmt: skip
+    if spec.audio_delay_s:
+        delayed = path.with_name(path.name + ".delay")
+        run_ffmpeg(
+            "-y", "-i", str(path), "-itsoffset", f"{spec.audio_delay_s}", "-i", str(path),
+            "-map", "0:v", "-map", "1:a", "-c", "copy", "-map_metadata", "0",
+            *muxing, "-f", spec.container, str(delayed),
+        )  # fmt: skip
+        delayed.replace(path)
     if spec.rotation_cw:
         rotated = path.with_name(path.name + ".rot")
         # -display_rotation is counter-clockwise; phones' "rotate" is clockwise.

@@ -10,11 +10,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _is_type_checking_block(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _walk_runtime(node: ast.AST) -> list[ast.AST]:
+    """Every node that runs, skipping ``if TYPE_CHECKING:`` blocks (annotations only)."""
+    found: list[ast.AST] = []
+    for child in ast.iter_child_nodes(node):
+        if _is_type_checking_block(child):
+            continue
+        found.append(child)
+        found.extend(_walk_runtime(child))
+    return found
+
+
 def _imports(path: Path) -> set[str]:
-    """Every module a file imports, at any depth (lazy imports inside functions count too)."""
+    """Every module a file imports at run time, at any depth (lazy imports count too)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _walk_runtime(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

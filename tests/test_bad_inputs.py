@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from media_factory import FFMPEG, ClipSpec, MediaFactory, packet_md5, run_ffmpeg
+from media_factory import ClipSpec, MediaFactory, packet_md5
 
 from core import media as media_mod
 from core.audio import check_not_silent
@@ -27,6 +27,7 @@ from core.errors import (
     NoAudio,
     NotMedia,
     NotVideo,
+    ProcessingError,
     Silent,
     TooBig,
     TooLarge,
@@ -324,6 +325,16 @@ def test_not_a_regular_file(tmp_path: Path) -> None:
         probe(fifo)
 
 
-def test_ffmpeg_of_the_factory_is_the_one_core_uses() -> None:
-    assert Path(FFMPEG) == Path(media_mod.ffmpeg_exe())
-    run_ffmpeg("-version")
+def test_endless_ffmpeg_is_stopped_by_the_timeout() -> None:
+    endless = ["-f", "lavfi", "-i", "anullsrc=r=8000", "-f", "framecrc", "pipe:1"]
+    with pytest.raises(ProcessingError, match="did not finish"):
+        media_mod._ffmpeg(endless, timeout_s=0.5)
+    with pytest.raises(ProcessingError, match="did not finish"):
+        media_mod._scan_packets(endless, 1, max_packets=10**9, timeout_s=0.5)
+
+
+def test_packet_flood_is_cut_off_at_the_cap() -> None:
+    """A sample table may declare millions of tiny packets; the scan stops at the cap."""
+    endless = ["-f", "lavfi", "-i", "anullsrc=r=8000", "-f", "framecrc", "pipe:1"]
+    with pytest.raises(Corrupt, match="absurd number of packets"):
+        media_mod._scan_packets(endless, 1, max_packets=500, timeout_s=30)

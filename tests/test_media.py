@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy.typing as npt
 import pytest
 from media_factory import ClipSpec, MediaFactory, header_text, packet_md5, packets, stream_kinds
 
-from core.errors import ProcessingError
+from core.errors import Corrupt, NotVideo, ProcessingError
 from core.limits import MediaLimits
 from core.media import AAC_FRAME_SAMPLES, MediaInfo, decode_audio, probe, write_result
 
@@ -31,6 +32,7 @@ ROUND_TRIP = [
     ClipSpec("vfr_h264_aac", vfr=True),
     ClipSpec("extra_data_and_subtitle", data_stream=True, subtitle=True),
     ClipSpec("moov_at_end", faststart=False),
+    ClipSpec("audio_starts_late", audio_delay_s=0.5),
     ClipSpec("audio_only_m4a", container="ipod", video=None, channels=1),
 ]
 MIN_CORRELATION = 0.95
@@ -90,7 +92,7 @@ def test_probe_reports_what_was_encoded(
     expected_container = {"mov": "mov", "ipod": "m4a"}.get(spec.container, "mp4")
     assert info.container == expected_container
     assert info.size_bytes == src.stat().st_size
-    assert info.duration_s == pytest.approx(spec.duration_s, abs=0.05)
+    assert info.duration_s == pytest.approx(spec.duration_s + spec.audio_delay_s, abs=0.05)
     assert info.audio is not None
     assert info.audio.sample_rate == spec.sample_rate
     assert info.audio.channels == spec.channels
@@ -147,6 +149,16 @@ def test_sound_keeps_format_duration_and_place(
         assert lag == 0, f"channel {channel} moved by {lag} samples"
 
 
+def test_late_sound_stays_late(
+    round_trip: tuple[ClipSpec, Path, MediaInfo, Path, MediaInfo],
+) -> None:
+    """Lip sync: the sweep starts where it started on the original timeline."""
+    spec, _, info, dst, out = round_trip
+    assert info.audio is not None
+    onset_s = int(np.argmax(np.abs(decode_audio(dst, out)[0]) > 0.05)) / info.audio.sample_rate
+    assert onset_s == pytest.approx(spec.audio_delay_s, abs=0.002)
+
+
 def test_container_streams_and_metadata_on_purpose(
     round_trip: tuple[ClipSpec, Path, MediaInfo, Path, MediaInfo],
 ) -> None:
@@ -186,6 +198,7 @@ def test_write_result_replaces_in_place(media: MediaFactory, tmp_path: Path) -> 
     write_result(src, src, np.zeros((2, 48000), np.float32), info)
     assert packet_md5(src) == video_md5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+    assert stat.S_IMODE(src.stat().st_mode) == 0o644  # not mkstemp's owner-only mode
 
 
 def test_write_result_failure_leaves_nothing(media: MediaFactory, tmp_path: Path) -> None:
@@ -210,6 +223,9 @@ def test_limits_from_env() -> None:
     assert (limits.max_bytes, limits.max_duration_s, limits.max_channels) == (1000, 2.5, 2)
     assert limits.max_pixels == MediaLimits().max_pixels
     assert MediaLimits.from_env({}) == MediaLimits()
+    assert MediaLimits.from_env({"SMASK_MAX_BYTES": "200e6"}).max_bytes == 200_000_000
+    with pytest.raises(ValueError, match="whole number"):
+        MediaLimits.from_env({"SMASK_MAX_CHANNELS": "2.5"})
     with pytest.raises(ValueError, match="SMASK_MAX_PIXELS"):
         MediaLimits.from_env({"SMASK_MAX_PIXELS": "lots"})
     with pytest.raises(ValueError, match="positive"):
@@ -224,3 +240,41 @@ def test_real_portrait_mov(shared_dir: Path, tmp_path: Path) -> None:
     dst = tmp_path / "out.mov"
     write_result(src, dst, decode_audio(src, info), info)
     assert packet_md5(dst) == packet_md5(src)
+
+
+def test_rate_aac_cannot_carry_drops_to_the_nearest_lower(
+    media: MediaFactory, tmp_path: Path
+) -> None:
+    src = media.clip(
+        ClipSpec("pcm_192k_mov", container="mov", audio="pcm", channels=1, sample_rate=192000)
+    )
+    info = probe(src)
+    assert info.audio is not None and info.audio.sample_rate == 192000
+    audio = decode_audio(src, info)
+    dst = tmp_path / "out.mov"
+    write_result(src, dst, audio, info)
+    out = probe(dst)
+    assert out.audio is not None and out.audio.sample_rate == 96000
+    assert abs(out.duration_s - info.duration_s) <= AAC_FRAME_SAMPLES / 96000
+    assert packet_md5(dst) == packet_md5(src)
+
+
+def test_decode_refuses_audio_far_longer_than_probed(media: MediaFactory) -> None:
+    """The decode buffer is sized from the probe; a stream that overruns it is not trusted."""
+    src = media.clip(ClipSpec("h264_aac_stereo_48k"))
+    info = probe(src)
+    with pytest.raises(Corrupt, match="past the container"):
+        decode_audio(src, replace(info, duration_s=0.5))
+
+
+def test_cover_art_is_not_a_picture(media: MediaFactory, tmp_path: Path) -> None:
+    spec = ClipSpec("m4a_with_cover", container="ipod", video=None, cover_art=True)
+    src = media.clip(spec)
+    info = probe(src)
+    assert not info.has_video
+    assert [(s["type"], s["used"]) for s in info.streams] == [("audio", True), ("video", False)]
+    with pytest.raises(NotVideo):
+        probe(src, require_video=True)
+    dst = tmp_path / "out.m4a"
+    write_result(src, dst, decode_audio(src, info), info)
+    assert stream_kinds(dst) == ["audio"]

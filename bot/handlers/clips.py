@@ -82,9 +82,12 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
             return
         # Answer first, then ring the queue: the worker then always finds our message to edit.
         # A crash between the two leaves a queued job that the sweeper enqueues later.
-        ack_id = await reply(message, t("queued", lang, position=result.position), purpose="ack")
-        await asyncio.to_thread(jobs_mod.set_reply_message, ctx.store, key, ack_id)
-        await asyncio.to_thread(ctx.queue.enqueue, key)
+        try:
+            text = t("queued", lang, position=result.position)
+            ack_id = await reply(message, text, purpose="ack")
+            await asyncio.to_thread(jobs_mod.set_reply_message, ctx.store, key, ack_id)
+        finally:  # even when VK refused the acknowledgement, the clip itself gets answered
+            await asyncio.to_thread(ctx.queue.enqueue, key)
         log.info("job %s queued at position %d", key, result.position)
 
     return labeler

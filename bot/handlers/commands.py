@@ -58,7 +58,9 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
 
     async def save(message: Message, prefs: UserPrefs) -> None:
         await asyncio.to_thread(ctx.prefs.put, message.from_id, prefs)
-        await reply(message, t("settings_saved", prefs.lang) + "\n\n" + describe(prefs), purpose="saved")
+        await reply(
+            message, t("settings_saved", prefs.lang) + "\n\n" + describe(prefs), purpose="saved"
+        )
 
     @labeler.message(CommandRule("help", "start", "помощь", "начать", "справка"))
     async def help_(message: Message, args: str) -> None:

@@ -22,11 +22,26 @@ TOKEN = "fake-token-7f3a9c"  # tests assert it never reaches a log
 GROUP_ID = 77
 
 
-def make_settings(tmp_path: Path, fake: Any, *, redis_url: str | None = None, **overrides: Any) -> Settings:
+def tracker_or_skip() -> str:
+    """The pitch model the worker will load; skip (with the reason) when it is not there yet."""
+    import pytest
+
+    from models.checkpoint import resolve
+
+    name = os.environ.get("SMASK_TEST_TRACKER", "default")
+    if not resolve(name).is_file():
+        pytest.skip(f"no pitch model at {resolve(name)} (train it or set SMASK_TEST_TRACKER)")
+    return name
+
+
+def make_settings(
+    tmp_path: Path, fake: Any, *, redis_url: str | None = None, **overrides: Any
+) -> Settings:
     base = Settings(
         vk_token=TOKEN,
         group_id=GROUP_ID,
         redis_url=redis_url,
+        state_dir=tmp_path,
         queue_path=tmp_path / "queue.db",
         jobs_path=tmp_path / "jobs.db",
         api_url=fake.api_url,
@@ -38,6 +53,8 @@ def make_settings(tmp_path: Path, fake: Any, *, redis_url: str | None = None, **
         vk_retries=8,
         vk_backoff_s=0.01,
         device="cpu",
+        # The shipped model by default; SMASK_TEST_TRACKER points at another checkpoint.
+        tracker=os.environ.get("SMASK_TEST_TRACKER", "default"),
     )
     return replace(base, **overrides)
 
@@ -49,7 +66,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         {
             "VK_TOKEN": settings.vk_token,
             "VK_GROUP_ID": str(settings.group_id),
+            "VK_USER_TOKEN": settings.vk_user_token,
             "VK_API_URL": settings.api_url or "",
+            "SMASK_STATE_DIR": str(settings.state_dir),
             "SMASK_QUEUE_PATH": str(settings.queue_path),
             "SMASK_JOBS_PATH": str(settings.jobs_path),
             "SMASK_ALLOWED_HOSTS": ",".join(settings.allowed_hosts),
@@ -65,6 +84,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "SMASK_MAX_QUEUE_LENGTH": str(settings.max_queue_length),
             "SMASK_WORKERS": str(settings.workers),
             "SMASK_DEVICE": settings.device or "cpu",
+            "SMASK_TRACKER": settings.tracker,
             "SMASK_REDIS_URL": settings.redis_url or "",
             "PYTHONPATH": str(REPO),
             "OMP_NUM_THREADS": "1",
@@ -77,9 +97,7 @@ def make_clip(
     path: Path, *, f0_hz: float = 440.0, seconds: float = 2.0, size: str = "96x64", fps: int = 10
 ) -> Path:
     """An MP4 with a harmonic tone at ``f0_hz`` (a held note) and a test picture."""
-    harmonics = "+".join(
-        f"{0.5 / k:.3f}*sin(2*PI*{f0_hz * k:.4f}*t)" for k in range(1, 5)
-    )
+    harmonics = "+".join(f"{0.5 / k:.3f}*sin(2*PI*{f0_hz * k:.4f}*t)" for k in range(1, 5))
     cmd = [
         imageio_ffmpeg.get_ffmpeg_exe(),
         "-nostdin", "-loglevel", "error", "-y",

@@ -11,16 +11,16 @@ as VK does, so "answered exactly once" can be checked on the messages it holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 ERROR_MESSAGES = {
     6: "Too many requests per second",
@@ -45,13 +45,16 @@ class Sent:
     reply_to: int = 0
     forward: str = ""
     edits: list[str] = field(default_factory=list)
+    received_at: float = 0.0  # time.monotonic() when the send arrived (bench latency)
 
     @property
     def current_text(self) -> str:
         return self.edits[-1] if self.edits else self.text
 
 
-def doc_attachment(url: str, *, title: str = "clip.mp4", size: int = 1000, doc_id: int = 1) -> dict[str, Any]:
+def doc_attachment(
+    url: str, *, title: str = "clip.mp4", size: int = 1000, doc_id: int = 1
+) -> dict[str, Any]:
     ext = title.rsplit(".", 1)[-1] if "." in title else ""
     return {
         "type": "doc",
@@ -92,11 +95,13 @@ class FakeVK:
         self.error_codes: tuple[int, ...] = (6, 9, 10)
         self.duplicate_events = False  # deliver every long-poll event twice
         self.fail_methods: dict[str, int] = {}  # method -> error code, every call
+        self.fail_next: dict[str, list[int]] = {}  # method -> error codes for its next calls
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.errors_injected = 0
         self.messages: dict[int, Sent] = {}
         self.uploads: dict[str, bytes] = {}
         self.saved_docs: list[dict[str, Any]] = []
+        self.saved_videos: list[dict[str, Any]] = []
         self.files: dict[str, bytes] = {}
         self.file_hits: dict[str, int] = {}
         self.lp_requests = 0  # long-poll requests received (a bot is listening once it grows)
@@ -114,7 +119,10 @@ class FakeVK:
         app.router.add_route("*", "/lp", self._long_poll)
         app.router.add_post("/upload/{kind}", self._upload)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        app.router.add_get("/redirect", self._redirect)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -212,6 +220,8 @@ class FakeVK:
         self.calls.append((name, params))
         try:
             code = self.fail_methods.get(name)
+            if code is None and self.fail_next.get(name):
+                code = self.fail_next[name].pop(0)
             if code is None and name not in NEVER_FAIL and self.rng.random() < self.error_rate:
                 code = self.rng.choice(self.error_codes)
             if code is not None:
@@ -253,6 +263,7 @@ class FakeVK:
             attachment=str(params.get("attachment", "")),
             reply_to=int(params.get("reply_to", 0) or 0),
             forward=str(params.get("forward", "")),
+            received_at=time.monotonic(),
         )
         if random_id:
             self._by_random[(peer_id, random_id)] = message_id
@@ -298,6 +309,17 @@ class FakeVK:
         self.saved_docs.append(doc)
         return {"type": "doc", "doc": doc}
 
+    def _m_video_save(self, params: dict[str, Any]) -> Any:
+        video_id = next(self._ids)
+        self.saved_videos.append({**params, "video_id": video_id})
+        return {
+            "upload_url": f"{self.base_url}/upload/video",
+            "video_id": video_id,
+            "owner_id": -int(params.get("group_id") or self.group_id),
+            "title": params.get("name", ""),
+            "access_key": f"vk{video_id}",
+        }
+
     def _m_photos_saveMessagesPhoto(self, params: dict[str, Any]) -> Any:
         photo_id = next(self._ids)
         return [{"id": photo_id, "owner_id": -self.group_id, "access_key": f"pk{photo_id}"}]
@@ -311,12 +333,10 @@ class FakeVK:
         await self._notify()
         wait_s = min(float(params.get("wait", "25")), 25.0)
         async with self._changed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._changed.wait_for(lambda: len(self._events) > ts), wait_s
                 )
-            except TimeoutError:
-                pass
             updates = self._events[ts:]
             new_ts = len(self._events)
         return web.json_response({"ts": str(new_ts), "updates": updates})
@@ -326,13 +346,15 @@ class FakeVK:
         reader = await request.multipart()
         data = b""
         async for part in reader:
-            if part.name in ("file", "photo"):
-                data = await part.read()  # type: ignore[union-attr]
+            if isinstance(part, BodyPartReader) and part.name in ("file", "photo", "video_file"):
+                data = bytes(await part.read())
         file_id = f"{kind}{next(self._ids)}"
         self.uploads[file_id] = data
         await self._notify()
         if kind == "photo":
-            return web.json_response({"server": 1, "photo": json.dumps([{"p": file_id}]), "hash": "h"})
+            return web.json_response(
+                {"server": 1, "photo": json.dumps([{"p": file_id}]), "hash": "h"}
+            )
         return web.json_response({"file": file_id})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
@@ -345,11 +367,14 @@ class FakeVK:
             return web.Response(status=404)
         return web.Response(body=data, content_type="application/octet-stream")
 
+    async def _redirect(self, request: web.Request) -> web.Response:
+        """``/redirect?to=URL``: a 302, to check that every hop is checked against the allowlist."""
+        self.file_hits["redirect"] = self.file_hits.get("redirect", 0) + 1
+        raise web.HTTPFound(request.query["to"])
+
     def uploaded_doc_bytes(self, attachment: str) -> bytes:
         """The bytes behind a ``doc{owner}_{id}_{key}`` string in a sent message."""
         for doc in self.saved_docs:
             if f"doc{doc['owner_id']}_{doc['id']}" in attachment:
                 return self.uploads[doc["file_id"]]
         raise KeyError(attachment)
-
-

@@ -1,0 +1,57 @@
+"""``python -m bot bot``: the whole service on one machine (bot + embedded queue + worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from fakevk import FakeVK, doc_attachment
+from fakevk.harness import TOKEN, make_settings, settings_env
+
+from bot.jobs import random_id_for
+from bot.texts import t
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeVK]:
+    server = await FakeVK(group_id=77).start()
+    yield server
+    await server.stop()
+
+
+async def test_smask_bot_runs_bot_and_embedded_worker(fake: FakeVK, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, fake)
+    env = settings_env(settings)
+    env["SMASK_LOG_LEVEL"] = "DEBUG"
+    log_path = tmp_path / "service.log"
+    polls = fake.lp_requests
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "bot"], cwd=tmp_path, env=env, stdout=log, stderr=log
+        )
+    try:
+        await fake.wait_for(lambda: fake.lp_requests > polls, timeout_s=60)
+        url = fake.add_file("notes.mp4", b"these are my notes, not a video\n" * 20)
+        await fake.push_message(
+            peer_id=60, message_id=1, attachments=[doc_attachment(url, size=640)]
+        )
+
+        def answered() -> bool:
+            error_id = random_id_for("60_1", "error")
+            return any(m.random_id == error_id for m in fake.replies_to(60, 1))
+
+        await fake.wait_for(answered, timeout_s=120)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.to_thread(proc.wait, 60)
+    assert code == 0, log_path.read_text()[-3000:]
+    texts = {m.text for m in fake.replies_to(60, 1)}
+    assert t("error_not_media", "ru") in texts
+    assert t("queued", "ru", position=1) in texts
+    assert (tmp_path / ".vkbottle" / "bot-polling" / "77.json").exists()  # resumable long poll
+    assert TOKEN not in log_path.read_text()

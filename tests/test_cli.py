@@ -1,0 +1,75 @@
+"""The ``smask`` command as a user runs it: a real subprocess, exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from media_factory import ClipSpec, MediaFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def smask(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "smask", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd or ROOT,
+        env=env,
+    )
+
+
+def test_help_lists_every_command() -> None:
+    result = smask("--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("probe", "pitch", "correct", "bot", "worker"):
+        assert command in result.stdout
+
+
+def test_correct_help_names_every_option() -> None:
+    result = smask("correct", "--help")
+    assert result.returncode == 0, result.stderr
+    for flag in ("--key", "--scale", "--a4", "--mode", "--strength", "--deadband", "--instrument"):
+        assert flag in result.stdout
+    for flag in ("--report", "--plot", "--device"):
+        assert flag in result.stdout
+
+
+def test_probe_prints_the_clip_facts_as_json(media: MediaFactory) -> None:
+    clip = media.clip(ClipSpec(name="cli_portrait", container="mov", rotation_cw=90))
+    result = smask("probe", str(clip))
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["container"] == "mov"
+    assert facts["video"]["rotation"] == 90
+    assert facts["audio"]["sample_rate"] == 48000
+    assert facts["audio"]["channels"] == 2
+    assert facts["duration_s"] == pytest.approx(2.0, abs=0.1)
+
+
+def test_a_bad_file_gets_one_clear_line_and_exit_code_3(tmp_path: Path) -> None:
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("these are my notes, not a video\n", encoding="utf-8")
+    result = smask("probe", str(fake))
+    assert result.returncode == 3
+    assert "not an audio or video file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_correct_refuses_a_playlist_and_writes_nothing(tmp_path: Path) -> None:
+    playlist = tmp_path / "clip.mp4"
+    playlist.write_text("#EXTM3U\n#EXTINF:1,\n/etc/passwd\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = smask("correct", str(playlist), "-o", str(out / "fixed.mp4"))
+    assert result.returncode == 3
+    assert "[hostile]" in result.stderr
+    assert list(out.iterdir()) == []

@@ -1,0 +1,64 @@
+"""The constant-Q front end: framing, chunk independence, frequency placement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.cqt import CqtFrontEnd, CqtParams, chunk_audio, n_frames
+
+
+@pytest.fixture(scope="module")
+def front_end() -> CqtFrontEnd:
+    return CqtFrontEnd(CqtParams())
+
+
+def test_frames_are_centred_every_hop_inside_the_signal() -> None:
+    assert n_frames(0, 16000) == 0
+    assert n_frames(1, 16000) == 1
+    assert n_frames(16000, 16000) == 100  # last sample at 0.9999 s: frames 0..0.99 s
+    assert n_frames(16001, 16000) == 101
+
+
+def test_params_round_trip_and_kernel_width_matches_nnaudio(front_end: CqtFrontEnd) -> None:
+    params = front_end.params
+    assert CqtParams.from_dict(params.to_dict()) == params
+    assert int(front_end.cqt.kernel_width) == params.kernel_width
+    assert params.hop_s == pytest.approx(0.01)
+
+
+def test_chunks_give_the_same_columns_as_one_shot(front_end: CqtFrontEnd) -> None:
+    params = front_end.params
+    audio = torch.from_numpy(np.random.default_rng(0).standard_normal(8000 * 3).astype("float32"))
+    total = n_frames(len(audio), params.sample_rate)
+    whole = front_end(chunk_audio(audio, params, 0, total)[None])[0]
+    parts = [
+        front_end(chunk_audio(audio, params, a, min(total, a + 70))[None])[0]
+        for a in range(0, total, 70)
+    ]
+    assert whole.shape == (params.n_bins, total)
+    torch.testing.assert_close(torch.cat(parts, dim=1), whole, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("f0_hz", [82.4, 261.6, 1046.5])
+def test_a_sine_peaks_in_its_bin(front_end: CqtFrontEnd, f0_hz: float) -> None:
+    params = front_end.params
+    t = torch.arange(8000) / params.sample_rate
+    audio = torch.sin(2 * math.pi * f0_hz * t)
+    spec = front_end(chunk_audio(audio, params, 0, 100)[None])[0]
+    peak = int(spec[:, 50].argmax())
+    expected = params.bins_per_octave * math.log2(f0_hz / params.fmin_hz)
+    assert abs(peak - expected) <= 0.6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu(front_end: CqtFrontEnd) -> None:
+    params = front_end.params
+    audio = torch.randn(8000)
+    piece = chunk_audio(audio, params, 0, 100)[None]
+    cpu = front_end(piece)
+    gpu = CqtFrontEnd(params).cuda()(piece.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, atol=1e-3, rtol=1e-3)

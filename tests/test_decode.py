@@ -1,0 +1,87 @@
+"""Coarse decoding, sub-cent refinement and voicing on signals with known pitch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core import voicing
+from core.decode import local_average_midi, refine_f0_hz
+
+RATE = 16000
+
+
+def harmonic_tone(f0_hz: float, seconds: float = 1.0, n_harmonics: int = 8) -> torch.Tensor:
+    t = torch.arange(round(seconds * RATE), dtype=torch.float64) / RATE
+    tone = torch.zeros_like(t)
+    for h in range(1, n_harmonics + 1):
+        if f0_hz * h < RATE / 2 - 200:
+            tone += 0.7 ** (h - 1) * torch.sin(2 * math.pi * f0_hz * h * t + h)
+    return tone.float()
+
+
+def test_local_average_finds_the_centre_of_a_bump() -> None:
+    bins = torch.arange(125, dtype=torch.float64)
+    centre = 40.3
+    probs = torch.exp(-0.5 * ((bins - centre) / 0.5) ** 2)[None].float()
+    midi = local_average_midi(probs, midi0=35.0, bins_per_semitone=2.0)
+    assert float(midi[0]) == pytest.approx(35.0 + centre / 2.0, abs=0.05)  # 5 cents
+
+
+def test_local_average_ignores_a_weaker_octave() -> None:
+    bins = torch.arange(125, dtype=torch.float64)
+    probs = torch.exp(-0.5 * ((bins - 40.0) / 0.5) ** 2) + 0.6 * torch.exp(
+        -0.5 * ((bins - 64.0) / 0.5) ** 2
+    )
+    midi = local_average_midi(probs[None].float(), midi0=35.0, bins_per_semitone=2.0)
+    assert float(midi[0]) == pytest.approx(55.0, abs=0.01)
+
+
+@pytest.mark.parametrize("f0_hz", [65.41, 110.0, 261.63, 466.16, 987.77, 1760.0])
+def test_refinement_is_sub_cent_from_a_coarse_guess_40_cents_off(f0_hz: float) -> None:
+    audio = harmonic_tone(f0_hz)
+    centers = torch.arange(20, 80) * 160
+    coarse = torch.full((60,), f0_hz * 2 ** (40 / 1200))
+    f0, periodicity = refine_f0_hz(audio, centers, coarse)
+    cents = 1200 * np.log2(f0.numpy() / f0_hz)
+    assert np.abs(cents).max() < 1.0
+    assert float(periodicity.min()) > 0.9
+
+
+def test_refinement_never_leaves_the_coarse_octave() -> None:
+    # A tone whose 2nd harmonic dominates: plain autocorrelation could jump an octave.
+    audio = harmonic_tone(220.0) + 2.0 * harmonic_tone(440.0, n_harmonics=1)
+    centers = torch.arange(20, 80) * 160
+    f0, _ = refine_f0_hz(audio, centers, torch.full((60,), 220.0 * 2 ** (30 / 1200)))
+    assert np.abs(1200 * np.log2(f0.numpy() / 220.0)).max() < 1.0
+
+
+def test_unknown_frames_stay_nan_and_noise_is_aperiodic() -> None:
+    noise = torch.from_numpy(np.random.default_rng(1).standard_normal(RATE).astype("float32"))
+    centers = torch.arange(20, 80) * 160
+    coarse = torch.full((60,), 300.0)
+    coarse[:5] = float("nan")
+    f0, periodicity = refine_f0_hz(noise, centers, coarse)
+    assert torch.isnan(f0[:5]).all() and torch.isfinite(f0[5:]).all()
+    assert float(periodicity[5:].median()) < 0.5
+
+
+def test_each_frame_is_independent_of_the_others_in_its_batch() -> None:
+    audio = harmonic_tone(330.0) * torch.linspace(0.2, 1.0, RATE)
+    centers = torch.arange(10, 90) * 160
+    coarse = torch.full((80,), 331.0)
+    whole, _ = refine_f0_hz(audio, centers, coarse)
+    part, _ = refine_f0_hz(audio, centers[30:37], coarse[30:37])
+    torch.testing.assert_close(part, whole[30:37], atol=1e-9, rtol=0)
+
+
+def test_median_smoothing_removes_isolated_flips_and_threshold_copies() -> None:
+    prob = torch.tensor([0.9] * 10 + [0.1] + [0.9] * 10 + [0.0] * 10 + [0.8] + [0.0] * 10)
+    smooth = voicing.median_smooth(prob)
+    assert (smooth[:21] > 0.5).all() and (smooth[21:] < 0.5).all()
+    f0 = torch.full((prob.shape[0],), 200.0, dtype=torch.float64)
+    out = voicing.apply_threshold(f0, smooth.double())
+    assert torch.isnan(out[21:]).all() and not torch.isnan(f0).any()

@@ -1,0 +1,158 @@
+"""Nothing lost, nothing twice: 50 clips from 10 users through crashes and a flaky VK.
+
+While the clips go through, the worker process is SIGKILLed twice in the middle of a job, the
+bot is restarted once (with messages arriving while it is down), 10% of VK method calls are
+answered with error 6, 9 or 10 (an error 10 on messages.send after the message was posted),
+and every long-poll event is delivered twice. Every clip must get exactly one answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from fakevk import FakeVK, doc_attachment
+from fakevk.harness import WorkerProcess, make_clip, make_settings, running_bot, tracker_or_skip
+from fakevk.redis_server import redis_server, redis_url  # noqa: F401
+
+from bot import jobs
+from bot.jobs import random_id_for
+
+pytestmark = pytest.mark.slow
+
+USERS = 10
+CLIPS_PER_USER = 5
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest) -> str | None:
+    return None if request.param == "sqlite" else str(request.getfixturevalue("redis_url"))
+
+
+async def test_fifty_clips_survive_kills_restart_vk_errors_and_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str | None
+) -> None:
+    tracker_or_skip()
+    monkeypatch.chdir(tmp_path)  # vkbottle's long-poll state (./.vkbottle/) lives here
+    fake = await FakeVK(group_id=77, seed=6).start()
+    fake.error_rate = 0.10
+    fake.error_codes = (6, 9, 10)
+    fake.duplicate_events = True
+    settings = make_settings(
+        tmp_path,
+        fake,
+        redis_url=backend,
+        lease_s=4.0,
+        sweep_interval_s=0.5,
+        stale_queued_s=15.0,
+        max_waiting_per_user=CLIPS_PER_USER,
+        max_clips_per_hour=100,
+        workers=2,
+    )
+    clip = make_clip(tmp_path / "short.mp4", f0_hz=452.0, seconds=1.0, size="64x48")
+    data = clip.read_bytes()
+    messages = [(1000 + u, 10 + c) for c in range(CLIPS_PER_USER) for u in range(USERS)]
+
+    async def send(peer: int, msg: int) -> None:
+        url = fake.add_file(f"{peer}_{msg}.mp4", data)
+        await fake.push_message(
+            peer_id=peer, message_id=msg, attachments=[doc_attachment(url, size=len(data))]
+        )
+
+    def downloads() -> int:
+        return sum(fake.file_hits.values())
+
+    def answered() -> int:
+        return sum(
+            1
+            for peer, msg in messages
+            if any(m.random_id == random_id_for(f"{peer}_{msg}", "result")
+                   for m in fake.replies_to(peer, msg))
+        )  # fmt: skip
+
+    logs = tmp_path / "worker.log"
+    worker = WorkerProcess(settings, tmp_path / "w", logs).start()
+    try:
+        async with running_bot(settings, fake):
+            for peer, msg in messages[:25]:
+                await send(peer, msg)
+            # kill the worker twice while it holds a job (a download has started, none answered)
+            for kill in range(2):
+                floor = downloads()
+
+                def another_download(f: int = floor) -> bool:
+                    return downloads() > f
+
+                await fake.wait_for(another_download, timeout_s=120)
+                await asyncio.to_thread(worker.kill)
+                worker = WorkerProcess(settings, tmp_path / f"w{kill}", logs).start()
+        # the bot is down: these arrive meanwhile and must be picked up after the restart
+        for peer, msg in messages[25:30]:
+            await send(peer, msg)
+        async with running_bot(settings, fake):
+            for peer, msg in messages[30:]:
+                await send(peer, msg)
+            await fake.wait_for(lambda: answered() == len(messages), timeout_s=400)
+    finally:
+        code = await asyncio.to_thread(worker.stop)
+        await fake.stop()
+    assert code == 0, logs.read_text()[-3000:]
+
+    store = jobs.make_store(settings)
+    states = {}
+    attempts = 0
+    for peer, msg in messages:
+        job_id = f"{peer}_{msg}"
+        replies = fake.replies_to(peer, msg)
+        results = [m for m in replies if m.random_id == random_id_for(job_id, "result")]
+        assert len(results) == 1, (job_id, replies)
+        assert results[0].attachment.startswith("doc-77_")
+        assert not [m for m in replies if m.random_id == random_id_for(job_id, "error")]
+        assert len(replies) <= 2  # the "queued" acknowledgement and the answer, nothing else
+        job = store.get(job_id)
+        assert job is not None
+        states[job_id] = job.state
+        attempts += job.attempts
+    assert set(states.values()) == {"done"}
+    # the faults really happened
+    assert attempts >= len(messages) + 2, "the two SIGKILLs should each have cost a re-run"
+    assert fake.errors_injected >= 10
+    sends = fake.calls_of("messages.send")
+    assert len(sends) > len({(s["peer_id"], s["random_id"]) for s in sends})  # retried sends
+    log_text = logs.read_text()
+    assert "re-enqueued" in log_text  # the sweeper handed the killed jobs back
+    assert settings.vk_token not in log_text
+
+
+async def test_a_job_longer_than_its_lease_keeps_it_by_renewing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat renews the lease, so a slow job is never handed to a second worker."""
+    tracker_or_skip()
+    monkeypatch.chdir(tmp_path)
+    fake = await FakeVK(group_id=77).start()
+    settings = make_settings(tmp_path, fake, lease_s=0.9, sweep_interval_s=0.1, workers=2)
+    clip = make_clip(tmp_path / "long.mp4", f0_hz=452.0, seconds=20.0, size="64x48")
+    url = fake.add_file("long.mp4", clip.read_bytes())
+    logs = tmp_path / "worker.log"
+    worker = WorkerProcess(settings, tmp_path / "w", logs).start()
+    try:
+        async with running_bot(settings, fake):
+            await fake.push_message(
+                peer_id=70, message_id=1, attachments=[doc_attachment(url, size=1000)]
+            )
+            result_id = random_id_for("70_1", "result")
+            await fake.wait_for(
+                lambda: any(m.random_id == result_id for m in fake.replies_to(70, 1)),
+                timeout_s=180,
+            )
+    finally:
+        exit_code = await asyncio.to_thread(worker.stop)
+        await fake.stop()
+    assert exit_code == 0
+    job = jobs.make_store(settings).get("70_1")
+    assert job is not None and job.state == "done"
+    assert job.attempts == 1, logs.read_text()[-2000:]
+    assert fake.file_hits["long.mp4"] == 1
+    assert "re-enqueued" not in logs.read_text()
