@@ -328,8 +328,28 @@ def _plot(report: Any, path: Path) -> Path | None:
     return path if path.exists() else None
 
 
+def clean_work_dir(store: JobStore, work_dir: Path) -> int:
+    """Remove scratch directories a killed worker left behind; returns how many.
+
+    A directory is ``<job_id>-<attempt>``; it is kept only while that very attempt runs.
+    """
+    if not work_dir.is_dir():
+        return 0
+    removed = 0
+    for entry in work_dir.iterdir():
+        job_id, _, attempt = entry.name.rpartition("-")
+        job = store.get(job_id) if job_id else None
+        if job is None or job.state != "running" or str(job.attempts) != attempt:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class Sweeper(threading.Thread):
-    """Every ``interval_s``, hand jobs of dead workers (expired leases) back to the queue."""
+    """Every ``interval_s``, hand jobs of dead workers (expired leases) back to the queue.
+
+    It also removes this host's scratch directories of attempts that no longer run.
+    """
 
     def __init__(
         self,
@@ -338,8 +358,10 @@ class Sweeper(threading.Thread):
         *,
         interval_s: float,
         stale_queued_s: float,
+        work_dir: Path | None = None,
     ) -> None:
         super().__init__(name="smask-sweeper", daemon=True)
+        self.work_dir = work_dir
         self.store = store
         self.enqueue = enqueue
         self.interval_s = interval_s
@@ -352,6 +374,8 @@ class Sweeper(threading.Thread):
                 requeued = jobs_mod.sweep(self.store, self.enqueue, self.stale_queued_s)
                 if requeued:
                     log.warning("sweeper re-enqueued %d job(s): %s", len(requeued), requeued)
+                if self.work_dir is not None:
+                    clean_work_dir(self.store, self.work_dir)
             except Exception:
                 log.exception("sweep failed; will try again")
             self.stopped.wait(self.interval_s)

@@ -37,6 +37,7 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
         queue.enqueue,
         interval_s=settings.sweep_interval_s,
         stale_queued_s=settings.stale_queued_s,
+        work_dir=settings.work_dir,
     )
     sweeper.start()
     n = workers or settings.workers

@@ -119,7 +119,7 @@ class Report:
         else:
             lines = [
                 f"Notes: {len(self.notes)}, corrected: {self.n_corrected}.",
-                f"Mean deviation: {before:.0f} cents before, {after:.0f} cents after.",
+                f"Mean deviation: {_cents_en(before)} before, {_cents_en(after)} after.",
                 f"Key: {key_name}{' (detected)' if self.key_detected else ''}, "
                 f"A4 = {self.a4_hz:.1f} Hz.",
             ]
@@ -151,6 +151,12 @@ class Report:
         for n in self.notes:
             inside = (self.times_s >= n.start_s) & (self.times_s < n.end_s)
             target[inside] = float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz))
+        # Only frames inside a note are drawn: between notes a tracker's reading of breath and
+        # of the first milliseconds of a slide is noise that would hide the melody.
+        # So are octave slips and the far end of a slide (more than 3/4 of a semitone away).
+        with np.errstate(invalid="ignore"):
+            midi_before = np.where(np.abs(midi_before - target) <= 0.75, midi_before, np.nan)
+            midi_after = np.where(np.abs(midi_after - target) <= 0.75, midi_after, np.nan)
         fig, (top, bottom) = plt.subplots(
             2, 1, figsize=(10, 5), dpi=120, sharex=True, gridspec_kw={"height_ratios": [3, 2]}
         )
@@ -198,7 +204,11 @@ class Report:
 
 
 def _label(which: str, cents: float) -> str:
-    return f"{which}: mean {cents:.0f} cents off"
+    return f"{which}: mean {_cents_en(cents)} off"
+
+
+def _cents_en(cents: float) -> str:
+    return "1 cent" if round(cents) == 1 else f"{cents:.0f} cents"
 
 
 def _mean_abs(values: list[float], notes: list[NoteReport]) -> float:

@@ -23,6 +23,7 @@ class TrainConfig:
     clips_per_program: int = 3
     clip_s: float = 30.0
     synthetic_clips: int = 12  # additive harmonic phrases with exact truth
+    noise_clips: int = 0  # unpitched material only (silence, hiss, breath, clicks)
     augment_copies: int = 1  # augmented copies per clip, on top of the clean one
     tinysol_root: str = ""  # optional: a TinySOL folder laid out as its metadata CSV says
     # Optimisation.

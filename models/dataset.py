@@ -92,7 +92,7 @@ def render_clips(
     for program in programs:
         low, high = synth.MELODY_PROGRAMS[program]
         for i in range(clips_per_program):
-            key = json.dumps([soundfont.name, program, i, clip_s, seed, steady, 3])
+            key = json.dumps([soundfont.name, program, i, clip_s, seed, steady, 4])
             name = f"{soundfont.stem}-p{program}-{i}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
             path = cache_dir / f"{name}.npz"
             if path.exists():
@@ -123,6 +123,15 @@ def synthetic_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
         rng = np.random.default_rng([seed, 999, i])
         audio, truth = synth.synthetic_phrase(rng, duration_s=clip_s, sample_rate=CLIP_RATE)
         clips.append(Clip(audio, truth, f"synthetic-{i}"))
+    return clips
+
+
+def noise_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
+    clips = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, 555, i])
+        audio, truth = synth.noise_clip(rng, duration_s=clip_s, sample_rate=CLIP_RATE)
+        clips.append(Clip(audio, truth, f"noise-{i}"))
     return clips
 
 

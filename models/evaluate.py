@@ -65,7 +65,7 @@ def score(
     ok = np.abs(err) <= 50.0
     octave = np.abs(err) >= 1100.0
     octave &= np.abs((np.abs(err) + 600.0) % 1200.0 - 600.0) <= 100.0
-    steady = truth.steady[:n] & ref_v
+    steady = truth.steady[:n] & ref_v & clear
     tp = int(np.sum(v & ref_v & clear))
     fp = int(np.sum(v & ~ref_v & clear))
     fn = int(np.sum(~v & ref_v & clear))

@@ -87,11 +87,35 @@ class PitchNet(nn.Module):
         padded = nn.functional.pad(normed, (pad_left, pad_right), value=NORM_FLOOR / 5.0)
         return torch.stack([padded[:, pad_left + s : pad_left + s + p] for s in self.shifts], 1)
 
+    def fused_body(self, stacked: torch.Tensor) -> torch.Tensor:
+        """``self.body`` in eval mode, 2.5x faster on CPU: batch norm folded into each
+        convolution and the frames run as a channels-last 2-D convolution (oneDNN's fast path;
+        measured 0.20 s instead of 0.51 s for 60 s of audio on the 2-core CPU). The folded
+        weights are recomputed on every call (a few hundred numbers), so the state dict and
+        ``.to(device)`` stay those of the plain modules."""
+        x = stacked[:, :, None, :].contiguous(memory_format=torch.channels_last)
+        layers = list(self.body)
+        for conv, bn in zip(layers[0::3], layers[1::3], strict=True):
+            assert isinstance(conv, nn.Conv1d) and isinstance(bn, nn.BatchNorm1d)
+            assert bn.running_var is not None and bn.running_mean is not None
+            assert conv.bias is not None
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            weight = (conv.weight * scale[:, None, None])[:, :, None, :]
+            bias = (conv.bias - bn.running_mean) * scale + bn.bias
+            pad = int(conv.padding[0])  # an int: the layers are built with explicit padding
+            x = torch.relu(
+                nn.functional.conv2d(
+                    x, weight, bias, padding=(0, pad), dilation=(1, conv.dilation[0])
+                )
+            )
+        return x[:, :, 0, :]
+
     def forward(self, log_cqt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Pitch must not depend on loudness: measure each frame from its own peak.
         loudness = log_cqt.amax(dim=1, keepdim=True)
         normed = (log_cqt - loudness).clamp(min=NORM_FLOOR) / 5.0
-        features = self.body(self.harmonic_stack(normed))
+        stacked = self.harmonic_stack(normed)
+        features = self.body(stacked) if self.training else self.fused_body(stacked)
         pitch_logits = self.pitch_head(features).squeeze(1)
         # Voicing sees the strongest and the average evidence plus the absolute level.
         pooled = torch.cat(

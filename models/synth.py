@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from scipy.io import wavfile
+from scipy.signal import butter, sosfilt
 
 from core.decode import refine_f0_hz
 
@@ -239,7 +240,8 @@ def calibrate_phrase(
     phrase is rendered again on its own -- same key, velocity and length, no bend -- and its
     pitch is measured on every 10 ms frame with the NCCF lag search at 44.1 kHz (40 ms window,
     lags >= 12 ms: about 0.1 cent on a steady tone). Frames the measurement is unsure of
-    (periodicity < 0.8: the attack) take the note's median.
+    (periodicity < 0.8: the attack, or a sample that has already died away) are NaN, and
+    :func:`phrase_truth` leaves them out of scoring.
     """
     alone: list[Note] = []
     t = 0.2
@@ -267,9 +269,7 @@ def calibrate_phrase(
             search_cents=60.0,
         )
         cents = 1200 * np.log2(f0.numpy() / nominal)
-        good = per.numpy() >= 0.8
-        fill = float(np.median(cents[good])) if good.any() else 0.0
-        curves.append(np.where(good, cents, fill))
+        curves.append(np.where(per.numpy() >= 0.8, cents, np.nan))
     return curves
 
 
@@ -296,15 +296,21 @@ def phrase_truth(phrase: Phrase, *, tail_s: float = 0.25) -> FrameTruth:
         weight[tail & ~voiced] = 0.0
         cents = np.array([_value_to_cents(_bend_value(c)) for c in bend_cents_at(note, t[in_note])])
         cal: float | npt.NDArray[np.float64] = phrase.calibration_cents.get(note.midi, 0.0)
+        unsure = np.zeros(int(in_note.sum()), bool)
         if phrase.calibration_curves:
             curve = phrase.calibration_curves[i]
             since = np.round((t[in_note] - note.onset_s) / HOP_S).astype(int)
             cal = curve[np.clip(since, 0, len(curve) - 1)]
+            unsure = np.isnan(cal)
+            fill = float(np.nanmedian(curve)) if np.isfinite(curve).any() else 0.0
+            cal = np.where(unsure, fill, cal)
         f0[in_note] = 440.0 * 2 ** ((note.midi - 69 + (cents + cal) / 100.0) / 12.0)
         voiced[in_note] = True
         weight[in_note] = 1.0
         attack = (t >= note.onset_s) & (t < note.onset_s + 0.03)
         weight[attack] = 0.0
+        if phrase.calibration_curves:
+            weight[np.flatnonzero(in_note)[unsure]] = 0.0
         still = note.detune_cents == 0 and note.vibrato_cents == 0 and note.glide_cents == 0
         if still:
             steady |= (t >= note.onset_s + 0.1) & (t < note.offset_s - 0.05)
@@ -336,11 +342,14 @@ def synthetic_phrase(
         phase = 2 * np.pi * np.cumsum(f0) / sample_rate
         n_harm = int(rng.integers(1, 12))
         slope = rng.uniform(0.3, 0.95)
+        # Real low flute and voice notes can have a fundamental far below the 2nd harmonic:
+        # the network must read the odd partials' spacing, not the loudest partial.
+        weak_fundamental = rng.uniform(0.02, 0.3) if rng.random() < 0.3 else 1.0
         env = np.minimum(1.0, np.minimum((tt - tt[0]) / 0.02, (tt[-1] - tt + 1e-3) / 0.02))
         tone = np.zeros_like(tt)
         for h in range(1, n_harm + 1):
             if f0.max() * h < sample_rate / 2 - 200:
-                amp = slope ** (h - 1) * rng.uniform(0.3, 1.0)
+                amp = slope ** (h - 1) * rng.uniform(0.3, 1.0) * (weak_fundamental if h == 1 else 1)
                 tone += amp * np.sin(h * phase + rng.uniform(0, 2 * np.pi))
         audio[a:b] += env * tone * (note.velocity / 127.0) / max(1.0, np.abs(tone).max())
     truth = phrase_truth(phrase, tail_s=0.03)
@@ -355,6 +364,11 @@ def augment(
     Returns the audio and whether a room was added (its tail makes note ends ambiguous).
     """
     out = audio.astype(np.float64)
+    if rng.random() < 0.4:
+        # A small speaker, a phone mic or a thin low register: the fundamental is attenuated.
+        cutoff = rng.uniform(150.0, 1000.0)
+        sos = butter(int(rng.choice([2, 4])), cutoff, "highpass", fs=sample_rate, output="sos")
+        out = sosfilt(sos, out)
     reverb = rng.random() < 0.4
     if reverb:
         rt60 = rng.uniform(0.15, 1.0)
@@ -381,3 +395,46 @@ def augment(
         out = out + noise
     out *= 10 ** (rng.uniform(-30.0, 0.0) / 20) / max(1e-6, np.abs(out).max())
     return out.astype(np.float32), reverb
+
+
+def noise_clip(
+    rng: np.random.Generator, *, duration_s: float, sample_rate: int = 16000
+) -> tuple[FloatArray, FrameTruth]:
+    """Nothing to track: silence, hiss, breath-like band noise and clicks at any level.
+
+    Without these the network only ever met noise underneath notes, and called loud noise
+    "voiced" (a breath, a fan, a handling noise would become notes).
+    """
+    n = round(duration_s * sample_rate)
+    out = np.zeros(n)
+    t = 0
+    while t < n:
+        length = min(n - t, round(rng.uniform(0.2, 3.0) * sample_rate))
+        kind = rng.choice(["silence", "white", "pink", "brown", "band", "clicks"])
+        seg = rng.standard_normal(length)
+        if kind in ("pink", "brown"):
+            spec = np.fft.rfft(seg)
+            f = np.maximum(np.arange(len(spec)), 1.0)
+            seg = np.fft.irfft(spec / (np.sqrt(f) if kind == "pink" else f), length)
+        elif kind == "band":
+            lo = rng.uniform(100.0, 2000.0)
+            hi = min(lo * rng.uniform(1.5, 8.0), sample_rate / 2 - 100)
+            seg = sosfilt(butter(2, [lo, hi], "bandpass", fs=sample_rate, output="sos"), seg)
+        elif kind == "clicks":
+            seg = np.zeros(length)
+            where = rng.integers(0, length, size=int(rng.integers(1, 20)))
+            seg[where] = rng.uniform(-1, 1, size=len(where))
+        elif kind == "silence":
+            seg = seg * 1e-5
+        env = np.interp(np.arange(length), np.linspace(0, length, 6), rng.uniform(0.1, 1.0, size=6))
+        seg = seg * env / max(1e-9, np.abs(seg).max()) * 10 ** (rng.uniform(-50.0, 0.0) / 20)
+        out[t : t + length] = seg
+        t += length
+    frames = int(np.floor((n - 1) / sample_rate / HOP_S)) + 1
+    truth = FrameTruth(
+        np.full(frames, np.nan),
+        np.zeros(frames, bool),
+        np.ones(frames, np.float32),
+        np.zeros(frames, bool),
+    )
+    return out.astype(np.float32), truth

@@ -50,6 +50,7 @@ def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> datase
             cache_dir=cache_dir,
         )
     clips += dataset.synthetic_clips(config.synthetic_clips, clip_s=config.clip_s, seed=config.seed)
+    clips += dataset.noise_clips(config.noise_clips, clip_s=config.clip_s, seed=config.seed)
     if config.tinysol_root:
         items = dataset.tinysol_items(Path(config.tinysol_root))
         clips += [dataset.load_tinysol_clip(item) for item in items if item.fold != 0]

@@ -18,6 +18,7 @@ from fakevk.redis_server import redis_server, redis_url  # noqa: F401
 
 from bot import jobs
 from bot.jobs import random_id_for
+from bot.texts import t
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +124,8 @@ async def test_fifty_clips_survive_kills_restart_vk_errors_and_duplicates(
     log_text = logs.read_text()
     assert "re-enqueued" in log_text  # the sweeper handed the killed jobs back
     assert settings.vk_token not in log_text
+    leftovers = list(settings.work_dir.iterdir()) if settings.work_dir.exists() else []
+    assert leftovers == []  # the killed attempts' scratch directories were swept too
 
 
 async def test_a_job_longer_than_its_lease_keeps_it_by_renewing(
@@ -156,3 +159,40 @@ async def test_a_job_longer_than_its_lease_keeps_it_by_renewing(
     assert job.attempts == 1, logs.read_text()[-2000:]
     assert fake.file_hits["long.mp4"] == 1
     assert "re-enqueued" not in logs.read_text()
+
+
+async def test_cancel_stops_a_running_job_at_the_next_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker_or_skip()
+    monkeypatch.chdir(tmp_path)
+    fake = await FakeVK(group_id=77).start()
+    settings = make_settings(tmp_path, fake)
+    clip = make_clip(tmp_path / "long.mp4", f0_hz=452.0, seconds=40.0, size="64x48")
+    url = fake.add_file("long.mp4", clip.read_bytes())
+    worker = WorkerProcess(settings, tmp_path / "w", tmp_path / "worker.log").start()
+    analysing = t("stage_analysing", "ru")
+    try:
+        async with running_bot(settings, fake):
+            await fake.push_message(
+                peer_id=80, message_id=1, attachments=[doc_attachment(url, size=1000)]
+            )
+            await fake.wait_for(
+                lambda: any(analysing in m.edits for m in fake.replies_to(80, 1)), timeout_s=120
+            )
+            await fake.push_message(peer_id=80, message_id=2, text="/cancel")
+            await fake.wait_for(
+                lambda: any(t("cancelled_ack", "ru") in m.edits for m in fake.replies_to(80, 1)),
+                timeout_s=120,
+            )
+    finally:
+        exit_code = await asyncio.to_thread(worker.stop)
+        await fake.stop()
+    assert exit_code == 0
+    (cancel_reply,) = fake.replies_to(80, 2)
+    assert cancel_reply.text == t("cancel_done", "ru", count=1)
+    (ack,) = fake.replies_to(80, 1)  # no result was posted
+    assert ack.edits[-1] == t("cancelled_ack", "ru")
+    assert not fake.calls_of("docs.save")
+    job = jobs.make_store(settings).get("80_1")
+    assert job is not None and job.state == "cancelled"

@@ -58,7 +58,7 @@ def test_text_in_russian_by_default_and_english() -> None:
     ru = report.to_text()
     assert "было 28 ц, стало 1 ц" in ru and "C мажор" in ru and "C5" in ru
     en = report.to_text("en")
-    assert "28 cents before, 1 cents after" in en and "C major (detected)" in en
+    assert "28 cents before, 1 cent after" in en and "C major (detected)" in en
     assert len(ru.splitlines()) <= 5
     with pytest.raises(ValueError, match="lang"):
         report.to_text("de")

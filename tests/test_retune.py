@@ -157,6 +157,14 @@ def test_nothing_to_move_returns_input_bit_for_bit() -> None:
     assert np.array_equal(out[0], x)
 
 
+def test_identical_channels_stay_identical() -> None:
+    midi = three_notes((25.0, -30.0, 40.0))
+    x = tone(midi)
+    out, _, _ = run_natural(np.stack([x, x]), biased_track(midi, 0.0))
+    mono, _, _ = run_natural(x, biased_track(midi, 0.0))
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], mono[0])
+
+
 def test_every_channel_is_shifted_alike() -> None:
     midi = three_notes((25.0, -30.0, 40.0))
     x = tone(midi)

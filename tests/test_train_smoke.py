@@ -121,3 +121,20 @@ def test_tinysol_loader_on_a_tiny_folder(tmp_path: Path) -> None:
     clip = dataset.load_tinysol_clip(items[0])
     assert clip.truth.voiced[10:80].all()
     np.testing.assert_allclose(clip.truth.f0_hz[clip.truth.voiced], 440.0)
+
+
+def test_fused_inference_path_equals_the_trained_modules() -> None:
+    from core.cqt import CqtParams
+    from models.network import NetworkHparams, Tracker
+
+    torch.manual_seed(0)
+    net = Tracker(NetworkHparams(), CqtParams()).net.eval()
+    for module in net.body:
+        if isinstance(module, torch.nn.BatchNorm1d):
+            assert module.running_mean is not None and module.running_var is not None
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 2)
+    stacked = net.harmonic_stack(torch.randn(64, 141) - 3)
+    with torch.inference_mode():
+        torch.testing.assert_close(net.fused_body(stacked), net.body(stacked), atol=1e-4, rtol=1e-4)
