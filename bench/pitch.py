@@ -32,7 +32,7 @@ import torch
 
 from core.cqt import chunk_audio
 from core.pitch import track_pitch
-from models import dataset, evaluate
+from models import dataset, evaluate, synth
 from models.checkpoint import load_tracker
 
 SHARED_EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
@@ -148,6 +148,15 @@ def _resample_track(
     prev = np.clip(idx - 1, 0, len(times_s) - 1)
     idx = np.where(np.abs(times_s[prev] - grid) < np.abs(times_s[idx] - grid), prev, idx)
     return f0[idx], voiced[idx]
+
+
+def head(clip: dataset.Clip, seconds: float) -> dataset.Clip:
+    """The first ``seconds`` of a clip, audio and truth alike."""
+    audio = clip.audio[: round(seconds * RATE)]
+    n = _grid(len(audio))
+    t = clip.truth
+    truth = synth.FrameTruth(t.f0_hz[:n], t.voiced[:n], t.voicing_weight[:n], t.steady[:n])
+    return dataset.Clip(audio, truth, clip.name)
 
 
 def fit(
@@ -293,9 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     fns = {name: makers[name]() for name in names}
     clips = evaluate.heldout_clips(args.cache)
-    subset = [
-        dataset.Clip(c.audio[: round(args.crepe_full_s * RATE)], c.truth, c.name) for c in clips
-    ]
+    subset = [head(c, args.crepe_full_s) for c in clips]
     lines: list[str] = []
 
     def emit(line: str = "") -> None:

@@ -9,6 +9,7 @@ run gives the same numbers as a one-shot run.
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from models.network import Tracker
 
 HOP_S = 0.01  # s
-DEFAULT_CHUNK_FRAMES = 3000  # 30 s per network batch: ~60 MB of intermediates on CPU
+DEFAULT_CHUNK_FRAMES = 3000  # 30 s per batch: ~150 MB of intermediates (refinement FFTs)
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def track_pitch(
         tracker = load_tracker("default", device or default_device())
     dev = tracker.device if device is None else torch.device(device)
     if tracker.device != dev:
-        tracker = tracker.to(dev)
+        # Never move the caller's (possibly cached) tracker: work on a copy on that device.
+        tracker = copy.deepcopy(tracker).to(dev)
     audio = np.asarray(audio_mono, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"audio_mono must be 1-D [samples], got shape {audio.shape}")
