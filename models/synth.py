@@ -342,25 +342,14 @@ def synthetic_phrase(
         phase = 2 * np.pi * np.cumsum(f0) / sample_rate
         n_harm = int(rng.integers(1, 12))
         slope = rng.uniform(0.3, 0.95)
-        # Real takes can bury low or odd partials far below the others (a phone mic's low cut,
-        # a flute's low register): f0 is still the spacing of the partials, and the network
-        # must read it from partials 12-50 dB down rather than follow the loudest one.
-        gain = np.ones(16)  # n_harm <= 11
-        style = rng.random()
-        if style < 0.25:
-            gain[1] = rng.uniform(0.02, 0.3)
-        elif style < 0.4:
-            below = int(rng.integers(2, 5))
-            n_harm = max(n_harm, below + 3)
-            gain[1:below] = 10 ** (rng.uniform(-50.0, -20.0, size=below - 1) / 20)
-        elif style < 0.5:
-            n_harm = max(n_harm, 6)
-            gain[1::2] = 10 ** (rng.uniform(-30.0, -12.0, size=len(gain[1::2])) / 20)
+        # Real low flute and voice notes can have a fundamental far below the 2nd harmonic:
+        # the network must read the odd partials' spacing, not the loudest partial.
+        weak_fundamental = rng.uniform(0.02, 0.3) if rng.random() < 0.3 else 1.0
         env = np.minimum(1.0, np.minimum((tt - tt[0]) / 0.02, (tt[-1] - tt + 1e-3) / 0.02))
         tone = np.zeros_like(tt)
         for h in range(1, n_harm + 1):
             if f0.max() * h < sample_rate / 2 - 200:
-                amp = slope ** (h - 1) * rng.uniform(0.3, 1.0) * gain[h]
+                amp = slope ** (h - 1) * rng.uniform(0.3, 1.0) * (weak_fundamental if h == 1 else 1)
                 tone += amp * np.sin(h * phase + rng.uniform(0, 2 * np.pi))
         audio[a:b] += env * tone * (note.velocity / 127.0) / max(1.0, np.abs(tone).max())
     truth = phrase_truth(phrase, tail_s=0.03)
@@ -378,8 +367,7 @@ def augment(
     if rng.random() < 0.4:
         # A small speaker, a phone mic or a thin low register: the fundamental is attenuated.
         cutoff = rng.uniform(150.0, 1000.0)
-        order = int(rng.choice([2, 4, 8]))  # 8: low partials 30-50 dB down, upper ones intact
-        sos = butter(order, cutoff, "highpass", fs=sample_rate, output="sos")
+        sos = butter(int(rng.choice([2, 4])), cutoff, "highpass", fs=sample_rate, output="sos")
         out = sosfilt(sos, out)
     reverb = rng.random() < 0.4
     if reverb:
