@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench bench-deps bench-pitch train-pitch sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,28 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+bench: bench-deps
 	$(BIN)/python -m bench.all
+
+# Peers for the benchmarks, and the Debian tools the renders need (fluidsynth, soundfonts, rubberband).
+bench-deps: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	command -v fluidsynth >/dev/null && command -v rubberband >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq fluidsynth fluid-soundfont-gm \
+	   timgm6mb-soundfont rubberband-cli)
+
+bench-pitch: bench-deps
+	$(BIN)/python -m bench.pitch
+
+# Retrain the shipped pitch weights (about 17 min on 2 CPU cores; uses CUDA when present).
+train-pitch: bench-deps
+	$(BIN)/python -m models.train --config models/configs/default.toml \
+		--out runs/pitch/default.pt --cache runs/cache
+	@echo "copy runs/pitch/default.pt to models/weights/default.pt once bench-pitch agrees"
+
+# Rebuild data/sample/sample.mp4 from its script.
+sample: bench-deps
+	$(BIN)/python data/make_sample.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -115,12 +115,25 @@ def pyin_fn() -> TrackFn:
     return run
 
 
-def praat_track(audio: npt.NDArray[np.float32], sr: int) -> tuple[FloatArray, FloatArray]:
-    """Praat's autocorrelation pitch (defaults, 60..2200 Hz) on our grid: (f0 or 0, strength)."""
+# Praat's default octave cost (0.01 per octave) lets its autocorrelation pick the subharmonic of
+# near-sinusoidal flute tones: on the real flute take at 3.2 s Praat says 333 Hz where the
+# spectrum has nothing at 333 or 1000 Hz and its peaks at 666 and 1332 Hz (-37 dB vs 0 dB).
+# Praat's manual raises the octave cost to favour the higher candidate; 0.05 is the reference we
+# score against, and the default is reported beside it.
+PRAAT_OCTAVE_COST = 0.05
+PRAAT_DEFAULT_OCTAVE_COST = 0.01
+
+
+def praat_track(
+    audio: npt.NDArray[np.float32], sr: int, *, octave_cost: float = PRAAT_OCTAVE_COST
+) -> tuple[FloatArray, FloatArray]:
+    """Praat's autocorrelation pitch (60..2200 Hz) on our grid: (f0 or 0, strength)."""
     import parselmouth
 
     sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=sr)
-    pitch = sound.to_pitch_ac(time_step=HOP_S, pitch_floor=60.0, pitch_ceiling=2200.0)
+    pitch = sound.to_pitch_ac(
+        time_step=HOP_S, pitch_floor=60.0, pitch_ceiling=2200.0, octave_cost=octave_cost
+    )
     sel = pitch.selected_array
     times = np.asarray(pitch.xs())
     n = _grid(len(audio))
@@ -366,27 +379,33 @@ def main(argv: list[str] | None = None) -> int:
         )
         emit()
         emit(
-            "| tracker | take | within 50c | within 50c and voiced | median abs cents | frames "
-            "| within 50c, any strength (frames) |"
+            "| tracker | take | Praat reference | within 50c | within 50c and voiced "
+            "| median abs cents | frames | within 50c, any strength (frames) |"
         )
-        emit("| --- | --- | --- | --- | --- | --- | --- |")
+        emit("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for take in ("flute_take_smask.wav", "kids_tree.m4a"):
             path = SHARED_EVAL / take
             if not path.is_file():
                 emit(f"| - | {take} | skipped: file absent | | | |")
                 continue
             audio = load_real(path)
-            ref, strength = praat_track(audio, RATE)
+            references = {
+                f"octave cost {PRAAT_OCTAVE_COST:g}": praat_track(audio, RATE),
+                f"default octave cost {PRAAT_DEFAULT_OCTAVE_COST:g}": praat_track(
+                    audio, RATE, octave_cost=PRAAT_DEFAULT_OCTAVE_COST
+                ),
+            }
             for name, fn in fns.items():
                 if name in ("praat", "crepe-full"):
                     continue
                 p, v = wrapped(fn)(audio, RATE)
-                r = score_real(p, v, ref, strength)
-                emit(
-                    f"| {name} | {take} | {100 * r.agree:.2f}% | {100 * r.agree_voiced:.2f}% | "
-                    f"{r.median_cents:.2f} | {r.frames} | {100 * r.agree_loose:.2f}% "
-                    f"({r.frames_loose}) |"
-                )
+                for label, (ref, strength) in references.items():
+                    r = score_real(p, v, ref, strength)
+                    emit(
+                        f"| {name} | {take} | {label} | {100 * r.agree:.2f}% | "
+                        f"{100 * r.agree_voiced:.2f}% | {r.median_cents:.2f} | {r.frames} | "
+                        f"{100 * r.agree_loose:.2f}% ({r.frames_loose}) |"
+                    )
 
     emit()
     emit("## Speed: seconds for 60 s of audio (16 kHz input), this machine")
