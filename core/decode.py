@@ -4,7 +4,13 @@
    probability-weighted mean of its neighbours (CREPE's "local average"). The network's bins are
    50 cents wide, so this is good to roughly +-10 cents and, more importantly, picks the right
    octave.
-2. **Refine** (:func:`refine_f0_hz`): inside a narrow window around the coarse estimate, a lag
+2. **Onsets** (:func:`extend_onsets`): right after a note change the previous note still rings and
+   the network often keeps naming it for a few frames while the new note's bin is already
+   rising. Once the new note has clearly taken over, those frames are handed to it when the new
+   note's probability is at least ``ONSET_RATIO`` of the old one's, at most ``ONSET_MAX_FRAMES``
+   back. A frame's result depends only on the ``ONSET_CONTEXT_FRAMES`` frames after it, so a
+   chunked run decodes with that much look-ahead and stays identical to a one-shot run.
+3. **Refine** (:func:`refine_f0_hz`): inside a narrow window around the coarse estimate, a lag
    search on the waveform's normalized cross-correlation (NCCF, as in RAPT/Praat) with parabolic
    interpolation of the peak. Because the window excludes other octaves the classic
    autocorrelation failure modes (octave and sub-octave jumps) cannot happen here, and on a
@@ -26,6 +32,54 @@ REFINE_WINDOW_S = 0.03  # s, correlation window: two periods of the lowest note 
 MIN_LAG_S = 0.006  # s, shortest lag searched (high notes use a multiple of their period)
 SEARCH_CENTS = 60.0  # cents, half-width of the refinement window around the coarse pitch
 LOWEST_F0_HZ = 55.0  # Hz, below this a frame keeps its coarse pitch
+ONSET_RATIO = 0.1  # new note's probability / old note's at which a frame joins the new note
+ONSET_MAX_FRAMES = 10  # 100 ms: how long an old note may ring over a new one
+ONSET_HOLD_FRAMES = 3  # the new note must hold this long to count as a note change
+ONSET_CONTEXT_FRAMES = ONSET_MAX_FRAMES + ONSET_HOLD_FRAMES
+
+
+def extend_onsets(
+    pitch_probs: torch.Tensor,
+    *,
+    ratio: float = ONSET_RATIO,
+    max_frames: int = ONSET_MAX_FRAMES,
+    hold_frames: int = ONSET_HOLD_FRAMES,
+    tolerance_bins: int = 1,
+) -> torch.Tensor:
+    """``[n_frames, n_bins]`` probabilities -> peak bin per frame ``[n_frames]`` (int64).
+
+    The argmax, except that the frames just before a note change (peak moves by more than
+    ``tolerance_bins`` and stays on the new bin for ``hold_frames``) go to the new note while its
+    probability near its bin is at least ``ratio`` times the old note's, walking back at most
+    ``max_frames``. Sequential over note changes, not frames: cheap even for long takes.
+    """
+    peak = pitch_probs.argmax(dim=-1)
+    n = int(peak.shape[0])
+    if n < 2:
+        return peak
+    # Probability "near" a bin: max over +-tolerance_bins, so a bend by one bin is the same note.
+    near = torch.nn.functional.max_pool1d(
+        pitch_probs.float()[None], 2 * tolerance_bins + 1, stride=1, padding=tolerance_bins
+    )[0]
+    path = peak.cpu().tolist()
+    near_cpu = near.cpu()
+    jumps = (peak[1:] - peak[:-1]).abs() > tolerance_bins
+    for s in (torch.nonzero(jumps).flatten() + 1).tolist():
+        old, new = path[s - 1], path[s]
+        if abs(old - new) <= tolerance_bins or s + hold_frames > n:
+            continue
+        if any(abs(b - new) > tolerance_bins for b in path[s : s + hold_frames]):
+            continue
+        t = s - 1
+        while (
+            t >= 0
+            and s - t <= max_frames
+            and abs(path[t] - old) <= tolerance_bins
+            and float(near_cpu[t, new]) >= ratio * float(near_cpu[t, old])
+        ):
+            path[t] = new
+            t -= 1
+    return torch.tensor(path, dtype=torch.int64, device=pitch_probs.device)
 
 
 def local_average_midi(
@@ -34,14 +88,19 @@ def local_average_midi(
     midi0: float,
     bins_per_semitone: float,
     radius: int = 2,
+    peak_bins: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``[..., n_bins]`` probabilities -> fractional MIDI ``[...]`` (float64).
 
-    Weighted mean of the ``2 * radius + 1`` bins around the argmax; the rest of the posterior
-    (e.g. a weaker octave candidate) cannot drag the estimate between octaves.
+    Weighted mean of the ``2 * radius + 1`` bins around the argmax (or around ``peak_bins``,
+    e.g. from :func:`extend_onsets`); the rest of the posterior (e.g. a weaker octave candidate)
+    cannot drag the estimate between octaves.
     """
     n_bins = pitch_probs.shape[-1]
-    peak = pitch_probs.argmax(dim=-1, keepdim=True)
+    if peak_bins is None:
+        peak = pitch_probs.argmax(dim=-1, keepdim=True)
+    else:
+        peak = peak_bins.to(pitch_probs.device)[..., None]
     offsets = torch.arange(-radius, radius + 1, device=pitch_probs.device)
     idx = (peak + offsets).clamp(0, n_bins - 1)
     weights = pitch_probs.gather(-1, idx).double()

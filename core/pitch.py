@@ -1,10 +1,11 @@
 """Pitch tracking: audio in, one f0 estimate and voicing probability every 10 ms out.
 
 Stages (each in its own module): resample -> CQT + network (:mod:`models.network`, weights from
-:mod:`models.checkpoint`) -> coarse pitch and sub-cent refinement (:mod:`core.decode`) ->
-voicing (:mod:`core.voicing`). Long recordings are processed ``chunk_frames`` at a time, so
-memory stays bounded; every stage reads a fixed amount of context around each frame, so a chunked
-run gives the same numbers as a one-shot run.
+:mod:`models.checkpoint`) -> coarse pitch, onset hand-over and sub-cent refinement
+(:mod:`core.decode`) -> voicing (:mod:`core.voicing`). Long recordings are processed
+``chunk_frames`` at a time, so memory stays bounded; every stage reads a fixed amount of context
+around each frame (the onset hand-over a few frames of look-ahead), so a chunked run gives the
+same numbers as a one-shot run.
 """
 
 from __future__ import annotations
@@ -125,17 +126,21 @@ def track_pitch(
     prob_parts: list[torch.Tensor] = []
     for first in range(0, total, chunk_frames):
         stop = min(total, first + chunk_frames)
-        piece = chunk_audio(coarse_rate, params, first, stop)
+        # Look-ahead so that onset decoding near the chunk's end sees what a one-shot run sees.
+        ahead = min(total, stop + decode.ONSET_CONTEXT_FRAMES)
+        piece = chunk_audio(coarse_rate, params, first, ahead)
         pitch_probs, voiced = tracker(piece[None])
+        peaks = decode.extend_onsets(pitch_probs[0])
         midi = decode.local_average_midi(
-            pitch_probs[0],
+            pitch_probs[0, : stop - first],
             midi0=tracker.pitch_bin_midi0,
             bins_per_semitone=tracker.bins_per_semitone,
+            peak_bins=peaks[: stop - first],
         )
         centers = torch.arange(first, stop, device=dev) * hop_fine
         f0, _periodicity = decode.refine_f0_hz(fine, centers, decode.midi_to_hz(midi))
         f0_parts.append(f0.cpu())
-        prob_parts.append(voiced[0].float().cpu())
+        prob_parts.append(voiced[0, : stop - first].float().cpu())
 
     f0_all = torch.cat(f0_parts)
     prob = voicing.median_smooth(torch.cat(prob_parts))

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from core import voicing
-from core.decode import local_average_midi, refine_f0_hz
+from core.decode import (
+    ONSET_HOLD_FRAMES,
+    ONSET_MAX_FRAMES,
+    extend_onsets,
+    local_average_midi,
+    refine_f0_hz,
+)
 
 RATE = 16000
 
@@ -85,3 +91,45 @@ def test_median_smoothing_removes_isolated_flips_and_threshold_copies() -> None:
     f0 = torch.full((prob.shape[0],), 200.0, dtype=torch.float64)
     out = voicing.apply_threshold(f0, smooth.double())
     assert torch.isnan(out[21:]).all() and not torch.isnan(f0).any()
+
+
+def _note_change_probs(new_share_before: list[float], *, hold: int = 5) -> torch.Tensor:
+    """Frames on bin 10 (old note), then ``hold`` frames on bin 30 (new note). Before the
+    change, the new note already shows with the given share of the old note's probability."""
+    frames = [*new_share_before, *([None] * hold)]
+    probs = torch.full((len(frames), 48), 1e-4)
+    for i, share in enumerate(frames):
+        if share is None:
+            probs[i, 30] = 0.9
+        else:
+            probs[i, 10] = 0.9
+            probs[i, 30] = 0.9 * share
+    return probs
+
+
+def test_an_old_note_still_ringing_gives_way_to_the_new_one() -> None:
+    # The last two old-note frames already carry the new note at 20% and 50%: they join it;
+    # the earlier frames (new note at 1%) keep the old note.
+    probs = _note_change_probs([0.01, 0.01, 0.2, 0.5])
+    path = extend_onsets(probs)
+    assert path.tolist() == [10, 10, 30, 30, 30, 30, 30, 30, 30]
+
+
+def test_a_frame_below_the_ratio_stops_the_walk_back() -> None:
+    probs = _note_change_probs([0.5, 0.05, 0.5])
+    path = extend_onsets(probs)
+    # Only the last frame joins: the walk stops at the 5% frame and never reaches the first.
+    assert path.tolist() == [10, 10, 30, 30, 30, 30, 30, 30]
+
+
+def test_a_blip_shorter_than_the_hold_changes_nothing() -> None:
+    probs = _note_change_probs([0.5, 0.5], hold=ONSET_HOLD_FRAMES - 1)
+    probs = torch.cat([probs, _note_change_probs([0.0])[:1]])  # back on the old note
+    assert extend_onsets(probs).tolist() == probs.argmax(dim=-1).tolist()
+
+
+def test_the_walk_back_is_bounded() -> None:
+    probs = _note_change_probs([0.5] * (ONSET_MAX_FRAMES + 4))
+    path = extend_onsets(probs).tolist()
+    assert path[:4] == [10] * 4
+    assert path[4:] == [30] * (len(path) - 4)
