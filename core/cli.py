@@ -20,6 +20,7 @@ from core.errors import InputError, SmaskError
 log = logging.getLogger("smask")
 
 EXIT_OK = 0
+EXIT_USAGE = 2  # as argparse: the command line itself is wrong
 EXIT_INPUT = 3  # the file cannot be processed; retrying will not help
 EXIT_FAILED = 4  # our own failure
 
@@ -178,3 +179,11 @@ def run(args: argparse.Namespace) -> int:
     except SmaskError as error:
         print(f"smask: {_explain(error)}", file=sys.stderr)
         return EXIT_FAILED
+    except FileNotFoundError as error:
+        print(f"smask: no such file: {error.filename or error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as error:
+        # Option values the parser cannot judge alone (an unknown scale or instrument, a
+        # strength outside 0..100): the options type says what is wrong.
+        print(f"smask: {error}", file=sys.stderr)
+        return EXIT_USAGE

@@ -73,3 +73,41 @@ def test_correct_refuses_a_playlist_and_writes_nothing(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "[hostile]" in result.stderr
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--scale", "foo"], "unknown scale 'foo'"),
+        (["--strength", "300"], "strength must be within 0..100"),
+        (["--instrument", "kazoo"], "unknown instrument 'kazoo'"),
+    ],
+)
+def test_a_bad_option_gets_one_line_and_exit_code_2(
+    tmp_path: Path, options: list[str], says: str
+) -> None:
+    result = smask("correct", "data/sample/sample.mp4", "-o", str(tmp_path / "o.mp4"), *options)
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    result = smask("probe", str(tmp_path / "nowhere.mp4"))
+    assert result.returncode == 2
+    assert "no such file" in result.stderr and "nowhere.mp4" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_correct_on_the_bundled_sample_writes_clip_report_and_picture(tmp_path: Path) -> None:
+    out, report, plot = tmp_path / "fixed.mp4", tmp_path / "r.json", tmp_path / "p.png"
+    result = smask(
+        "correct", "data/sample/sample.mp4", "-o", str(out), "--report", str(report),
+        "--plot", str(plot),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(report.read_text(encoding="utf-8"))
+    assert facts["summary"]["mean_abs_cents_after"] < 5 < facts["summary"]["mean_abs_cents_before"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 10_000

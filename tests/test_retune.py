@@ -234,3 +234,38 @@ def test_cuda_matches_cpu() -> None:
     cpu = retune.shift_pitch(x[None], SR, track.f0_hz, shift, HOP_S, device="cpu")
     gpu = retune.shift_pitch(x[None], SR, track.f0_hz, shift, HOP_S, device="cuda")
     np.testing.assert_allclose(cpu, gpu, atol=1e-5)
+
+
+def test_overlapping_jobs_restore_the_thread_count() -> None:
+    """Two jobs in threads of one worker overlap in the single-thread section: each runs on one
+    thread inside it and gets its own thread count back after, whatever order they leave in
+    (torch's intra-op count follows OpenMP's per-thread setting)."""
+    import threading
+
+    import torch
+
+    from core.retune import _single_thread_on_cpu
+
+    before = torch.get_num_threads()
+    cpu = torch.device("cpu")
+    a_in, a_may_leave = threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def job_a() -> None:
+        a_before = torch.get_num_threads()
+        with _single_thread_on_cpu(cpu):
+            seen["a_inside"] = torch.get_num_threads()
+            a_in.set()
+            a_may_leave.wait(10)
+        seen["a_after"] = torch.get_num_threads() - a_before
+
+    thread = threading.Thread(target=job_a)
+    thread.start()
+    assert a_in.wait(10)
+    with _single_thread_on_cpu(cpu):
+        assert torch.get_num_threads() == 1
+        a_may_leave.set()
+        thread.join(10)
+        assert torch.get_num_threads() == 1  # A leaving first does not undo B's setting
+    assert torch.get_num_threads() == before
+    assert seen == {"a_inside": 1, "a_after": 0}
