@@ -123,14 +123,18 @@ def _absorb_short(pieces: list[tuple[int, int]], min_frames: int) -> list[tuple[
     if not long_pieces:
         return []
     merged = [list(p) for p in long_pieces]
+    releases = []
     for a, b in reversed(pieces):  # backwards, so a run of short pieces chains into one onset
         if b - a >= min_frames:
             continue
         following = next((m for m in merged if m[0] == b), None)
-        preceding = next((m for m in merged if m[1] == a), None)
         if following is not None:
             following[0] = a
-        elif preceding is not None:
+        else:
+            releases.append((a, b))
+    for a, b in sorted(releases):  # forwards, so a run of short pieces chains into one release
+        preceding = next((m for m in merged if m[1] == a), None)
+        if preceding is not None:
             preceding[1] = b
     return [(m[0], m[1]) for m in merged]
 

@@ -72,3 +72,14 @@ def test_retongued_repeated_note_splits_at_the_loudness_dip() -> None:
 def test_vibrato_extent_of_a_steady_tone_is_zero() -> None:
     assert vibrato_extent_cents(np.full(100, 60.0), HOP_S) < 1e-9
     assert vibrato_extent_cents(np.array([60.0, np.nan]), HOP_S) == 0.0
+
+
+def test_short_pieces_chain_into_onsets_and_releases_without_losing_frames() -> None:
+    from core.notes import _absorb_short
+
+    # Two short release pieces after a note both stay with it (none is dropped).
+    assert _absorb_short([(0, 10), (10, 11), (11, 12)], 2) == [(0, 12)]
+    # Two short onset pieces before a note both join it.
+    assert _absorb_short([(0, 1), (1, 2), (2, 12)], 2) == [(0, 12)]
+    # Between two notes, short pieces are the next note's slide in.
+    assert _absorb_short([(0, 10), (10, 11), (11, 20)], 2) == [(0, 10), (10, 20)]
