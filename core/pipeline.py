@@ -53,6 +53,8 @@ class CorrectOptions:
             two notes goes to the one in the key); every chromatic note stays reachable, because
             a wrong guess must never pull a deliberate accidental by a semitone.
         scale: a name from data/scales.csv (major, minor, harmonic_minor, chromatic, ...).
+            With no key named, major and minor are detected alike from the notes; another
+            scale is kept and only its tonic is detected.
         a4_hz: reference pitch in Hz; None estimates it from the recording.
         mode: ``"natural"`` moves each note's centre and keeps vibrato and slides; ``"hard"``
             flattens every note onto its target.
@@ -299,7 +301,10 @@ def _choose_key(
         return named, named.allowed_mask(), None
     if scale == "chromatic":
         return CHROMATIC, CHROMATIC.allowed_mask(), None
-    detected = detect_key([n.midi for n in notes], [n.duration_s for n in notes], scale=None)
-    if scale not in ("major", "minor", "natural_minor"):
-        detected = detect_key([n.midi for n in notes], [n.duration_s for n in notes], scale=scale)
+    # Major and minor compete on the histogram (the CLI's default "major" is no statement about
+    # the music); any other scale named without a tonic is kept and only its tonic is detected.
+    keep_scale = scale not in ("major", "minor", "natural_minor")
+    detected = detect_key(
+        [n.midi for n in notes], [n.duration_s for n in notes], scale=scale if keep_scale else None
+    )
     return detected, CHROMATIC.allowed_mask(), detected.allowed_mask()
