@@ -28,14 +28,21 @@ def make_callback_app(bot: Bot, settings: Settings) -> web.Application:
 
     async def handle(request: web.Request) -> web.Response:
         try:
-            event: dict[str, Any] = await request.json()
+            event: Any = await request.json()
         except ValueError:
             return web.Response(status=400, text="bad json")
+        if not isinstance(event, dict):
+            return web.Response(status=400, text="not an event")
         secret = settings.callback_secret
-        if secret and not hmac.compare_digest(str(event.get("secret", "")), secret):
+        # Without a secret anyone could post events as VK: refuse them all (from_env insists).
+        if not secret or not hmac.compare_digest(str(event.get("secret", "")), secret):
             log.warning("callback event with a wrong secret refused")
             return web.Response(status=403, text="forbidden")
-        if abs(int(event.get("group_id") or 0)) != settings.group_id:
+        try:
+            group_id = abs(int(event.get("group_id") or 0))
+        except (TypeError, ValueError):
+            return web.Response(status=400, text="bad group_id")
+        if group_id != settings.group_id:
             return web.Response(text="ok")  # not ours: acknowledge so VK stops re-sending
         if event.get("type") == "confirmation":
             return web.Response(text=settings.callback_confirmation)

@@ -8,7 +8,12 @@ import logging
 import os
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from bot.settings import mask_url
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger("smask")
 
@@ -39,6 +44,14 @@ def _setup_logging() -> None:
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
 
 
+def startup_line(settings: Settings) -> str:
+    """The settings as logged at start: secrets hidden, the Redis password masked."""
+    return (
+        f"starting bot for community {settings.group_id} ({settings!r}, "
+        f"redis_url={mask_url(settings.redis_url)!r})"
+    )
+
+
 def cmd_bot(args: argparse.Namespace) -> int:
     from bot.app import create_bot, serve
     from bot.callback import serve_callback
@@ -46,7 +59,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     _setup_logging()
     settings = Settings.from_env()
-    log.info("starting bot for community %s (%r)", settings.group_id, settings)
+    log.info("%s", startup_line(settings))
     # vkbottle keeps the long-poll position in ./.vkbottle/: keep it with our other state, so
     # a restarted bot resumes where it stopped.
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -56,7 +69,15 @@ def cmd_bot(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "bot", "worker"]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
-        env = {**os.environ, "SMASK_STATE_DIR": str(settings.state_dir)}
+        # Resolved paths, not the caller's: relative ones would now resolve against state_dir,
+        # and the worker would use another job table and queue than the bot.
+        env = {
+            **os.environ,
+            "SMASK_STATE_DIR": str(settings.state_dir),
+            "SMASK_QUEUE_PATH": str(settings.queue_path),
+            "SMASK_JOBS_PATH": str(settings.jobs_path),
+            "SMASK_WORK_DIR": str(settings.work_dir),
+        }
         child = subprocess.Popen(cmd, env=env)
         log.info("embedded worker started (pid %d)", child.pid)
     try:

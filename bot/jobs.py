@@ -8,7 +8,8 @@ derived from (peer_id, message id), so a long-poll redelivery or a bot restart c
 a second job for the same message.
 
 Two backends share every decision (the pure functions below): SQLite (one file, ``BEGIN
-IMMEDIATE`` transactions) and Redis (optimistic ``WATCH``/``MULTI`` transactions).
+IMMEDIATE`` transactions for changes, lock-free WAL reads) and Redis (optimistic
+``WATCH``/``MULTI`` transactions).
 """
 
 from __future__ import annotations
@@ -314,6 +315,16 @@ class SqliteJobStore:
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # One statement, no transaction: a WAL reader sees a committed snapshot and neither
+        # takes nor waits for the write lock, so reads never stall renewals and claims.
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     @staticmethod
     def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
         row = conn.execute("SELECT seq, data FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -371,7 +382,7 @@ class SqliteJobStore:
         return int(ahead) + 1
 
     def get(self, job_id: str) -> Job | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             return self._load(conn, job_id)
 
     def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
@@ -385,7 +396,7 @@ class SqliteJobStore:
             return new
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Job]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 f"SELECT seq, data FROM jobs WHERE {where} ORDER BY seq", args
             ).fetchall()
@@ -398,7 +409,7 @@ class SqliteJobStore:
         return self._select("from_id = ? AND state IN ('queued', 'running')", (from_id,))
 
     def position(self, job: Job) -> int:
-        with self._tx() as conn:
+        with self._read() as conn:
             return self._position(conn, job)
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 # VK serves message documents from these domains (userapi.com CDN, vk.com / vk.ru docs, and the
 # vkuserdata CDN used since 2024); a doc URL on any other host is refused before a byte is read.
@@ -35,6 +36,21 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     return float(raw) if raw else default
+
+
+def mask_url(url: str | None) -> str | None:
+    """``url`` with its password replaced by ``***``, fit for a log line."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,7 @@ class Settings:
     vk_token: str = field(repr=False)
     group_id: int
     vk_user_token: str = field(default="", repr=False)
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
     state_dir: Path = Path("var")
     queue_path: Path = Path("var/smask-queue.db")
     jobs_path: Path = Path("var/smask-jobs.db")
@@ -130,6 +146,13 @@ class Settings:
         language = env.get("SMASK_LANGUAGE", "ru").strip() or "ru"
         if language not in ("ru", "en"):
             raise ValueError(f"SMASK_LANGUAGE must be ru or en, not {language!r}")
+        callback_port = _int(env, "VK_CALLBACK_PORT", 0) or None
+        callback_secret = env.get("VK_CALLBACK_SECRET", "").strip()
+        if callback_port and not callback_secret:
+            raise ValueError(
+                "VK_CALLBACK_PORT is set but VK_CALLBACK_SECRET is not: without the secret key "
+                "from the community's Callback API settings anyone could post fake events"
+            )
         return cls(
             vk_token=token,
             group_id=abs(int(group_raw)),
@@ -161,9 +184,9 @@ class Settings:
             work_dir=Path(env.get("SMASK_WORK_DIR", "").strip() or state / "work").resolve(),
             vk_retries=_int(env, "SMASK_VK_RETRIES", 5),
             vk_backoff_s=_float(env, "SMASK_VK_BACKOFF_S", 0.5),
-            callback_port=_int(env, "VK_CALLBACK_PORT", 0) or None,
+            callback_port=callback_port,
             callback_host=env.get("VK_CALLBACK_HOST", "").strip() or "0.0.0.0",
             callback_path=env.get("VK_CALLBACK_PATH", "").strip() or "/vk/callback",
             callback_confirmation=env.get("VK_CALLBACK_CONFIRMATION", "").strip(),
-            callback_secret=env.get("VK_CALLBACK_SECRET", "").strip(),
+            callback_secret=callback_secret,
         )

@@ -117,8 +117,8 @@ class Worker:
         api = make_api(self.settings)
         heartbeat = asyncio.create_task(self._heartbeat(job_id, me))
         work = self.settings.work_dir / f"{job_id}-{job.attempts}"
-        work.mkdir(parents=True, exist_ok=True)
         try:
+            work.mkdir(parents=True, exist_ok=True)
             await self._run(api, job, me, work)
         finally:
             heartbeat.cancel()
@@ -126,12 +126,21 @@ class Worker:
             await api.http_client.close()
 
     async def _heartbeat(self, job_id: str, me: str) -> None:
-        """Renew the lease every third of it, so only a dead worker's job is taken over."""
+        """Renew the lease every third of it, so only a dead worker's job is taken over.
+
+        One failed renewal (SQLite busy, Redis reconnecting) must not end the heartbeat: the
+        lease would then expire under a live job and a second worker would run it again.
+        """
         while True:
             await asyncio.sleep(self.settings.lease_s / 3)  # a period, not synchronisation
-            if not await asyncio.to_thread(
-                jobs_mod.renew, self.store, job_id, me, self.settings.lease_s
-            ):
+            try:
+                renewed = await asyncio.to_thread(
+                    jobs_mod.renew, self.store, job_id, me, self.settings.lease_s
+                )
+            except Exception as exc:
+                log.warning("job %s: lease renewal failed (%r); will try again", job_id, exc)
+                continue
+            if not renewed:
                 log.warning("job %s: lease lost", job_id)
                 return
 
@@ -155,8 +164,9 @@ class Worker:
                 timeout_s=self.settings.download_timeout_s,
                 declared_size=job.doc_size or None,
             )
-            self._check_cancel(job.job_id)
-            report = await self._correct(api, job, src, dst)
+            await asyncio.to_thread(self._check_cancel, job.job_id, me)
+            report = await self._correct(api, job, me, src, dst)
+            await asyncio.to_thread(self._check_cancel, job.job_id, me)  # last check before upload
             await self._progress(api, job, "stage_uploading")
             summary = _report_text(report, lang)
             plot_path = await asyncio.to_thread(_plot, report, plot)
@@ -214,14 +224,15 @@ class Worker:
         finally:
             await video_api.http_client.close()
 
-    def _check_cancel(self, job_id: str) -> None:
+    def _check_cancel(self, job_id: str, me: str) -> None:
+        """Blocking store read: call it from a thread, never on the event loop."""
         current = self.store.get(job_id)
         if current is None or current.cancel_requested:
             raise JobCancelled(job_id)
-        if current.state != "running":
+        if current.state != "running" or current.worker != me:  # taken over: its worker answers
             raise LeaseLost(job_id)
 
-    async def _correct(self, api: API, job: Job, src: Path, dst: Path) -> Any:
+    async def _correct(self, api: API, job: Job, me: str, src: Path, dst: Path) -> Any:
         """Run core.pipeline.correct_file in a thread, turning its stages into chat edits."""
         from core.limits import MediaLimits
         from core.pipeline import CorrectOptions, correct_file
@@ -235,7 +246,7 @@ class Worker:
             if key is None or key in shown:
                 return
             shown.add(key)
-            self._check_cancel(job.job_id)
+            self._check_cancel(job.job_id, me)
             edits.append(asyncio.run_coroutine_threadsafe(self._progress(api, job, key), loop))
 
         known = {f.name for f in dataclasses.fields(CorrectOptions)}

@@ -28,6 +28,16 @@ async def test_smask_bot_runs_bot_and_embedded_worker(fake: FakeVK, tmp_path: Pa
     settings = make_settings(tmp_path, fake)
     env = settings_env(settings)
     env["SMASK_LOG_LEVEL"] = "DEBUG"
+    # Relative paths, as an operator writes them: they mean the directory smask was started in,
+    # for the bot and for its embedded worker alike (the bot chdirs into the state directory).
+    env.update(
+        {
+            "SMASK_STATE_DIR": "state",
+            "SMASK_JOBS_PATH": "var/jobs.db",
+            "SMASK_QUEUE_PATH": "var/queue.db",
+            "SMASK_WORK_DIR": "var/work",
+        }
+    )
     log_path = tmp_path / "service.log"
     polls = fake.lp_requests
     with open(log_path, "wb") as log:
@@ -53,5 +63,8 @@ async def test_smask_bot_runs_bot_and_embedded_worker(fake: FakeVK, tmp_path: Pa
     texts = {m.text for m in fake.replies_to(60, 1)}
     assert t("error_not_media", "ru") in texts
     assert t("queued", "ru", position=1) in texts
-    assert (tmp_path / ".vkbottle" / "bot-polling" / "77.json").exists()  # resumable long poll
+    # resumable long poll
+    assert (tmp_path / "state" / ".vkbottle" / "bot-polling" / "77.json").exists()
+    assert (tmp_path / "var" / "jobs.db").exists()
+    assert not (tmp_path / "state" / "var").exists()  # the worker used the bot's tables
     assert TOKEN not in log_path.read_text()

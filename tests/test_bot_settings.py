@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from fakevk import FakeVK
 
+from bot.cli import startup_line
 from bot.download import DownloadError, download, host_allowed
-from bot.settings import DEFAULT_ALLOWED_HOSTS, Settings
+from bot.settings import DEFAULT_ALLOWED_HOSTS, Settings, mask_url
 
 ENV = {"VK_TOKEN": "secret-token-123", "VK_GROUP_ID": "-42"}
 
@@ -29,6 +30,24 @@ def test_missing_token_or_group_is_a_clear_error() -> None:
         Settings.from_env({"VK_TOKEN": "x"})
     with pytest.raises(ValueError, match="SMASK_LANGUAGE"):
         Settings.from_env({**ENV, "SMASK_LANGUAGE": "de"})
+
+
+def test_redis_password_never_reaches_the_startup_log_line() -> None:
+    settings = Settings.from_env({**ENV, "SMASK_REDIS_URL": "redis://:s3cret@h:6379/0"})
+    assert settings.redis_url == "redis://:s3cret@h:6379/0"  # the client still gets it
+    line = startup_line(settings)
+    assert "s3cret" not in line and "secret-token-123" not in line
+    assert "redis://:***@h:6379/0" in line
+    assert "s3cret" not in repr(settings)
+    assert mask_url("redis://user:pw@[::1]:6380/1") == "redis://user:***@[::1]:6380/1"
+    assert mask_url("redis://h:6379/0") == "redis://h:6379/0" and mask_url(None) is None
+
+
+def test_callback_port_needs_the_secret() -> None:
+    with pytest.raises(ValueError, match="VK_CALLBACK_SECRET"):
+        Settings.from_env({**ENV, "VK_CALLBACK_PORT": "8080"})
+    settings = Settings.from_env({**ENV, "VK_CALLBACK_PORT": "8080", "VK_CALLBACK_SECRET": "k"})
+    assert settings.callback_port == 8080 and settings.callback_secret == "k"
 
 
 def test_allowlist_defaults_and_extension() -> None:

@@ -5,6 +5,8 @@ Like huey's own StorageTests: the tests are written once and a fixture swaps the
 
 from __future__ import annotations
 
+import concurrent.futures
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -225,3 +227,25 @@ def test_sqlite_store_works_from_many_processes_files(tmp_path: Path) -> None:
     a.submit(_job(90, 1), LIMITS)
     assert jobs.claim(b, "90_1", "wb", 30.0) is not None
     assert jobs.claim(a, "90_1", "wa", 30.0) is None
+
+
+def test_sqlite_reads_do_not_wait_for_the_write_lock(tmp_path: Path) -> None:
+    """/status and progress reads must not queue behind a writer (nor block renewals)."""
+    store = SqliteJobStore(tmp_path / "j.db")
+    submitted = store.submit(_job(91, 1), LIMITS).job
+    assert submitted is not None
+    writer = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a change
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            reads = pool.submit(
+                lambda: (store.get("91_1"), store.active(), store.position(submitted))
+            )
+            try:
+                got, active, position = reads.result(timeout=10.0)
+            finally:
+                writer.execute("ROLLBACK")  # lets a blocked read finish before the pool joins
+    finally:
+        writer.close()
+    assert got is not None and got.state == "queued"
+    assert [j.job_id for j in active] == ["91_1"] and position == 1
