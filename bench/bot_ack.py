@@ -28,11 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.results_io import publish
 from bot.jobs import random_id_for
 from tests.fakevk import FakeVK, doc_attachment
 from tests.fakevk.harness import make_settings, settings_env
-
-RESULTS = Path(__file__).resolve().parent / "results" / "bot_ack.md"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -179,10 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "Command: `python -m bench.bot_ack`",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
+    publish("bot_ack", "\n".join(lines))
     return 0
 
 

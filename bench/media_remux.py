@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.results_io import publish
 from core.media import aac_bit_rate_kbps, decode_audio, ffmpeg_exe, probe, write_result
 
-RESULTS = Path(__file__).resolve().parent / "results" / "media_remux.md"
 SAMPLE_RATE = 48000  # Hz
 CHANNELS = 2
 
@@ -145,10 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         + "`",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
+    publish("media_remux", "\n".join(lines))
     return 0
 
 

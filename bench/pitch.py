@@ -30,13 +30,13 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from bench.results_io import publish
 from core.cqt import chunk_audio
 from core.pitch import track_pitch
 from models import dataset, evaluate, synth
 from models.checkpoint import load_tracker
 
 SHARED_EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
-RESULTS = Path(__file__).resolve().parent / "results" / "pitch.md"
 RATE = 16000  # Hz: every tracker gets 16 kHz audio (crepe's and our refinement's rate)
 HOP_S = 0.01
 
@@ -443,8 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         emit(f"| {name} | {secs:.2f} | {60 / secs:.1f}x |")
 
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        publish("pitch", "\n".join(lines), echo=False)
     return 0
 
 

@@ -39,6 +39,7 @@ from parselmouth.praat import call
 from scipy.io import wavfile
 from scipy.signal import resample
 
+from bench.results_io import publish
 from core import retune
 from core.media import decode_audio, ffmpeg_exe, probe
 from core.notes import vibrato_extent_cents
@@ -47,7 +48,6 @@ from core.units import hz_to_midi, midi_to_hz
 from data.make_sample import MelodyNote, render
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "retune.md"
 PICTURE = REPO / "docs" / "img" / "pitch_before_after.png"
 SAMPLE = REPO / "data" / "sample" / "sample.mp4"
 FLUTE_TAKE = REPO.parent / "shared" / "eval" / "flute_take_smask.mp4"
@@ -543,9 +543,8 @@ def main(argv: list[str] | None = None) -> int:
         emit("Run: `python -m bench.retune` (rubberband: Debian rubberband-cli "
              f"{_rubberband_version()}; Praat via praat-parselmouth "
              f"{parselmouth.__version__}).")  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if not args.quick:
-        RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        publish("retune", "\n".join(lines), echo=False)
     return 0
 
 
