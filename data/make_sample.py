@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.synth import midi_varlen
+
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SAMPLE_RATE = 44100  # Hz
 TICKS_PER_S = 960  # 480 ticks per beat at the default 120 bpm
@@ -39,15 +41,6 @@ class MelodyNote:
     vibrato_cents: float = 0.0  # half peak-to-peak
     vibrato_hz: float = 5.5
     velocity: int = 90
-
-
-def _varlen(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
 
 
 def _bend_value(cents: float) -> int:
@@ -79,9 +72,9 @@ def midi_file_bytes(notes: list[MelodyNote], *, program: int = FLUTE_PROGRAM) ->
     track = bytearray()
     now = 0
     for tick, _order, data in events:
-        track += _varlen(tick - now) + data
+        track += midi_varlen(tick - now) + data
         now = tick
-    track += _varlen(TICKS_PER_S) + bytes([0xFF, 0x2F, 0x00])
+    track += midi_varlen(TICKS_PER_S) + bytes([0xFF, 0x2F, 0x00])
     header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_S // 2)
     return header + b"MTrk" + struct.pack(">I", len(track)) + bytes(track)
 

@@ -156,7 +156,8 @@ def _value_to_cents(value: int) -> float:
     return (value - 8192) / 8192 * BEND_RANGE_CENTS
 
 
-def _vlq(value: int) -> bytes:
+def midi_varlen(value: int) -> bytes:
+    """A Standard MIDI File variable-length quantity (7 bits a byte, high bit = more)."""
     out = [value & 0x7F]
     value >>= 7
     while value:
@@ -193,7 +194,7 @@ def write_midi(phrase: Phrase, path: Path) -> None:
     track = bytearray(b"\x00\xff\x51\x03\x0f\x42\x40")  # tempo: 1,000,000 us per beat
     last = 0
     for tick, data in phrase_events(phrase):
-        track += _vlq(tick - last) + data
+        track += midi_varlen(tick - last) + data
         last = tick
     track += b"\x00\xff\x2f\x00"
     header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_SECOND)
