@@ -67,6 +67,11 @@ def make_middlewares(
     class UserRateMiddleware(BaseMiddleware[Message]):
         async def pre(self) -> None:
             now = time.monotonic()
+            if len(recent) > seen_capacity:
+                # Forget users silent for a minute, so the table stays as large as the
+                # current traffic rather than every user ever seen.
+                for user in [u for u, w in recent.items() if not w or w[-1] < now - 60.0]:
+                    del recent[user]
             window = recent.setdefault(self.event.from_id, deque())
             while window and window[0] < now - 60.0:
                 window.popleft()
