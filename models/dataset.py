@@ -12,8 +12,10 @@ import csv
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -117,22 +119,24 @@ def render_clips(
     return clips
 
 
-def synthetic_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
+def _generated_clips(
+    make: Callable[..., tuple[Any, Any]], salt: int, prefix: str, n: int, clip_s: float, seed: int
+) -> list[Clip]:
+    """``n`` clips from a generator, each seeded by (seed, salt, index) so sets never overlap."""
     clips = []
     for i in range(n):
-        rng = np.random.default_rng([seed, 999, i])
-        audio, truth = synth.synthetic_phrase(rng, duration_s=clip_s, sample_rate=CLIP_RATE)
-        clips.append(Clip(audio, truth, f"synthetic-{i}"))
+        rng = np.random.default_rng([seed, salt, i])
+        audio, truth = make(rng, duration_s=clip_s, sample_rate=CLIP_RATE)
+        clips.append(Clip(audio, truth, f"{prefix}-{i}"))
     return clips
+
+
+def synthetic_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
+    return _generated_clips(synth.synthetic_phrase, 999, "synthetic", n, clip_s, seed)
 
 
 def noise_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
-    clips = []
-    for i in range(n):
-        rng = np.random.default_rng([seed, 555, i])
-        audio, truth = synth.noise_clip(rng, duration_s=clip_s, sample_rate=CLIP_RATE)
-        clips.append(Clip(audio, truth, f"noise-{i}"))
-    return clips
+    return _generated_clips(synth.noise_clip, 555, "noise", n, clip_s, seed)
 
 
 # ---------------------------------------------------------------------------------------------
