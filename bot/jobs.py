@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.settings import Settings
+from bot.sqlite_store import connect
 
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled")
@@ -292,18 +293,14 @@ class SqliteJobStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
+        with connect(self.path) as conn:
             conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
             conn.executescript(_SCHEMA)
-        finally:
-            conn.close()
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         # A connection per transaction: cheap for SQLite, and safe from any thread or process.
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
+        with connect(self.path) as conn:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -312,18 +309,13 @@ class SqliteJobStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        finally:
-            conn.close()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         # One statement, no transaction: a WAL reader sees a committed snapshot and neither
         # takes nor waits for the write lock, so reads never stall renewals and claims.
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
+        with connect(self.path) as conn:
             yield conn
-        finally:
-            conn.close()
 
     @staticmethod
     def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:

@@ -6,15 +6,13 @@ the settings a job was submitted with; the job itself carries a snapshot of them
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot.settings import Settings
+from bot.sqlite_store import connect
 
 MODES = ("natural", "hard")
 LANGUAGES = ("ru", "en")
@@ -58,26 +56,18 @@ class SqlitePrefsStore:
         self.path = Path(path)
         self.default = UserPrefs(lang=default_lang)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as conn:
+        with connect(self.path) as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS prefs (user_id INTEGER PRIMARY KEY, data TEXT NOT NULL)"
             )
 
-    @contextlib.contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            yield conn
-        finally:
-            conn.close()
-
     def get(self, user_id: int) -> UserPrefs:
-        with self._conn() as conn:
+        with connect(self.path) as conn:
             row = conn.execute("SELECT data FROM prefs WHERE user_id = ?", (user_id,)).fetchone()
         return self.default if row is None else UserPrefs.from_dict(json.loads(row[0]))
 
     def put(self, user_id: int, prefs: UserPrefs) -> None:
-        with self._conn() as conn:
+        with connect(self.path) as conn:
             conn.execute(
                 "INSERT INTO prefs (user_id, data) VALUES (?, ?) "
                 "ON CONFLICT(user_id) DO UPDATE SET data = excluded.data",
