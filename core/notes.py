@@ -1,9 +1,9 @@
 """Notes from a pitch track: where each note starts and ends, its steady part and its centre.
 
-Retuning moves whole notes, not frames: a note's centre (the median pitch of its steady part)
-decides how far it is off, while its onset transition, its vibrato and a slide into the next note
-are expression to keep. So the track is cut into notes first, here, and only then compared with
-the scale (core.retune).
+Retuning moves whole notes, not frames: a note's centre (:func:`centre_midi` over its sustained
+part) decides how far it is off, while its onset transition, its vibrato and a slide into the next
+note are expression to keep. So the track is cut into notes first, here, and only then compared
+with the scale (core.retune).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ SMOOTH_FRAMES = 5  # frames: median filter that removes single-frame tracker gli
 VIBRATO_DETREND_S = 0.5  # s: notes this long get a curved (quadratic) drift removed
 DIP_DB = 6.0  # dB: a loudness dip this deep on both sides re-articulates a note (tonguing)
 DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to the dip
+RELEASE_DROP_DB = 9.0  # dB below the note's median level: the sound is decaying, not sustained
 
 
 class TrackLike(Protocol):
@@ -44,13 +45,17 @@ class Note:
     """One note of the melody.
 
     Frames are indices into the pitch track, ``end`` exclusive. ``midi`` is the fractional MIDI
-    number of the steady part's median at the A4 the notes were cut with.
+    number of the steady part's median at the A4 the notes were cut with. ``sustain_end`` is
+    where the steady part's level starts its final decay (the release: a string or a room rings
+    on after the player stops, often at a drifting pitch); without a loudness envelope it is
+    ``steady_end``.
     """
 
     start: int
     end: int
     steady_start: int
     steady_end: int
+    sustain_end: int
     midi: float
     vibrato_cents: float
     hop_s: float
@@ -109,7 +114,9 @@ def segment_notes(
             env = np.asarray(envelope_db, dtype=np.float64)[run_start:run_end]
             pieces = [q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach)]
         for a, b in _absorb_short(pieces, min_frames):
-            notes.append(_make_note(midi_raw, run_start + a, run_start + b, track.hop_s))
+            notes.append(
+                _make_note(midi_raw, run_start + a, run_start + b, track.hop_s, envelope_db)
+            )
     return notes
 
 
@@ -205,7 +212,13 @@ def _split_run(smooth: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
     return pieces
 
 
-def _make_note(midi_raw: npt.NDArray[np.float64], start: int, end: int, hop_s: float) -> Note:
+def _make_note(
+    midi_raw: npt.NDArray[np.float64],
+    start: int,
+    end: int,
+    hop_s: float,
+    envelope_db: npt.NDArray[np.float64] | None,
+) -> Note:
     values = midi_raw[start:end]
     centre = float(np.nanmedian(values))
     # The steady part: drop leading/trailing frames that are still gliding in or already out.
@@ -217,15 +230,63 @@ def _make_note(midi_raw: npt.NDArray[np.float64], start: int, end: int, hop_s: f
         s0, s1 = int(inside[0]), int(inside[-1]) + 1
     steady = values[s0:s1]
     centre = float(np.nanmedian(steady))
+    sustain_end = start + s1
+    if envelope_db is not None:
+        level_db = np.asarray(envelope_db, dtype=np.float64)[start + s0 : start + s1]
+        sustain_end = start + s0 + _sustained_frames(level_db)
     return Note(
         start=start,
         end=end,
         steady_start=start + s0,
         steady_end=start + s1,
+        sustain_end=sustain_end,
         midi=centre,
         vibrato_cents=vibrato_extent_cents(steady, hop_s),
         hop_s=hop_s,
     )
+
+
+def _sustained_frames(level_db: npt.NDArray[np.float64]) -> int:
+    """How many leading frames of a steady part come before its final decay below the note's
+    median level by ``RELEASE_DROP_DB`` (at least half of the part, so a note that fades all
+    along keeps a centre)."""
+    floor = float(np.median(level_db)) - RELEASE_DROP_DB
+    n = len(level_db)
+    while n > 1 and level_db[n - 1] < floor:
+        n -= 1
+    return max(n, (len(level_db) + 1) // 2)
+
+
+def centre_midi(midi: npt.NDArray[np.floating]) -> float:
+    """Where a note is heard: the mean pitch over the whole vibrato cycles it holds.
+
+    The pitch of a tone with vibrato is heard near its mean (Shonle & Horan 1980; Sundberg's
+    singing studies), and only a mean over whole cycles is free of where the window happens to
+    cut the last one: a median of 3.5 cycles of a 20-cent vibrato lands up to ~5 cents off. So
+    the window runs from the first to the last upward crossing of the median (sub-frame,
+    linear between frames); a note with less than one cycle in it (steady, or too short) gets
+    the plain median, which ignores single-frame glitches. NaN frames are skipped.
+    """
+    values = np.asarray(midi, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan")
+    middle = float(np.median(values))
+    if len(values) < 6:
+        return middle
+    above = values - middle
+    ups = np.flatnonzero((above[:-1] < 0.0) & (above[1:] >= 0.0))
+    if len(ups) < 2:
+        return middle
+    first, last = ups[0], ups[-1]
+    # Crossing positions between frame i and i+1, and the trapezoid integral between them.
+    x0 = first + -above[first] / (above[first + 1] - above[first])
+    x1 = last + -above[last] / (above[last + 1] - above[last])
+    inner = values[first + 1 : last + 1]
+    area = np.trapezoid(inner) if len(inner) > 1 else 0.0
+    area += 0.5 * (first + 1 - x0) * (middle + values[first + 1])
+    area += 0.5 * (x1 - last) * (values[last] + middle)
+    return float(area / (x1 - x0))
 
 
 def vibrato_extent_cents(midi: npt.NDArray[np.float64], hop_s: float) -> float:

@@ -32,6 +32,7 @@ from core.units import A4_HZ, midi_to_hz, midi_to_note_name
 
 if TYPE_CHECKING:
     from core.limits import MediaLimits
+    from core.media import MediaInfo
     from core.pitch import PitchTrack
     from models.network import Tracker
 
@@ -61,7 +62,9 @@ class CorrectOptions:
         strength: percent of each note's error removed.
         deadband_cents: notes closer than this to their target are left alone. Natural mode
             always leaves notes within ``retune.IN_TUNE_CENTS`` (3) alone: nobody hears that,
-            and it is about the tracker's own error, so moving them would add error.
+            and it is about the tracker's own error, so moving them would add error. Past the
+            edge the correction fades in over ``retune.KNEE_CENTS`` (3), so a note just outside
+            it is nudged, not jumped onto the target.
         instrument: a preset from data/instruments.csv; pitch outside its range is ignored.
         device: torch device for tracking and shifting; None picks CUDA when available.
     """
@@ -102,8 +105,13 @@ def correct_file(
     tracker: Tracker | None = None,
     limits: MediaLimits | None = None,
     require_video: bool = False,
+    info: MediaInfo | None = None,
 ) -> Report:
     """Correct the intonation of a clip; the picture is copied bit for bit.
+
+    ``info`` is the clip's :func:`core.media.probe` result when the caller already has it (the
+    bot's worker probes first, to refuse a bad file before loading the model); ``limits`` and
+    ``require_video`` then only apply if it is None.
 
     Raises:
         core.errors.InputError: the clip is refused (each subclass has a stable ``code``);
@@ -115,7 +123,8 @@ def correct_file(
 
     report_progress = progress or _no_progress
     report_progress("decoding", 0.0)
-    info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
+    if info is None:
+        info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
     audio = decode_audio(Path(src), info)
     report_progress("decoding", 1.0)
     corrected, report = correct_audio(

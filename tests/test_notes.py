@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.notes import frame_envelope_db, segment_notes, vibrato_extent_cents
+from core.notes import centre_midi, frame_envelope_db, segment_notes, vibrato_extent_cents
 from core.units import midi_to_hz
 
 HOP_S = 0.01  # s
@@ -83,3 +83,39 @@ def test_short_pieces_chain_into_onsets_and_releases_without_losing_frames() -> 
     assert _absorb_short([(0, 1), (1, 2), (2, 12)], 2) == [(0, 12)]
     # Between two notes, short pieces are the next note's slide in.
     assert _absorb_short([(0, 10), (10, 11), (11, 20)], 2) == [(0, 10), (10, 20)]
+
+
+def test_centre_of_a_vibrato_note_is_its_mean_over_whole_cycles() -> None:
+    """Wherever the note's window cuts the last cycle, the centre is the vibrato's middle."""
+    worst_median = 0.0
+    for frames in (50, 63, 77, 91):
+        for phase in (0.0, 1.0, 2.5):
+            t = np.arange(frames) * HOP_S
+            midi = 70.02 + 0.2 * np.sin(2 * np.pi * 5.5 * t + phase)  # +2 cents, +-20 vibrato
+            assert abs(centre_midi(midi) - 70.02) * 100 < 0.05
+            worst_median = max(worst_median, abs(float(np.median(midi)) - 70.02) * 100)
+    assert worst_median > 3.0  # the median alone would call some of these out of tune
+
+
+def test_centre_of_a_steady_note_ignores_glitches_and_gaps() -> None:
+    midi = np.full(60, 64.1)
+    midi[[10, 30]] = 64.1 + 0.01 * np.array([1, -1])  # tracker noise crossing the median
+    midi[20] = 76.1  # a one-frame octave glitch
+    midi[40:45] = np.nan
+    assert abs(centre_midi(midi) - 64.1) * 100 < 0.5
+    assert np.isnan(centre_midi(np.full(5, np.nan)))
+
+
+def test_release_decay_is_left_out_of_the_sustain() -> None:
+    sr = 16000
+    midi = np.full(110, 72.0)
+    seconds = np.arange(int(1.1 * sr)) / sr
+    # Sustained for 0.8 s, then a release decaying 60 dB per second (a string ringing on).
+    amplitude = np.where(seconds < 0.8, 0.5, 0.5 * 10 ** (-3.0 * (seconds - 0.8)))
+    mono = amplitude * np.sin(2 * np.pi * 523.25 * seconds)
+    envelope = frame_envelope_db(mono, sr, HOP_S, len(midi))
+    (note,) = segment_notes(track(midi), envelope_db=envelope)
+    assert note.steady_end == 110
+    assert 80 <= note.sustain_end <= 80 + 17  # 9 dB down at 60 dB/s: 0.15 s into the release
+    (plain,) = segment_notes(track(midi))
+    assert plain.sustain_end == plain.steady_end

@@ -189,6 +189,28 @@ def test_natural_mode_keeps_vibrato_extent() -> None:
     assert abs(np.nanmedian(swing)) < 2.0
 
 
+def test_in_tune_vibrato_note_is_left_alone_wherever_its_cycles_end() -> None:
+    """+2 cents with a +-20-cent vibrato is in tune; a median over 3.4 cycles reads +5."""
+    for frames in (63, 77, 91):
+        t = np.arange(frames) * HOP_S
+        midi = 72.02 + 0.2 * np.sin(2 * np.pi * 5.5 * t)
+        x = tone(midi)
+        out, targets, _ = run_natural(x, biased_track(midi, 0.0))
+        assert len(targets) == 1 and targets[0].shift_cents == 0.0
+        assert abs(targets[0].cents_before - 2.0) < 0.5
+        assert np.array_equal(out[0], x)
+
+
+def test_correction_fades_in_past_the_in_tune_edge() -> None:
+    """No step at 3 cents: 3.3 cents moves a little, 4.5 about half, 8 all the way."""
+    midi = three_notes((3.3, -4.5, 8.0))
+    _, targets, _ = run_natural(tone(midi), biased_track(midi, 0.0))
+    shifts = [t.shift_cents for t in targets]
+    assert abs(shifts[0]) < 0.5
+    assert 1.5 < shifts[1] < 3.0
+    assert abs(shifts[2] + 8.0) < 0.3
+
+
 def test_hard_mode_flattens_vibrato() -> None:
     t = np.arange(200) * HOP_S
     midi = 72.2 + 0.25 * np.sin(2 * np.pi * 5.5 * t)
