@@ -260,7 +260,7 @@ class Worker:
         # Refuse a bad file before touching the model: the user's answer must not depend on it.
         from core.media import probe
 
-        await asyncio.to_thread(probe, src, limits=limits, require_video=True)
+        info = await asyncio.to_thread(probe, src, limits=limits, require_video=True)
         tracker = await asyncio.to_thread(self.tracker)
         try:
             return await asyncio.to_thread(
@@ -270,8 +270,7 @@ class Worker:
                 options,
                 progress=progress,
                 tracker=tracker,
-                limits=limits,
-                require_video=True,
+                info=info,
             )
         finally:  # progress edits land before the next ones, never after the final answer
             await asyncio.gather(*(asyncio.wrap_future(f) for f in edits), return_exceptions=True)
