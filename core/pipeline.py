@@ -287,6 +287,7 @@ def _measure(plan: Plan, corrected: npt.NDArray[np.float32], sample_rate: int, m
                 target_hz=float(midi_to_hz(t.target_midi, a4_hz=plan.a4_hz)),
                 cents_before=t.cents_before,
                 cents_after=t.cents_before + moved,
+                vibrato_cents=t.note.vibrato_cents,
             )
         )
     return Report(

@@ -23,7 +23,12 @@ _PLAIN_CENTS = 10.0  # cents: below this a note reads as "in tune" in the chat t
 
 @dataclass(frozen=True)
 class NoteReport:
-    """One note: where it is, what it should be, and how far off it was and is (cents)."""
+    """One note: where it is, what it should be, and how far off it was and is (cents).
+
+    ``vibrato_cents`` (half the peak-to-peak swing of its steady part) is what natural mode
+    keeps: a musician reads it as "my vibrato was left as it was", and it says why a note's
+    frames wander around a centre that is in tune.
+    """
 
     start_s: float
     end_s: float
@@ -31,6 +36,7 @@ class NoteReport:
     target_hz: float
     cents_before: float
     cents_after: float
+    vibrato_cents: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class Report:
                     "target_hz": round(n.target_hz, 3),
                     "cents_before": round(n.cents_before, 2),
                     "cents_after": round(n.cents_after, 2),
+                    "vibrato_cents": round(n.vibrato_cents, 1),
                 }
                 for n in self.notes
             ],

@@ -109,5 +109,8 @@ def test_correct_on_the_bundled_sample_writes_clip_report_and_picture(tmp_path: 
     assert result.returncode == 0, result.stderr
     facts = json.loads(report.read_text(encoding="utf-8"))
     assert facts["summary"]["mean_abs_cents_after"] < 5 < facts["summary"]["mean_abs_cents_before"]
+    # The sample's two long notes carry a 15-cent vibrato (data/make_sample.py); the rest none.
+    vibrato = sorted(n["vibrato_cents"] for n in facts["notes"])
+    assert vibrato[-2] > 15.0 and vibrato[-3] < 12.0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000

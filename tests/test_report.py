@@ -49,7 +49,9 @@ def test_to_dict_is_json_with_the_documented_fields() -> None:
     assert data["summary"]["mean_abs_cents_before"] == 28.0
     assert data["summary"]["mean_abs_cents_after"] == 0.9
     first = data["notes"][0]
-    assert set(first) == {"start_s", "end_s", "name", "target_hz", "cents_before", "cents_after"}
+    assert set(first) == {
+        "start_s", "end_s", "name", "target_hz", "cents_before", "cents_after", "vibrato_cents",
+    }  # fmt: skip
     assert first["name"] == "A4" and first["cents_before"] == 30.0
 
 
