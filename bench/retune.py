@@ -55,6 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 PICTURE = REPO / "docs" / "img" / "pitch_before_after.png"
 SAMPLE = REPO / "data" / "sample" / "sample.mp4"
 FLUTE_TAKE = REPO.parent / "shared" / "eval" / "flute_take_smask.mp4"
+KIDS_TAKE = REPO.parent / "shared" / "eval" / "kids_tree_portrait.mov"  # sung, portrait MOV
 SR = 44100  # Hz
 HOP_S = 0.01  # s
 TRIM_S = 0.1  # s: each note is measured from onset + TRIM_S to offset - TRIM_S
@@ -490,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         flute: dict[str, Any] | None = None
         if FLUTE_TAKE.exists():
             rows.append(("flute_take_smask.mp4 (real)", FLUTE_TAKE, None))
+        kids: dict[str, Any] | None = None
+        if KIDS_TAKE.exists():
+            rows.append(("kids_tree_portrait.mov (real, sung)", KIDS_TAKE, None))
         for label, src, timed in rows:
             dst = tmp / f"out_{src.name}"
             result = end_to_end(src, dst, tracker, CorrectOptions())
@@ -520,7 +524,16 @@ def main(argv: list[str] | None = None) -> int:
             verdict.setdefault("video", []).append(result["video_identical"])
             if src == FLUTE_TAKE:
                 flute = result
+            if src == KIDS_TAKE:
+                kids = result
         emit()
+        if kids is not None:
+            sung_in = praat_take_cents(kids["audio_in"], kids["sample_rate"], kids["report"])
+            sung_out = praat_take_cents(kids["audio_out"], kids["sample_rate"], kids["report"])
+            emit(f"Child's sung take, Praat per note (centre_midi, duration-weighted): "
+                 f"{sung_in[1]:.1f} -> {sung_out[1]:.1f} cents from the nearest note; every "
+                 f"voiced frame {sung_in[0]:.1f} -> {sung_out[0]:.1f} (natural mode).")  # fmt: skip
+            emit()
         if flute is not None:
             take_in = praat_take_cents(flute["audio_in"], flute["sample_rate"], flute["report"])
             take_out = praat_take_cents(flute["audio_out"], flute["sample_rate"], flute["report"])
