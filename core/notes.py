@@ -28,6 +28,7 @@ VIBRATO_DETREND_S = 0.5  # s: notes this long get a curved (quadratic) drift rem
 DIP_DB = 6.0  # dB: a loudness dip this deep on both sides re-articulates a note (tonguing)
 DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to the dip
 RELEASE_DROP_DB = 9.0  # dB below the note's median level: the sound is decaying, not sustained
+GLITCH_SEMITONES = 1.5  # frames this far from a note's median are tracker slips, not vibrato
 
 
 class TrackLike(Protocol):
@@ -265,13 +266,16 @@ def centre_midi(midi: npt.NDArray[np.floating]) -> float:
     cut the last one: a median of 3.5 cycles of a 20-cent vibrato lands up to ~5 cents off. So
     the window runs from the first to the last upward crossing of the median (sub-frame,
     linear between frames); a note with less than one cycle in it (steady, or too short) gets
-    the plain median, which ignores single-frame glitches. NaN frames are skipped.
+    the plain median. NaN frames are skipped, and so are frames more than ``GLITCH_SEMITONES``
+    from the median (an octave slip of one frame would pull a mean by 20 cents; the widest
+    sung vibrato stays inside).
     """
     values = np.asarray(midi, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return float("nan")
     middle = float(np.median(values))
+    values = values[np.abs(values - middle) <= GLITCH_SEMITONES]
     if len(values) < 6:
         return middle
     above = values - middle
