@@ -20,17 +20,21 @@ LANGUAGES = ("ru", "en")
 
 @dataclass(frozen=True)
 class UserPrefs:
-    """A user's choices; ``key``/``scale`` None means "detect from the clip"."""
+    """A user's choices; ``key``/``scale``/``a4_hz`` None means "detect from the clip"."""
 
     lang: str = "ru"
     key: str | None = None  # tonic note name, e.g. "C", "F#", "Bb"
     scale: str | None = None  # "major", "minor", "chromatic"...
-    a4_hz: float = 440.0
+    a4_hz: float | None = 440.0
     mode: str = "natural"
     instrument: str | None = None
 
     def to_options(self) -> dict[str, Any]:
-        """The fields that travel with a job to the pipeline's CorrectOptions."""
+        """The fields that travel with a job to the pipeline's CorrectOptions.
+
+        None means "the pipeline's default" for every field but ``a4_hz``, where the default is
+        440 Hz and None asks for the estimate (see bot.worker.NONE_MEANS_ESTIMATE).
+        """
         return {
             "key": self.key,
             "scale": self.scale,

@@ -179,7 +179,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/cancel — отменить ваши клипы\n"
             "/settings — текущие настройки\n"
             "/key C major | /key auto — тональность\n"
-            "/a4 442 — частота ноты ля первой октавы, Гц\n"
+            "/a4 442 | /a4 auto — частота ноты ля первой октавы, Гц, или по записи\n"
             "/mode natural | /mode hard — мягкая или жёсткая коррекция\n"
             "/instrument voice | flute | … | auto — инструмент\n"
             "/lang ru | /lang en — язык"
@@ -194,7 +194,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/cancel — cancel your clips\n"
             "/settings — current settings\n"
             "/key C major | /key auto — key and scale\n"
-            "/a4 442 — reference A4 in Hz\n"
+            "/a4 442 | /a4 auto — reference A4 in Hz, or read from the recording\n"
             "/mode natural | /mode hard — gentle or hard correction\n"
             "/instrument voice | flute | … | auto — instrument\n"
             "/lang ru | /lang en — language"
@@ -226,15 +226,17 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "settings_show": {
         "ru": (
-            "Ваши настройки:\nТональность: {key}\nA4: {a4_hz} Гц\nРежим: {mode}\n"
+            "Ваши настройки:\nТональность: {key}\nA4: {a4_hz}\nРежим: {mode}\n"
             "Инструмент: {instrument}\nЯзык: {lang}"
         ),
         "en": (
-            "Your settings:\nKey: {key}\nA4: {a4_hz} Hz\nMode: {mode}\n"
+            "Your settings:\nKey: {key}\nA4: {a4_hz}\nMode: {mode}\n"
             "Instrument: {instrument}\nLanguage: {lang}"
         ),
     },
     "auto": {"ru": "авто", "en": "auto"},
+    "a4_auto": {"ru": "по записи", "en": "read from the recording"},
+    "hz": {"ru": "Гц", "en": "Hz"},
     "mode_natural": {"ru": "естественный", "en": "natural"},
     "mode_hard": {"ru": "жёсткий", "en": "hard"},
     "settings_saved": {
@@ -246,8 +248,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "I didn't get the key. Example: /key C major, /key F# minor or /key auto.",
     },
     "settings_invalid_a4": {
-        "ru": "A4 должна быть числом от 400 до 480 Гц, например /a4 442.",
-        "en": "A4 must be a number from 400 to 480 Hz, e.g. /a4 442.",
+        "ru": "A4 должна быть числом от 400 до 480 Гц, например /a4 442, или /a4 auto.",
+        "en": "A4 must be a number from 400 to 480 Hz, e.g. /a4 442, or /a4 auto.",
     },
     "settings_invalid_mode": {
         "ru": "Режим: /mode natural или /mode hard.",

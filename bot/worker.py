@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vkbottle import API, VKAPIError
 
@@ -33,10 +33,15 @@ from bot.texts import PIPELINE_STAGE_KEYS, error_key, t
 from bot.vk import deliver, edit, make_api, send_job_text
 from core.errors import InputError
 
+if TYPE_CHECKING:
+    from core.pipeline import CorrectOptions
+
 log = logging.getLogger("smask.worker")
 
 MAX_ATTEMPTS = 3  # transient failures (network, VK, our own crashes) before giving up
 RETRY_DELAY_S = 10.0  # first retry after a transient failure; grows with each attempt
+# Job options whose None is a choice ("read it from the recording"), not "use the default".
+NONE_MEANS_ESTIMATE = frozenset({"a4_hz"})
 # Download refusals that retrying cannot fix, and the text each one gets.
 FINAL_DOWNLOAD_KEYS = {
     "host_not_allowed": "host_not_allowed",
@@ -55,6 +60,24 @@ class LeaseLost(Exception):
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def correct_options(job_options: dict[str, Any], device: str) -> CorrectOptions:
+    """The pipeline's options from the snapshot a job carries (see bot.prefs.to_options).
+
+    Keys the pipeline does not know are ignored (a job queued by an older bot still runs), and
+    None means "the default" except where it is itself a choice (``NONE_MEANS_ESTIMATE``).
+    """
+    from core.pipeline import CorrectOptions
+
+    known = {f.name for f in dataclasses.fields(CorrectOptions)}
+    values = {
+        k: v
+        for k, v in job_options.items()
+        if k in known and (v is not None or k in NONE_MEANS_ESTIMATE)
+    }
+    values["device"] = device
+    return CorrectOptions(**values)
 
 
 class Worker:
@@ -235,7 +258,7 @@ class Worker:
     async def _correct(self, api: API, job: Job, me: str, src: Path, dst: Path) -> Any:
         """Run core.pipeline.correct_file in a thread, turning its stages into chat edits."""
         from core.limits import MediaLimits
-        from core.pipeline import CorrectOptions, correct_file
+        from core.pipeline import correct_file
 
         loop = asyncio.get_running_loop()
         shown: set[str] = set()
@@ -249,11 +272,7 @@ class Worker:
             self._check_cancel(job.job_id, me)
             edits.append(asyncio.run_coroutine_threadsafe(self._progress(api, job, key), loop))
 
-        known = {f.name for f in dataclasses.fields(CorrectOptions)}
-        values = {k: v for k, v in job.options.items() if k in known and v is not None}
-        if "device" in known:
-            values["device"] = self.device()
-        options = CorrectOptions(**values)
+        options = correct_options(job.options, self.device())
         limits = MediaLimits.from_env()
         if limits.max_bytes < self.settings.max_download_bytes:
             limits = replace(limits, max_bytes=self.settings.max_download_bytes)

@@ -89,6 +89,17 @@ def _progress_bar(enabled: bool) -> tuple[Callable[[str, float], None], Callable
     return update, bar.close
 
 
+def _a4_value(text: str) -> float | None:
+    """``--a4``: a frequency, or ``auto`` (None: the pipeline estimates it from the notes)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        message = f"expected Hz such as 442, or auto; got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def _cmd_correct(args: argparse.Namespace) -> int:
     from core.limits import MediaLimits
     from core.pipeline import CorrectOptions, correct_file
@@ -150,7 +161,12 @@ def add_commands(subparsers: Any) -> None:
         default="major",
         help="major, minor, harmonic_minor, chromatic, major_pentatonic, minor_pentatonic",
     )
-    p.add_argument("--a4", type=float, default=440.0, help="reference A4 in Hz (default 440)")
+    p.add_argument(
+        "--a4",
+        type=_a4_value,
+        default=440.0,
+        help="reference A4 in Hz (default 440), or 'auto' to estimate it from the recording",
+    )
     p.add_argument(
         "--mode",
         choices=["natural", "hard"],

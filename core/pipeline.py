@@ -255,12 +255,14 @@ def correct_audio(
         mono=mono,
     )
     report_progress("retuning", 0.8)
-    report = _measure(plan, corrected, sample_rate, options.mode)
+    report = _measure(plan, corrected, sample_rate, options)
     report_progress("retuning", 1.0)
     return corrected, report
 
 
-def _measure(plan: Plan, corrected: npt.NDArray[np.float32], sample_rate: int, mode: str) -> Report:
+def _measure(
+    plan: Plan, corrected: npt.NDArray[np.float32], sample_rate: int, options: CorrectOptions
+) -> Report:
     """The report, with "after" measured on the output itself.
 
     What the shifter did to each note is measured, not assumed: the output's fundamental is
@@ -295,7 +297,8 @@ def _measure(plan: Plan, corrected: npt.NDArray[np.float32], sample_rate: int, m
         key=plan.key.name,
         key_detected=plan.key_detected,
         a4_hz=plan.a4_hz,
-        mode=mode,
+        a4_estimated=options.a4_hz is None,
+        mode=options.mode,
         duration_s=corrected.shape[-1] / sample_rate,
         times_s=track.times_s,
         f0_before_hz=track.f0_hz,

@@ -51,6 +51,7 @@ class Report:
     key: str
     key_detected: bool
     a4_hz: float = A4_HZ
+    a4_estimated: bool = False  # True: a4_hz was read from the recording (``--a4 auto``)
     mode: str = "natural"
     duration_s: float = 0.0
     times_s: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -78,6 +79,7 @@ class Report:
             "mean_abs_cents_after": round(self.mean_abs_cents_after, 2),
             "key": self.key,
             "key_detected": self.key_detected,
+            "a4_estimated": self.a4_estimated,
             "a4_hz": round(self.a4_hz, 3),
             "mode": self.mode,
             "duration_s": round(self.duration_s, 3),
@@ -114,7 +116,7 @@ class Report:
                 f"Нот: {len(self.notes)}, поправлено: {self.n_corrected}.",
                 f"Среднее отклонение: было {before:.0f} ц, стало {after:.0f} ц.",
                 f"Тональность: {key_name}{' (определена сама)' if self.key_detected else ''}, "
-                f"ля = {self.a4_hz:.1f} Гц.",
+                f"ля = {self.a4_hz:.1f} Гц{' (по записи)' if self.a4_estimated else ''}.",
             ]
             if worst:
                 items = ", ".join(
@@ -128,7 +130,7 @@ class Report:
                 f"Notes: {len(self.notes)}, corrected: {self.n_corrected}.",
                 f"Mean deviation: {_cents_en(before)} before, {_cents_en(after)} after.",
                 f"Key: {key_name}{' (detected)' if self.key_detected else ''}, "
-                f"A4 = {self.a4_hz:.1f} Hz.",
+                f"A4 = {self.a4_hz:.1f} Hz{' (estimated)' if self.a4_estimated else ''}.",
             ]
             if worst:
                 items = ", ".join(

@@ -47,6 +47,7 @@ async def test_settings_commands_and_language(
         assert (await _say(fake, 7, 10, "/lang en")).startswith(t("settings_saved", "en"))
         assert await _say(fake, 7, 11, "/help") == t("help", "en")
         assert await _say(fake, 8, 1, "/help") == t("help", "ru")  # settings are per user
+        assert "A4: по записи" in await _say(fake, 8, 2, "/a4 auto")
         # group-chat chatter is ignored, commands still answered
         await fake.push_message(peer_id=2_000_000_001, from_id=9, message_id=1, text="всем привет")
         assert await _say(fake, 2_000_000_001, 2, "/help", from_id=9) == t("help", "ru")
@@ -61,6 +62,7 @@ async def test_settings_commands_and_language(
     assert (prefs.key, prefs.scale, prefs.a4_hz, prefs.mode, prefs.lang) == (
         "F#", "minor", 442.0, "hard", "en",
     )  # fmt: skip
+    assert SqlitePrefsStore(settings.jobs_path).get(8).a4_hz is None
 
 
 async def test_queue_status_cancel_limits_and_duplicates(

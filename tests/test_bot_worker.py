@@ -13,7 +13,7 @@ import pytest
 from bot import jobs
 from bot.jobs import Job, SqliteJobStore, SubmitLimits
 from bot.settings import Settings
-from bot.worker import JobCancelled, LeaseLost, Worker
+from bot.worker import JobCancelled, LeaseLost, Worker, correct_options
 
 LIMITS = SubmitLimits(max_waiting_per_user=3, max_clips_per_hour=5, max_queue_length=10)
 
@@ -99,3 +99,15 @@ def test_check_cancel_stops_when_another_worker_took_the_job(tmp_path: Path) -> 
     store.update(job.job_id, lambda j: Job(**{**j.__dict__, "cancel_requested": True}))
     with pytest.raises(JobCancelled):
         worker._check_cancel(job.job_id, "other")
+
+
+def test_job_options_become_pipeline_options() -> None:
+    """None is "the default" (scale) except for A4, where it asks for the estimate."""
+    from bot.prefs import UserPrefs
+
+    auto = correct_options(UserPrefs(a4_hz=None, mode="hard").to_options(), "cpu")
+    assert auto.a4_hz is None and auto.scale == "major" and auto.mode == "hard"
+    assert auto.device == "cpu"
+    assert correct_options(UserPrefs().to_options(), "cpu").a4_hz == 440.0
+    # a job queued by an older bot may carry keys this pipeline no longer knows
+    assert correct_options({"a4_hz": 442.0, "retired_option": 1}, "cpu").a4_hz == 442.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -81,6 +82,7 @@ def test_correct_refuses_a_playlist_and_writes_nothing(tmp_path: Path) -> None:
         (["--scale", "foo"], "unknown scale 'foo'"),
         (["--strength", "300"], "strength must be within 0..100"),
         (["--instrument", "kazoo"], "unknown instrument 'kazoo'"),
+        (["--a4", "la"], "expected Hz such as 442, or auto"),
     ],
 )
 def test_a_bad_option_gets_one_line_and_exit_code_2(
@@ -112,5 +114,20 @@ def test_correct_on_the_bundled_sample_writes_clip_report_and_picture(tmp_path: 
     # The sample's two long notes carry a 15-cent vibrato (data/make_sample.py); the rest none.
     vibrato = sorted(n["vibrato_cents"] for n in facts["notes"])
     assert vibrato[-2] > 15.0 and vibrato[-3] < 12.0
+    assert facts["summary"]["a4_hz"] == 440.0 and not facts["summary"]["a4_estimated"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000
+
+
+def test_a4_auto_reads_the_reference_from_the_recording(tmp_path: Path) -> None:
+    """The sample is rendered at A4 = 440 with notes detuned both ways: the estimate stays near."""
+    out, report = tmp_path / "fixed.mp4", tmp_path / "r.json"
+    result = smask(
+        "correct", "data/sample/sample.mp4", "-o", str(out), "--report", str(report),
+        "--a4", "auto", "--lang", "en", "-q",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(report.read_text(encoding="utf-8"))["summary"]
+    assert summary["a4_estimated"] and summary["a4_hz"] != 440.0
+    assert abs(1200 * math.log2(summary["a4_hz"] / 440.0)) < 15.0
+    assert "(estimated)" in result.stdout

@@ -43,7 +43,7 @@ def describe(prefs: UserPrefs) -> str:
         "settings_show",
         lang,
         key=key,
-        a4_hz=f"{prefs.a4_hz:g}",
+        a4_hz=t("a4_auto", lang) if prefs.a4_hz is None else f"{prefs.a4_hz:g} {t('hz', lang)}",
         mode=t(f"mode_{prefs.mode}", lang),
         instrument=prefs.instrument or t("auto", lang),
         lang=prefs.lang,
@@ -110,6 +110,9 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
     @labeler.message(CommandRule("a4", "ля"))
     async def set_a4(message: Message, args: str) -> None:
         prefs = await prefs_of(message)
+        if args.strip().lower() in ("auto", "авто"):
+            await save(message, replace(prefs, a4_hz=None))
+            return
         try:
             a4_hz = float(args.replace(",", ".").lower().removesuffix("hz").strip())
         except ValueError:
