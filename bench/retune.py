@@ -32,7 +32,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from core.media import decode_audio, ffmpeg_exe, probe
 from core.notes import centre_midi, vibrato_extent_cents
 from core.pipeline import CorrectOptions, Plan, correct_file, plan_correction
 from core.units import hz_to_midi, midi_to_hz
-from data.make_sample import MelodyNote, render
+from models.synth import FLUIDR3, Note, Phrase, render_phrase
 
 REPO = Path(__file__).resolve().parents[1]
 PICTURE = REPO / "docs" / "img" / "pitch_before_after.png"
@@ -60,6 +60,7 @@ SR = 44100  # Hz
 HOP_S = 0.01  # s
 TRIM_S = 0.1  # s: each note is measured from onset + TRIM_S to offset - TRIM_S
 IN_TUNE_CENTS = 3.0  # cents: "already in tune" for the must-not-move criterion
+RELEASE_S = 1.0  # s rendered after each note's end (its release rings into the next slot)
 
 # (name, GM program, lowest, highest MIDI note used): real sampled instruments in FluidR3.
 INSTRUMENTS = [
@@ -78,7 +79,7 @@ class Item:
     """One rendered melody: the detuned input, its in-tune reference and the note truth."""
 
     name: str
-    notes: list[MelodyNote]
+    notes: list[Note]
     detuned: npt.NDArray[np.float32]
     reference: npt.NDArray[np.float32]
     drawn_cents: list[float]  # the deviation from equal temperament each note was given
@@ -90,15 +91,15 @@ class Item:
 # Rendering
 
 
-def _render_note(note: MelodyNote, program: int, tmp: Path) -> npt.NDArray[np.float64]:
-    """One note at detune 0 (vibrato kept), mono, starting at t = 0, with its release."""
-    wav = tmp / "note.wav"
-    solo = MelodyNote(note.midi, 0.02, note.duration_s, 0.0, note.vibrato_cents, note.vibrato_hz)
-    render([solo], wav, program=program, sample_rate=SR)
-    _, data = wavfile.read(wav)
-    x = data.astype(np.float64)
-    x = x.mean(axis=1) if x.ndim == 2 else x
-    return x / 32768.0 if data.dtype == np.int16 else x
+def _length_s(note: Note) -> float:
+    return note.offset_s - note.onset_s
+
+
+def _render_note(note: Note, program: int) -> npt.NDArray[np.float64]:
+    """One note at detune 0 (vibrato kept), mono, starting at t = 0.02 s, with its release."""
+    solo = Note(0.02, 0.02 + _length_s(note), note.midi, 0, note.vibrato_cents, note.vibrato_hz)
+    phrase = Phrase([solo], duration_s=solo.offset_s + RELEASE_S, program=program)
+    return render_phrase(phrase, FLUIDR3, SR).astype(np.float64)
 
 
 def _praat_midi(x: npt.NDArray[np.floating], lo_hz: float, hi_hz: float) -> tuple[Any, Any]:
@@ -119,7 +120,7 @@ def _window_centre(times: Any, midi: Any, start_s: float, end_s: float) -> float
     return centre_midi(midi[inside]) if np.isfinite(midi[inside]).any() else np.nan
 
 
-def render_item(name: str, program: int, lo: int, hi: int, seed: int, tmp: Path) -> Item:
+def render_item(name: str, program: int, lo: int, hi: int, seed: int) -> Item:
     """A 12-note melody: 8 detuned by up to +-45 cents, 4 already within +-2; 3 with vibrato."""
     rng = np.random.default_rng(seed)
     tonic = int(rng.integers(0, 12))
@@ -133,24 +134,26 @@ def render_item(name: str, program: int, lo: int, hi: int, seed: int, tmp: Path)
     for i, m in enumerate(midis):
         duration = float(rng.uniform(0.6, 1.0))
         vib = float(rng.uniform(12.0, 25.0)) if i in vibrato else 0.0
-        notes.append(MelodyNote(m, round(t, 3), round(duration, 3), drawn[i], vib, 5.5))
+        onset = round(t, 3)
+        offset = onset + round(duration, 3)
+        notes.append(Note(onset, offset, m, round(drawn[i]), vib, 5.5))
         t += duration + 0.15
     total = int((t + 0.5) * SR)
     detuned, reference = np.zeros(total), np.zeros(total)
     for i, note in enumerate(notes):
-        x = _render_note(note, program, tmp)
+        x = _render_note(note, program)
         # The sample's own tuning, read on a steady render: a vibrato's median depends on where
         # the window cuts its cycles, so it would shift the note's truth by a few cents.
         steady = x if note.vibrato_cents == 0 else _render_note(
-            MelodyNote(note.midi, 0.0, note.duration_s), program, tmp)  # fmt: skip
+            replace(note, vibrato_cents=0.0), program)  # fmt: skip
         f_note = float(midi_to_hz(note.midi))
         times, midi = _praat_midi(steady, f_note / 1.5, f_note * 1.5)
-        offset = (_window_median(times, midi, 0.02, 0.02 + note.duration_s) - note.midi) * 100
+        offset = (_window_median(times, midi, 0.02, 0.02 + _length_s(note)) - note.midi) * 100
         offset = 0.0 if not np.isfinite(offset) else offset
         ratio = 2.0 ** ((drawn[i] - offset) / 1200.0)
         y = resample(np.pad(x, (0, 2048)), round((len(x) + 2048) / ratio))
-        start = int(note.start_s * SR)
-        slot = (int(notes[i + 1].start_s * SR) if i + 1 < len(notes) else total) - start
+        start = int(note.onset_s * SR)
+        slot = (int(notes[i + 1].onset_s * SR) if i + 1 < len(notes) else total) - start
         fade = np.ones(slot)
         fade[-int(0.02 * SR) :] = np.linspace(1.0, 0.0, int(0.02 * SR))
         for src, dst in ((y, detuned), (x, reference)):
@@ -252,15 +255,15 @@ def measure(item: Item, signal: npt.NDArray[np.floating]) -> list[NoteResult]:
     t_out, m_out = _praat_midi(signal, lo, hi)
     results = []
     for note in item.notes:
-        end = note.start_s + note.duration_s
-        inside_in = (t_in >= note.start_s + TRIM_S) & (t_in <= end - TRIM_S)
-        inside_out = (t_out >= note.start_s + TRIM_S) & (t_out <= end - TRIM_S)
+        begin, end = note.onset_s, note.offset_s
+        inside_in = (t_in >= begin + TRIM_S) & (t_in <= end - TRIM_S)
+        inside_out = (t_out >= begin + TRIM_S) & (t_out <= end - TRIM_S)
         results.append(
             NoteResult(
-                before=(_window_centre(t_in, m_in, note.start_s, end) - note.midi) * 100,
-                after=(_window_centre(t_out, m_out, note.start_s, end) - note.midi) * 100,
-                before_median=(_window_median(t_in, m_in, note.start_s, end) - note.midi) * 100,
-                after_median=(_window_median(t_out, m_out, note.start_s, end) - note.midi) * 100,
+                before=(_window_centre(t_in, m_in, begin, end) - note.midi) * 100,
+                after=(_window_centre(t_out, m_out, begin, end) - note.midi) * 100,
+                before_median=(_window_median(t_in, m_in, begin, end) - note.midi) * 100,
+                after_median=(_window_median(t_out, m_out, begin, end) - note.midi) * 100,
                 vibrato_before=vibrato_extent_cents(m_in[inside_in], HOP_S),
                 vibrato_after=vibrato_extent_cents(m_out[inside_out], HOP_S),
                 has_vibrato=note.vibrato_cents > 0,
@@ -308,12 +311,14 @@ def make_long_clip(path: Path, seconds: float, tmp: Path) -> None:
     pool = [m for m in range(72, 92) if m % 12 in C_MAJOR]
     while t < seconds - 1.0:
         d = float(rng.uniform(0.3, 0.9))
-        detune = float(rng.uniform(-40, 40))
+        detune = round(float(rng.uniform(-40, 40)))
         vib = 15.0 if rng.random() < 0.2 else 0.0
-        notes.append(MelodyNote(int(rng.choice(pool)), round(t, 3), round(d, 3), detune, vib))
+        onset = round(t, 3)
+        notes.append(Note(onset, onset + round(d, 3), int(rng.choice(pool)), detune, vib))
         t += d + 0.08
     wav = tmp / "long.wav"
-    render(notes, wav, sample_rate=48000)
+    phrase = Phrase(notes, duration_s=seconds + 0.5, program=73)
+    wavfile.write(wav, 48000, render_phrase(phrase, FLUIDR3, 48000, stereo=True))
     subprocess.run(
         [ffmpeg_exe(), "-v", "error", "-y",
          "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-i", str(wav),
@@ -405,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        items = [render_item(n, p, lo, hi, 100 + i, tmp) for i, (n, p, lo, hi) in enumerate(
+        items = [render_item(n, p, lo, hi, 100 + i) for i, (n, p, lo, hi) in enumerate(
             instruments)]  # fmt: skip
         per_method: dict[str, list[NoteResult]] = {m: [] for m in methods}
         lsd: dict[str, list[float]] = {m: [] for m in (*methods, "input")}

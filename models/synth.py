@@ -205,8 +205,15 @@ def fluidsynth_available() -> bool:
     return shutil.which("fluidsynth") is not None
 
 
-def render_midi(midi_path: Path, soundfont: Path, sample_rate: int = RENDER_RATE) -> FloatArray:
-    """Render with fluidsynth (reverb and chorus off: we add our own room later)."""
+def render_midi(
+    midi_path: Path, soundfont: Path, sample_rate: int = RENDER_RATE, *, stereo: bool = False
+) -> FloatArray:
+    """Render with fluidsynth (reverb and chorus off: we add our own room later).
+
+    Mono ``[samples]`` for training; ``stereo`` keeps fluidsynth's two channels ``[samples, 2]``
+    (the soundfont's own stereo samples), for clips that should cost what a real stereo
+    recording costs to encode.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
         cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.8"]
@@ -218,16 +225,24 @@ def render_midi(midi_path: Path, soundfont: Path, sample_rate: int = RENDER_RATE
     audio = data.astype(np.float32)
     if data.dtype == np.int16:
         audio /= 32768.0
+    if stereo:
+        return audio if audio.ndim == 2 else np.stack([audio, audio], axis=1)
     return audio.mean(axis=1) if audio.ndim == 2 else audio
 
 
-def render_phrase(phrase: Phrase, soundfont: Path, sample_rate: int = RENDER_RATE) -> FloatArray:
+def render_phrase(
+    phrase: Phrase, soundfont: Path, sample_rate: int = RENDER_RATE, *, stereo: bool = False
+) -> FloatArray:
+    """``phrase.duration_s`` of it (cut or padded with silence); see :func:`render_midi`."""
     with tempfile.TemporaryDirectory() as tmp:
         midi_path = Path(tmp) / "phrase.mid"
         write_midi(phrase, midi_path)
-        audio = render_midi(midi_path, soundfont, sample_rate)
+        audio = render_midi(midi_path, soundfont, sample_rate, stereo=stereo)
     n = round(phrase.duration_s * sample_rate)
-    audio = audio[:n] if audio.shape[0] >= n else np.pad(audio, (0, n - audio.shape[0]))
+    if audio.shape[0] >= n:
+        audio = audio[:n]
+    else:
+        audio = np.pad(audio, [(0, n - audio.shape[0])] + [(0, 0)] * (audio.ndim - 1))
     return audio.astype(np.float32)
 
 
