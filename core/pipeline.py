@@ -18,6 +18,7 @@ import numpy.typing as npt
 from core.audio import check_not_silent, to_mono
 from core.errors import Unpitched
 from core.notes import Note, frame_envelope_db, segment_notes
+from core.performance import performance_notes
 from core.psola import frame_f0_hz, shift_pitch
 from core.report import NoteReport, Report
 from core.scales import (
@@ -185,6 +186,7 @@ def plan_correction(
     f0_measured = frame_f0_hz(mono, sample_rate, track.f0_hz, hop_s)
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
+    notes = performance_notes(notes, track.voiced_prob, envelope, measurable)
     pitched_s = sum(
         n.duration_s
         for n in notes
