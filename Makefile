@@ -37,9 +37,10 @@ bench: bench-deps
 # Peers for the benchmarks, and the Debian tools the renders need (fluidsynth, soundfonts, rubberband).
 bench-deps: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	command -v fluidsynth >/dev/null && command -v rubberband >/dev/null || \
+	command -v fluidsynth >/dev/null && command -v rubberband >/dev/null && \
+	  command -v espeak-ng >/dev/null && test -f /usr/share/sounds/sf3/MuseScore_General_Full.sf3 || \
 	  (apt-get update -qq && apt-get install -y -qq fluidsynth fluid-soundfont-gm \
-	   timgm6mb-soundfont rubberband-cli)
+	   timgm6mb-soundfont musescore-general-soundfont espeak-ng rubberband-cli)
 
 bench-pitch: bench-deps
 	$(BIN)/python -m bench.pitch

@@ -182,6 +182,32 @@ def fit(
     return p, v
 
 
+TRACKERS = ("ours", "crepe-tiny", "crepe-full", "pesto", "pyin", "praat")
+
+
+def tracker_fns(names: list[str], checkpoint: str = "default") -> dict[str, TrackFn]:
+    """The trackers by name (``TRACKERS``), each loaded once; bench.rooms runs the same ones."""
+    makers: dict[str, Callable[[], TrackFn]] = {
+        "ours": lambda: ours(checkpoint),
+        "crepe-tiny": lambda: crepe("tiny"),
+        "crepe-full": lambda: crepe("full"),
+        "pesto": pesto_fn,
+        "pyin": pyin_fn,
+        "praat": praat_fn,
+    }
+    return {name: makers[name]() for name in names}
+
+
+def wrapped(fn: TrackFn) -> TrackFn:
+    """``fn`` with its output fitted to our frame grid (padded or cut to the audio's frames)."""
+
+    def run(audio: npt.NDArray[np.float32], sr: int) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        p, v = fn(audio, sr)
+        return fit(p, v, _grid(len(audio)))
+
+    return run
+
+
 # ---------------------------------------------------------------------------------------------
 # Real recordings
 
@@ -305,15 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     names = [n for n in args.trackers.split(",") if n]
 
-    makers: dict[str, Callable[[], TrackFn]] = {
-        "ours": lambda: ours(args.checkpoint),
-        "crepe-tiny": lambda: crepe("tiny"),
-        "crepe-full": lambda: crepe("full"),
-        "pesto": pesto_fn,
-        "pyin": pyin_fn,
-        "praat": praat_fn,
-    }
-    fns = {name: makers[name]() for name in names}
+    fns = tracker_fns(names, args.checkpoint)
     clips = evaluate.heldout_clips(args.cache)
     subset = [head(c, args.crepe_full_s) for c in clips]
     lines: list[str] = []
@@ -339,15 +357,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{s.steady_median_cents:.2f} | {s.voicing_precision:.3f}/{s.voicing_recall:.3f}/"
             f"{s.voicing_f1:.3f} |"
         )
-
-    def wrapped(fn: TrackFn) -> TrackFn:
-        def run(
-            audio: npt.NDArray[np.float32], sr: int
-        ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-            p, v = fn(audio, sr)
-            return fit(p, v, _grid(len(audio)))
-
-        return run
 
     for name, fn in fns.items():
         if name == "crepe-full":
