@@ -125,14 +125,18 @@ PRAAT_DEFAULT_OCTAVE_COST = 0.01
 
 
 def praat_track(
-    audio: npt.NDArray[np.float32], sr: int, *, octave_cost: float = PRAAT_OCTAVE_COST
+    audio: npt.NDArray[np.float32],
+    sr: int,
+    *,
+    octave_cost: float = PRAAT_OCTAVE_COST,
+    ceiling_hz: float = 2200.0,
 ) -> tuple[FloatArray, FloatArray]:
-    """Praat's autocorrelation pitch (60..2200 Hz) on our grid: (f0 or 0, strength)."""
+    """Praat's autocorrelation pitch (60..``ceiling_hz``) on our grid: (f0 or 0, strength)."""
     import parselmouth
 
     sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=sr)
     pitch = sound.to_pitch_ac(
-        time_step=HOP_S, pitch_floor=60.0, pitch_ceiling=2200.0, octave_cost=octave_cost
+        time_step=HOP_S, pitch_floor=60.0, pitch_ceiling=ceiling_hz, octave_cost=octave_cost
     )
     sel = pitch.selected_array
     times = np.asarray(pitch.xs())
