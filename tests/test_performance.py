@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
+from core.notes import segment_notes
+from core.performance import performance_notes, weigh_notes
 from core.pipeline import CorrectOptions, correct_audio, correct_file, plan_correction
 from core.report import Report
 from models import rooms, synth
@@ -66,6 +68,68 @@ def assert_same_notes(noisy: Report, clean: Report) -> None:
         assert abs(a.cents_after - b.cents_after) <= 1.0, (a, b)
     assert abs(noisy.mean_abs_cents_before - clean.mean_abs_cents_before) <= 1.0
     assert abs(noisy.mean_abs_cents_after - clean.mean_abs_cents_after) <= 1.0
+
+
+class Take:
+    """A pitch track, voicing and level made frame by frame (10 ms), background by default."""
+
+    hop_s = 0.01
+
+    def __init__(self, seconds: float, floor_db: float = -60.0) -> None:
+        n = round(seconds / self.hop_s)
+        self.f0_hz = np.full(n, np.nan)
+        self.prob = np.full(n, 0.1, dtype=np.float32)
+        self.level_db = np.full(n, floor_db)
+
+    def add(self, start_s: float, end_s: float, hz: float | tuple[float, float], level_db: float,
+            prob: float = 1.0) -> None:  # fmt: skip
+        a, b = round(start_s / self.hop_s), round(end_s / self.hop_s)
+        lo, hi = (hz, hz) if isinstance(hz, float) else hz
+        self.f0_hz[a:b] = np.geomspace(lo, hi, b - a)  # a (hi, lo) pair glides like speech
+        self.prob[a:b] = prob
+        self.level_db[a:b] = level_db
+
+    def kept(self) -> list[tuple[float, float]]:
+        notes = segment_notes(self, envelope_db=self.level_db)
+        return [(n.start_s, n.end_s) for n in performance_notes(notes, self.prob, self.level_db)]
+
+
+def with_tune(take: Take, start_s: float = 1.5) -> list[tuple[float, float]]:
+    """Four loud held notes (C5 D5 E5 F5, 0.5 s each); their (start, end) in seconds."""
+    spans = []
+    for i, hz in enumerate((523.25, 587.33, 659.26, 698.46)):
+        a = start_s + 0.5 * i
+        take.add(a, a + 0.48, hz, -12.0)
+        spans.append((a, a + 0.48))
+    return spans
+
+
+def test_a_spoken_syllable_before_the_music_is_not_a_note() -> None:
+    take = Take(4.5)
+    take.add(0.3, 0.42, (180.0, 140.0), -24.0, prob=0.95)  # "раз": short, gliding, 12 dB down
+    take.add(0.8, 0.95, (170.0, 150.0), -22.0, prob=0.95)  # "два"
+    tune = with_tune(take)
+    assert [round(a, 2) for a, _ in take.kept()] == [round(a, 2) for a, _ in tune]
+
+
+def test_hum_in_the_rests_is_not_a_note_but_a_soft_ending_is() -> None:
+    take = Take(6.0, floor_db=-52.0)
+    take.add(0.1, 1.4, 100.0, -51.0)  # mains hum at the background's level, steady as a rock
+    with_tune(take)
+    take.add(3.5, 4.4, 523.25, -32.0, prob=0.99)  # the last note held softly, 20 dB down
+    kept = take.kept()
+    assert len(kept) == 5 and kept[-1][0] == pytest.approx(3.5, abs=0.02)
+    reasons = {round(e.note.start_s, 1): e.doubts for e in weigh_notes(
+        segment_notes(take, envelope_db=take.level_db), take.prob, take.level_db)}  # fmt: skip
+    assert "at the background's level" in reasons[0.1]
+    assert reasons[3.5] == ()
+
+
+def test_a_stray_low_thump_amid_the_music_is_not_a_note() -> None:
+    take = Take(4.5)
+    with_tune(take)
+    take.add(2.49, 2.55, 65.0, -30.0, prob=0.85)  # 60 ms "C2" between two flute notes
+    assert all(abs(a - 2.49) > 0.02 for a, _ in take.kept())
 
 
 @needs_tools
