@@ -54,9 +54,9 @@ MIN_VOICED_PROB = 0.9  # mean voicing confidence of a clearly pitched note
 MIN_MEASURED_SHARE = 0.2  # share of steady frames with a followable fundamental (an ensemble
 # or a breathy voice leaves the phase-locked measure many gaps; no fundamental at all is noise)
 MIN_STEADY_S = 0.1  # s: a held pitch lasts at least this long (a sung or played note does)
-MIN_STEADY_APART_S = 0.2  # s: ...and a note apart from the performance (a syllable is shorter)
+MIN_STEADY_APART_S = 0.2  # s: ...and a note apart from the performance (a syllable is shorter);
+# a loud, clear note held this long is plainly the performance and anchors its span
 MIN_STEADY_SHARE = 0.6  # share of the note its steady part covers (speech glides through)
-CORE_STEADY_S = 0.15  # s: a note held this long, loud and clear, is plainly the performance
 ADJACENT_S = 0.3  # s: a gap this short joins a note to the performance's span (a soft ending)
 DOUBTS_TO_DROP = 2
 FAR_BELOW = "far below the music"  # doubts that drop a note on their own
@@ -134,7 +134,7 @@ def weigh_notes(
         i
         for i, n in enumerate(notes)
         if performance_db - levels[i] < QUIET_APART_DB
-        and n.steady_end - n.steady_start >= CORE_STEADY_S / n.hop_s
+        and n.steady_end - n.steady_start >= MIN_STEADY_APART_S / n.hop_s
         and float(np.mean(prob[n.start : n.end])) >= MIN_VOICED_PROB
     ] or [int(np.argmax(levels))]
     midis = np.array([notes[i].midi for i in core])
