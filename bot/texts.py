@@ -137,6 +137,41 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Я не нашёл в клипе выдержанных нот (только шум, речь или ударные).",
         "en": "I found no sustained notes in the clip (only noise, speech or drums).",
     },
+    "error_score_unreadable": {
+        "ru": (
+            "Не получается прочитать ноты в этом файле 😔 Пришлите MIDI (.mid) или MusicXML "
+            "(.musicxml, .mxl), например сохранённый из MuseScore."
+        ),
+        "en": (
+            "I can't read the notes in this file 😔 Please send a MIDI (.mid) or MusicXML "
+            "(.musicxml, .mxl) file, for example one saved from MuseScore."
+        ),
+    },
+    "error_score_hostile": {
+        "ru": (
+            "Этот файл с нотами устроен подозрительно (например, это «zip-бомба»), "
+            "я его не открываю."
+        ),
+        "en": "This score file looks built to cause harm (a zip bomb?), so I won't open it.",
+    },
+    "error_score_too_large": {
+        "ru": "В этих нотах слишком много всего (больше 5000 нот). Пришлите мелодию покороче.",
+        "en": "This score is too big (more than 5,000 notes). Please send a shorter melody.",
+    },
+    "error_score_empty": {
+        "ru": "В этих нотах нет ни одной ноты мелодии (только паузы или ударные).",
+        "en": "This score has no melody notes (only rests or drums).",
+    },
+    "error_score_unknown": {
+        "ru": (
+            "Не нашёл такой песни и не понял ноты. Напишите ноты так: /tune ми ре до ре ми "
+            "или /tune E4 D4 C4, или выберите песню: /tunes"
+        ),
+        "en": (
+            "I don't know that tune and couldn't read it as notes. Write notes like "
+            "/tune E4 D4 C4 or pick a tune: /tunes"
+        ),
+    },
     "error_bad_input": {
         "ru": "Этот файл не получается обработать.",
         "en": "This file can't be processed.",

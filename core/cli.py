@@ -38,6 +38,11 @@ CLI_MESSAGES: dict[str, str] = {
     "too_big_format": "picture size, channel count or sample rate is outside the limits",
     "silent": "the sound track is silent",
     "unpitched": "no sustained melody was found (speech, noise or percussion?)",
+    "score_unreadable": "the score is not a MIDI or MusicXML file, or it is damaged",
+    "score_hostile": "the score file is built to harm its reader (zip bomb, XML entities); refused",
+    "score_too_large": "the score is too large (more than 5000 notes)",
+    "score_empty": "the score has no melody notes (only rests or drums)",
+    "score_unknown": "not a score file, a tune from `smask tunes`, or note names like 'E4 D4 C4'",
     "processing_failed": "processing failed on our side",
 }
 
