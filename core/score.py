@@ -691,7 +691,8 @@ def load_score(spec: str | Path, *, track: int | None = None) -> Score:
     Raises:
         ScoreUnreadable, ScoreHostile, ScoreTooLarge, ScoreEmpty: a file that cannot be used.
         ScoreUnknown: text that is neither a file, nor a songbook tune, nor note names.
-        ValueError: ``track`` names a voice the file does not have (the message lists them).
+        ValueError: ``track`` names a voice the file does not have (the message lists them),
+            or is given for a score that is not a file.
     """
     if isinstance(spec, Path) or os.path.isfile(str(spec)):
         path = Path(spec)
@@ -700,6 +701,8 @@ def load_score(spec: str | Path, *, track: int | None = None) -> Score:
         from core.score_files import read_score_file
 
         return read_score_file(path, track=track)
+    if track is not None:
+        raise ValueError("a track number only applies to a MIDI or MusicXML file")
     text = str(spec).strip()
     entry = find_tune(text)
     if entry is not None:
