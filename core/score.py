@@ -703,7 +703,20 @@ def load_score(spec: str | Path, *, track: int | None = None) -> Score:
         return read_score_file(path, track=track)
     if track is not None:
         raise ValueError("a track number only applies to a MIDI or MusicXML file")
-    text = str(spec).strip()
+    return parse_tune_text(str(spec))
+
+
+def parse_tune_text(text: str) -> Score:
+    """A songbook tune or note names, never a file: what a chat user may type (``/tune ...``).
+
+    Tried in order: a songbook id or title exactly, note names, then a songbook title that
+    contains the text ("берёза" finds "Во поле берёза стояла") when only one does.
+
+    Raises:
+        ScoreUnknown: none of these (the message names the first word that is not a note).
+        ScoreTooLarge: more than MAX_SCORE_NOTES notes.
+    """
+    text = text.strip()
     entry = find_tune(text)
     if entry is not None:
         return entry.load()
@@ -732,6 +745,7 @@ __all__ = [
     "load_score",
     "parse_meter",
     "parse_note_names",
+    "parse_tune_text",
     "score_from_raw",
     "songbook",
     "top_line",

@@ -91,6 +91,30 @@ def sniff(data: bytes) -> str:
     raise ScoreUnreadable("neither MIDI nor MusicXML")
 
 
+def is_score(data: bytes) -> bool:
+    """Whether these bytes are meant as a score (a chat doc may be a score or a clip).
+
+    True for anything that starts like MIDI, a zip holding ``META-INF/container.xml``, or XML
+    whose root is a MusicXML score, even when it is damaged: the user then hears why their
+    score cannot be read, not that it is no video.
+    """
+    try:
+        kind = sniff(data)
+    except ScoreUnreadable:
+        return False
+    if kind == "midi":
+        return True
+    if kind == "mxl":
+        try:
+            return "META-INF/container.xml" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return False
+    head = data[: 64 * 1024]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    return b"<score-partwise" in head or b"<score-timewise" in head
+
+
 def choose_voice(voices: Sequence[Voice], track: int | None, source: str) -> Voice:
     """The voice ``track`` names (1-based), or the one with the most notes."""
     if track is not None:
