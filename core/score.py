@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.errors import ScoreEmpty, ScoreTooLarge, ScoreUnknown, ScoreUnreadable
-from core.units import midi_to_note_name
+from models.units import midi_to_note_name
 
 MAX_SCORE_NOTES = 5000
 DEFAULT_SECONDS_PER_BEAT = 0.5  # 120 quarter notes a minute when the score names no tempo
