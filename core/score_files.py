@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Sequence
@@ -425,7 +426,9 @@ def _music21_score(root: ET.Element, source: str) -> Any:
 
     importer = MusicXMLImporter()
     try:
-        importer.xmlRootToScore(root, importer.stream)
+        with warnings.catch_warnings():  # overfull bars and the like: the file's own business
+            warnings.simplefilter("ignore")
+            importer.xmlRootToScore(root, importer.stream)
     except Exception as exc:  # music21 raises many kinds on malformed scores
         raise ScoreUnreadable(f"{source}: {type(exc).__name__}: {exc}") from None
     return importer.stream

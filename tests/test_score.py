@@ -626,3 +626,27 @@ def test_correct_options_take_a_score() -> None:
         CorrectOptions(score="E D C")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fix_wrong_notes"):
         CorrectOptions(score=score, fix_wrong_notes="yes")  # type: ignore[arg-type]
+
+
+def test_is_score_tells_scores_from_clips() -> None:
+    from core.score_files import is_score
+
+    xml = MUSESCORE_XML.read_bytes()
+    assert is_score(xml)
+    assert is_score(xml.decode("utf-8").encode("utf-16"))  # a BOM and two bytes a character
+    assert is_score(_mxl(xml))
+    assert is_score(_midi_bytes(_type1_with_drums_and_chords()))
+    assert is_score(b"MThd broken")  # a damaged score still deserves the score's message
+    assert not is_score(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)  # an MP4 clip
+    assert not is_score(b"<html><body>not music</body></html>")
+    assert not is_score(_mxl(xml).replace(b"META-INF/container.xml", b"META-INF/containex.xml"))
+    assert not is_score(b"")
+
+
+def test_utf16_musicxml(tmp_path: Path) -> None:
+    path = tmp_path / "finale.xml"
+    text = MUSESCORE_XML.read_text(encoding="utf-8").replace(
+        'encoding="UTF-8"', 'encoding="UTF-16"'
+    )
+    path.write_bytes(text.encode("utf-16"))
+    assert midis(load_score(path, track=1)) == [62, 64, 67, 66, 64, 62, 67]
