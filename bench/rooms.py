@@ -124,8 +124,8 @@ class _Track:
 @dataclass
 class PhantomCount:
     outside: int = 0  # phantom notes before or after the music
-    in_rests: int = 0  # phantom notes in the music's rests
-    music: int = 0  # notes on the music (mostly over truth-voiced frames or their release)
+    in_rests: int = 0  # phantom notes within the music's time (its rests, under soft notes)
+    music: int = 0  # notes that follow the played pitch
     voiced_outside_s: float = 0.0  # voiced time before or after the music
 
     def add(self, other: PhantomCount) -> None:
@@ -139,6 +139,7 @@ class PhantomCount:
 class CountInTake:
     scene: rooms.Scene
     music: npt.NDArray[np.bool_]  # per frame of the take: a note (or its release) sounds
+    music_hz: npt.NDArray[np.float64]  # the played pitch there (held through the release)
     first_s: float
     last_s: float
 
@@ -157,18 +158,25 @@ def phantom_scenes(sets: dict[str, list[dataset.Clip]], seconds: float) -> list[
         n = round(len(scene.audio) / RATE / HOP_S) + 1
         offset = round(scene.music_start_s / HOP_S)
         sounding = np.zeros(n, bool)
+        hz = np.full(n, np.nan)
         release = round(RELEASE_S / HOP_S)
         for f in np.flatnonzero(music.truth.voiced):
             sounding[offset + f : min(n, offset + f + release + 1)] = True
+            hz[offset + f : min(n, offset + f + release + 1)] = music.truth.f0_hz[f]
         on = np.flatnonzero(sounding)
-        takes.append(CountInTake(scene, sounding, on[0] * HOP_S - 0.05, on[-1] * HOP_S))
+        first, last = on[0] * HOP_S - 0.05, on[-1] * HOP_S
+        takes.append(CountInTake(scene, sounding, hz, first, last))
     return takes
 
 
 def count(notes: list[Note], f0_hz: npt.NDArray[np.float64], take: CountInTake) -> PhantomCount:
+    """A note is on the music when most of its frames follow the played pitch (within a
+    semitone, while a note or its release sounds); anything else is a phantom."""
     c = PhantomCount()
     for n in notes:
-        if np.mean(take.music[n.start : n.end]) >= 0.5:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cents = np.abs(1200 * np.log2(f0_hz[n.start : n.end] / take.music_hz[n.start : n.end]))
+        if np.mean(cents <= 100.0) >= 0.5:
             c.music += 1
         elif n.end_s <= take.first_s or n.start_s >= take.last_s:
             c.outside += 1
@@ -325,12 +333,13 @@ def _phantoms(
         f"{len(takes)} takes: the first {seconds:g} s of each clip above, dry, after a quiet "
         "spoken count-in (espeak-ng, Russian, 12 dB under the music's active level) and before "
         "a remark, with 50 Hz mains hum (-35 dB) and pink room noise (-45 dB) all along. "
-        "A note is on the music when most of its frames are truth-voiced (or in the 0.3 s "
-        "release after), else a phantom: before/after the music or in its rests. Peers' "
-        "notes: their voiced frames cut by core.notes.segment_notes."
+        "A note is on the music when most of its frames follow the played pitch within a "
+        "semitone (while a note or its 0.3 s release sounds), else a phantom: before/after the "
+        "music or within its time. Peers' notes: their voiced frames cut by "
+        "core.notes.segment_notes."
     )
     emit()
-    emit("| tracker | phantom notes before/after the music | phantom notes in its rests "
+    emit("| tracker | phantom notes before/after the music | phantom notes within its time "
          "| voiced s before/after | notes on the music |")  # fmt: skip
     emit("| --- | --- | --- | --- | --- |")
     tracker = load_tracker("default", "cpu")

@@ -19,14 +19,15 @@ it, on evidence from the note itself and from the rest of the take:
 * **place**: the performance's span runs from its first to its last plain note (loud, held,
   clearly pitched), grown over neighbours that follow on within ``ADJACENT_S`` and do not
   sound like background. A count-in or a remark after the take lies apart from it; there a
-  note must be nearly as loud as the music (``QUIET_APART_DB``) and hold its pitch longer
-  than a syllable does (``MIN_STEADY_APART_S``).
+  note must hold its pitch longer than a syllable does (``MIN_STEADY_APART_S``), and being
+  more than ``QUIET_APART_DB`` below the music already counts against it.
 
-Each thing that speaks against a note is a doubt; ``DOUBTS_TO_DROP`` of them drop it, and two
-drop it on their own: lying at the background's level, or far below the music. Amid the music,
-being quiet is a doubt only far below the performance (``QUIET_DB``), so a note quiet on
-purpose (a soft ending, a pianissimo 20 dB below the loudest) that holds a clear pitch inside
-the take's range stays a note. The thresholds were set on generated takes (rendered music
+Each thing that speaks against a note is a doubt; ``DOUBTS_TO_DROP`` of them drop it, and three
+drop it on their own: lying at the background's level, far below the music, or apart from the
+performance without a held pitch (so a quiet opening note held before a rest stays). Amid the
+music, being quiet is a doubt only far below the performance (``QUIET_DB``), so a note quiet
+on purpose (a soft ending, a pianissimo 20 dB below the loudest) that holds a clear pitch
+inside the take's range stays a note. The thresholds were set on generated takes (rendered music
 with an espeak-ng count-in, hum and room noise: :mod:`models.rooms`), not on the real ones.
 """
 
@@ -55,12 +56,16 @@ MIN_MEASURED_SHARE = 0.2  # share of steady frames with a followable fundamental
 # or a breathy voice leaves the phase-locked measure many gaps; no fundamental at all is noise)
 MIN_STEADY_S = 0.1  # s: a held pitch lasts at least this long (a sung or played note does)
 MIN_STEADY_APART_S = 0.2  # s: ...and a note apart from the performance (a syllable is shorter);
-# a loud, clear note held this long is plainly the performance and anchors its span
+# a loud, clear note held this long anchors the performance's span
+MIN_STEADY_QUIET_APART_S = 0.4  # s: ...and a quiet one apart from it (a drawn-out counted
+# "раз" holds about 0.2 s; a quiet note opening the take before a rest is held longer)
 MIN_STEADY_SHARE = 0.6  # share of the note its steady part covers (speech glides through)
 ADJACENT_S = 0.3  # s: a gap this short joins a note to the performance's span (a soft ending)
 DOUBTS_TO_DROP = 2
-FAR_BELOW = "far below the music"  # doubts that drop a note on their own
+FAR_BELOW = "far below the music"
 AT_FLOOR = "at the background's level"
+UNHELD_APART = "no held pitch, apart from the performance"  # a syllable, a click, a cough
+DECISIVE = (FAR_BELOW, AT_FLOOR, UNHELD_APART)  # doubts that drop a note on their own
 OUT_OF_RANGE = "outside the take's range"
 BACKGROUND = (FAR_BELOW, AT_FLOOR, OUT_OF_RANGE)  # doubts that stop a span growing over a note
 
@@ -93,16 +98,18 @@ class NoteEvidence:
             found.append(OUT_OF_RANGE)
         if self.voiced_prob < MIN_VOICED_PROB or self.measured_share < MIN_MEASURED_SHARE:
             found.append("weakly pitched")
-        min_steady_s = MIN_STEADY_APART_S if self.outside_span else MIN_STEADY_S
-        if self.steady_s < min_steady_s or self.steady_share < MIN_STEADY_SHARE:
-            found.append("no held pitch")
         if self.outside_span:
-            found.append("apart from the performance")
+            quiet = self.below_performance_db >= QUIET_APART_DB
+            hold_s = MIN_STEADY_QUIET_APART_S if quiet else MIN_STEADY_APART_S
+            if self.steady_s < hold_s or self.steady_share < MIN_STEADY_SHARE:
+                found.append(UNHELD_APART)
+        elif self.steady_s < MIN_STEADY_S or self.steady_share < MIN_STEADY_SHARE:
+            found.append("no held pitch")
         return tuple(found)
 
     @property
     def belongs(self) -> bool:
-        weight = sum(DOUBTS_TO_DROP if d in (FAR_BELOW, AT_FLOOR) else 1 for d in self.doubts)
+        weight = sum(DOUBTS_TO_DROP if d in DECISIVE else 1 for d in self.doubts)
         return weight < DOUBTS_TO_DROP
 
 
@@ -129,14 +136,16 @@ def weigh_notes(
     durations = np.array([n.duration_s for n in notes])
     performance_db = _weighted_percentile(levels, durations, PERFORMANCE_PERCENTILE)
     floor_db = float(np.percentile(env, FLOOR_PERCENTILE)) if len(env) else -np.inf
-    # The take's range and span: notes that are plainly the music (loud, held, clearly pitched).
-    core = [
+    # The take's range and span: notes that are plainly the music (loud, clearly pitched and
+    # held; a take of nothing but short notes falls back on its loud, clear ones).
+    loud = [
         i
         for i, n in enumerate(notes)
         if performance_db - levels[i] < QUIET_APART_DB
-        and n.steady_end - n.steady_start >= MIN_STEADY_APART_S / n.hop_s
         and float(np.mean(prob[n.start : n.end])) >= MIN_VOICED_PROB
-    ] or [int(np.argmax(levels))]
+    ]
+    held = [i for i in loud if notes[i].steady_end - notes[i].steady_start >= _frames(notes[i])]
+    core = held or loud or [int(np.argmax(levels))]
     midis = np.array([notes[i].midi for i in core])
     lo = _weighted_percentile(midis, durations[core], RANGE_PERCENTILES[0])
     hi = _weighted_percentile(midis, durations[core], RANGE_PERCENTILES[1])
@@ -187,6 +196,11 @@ def _span(evidence: list[NoteEvidence], first: int, last: int) -> tuple[int, int
     while last < len(evidence) - 1 and joins(evidence[last + 1], evidence[last]):
         last += 1
     return first, last
+
+
+def _frames(note: Note) -> int:
+    """``MIN_STEADY_APART_S`` in the note's frames."""
+    return round(MIN_STEADY_APART_S / note.hop_s)
 
 
 def _level_db(env: npt.NDArray[np.float64], note: Note) -> float:
