@@ -92,7 +92,9 @@ class NoteEvidence:
             found.append(FAR_BELOW)
         elif self.below_performance_db >= quiet_db:
             found.append("quiet")
-        if self.above_floor_db < ABOVE_FLOOR_DB:
+        # A take with no background to hear (music from end to end) has its floor inside the
+        # music: only a note well below the performance can be "at the background's level".
+        if self.above_floor_db < ABOVE_FLOOR_DB and self.below_performance_db >= QUIET_APART_DB:
             found.append(AT_FLOOR)
         if self.outside_range_semitones > 0.0:
             found.append(OUT_OF_RANGE)

@@ -125,6 +125,13 @@ def test_hum_in_the_rests_is_not_a_note_but_a_soft_ending_is() -> None:
     assert reasons[3.5] == ()
 
 
+def test_a_take_that_is_music_from_end_to_end_keeps_its_note() -> None:
+    """No silence anywhere: the quietest frames are the note itself, not a background."""
+    take = Take(2.5)
+    take.add(0.0, 2.5, 440.0, -12.0)
+    assert take.kept() == [(0.0, 2.5)]
+
+
 def test_a_stray_low_thump_amid_the_music_is_not_a_note() -> None:
     take = Take(4.5)
     with_tune(take)
