@@ -614,7 +614,10 @@ class RedisJobStore:
         return pruned
 
     def beat(self, worker: str, info: dict[str, Any], ttl_s: float) -> None:
-        self._redis.set(self._k("worker", worker), json.dumps(info), ex=max(1, math.ceil(ttl_s)))
+        if ttl_s <= 0:  # out of date as soon as written
+            self.forget(worker)
+            return
+        self._redis.set(self._k("worker", worker), json.dumps(info), px=math.ceil(ttl_s * 1000))
 
     def forget(self, worker: str) -> None:
         self._redis.delete(self._k("worker", worker))

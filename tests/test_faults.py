@@ -19,6 +19,7 @@ from fakevk.redis_server import redis_server, redis_url  # noqa: F401
 from bot import jobs
 from bot.jobs import random_id_for
 from bot.texts import t
+from bot.worker import JOBS_SUBDIR
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +125,8 @@ async def test_fifty_clips_survive_kills_restart_vk_errors_and_duplicates(
     log_text = logs.read_text()
     assert "re-enqueued" in log_text  # the sweeper handed the killed jobs back
     assert settings.vk_token not in log_text
-    leftovers = list(settings.work_dir.iterdir()) if settings.work_dir.exists() else []
+    scratch = settings.work_dir / JOBS_SUBDIR
+    leftovers = list(scratch.iterdir()) if scratch.exists() else []
     assert leftovers == []  # the killed attempts' scratch directories were swept too
 
 
