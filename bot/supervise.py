@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from typing import IO
 
 log = logging.getLogger("smask.supervisor")
 
@@ -43,6 +44,7 @@ class WorkerSupervisor(threading.Thread):
         window_s: how far back deaths count.
         backoff_s: delay before the first restart; doubles per recent death, capped.
         on_give_up: called (from this thread) when the supervisor gives up.
+        output: where the child's stdout and stderr go (default: this process's).
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class WorkerSupervisor(threading.Thread):
         window_s: float = 300.0,
         backoff_s: float = 1.0,
         on_give_up: Callable[[], None] = lambda: None,
+        output: IO[bytes] | None = None,
     ) -> None:
         super().__init__(name="smask-supervisor", daemon=True)
         self.cmd = list(cmd)
@@ -62,6 +65,7 @@ class WorkerSupervisor(threading.Thread):
         self.window_s = window_s
         self.backoff_s = backoff_s
         self.on_give_up = on_give_up
+        self.output = output
         self.gave_up = False
         self.restarts = 0
         self._deaths: deque[float] = deque()
@@ -78,7 +82,12 @@ class WorkerSupervisor(threading.Thread):
         with self._lock:
             if self._stopping.is_set():
                 return None
-            self._child = subprocess.Popen(self.cmd, env=self.env)
+            self._child = subprocess.Popen(
+                self.cmd,
+                env=self.env,
+                stdout=self.output,
+                stderr=subprocess.STDOUT if self.output is not None else None,
+            )
             return self._child
 
     def run(self) -> None:
