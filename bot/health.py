@@ -12,9 +12,10 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.jobs import JobStore
+if TYPE_CHECKING:
+    from bot.jobs import JobStore
 
 
 @dataclass(frozen=True)

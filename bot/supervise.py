@@ -82,9 +82,13 @@ class WorkerSupervisor(threading.Thread):
         with self._lock:
             if self._stopping.is_set():
                 return None
+            # Its own session: a Ctrl-C in the terminal reaches the bot only, which then stops
+            # the child itself; otherwise the child's exit would race the bot's shutdown and be
+            # taken for a death.
             self._child = subprocess.Popen(
                 self.cmd,
                 env=self.env,
+                start_new_session=True,
                 stdout=self.output,
                 stderr=subprocess.STDOUT if self.output is not None else None,
             )
