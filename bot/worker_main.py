@@ -26,6 +26,10 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
         enqueue_later=lambda job_id, delay_s: queue.enqueue(job_id, delay_s=delay_s),
     )
     holder["worker"] = worker
+    # Import the pipeline before taking jobs: a first import inside a job runs on the job's
+    # event loop and stalls it, lease heartbeat included, for as long as the import takes.
+    import core.pipeline  # noqa: F401
+
     try:
         worker.tracker()  # load the model before taking jobs, once per process
     except Exception as exc:  # the pipeline may still load its own; log why we could not

@@ -174,7 +174,8 @@ async def test_a_job_longer_than_its_lease_keeps_it_by_renewing(
     job = jobs.make_store(settings).get("70_1")
     assert job is not None and job.state == "done"
     assert job.attempts == 1, logs.read_text()[-2000:]
-    assert fake.file_hits["long.mp4"] == 1
+    # one worker attempt (the bot itself may fetch a small doc once, to see if it is a score)
+    assert len(re.findall(r"job 70_1: attempt \d+ by ", logs.read_text())) == 1
     assert "re-enqueued" not in logs.read_text()
 
 
