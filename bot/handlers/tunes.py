@@ -5,7 +5,8 @@ with every clip they send until they change it, so the worker checks each take a
 
 A doc is a score or a clip by its bytes. Scores are small, so a doc of at most
 ``SCORE_MAX_BYTES`` is fetched here (same host allowlist and streaming cap as clips) and
-sniffed; anything that is not a score goes on to the clip handler untouched. The file is read
+sniffed, unless it is named as audio or video (then it is a clip, fetched once, by the
+worker); anything that is not a score goes on to the clip handler untouched. The file is read
 into memory and deleted before the answer, whatever happens.
 """
 
@@ -28,6 +29,12 @@ from bot.texts import error_key, t
 log = logging.getLogger("smask.bot")
 
 SCORE_MAX_BYTES = 1 * 2**20  # MIDI and MusicXML of a tune a learner plays are a few KB
+# A doc named as audio or video goes straight to the clip path: its name never makes it a
+# score, it only spares a small clip a second download (the worker fetches it anyway).
+MEDIA_EXTENSIONS = frozenset(
+    {"mp4", "mov", "m4v", "m4a", "3gp", "webm", "mkv", "avi", "mpg", "mpeg", "wmv", "flv"}
+    | {"mp3", "wav", "ogg", "oga", "opus", "aac", "flac", "amr"}
+)
 OFF_WORDS = frozenset({"off", "none", "no", "stop", "выкл", "нет", "сброс", "забыть", "стоп"})
 ON_WORDS = frozenset({"on", "yes", "вкл", "да"})
 
@@ -70,7 +77,7 @@ async def take_score_doc(ctx: BotContext, message: Message, doc: Any, prefs: Use
     wrong); a score that cannot be used is answered here with its own message.
     """
     size = int(getattr(doc, "size", 0) or 0)
-    if not 0 < size <= SCORE_MAX_BYTES:
+    if not 0 < size <= SCORE_MAX_BYTES or _named_as_media(doc):
         return False
     settings = ctx.settings
     key = message_key(message)
@@ -98,6 +105,12 @@ async def take_score_doc(ctx: BotContext, message: Message, doc: Any, prefs: Use
         return False
     await _answer_score_bytes(ctx, message, prefs, data, str(doc.title or "score"))
     return True
+
+
+def _named_as_media(doc: Any) -> bool:
+    title = str(getattr(doc, "title", "") or "")
+    ext = str(getattr(doc, "ext", "") or "") or (title.rsplit(".", 1)[-1] if "." in title else "")
+    return ext.lower() in MEDIA_EXTENSIONS
 
 
 async def _answer_score_bytes(
