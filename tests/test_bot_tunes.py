@@ -104,7 +104,8 @@ async def test_a_score_file_sets_the_tune_and_the_next_clip_carries_it(
     # No telling name: the bytes say MIDI, and the bytes decide.
     score_doc = [doc_attachment(fake.add_file("tune", midi), title="мелодия", size=len(midi))]
     xml = (FIXTURES / "musescore_two_parts.musicxml").read_bytes()
-    xml_doc = [doc_attachment(fake.add_file("t.musicxml", xml), title="t.musicxml", size=len(xml))]
+    # Named as video, but the learner wrote /tune on it: it is looked at, and it is a score.
+    xml_doc = [doc_attachment(fake.add_file("t.mp4", xml), title="t.mp4", size=len(xml))]
     clip = [doc_attachment(fake.add_file("clip.mp4", b"a clip, not a score"), size=19)]
     bytes_doc = [doc_attachment(fake.add_file("notes.bin", b"not a score"), title="notes.bin")]
     store = jobs.SqliteJobStore(settings.jobs_path)

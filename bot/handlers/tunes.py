@@ -69,15 +69,18 @@ async def _save_tune(message: Message, ctx: BotContext, prefs: UserPrefs, score:
     await reply(message, text, purpose="tune")
 
 
-async def take_score_doc(ctx: BotContext, message: Message, doc: Any, prefs: UserPrefs) -> bool:
+async def take_score_doc(
+    ctx: BotContext, message: Message, doc: Any, prefs: UserPrefs, *, said_tune: bool = False
+) -> bool:
     """Set the user's tune from a doc that is a score; False when the doc is something else.
 
-    Called by the clip handler after its host check. A doc over SCORE_MAX_BYTES, or one whose
-    download fails, is left to the clip path (the worker fetches it again and says what is
-    wrong); a score that cannot be used is answered here with its own message.
+    Called by the clip handler after its host check, and by ``/tune`` written on a doc
+    (``said_tune``: then even a doc named as video is looked at). A doc over SCORE_MAX_BYTES,
+    or one whose download fails, is left to the clip path (the worker fetches it again and
+    says what is wrong); a score that cannot be used is answered here with its own message.
     """
     size = int(getattr(doc, "size", 0) or 0)
-    if not 0 < size <= SCORE_MAX_BYTES or _named_as_media(doc):
+    if not 0 < size <= SCORE_MAX_BYTES or (_named_as_media(doc) and not said_tune):
         return False
     settings = ctx.settings
     key = message_key(message)
@@ -154,7 +157,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
                 facts = {"size_mb": round(size / 2**20, 1), "max_mb": SCORE_MAX_BYTES / 2**20}
                 await reply(message, t("declared_too_large", lang, **facts), purpose="refused")
                 return
-            if not await take_score_doc(ctx, message, doc, prefs):
+            if not await take_score_doc(ctx, message, doc, prefs, said_tune=True):
                 await reply(message, t("error_score_unreadable", lang), purpose="refused")
             return
         words = args.strip()
