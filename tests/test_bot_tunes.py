@@ -158,3 +158,11 @@ async def test_a_bad_score_doc_is_refused_with_its_message(
     assert list(settings.work_dir.iterdir()) == []
     kept = SqlitePrefsStore(settings.jobs_path).get(13).tune
     assert kept is not None and Score.from_dict(kept) == load_score("до ре ми")
+
+
+def test_a_damaged_stored_tune_is_a_refused_score_not_a_crash() -> None:
+    from core.errors import ScoreUnreadable
+
+    with pytest.raises(ScoreUnreadable):
+        correct_options({"score": {"source": "inline", "notes": "garbage"}}, "cpu")
+    assert correct_options({"score": None, "fix_wrong_notes": True}, "cpu").score is None
