@@ -196,7 +196,8 @@ def test_songbook_has_the_promised_tunes() -> None:
 def test_every_songbook_bar_adds_up_to_its_meter() -> None:
     import tomllib
 
-    from core.score import SONGBOOK_PATH, parse_meter
+    from core.score import parse_meter
+    from core.songbook import SONGBOOK_PATH
 
     table = tomllib.loads(SONGBOOK_PATH.read_text(encoding="utf-8"))
     for tune in table["tune"]:
