@@ -121,6 +121,15 @@ async def test_a_score_file_sets_the_tune_and_the_next_clip_carries_it(
         # "/tune" written on a MusicXML doc: the file becomes the tune
         from_xml = await _say(fake, 12, 1, "/tune", attachments=xml_doc)
         assert "Test Tune" in from_xml and "8 нот" in from_xml
+        assert "Я взял дорожку 2 «Piano»" in from_xml  # the busiest of two, and how to change
+        flute = await _say(fake, 12, 2, "/tune 1", attachments=xml_doc)
+        assert "7 нот" in flute and "дорожку 1 «Flute»" in flute
+        assert await _say(fake, 12, 3, "/tune 9", attachments=xml_doc) == t(
+            "tune_no_such_track", "ru", track=9
+        )
+        assert await _say(fake, 12, 4, "/tune hi", attachments=xml_doc) == t(
+            "tune_doc_track_hint", "ru"
+        )
     (job,) = store.for_user(11)
     options = correct_options(job.options, "cpu")
     assert options.score is not None and options.fix_wrong_notes

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -60,17 +61,27 @@ def songbook_text(lang: str) -> str:
     return "\n".join([t("tunes_header", lang), *songs, "", t("tunes_exercises", lang)])
 
 
-async def _save_tune(message: Message, ctx: BotContext, prefs: UserPrefs, score: Any) -> None:
+async def _save_tune(
+    message: Message, ctx: BotContext, prefs: UserPrefs, score: Any, *, extra: str = ""
+) -> None:
     updated = replace(prefs, tune=score.to_dict())
     await asyncio.to_thread(ctx.prefs.put, message.from_id, updated)
     text = t("tune_set", prefs.lang, tune=score.describe(prefs.lang))
+    if extra:
+        text += "\n" + extra
     if prefs.fix_wrong_notes:
         text += "\n" + t("fixwrong_is_on", prefs.lang)
     await reply(message, text, purpose="tune")
 
 
 async def take_score_doc(
-    ctx: BotContext, message: Message, doc: Any, prefs: UserPrefs, *, said_tune: bool = False
+    ctx: BotContext,
+    message: Message,
+    doc: Any,
+    prefs: UserPrefs,
+    *,
+    said_tune: bool = False,
+    track: int | None = None,
 ) -> bool:
     """Set the user's tune from a doc that is a score; False when the doc is something else.
 
@@ -106,7 +117,7 @@ async def take_score_doc(
 
     if not is_score(data):
         return False
-    await _answer_score_bytes(ctx, message, prefs, data, str(doc.title or "score"))
+    await _answer_score_bytes(ctx, message, prefs, data, str(doc.title or "score"), track)
     return True
 
 
@@ -117,19 +128,33 @@ def _named_as_media(doc: Any) -> bool:
 
 
 async def _answer_score_bytes(
-    ctx: BotContext, message: Message, prefs: UserPrefs, data: bytes, name: str
+    ctx: BotContext,
+    message: Message,
+    prefs: UserPrefs,
+    data: bytes,
+    name: str,
+    track: int | None,
 ) -> None:
     from core.errors import ScoreError
-    from core.score_files import read_score_bytes
+    from core.score_files import read_score_voices
 
+    lang = prefs.lang
     try:
-        score = await asyncio.to_thread(read_score_bytes, data, name)
+        found = await asyncio.to_thread(read_score_voices, data, name, track=track)
     except ScoreError as exc:
         log.info("message %s: score refused: %s (%s)", message_key(message), exc.code, exc.detail)
-        await reply(message, t(error_key(exc.code), prefs.lang), purpose="refused")
+        await reply(message, t(error_key(exc.code), lang), purpose="refused")
+        return
+    except ValueError:  # "/tune 5" on a file with fewer voices
+        await reply(message, t("tune_no_such_track", lang, track=track), purpose="refused")
         return
     log.info("message %s: tune set from a %d-byte score", message_key(message), len(data))
-    await _save_tune(message, ctx, prefs, score)
+    extra = ""
+    if len(found.voices) > 1:
+        quoted = re.search(r"“(.+)”", found.voices[found.chosen - 1])
+        name = "" if quoted is None else (f" «{quoted[1]}»" if lang == "ru" else f" “{quoted[1]}”")
+        extra = t("tune_track_taken", lang, track=found.chosen, count=len(found.voices), name=name)
+    await _save_tune(message, ctx, prefs, found.score, extra=extra)
 
 
 def make_labeler(ctx: BotContext) -> BotLabeler:
@@ -157,7 +182,12 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
                 facts = {"size_mb": round(size / 2**20, 1), "max_mb": SCORE_MAX_BYTES / 2**20}
                 await reply(message, t("declared_too_large", lang, **facts), purpose="refused")
                 return
-            if not await take_score_doc(ctx, message, doc, prefs, said_tune=True):
+            words = args.strip()
+            track = int(words) if words.isdigit() and 0 < int(words) < 1000 else None
+            if words and track is None:
+                await reply(message, t("tune_doc_track_hint", lang), purpose="invalid")
+                return
+            if not await take_score_doc(ctx, message, doc, prefs, said_tune=True, track=track):
                 await reply(message, t("error_score_unreadable", lang), purpose="refused")
             return
         words = args.strip()
