@@ -50,7 +50,6 @@ _ACCIDENTALS = {
     "дубль-бемоль": -2,
     "-дубль-бемоль": -2,
 }
-_REST_WORDS = frozenset({"r", "rest", "п", "пауза", "z"})
 _SEPARATORS = re.compile(r"[\s;]+|,(?!\d)")
 _DURATION = r"(?:/(?P<dur>\d+(?:[.,]\d+)?))?"
 _LATIN_TOKEN = re.compile(
