@@ -30,6 +30,7 @@ from bot.texts import error_key, t
 log = logging.getLogger("smask.bot")
 
 SCORE_MAX_BYTES = 1 * 2**20  # MIDI and MusicXML of a tune a learner plays are a few KB
+SCORE_TIMEOUT_S = 20.0  # a megabyte at most: a slow fetch is not worth holding the answer for
 # A doc named as audio or video goes straight to the clip path: its name never makes it a
 # score, it only spares a small clip a second download (the worker fetches it anyway).
 MEDIA_EXTENSIONS = frozenset(
@@ -104,7 +105,7 @@ async def take_score_doc(
                 path,
                 allowed_hosts=settings.allowed_hosts,
                 max_bytes=SCORE_MAX_BYTES,
-                timeout_s=settings.download_timeout_s,
+                timeout_s=min(SCORE_TIMEOUT_S, settings.download_timeout_s),
                 declared_size=size,
             )
         except DownloadError as exc:
