@@ -35,7 +35,7 @@ from core.score import (
 MAX_SCORE_BYTES = 8 * 2**20  # a score file as sent; MuseScore's biggest exports are far below
 MAX_XML_BYTES = 32 * 2**20  # MusicXML text unzipped from an .mxl
 MAX_ZIP_ENTRIES = 256
-MAX_SOURCE_NOTES = 20 * MAX_SCORE_NOTES  # every track or part together, before choosing one
+MAX_SOURCE_NOTES = 4 * MAX_SCORE_NOTES  # all parts together; music21 reads ~4000 a second
 MAX_XML_DEPTH = 64  # MusicXML nests about 8 deep
 MAX_MIDI_TRACKS = 1024
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
