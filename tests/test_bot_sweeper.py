@@ -143,3 +143,27 @@ def test_a_work_dir_without_our_subfolder_is_left_alone(tmp_path: Path) -> None:
     (work / "10_1-1" / "x").write_text("someone else's")
     _sweeper(store, work).sweep_once()
     assert (work / "10_1-1" / "x").read_text() == "someone else's"
+
+
+def test_smask_health_json_and_an_unreadable_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from smask.cli import main
+
+    monkeypatch.delenv("VK_TOKEN", raising=False)  # health needs no credentials
+    monkeypatch.delenv("SMASK_REDIS_URL", raising=False)
+    monkeypatch.setenv("SMASK_JOBS_PATH", str(tmp_path / "jobs.db"))
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    store.submit(_job(30), LIMITS)
+    _sweeper(store).beat()
+    assert main(["health", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["healthy"] and report["workers_alive"] == 1 and report["queued"] == 1
+
+    (tmp_path / "not-a-db").write_text("this is not SQLite")
+    monkeypatch.setenv("SMASK_JOBS_PATH", str(tmp_path / "not-a-db"))
+    assert main(["health"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("healthy: no\nerror: DatabaseError")
