@@ -58,6 +58,10 @@ FINAL_DOWNLOAD_KEYS = {
 # Scratch folders live in this subfolder of SMASK_WORK_DIR, one per attempt, named
 # "<job id>-<attempt>": the sweeper deletes only what matches, never anything else there.
 JOBS_SUBDIR = "smask-jobs"
+# Small docs the bot fetches to see whether they are scores live here for a moment; the bot
+# deletes each at once, and the sweeper removes what a crash left behind after this long.
+SCORE_DOCS_SUBDIR = "score-docs"
+SCORE_DOC_STALE_S = 600.0
 _JOB_DIR_RE = re.compile(r"^(-?\d+_c?\d+)-(\d+)$")
 
 
@@ -409,17 +413,37 @@ def _plot(report: Any, path: Path) -> Path | None:
     return path if path.exists() else None
 
 
+def score_doc_path(work_dir: Path, key: str) -> Path:
+    """Where the bot puts a small doc while it looks for a score: inside the folder we own."""
+    return work_dir / JOBS_SUBDIR / SCORE_DOCS_SUBDIR / f"{key}.bin"
+
+
+def _clean_score_docs(root: Path, now: float) -> int:
+    """Remove score docs older than ``SCORE_DOC_STALE_S`` (a crash between fetch and delete)."""
+    removed = 0
+    for entry in root.glob("*.bin"):
+        try:
+            stale = now - entry.stat().st_mtime > SCORE_DOC_STALE_S
+            if stale and entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def clean_work_dir(store: JobStore, work_dir: Path) -> int:
     """Remove scratch folders a killed worker left behind; returns how many.
 
     Only ``<work_dir>/smask-jobs/<job id>-<attempt>`` folders are ours, and one is kept while
-    that very attempt runs. Anything else, in ``work_dir`` or in ``smask-jobs``, is left alone:
-    an operator may point ``SMASK_WORK_DIR`` at a directory that holds other things.
+    that very attempt runs; so are ``smask-jobs/score-docs/*.bin`` files, removed once stale.
+    Anything else, in ``work_dir`` or in ``smask-jobs``, is left alone: an operator may point
+    ``SMASK_WORK_DIR`` at a directory that holds other things.
     """
     root = work_dir / JOBS_SUBDIR
     if not root.is_dir():
         return 0
-    removed = 0
+    removed = _clean_score_docs(root / SCORE_DOCS_SUBDIR, time.time())
     for entry in root.iterdir():
         match = _JOB_DIR_RE.match(entry.name)
         if match is None or not entry.is_dir() or entry.is_symlink():

@@ -12,7 +12,15 @@ from fakevk.redis_server import redis_server, redis_url  # noqa: F401
 from bot import jobs
 from bot.health import check
 from bot.jobs import Job, JobStore, SqliteJobStore, SubmitLimits
-from bot.worker import JOBS_SUBDIR, Sweeper, clean_work_dir, job_work_dir, process_id
+from bot.worker import (
+    JOBS_SUBDIR,
+    SCORE_DOC_STALE_S,
+    Sweeper,
+    clean_work_dir,
+    job_work_dir,
+    process_id,
+    score_doc_path,
+)
 
 LIMITS = SubmitLimits(max_waiting_per_user=3, max_clips_per_hour=20, max_queue_length=10)
 WEEK_S = 7 * 24 * 3600.0
@@ -134,6 +142,25 @@ def test_only_our_own_job_folders_are_ever_deleted(tmp_path: Path) -> None:
     for path in foreign:
         assert path.read_text() == "not the bot's", path
     assert (elsewhere / "keep.txt").exists() and (ours / "12_1-1").is_symlink()
+
+
+def test_a_score_doc_a_crash_left_behind_is_removed_once_stale(tmp_path: Path) -> None:
+    """The bot deletes each score doc at once; one left by a crash goes when it is stale."""
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    work = tmp_path / "work"
+    fresh = score_doc_path(work, "7_1")
+    stale = score_doc_path(work, "8_1")
+    fresh.parent.mkdir(parents=True)
+    fresh.write_bytes(b"MThd")
+    stale.write_bytes(b"MThd")
+    old = time.time() - SCORE_DOC_STALE_S - 60
+    os.utime(stale, (old, old))
+    other = fresh.parent / "keep.txt"
+    other.write_text("not a score doc")
+    os.utime(other, (old, old))
+
+    assert clean_work_dir(store, work) == 1
+    assert fresh.exists() and not stale.exists() and other.exists()
 
 
 def test_a_work_dir_without_our_subfolder_is_left_alone(tmp_path: Path) -> None:
