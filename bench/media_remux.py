@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.results_io import publish
-from core.media import aac_bit_rate_kbps, decode_audio, ffmpeg_exe, probe, write_result
+from core.media import aac_bit_rate_kbps, decode_audio, write_result
+from core.probe import ffmpeg_exe, probe
 
 SAMPLE_RATE = 48000  # Hz
 CHANNELS = 2

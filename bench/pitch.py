@@ -31,10 +31,10 @@ import numpy.typing as npt
 import torch
 
 from bench.results_io import publish
-from core.cqt import chunk_audio
 from core.pitch import track_pitch
 from models import dataset, evaluate, synth
 from models.checkpoint import load_tracker
+from models.cqt import chunk_audio
 
 SHARED_EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 RATE = 16000  # Hz: every tracker gets 16 kHz audio (crepe's and our refinement's rate)

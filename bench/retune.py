@@ -44,12 +44,13 @@ from scipy.io import wavfile
 from scipy.signal import resample
 
 from bench.results_io import publish
-from core import retune
-from core.media import decode_audio, ffmpeg_exe, probe
+from core.media import decode_audio
 from core.notes import centre_midi, vibrato_extent_cents
 from core.pipeline import CorrectOptions, Plan, correct_file, plan_correction
-from core.units import hz_to_midi, midi_to_hz
+from core.probe import ffmpeg_exe, probe
+from core.psola import shift_pitch
 from models.synth import FLUIDR3, Note, Phrase, render_phrase
+from models.units import hz_to_midi, midi_to_hz
 
 REPO = Path(__file__).resolve().parents[1]
 PICTURE = REPO / "docs" / "img" / "pitch_before_after.png"
@@ -180,7 +181,7 @@ def run_ours(item: Item, tracker: Any) -> Plan:
     t0 = time.perf_counter()
     plan = plan_correction(audio, SR, CorrectOptions(), tracker=tracker)
     t1 = time.perf_counter()
-    out = retune.shift_pitch(audio, SR, plan.f0_ref_hz, plan.shift_cents, plan.track.hop_s)
+    out = shift_pitch(audio, SR, plan.f0_ref_hz, plan.shift_cents, plan.track.hop_s)
     t2 = time.perf_counter()
     item.outputs["ours"] = out[0]
     item.seconds["ours (track+plan)"] = t1 - t0

@@ -277,7 +277,7 @@ class Worker:
         if limits.max_bytes < self.settings.max_download_bytes:
             limits = replace(limits, max_bytes=self.settings.max_download_bytes)
         # Refuse a bad file before touching the model: the user's answer must not depend on it.
-        from core.media import probe
+        from core.probe import probe
 
         info = await asyncio.to_thread(probe, src, limits=limits, require_video=True)
         tracker = await asyncio.to_thread(self.tracker)

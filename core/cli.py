@@ -49,7 +49,7 @@ def _explain(error: SmaskError) -> str:
 
 def _cmd_probe(args: argparse.Namespace) -> int:
     from core.limits import MediaLimits
-    from core.media import probe
+    from core.probe import probe
 
     info = probe(Path(args.file), limits=MediaLimits.from_env())
     print(json.dumps(info.to_dict(), indent=2, ensure_ascii=False))

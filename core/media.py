@@ -1,16 +1,8 @@
-"""The clip in, the clip out: probe, decode the soundtrack, write the corrected clip.
+"""The soundtrack out and back in: decode a probed clip's audio, write the corrected clip.
 
-Everything goes through the ``ffmpeg`` binary that imageio-ffmpeg ships (there is no ffprobe),
-always as an argv list, never through a shell. Three rules keep a hostile upload harmless:
-
-* The container is decided by the first bytes (:func:`sniff_container`), never by the name;
-  playlists, concat scripts, WebM/MKV and friends are refused before ffmpeg sees them.
-* Every ffmpeg call forces the QuickTime/MP4 demuxer (``-f mov``), restricts protocols to
-  ``file,pipe``, switches off external data references (``-enable_drefs 0``) and names the
-  input as a ``file:`` URL, so nothing in the bytes can make ffmpeg open another file or a URL,
-  and a name starting with ``-`` or holding ``:`` is still just a name.
-* :class:`~core.limits.MediaLimits` are checked on the header before anything is decoded, and
-  every subprocess has a timeout.
+Works only on what :func:`core.probe.probe` accepted (a :class:`~core.probe.MediaInfo`), and
+runs ffmpeg only through :mod:`core.probe`'s hardened invocation, so the safety rules stated
+there hold for every byte read here. The result is written atomically (temp file + rename).
 
 Audio arrays are float32 ``[channels, samples]`` in [-1, 1] at the clip's own sample rate.
 """
@@ -18,760 +10,40 @@ Audio arrays are float32 ``[channels, samples]`` in [-1, 1] at the clip's own sa
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import os
-import re
-import stat
 import subprocess
 import tempfile
-import threading
-from array import array
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import to_mono
-from core.errors import (
-    Corrupt,
-    EmptyFile,
-    Hostile,
-    NoAudio,
-    NotMedia,
-    NotVideo,
-    ProcessingError,
-    TooBig,
-    TooLarge,
-    TooLong,
-    UnsupportedContainer,
+from core.errors import Corrupt, NoAudio, ProcessingError
+from core.probe import (
+    Container,
+    MediaInfo,
+    channels_from_layout,
+    ffmpeg_stream,
+    file_url,
+    input_args,
+    media_timeout_s,
 )
-from core.limits import MediaLimits
 
 __all__ = [
-    "AudioInfo",
-    "Container",
-    "MediaInfo",
-    "VideoInfo",
     "aac_bit_rate_kbps",
     "decode_audio",
-    "ffmpeg_exe",
-    "probe",
-    "sniff_container",
-    "to_mono",
     "write_result",
 ]
 
-Container = Literal["mp4", "mov", "m4a"]
-
-# Demuxer options placed before every ``-i``: see the module docstring.
-DEMUXER_ARGS: tuple[str, ...] = (
-    "-f",
-    "mov",
-    "-protocol_whitelist",
-    "file,pipe",
-    "-enable_drefs",
-    "0",
-)
-PROBE_TIMEOUT_S = 30.0  # s, header parse and packet scan of a file within the size limit
-DECODE_CHECK_FRAMES = {"v": 3, "a": 8}  # frames per stream probe() actually decodes
 PCM_CHUNK_SAMPLES = 1 << 16  # samples per channel handed to ffmpeg's stdin at a time
-MAX_PACKETS_PER_S = 1000  # packets/s of allowed duration; real clips use < 400 (240 fps + AAC)
-SUBPROCESS_BASE_TIMEOUT_S = 60.0  # s, added to the duration-based part below
-SUBPROCESS_TIMEOUT_PER_MEDIA_S = 2.0  # s of wall time allowed per second of media
 AAC_FRAME_SAMPLES = 1024  # samples per AAC frame (the unit of "same duration")
+RESULT_FILE_MODE = 0o644
 # Hz, the rates an AAC stream can signal without an explicit frequency field
 AAC_SAMPLE_RATES = (
     96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
 )  # fmt: skip
-VFR_TOLERANCE = 0.02  # relative spread of frame durations still called constant frame rate
-SNIFF_BYTES = 4096
-RESULT_FILE_MODE = 0o644
-
-# ISO base media / QuickTime top-level boxes a real file may start with.
-_QT_LEADING_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"junk", b"uuid"}
-# ftyp brands of ISO-BMFF files that are still images or raw photos, not clips.
-_IMAGE_BRANDS = {
-    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1",
-    b"avif", b"avis", b"crx ", b"jp2 ", b"jpx ", b"jpm ",
-}  # fmt: skip
-_M4A_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
-# Leading bytes of containers ffmpeg could read but we do not accept.
-_OTHER_CONTAINERS: tuple[tuple[bytes, str], ...] = (
-    (b"\x1a\x45\xdf\xa3", "matroska/webm"),
-    (b"RIFF", "riff (wav/avi)"),
-    (b"OggS", "ogg"),
-    (b"fLaC", "flac"),
-    (b"ID3", "mp3"),
-    (b"FLV", "flv"),
-    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf/wmv"),
-    (b".RMF", "realmedia"),
-    (b"\x00\x00\x01\xba", "mpeg-ps"),
-    (b"\x00\x00\x01\xb3", "mpeg video"),
-    (b"FORM", "aiff"),
-    (b"caff", "caf"),
-    (b"#!AMR", "amr"),
-)
-# Text that makes a media tool fetch something else: playlists, concat lists, manifests.
-_REFERENCE_MARKERS = (
-    b"#extm3u",
-    b"#ext-x-",
-    b"ffconcat",
-    b"<mpd",
-    b"[playlist]",
-    b"<smil",
-    b"#extinf",
-    b"file '",
-    b'file "',
-)
-
-
-# --------------------------------------------------------------------------------------------
-# Facts about a clip
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """The picture stream we copy.
-
-    ``width``/``height`` are the coded size; ``rotation`` is the clockwise angle in degrees a
-    player turns the picture (what phones mean by "rotate": a portrait iPhone clip says 90),
-    read from the display matrix. ``fps`` is frames over time measured from the packets;
-    ``vfr`` is true when frame durations vary by more than ``VFR_TOLERANCE``.
-    """
-
-    index: int
-    codec: str
-    codec_tag: str | None
-    width: int
-    height: int
-    rotation: int
-    fps: float
-    vfr: bool
-    frames: int
-    duration_s: float
-
-    @property
-    def display_size(self) -> tuple[int, int]:
-        """(width, height) as the viewer sees it, after rotation."""
-        if self.rotation % 180 == 90:
-            return self.height, self.width
-        return self.width, self.height
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """The sound stream we analyse and replace.
-
-    ``start_s`` is where its first sample sits on the clip's timeline; :func:`decode_audio`
-    pads that stretch with silence so sample 0 is time 0 and lip sync survives the rewrite.
-    """
-
-    index: int
-    codec: str
-    sample_rate: int  # Hz
-    channels: int
-    channel_layout: str
-    bit_rate_kbps: int | None
-    start_s: float
-    duration_s: float
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """What :func:`probe` learned; ``to_dict()`` is what ``smask probe`` prints."""
-
-    path: Path
-    container: Container
-    duration_s: float
-    size_bytes: int
-    video: VideoInfo | None
-    audio: AudioInfo | None
-    streams: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def has_video(self) -> bool:
-        return self.video is not None
-
-    @property
-    def sample_rate(self) -> int:
-        """The audio's own rate in Hz (every clip :func:`probe` accepts has audio)."""
-        if self.audio is None:
-            raise NoAudio("no audio stream")
-        return self.audio.sample_rate
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "container": self.container,
-            "duration_s": round(self.duration_s, 4),
-            "size_bytes": self.size_bytes,
-            "video": None
-            if self.video is None
-            else {
-                **asdict(self.video),
-                "fps": round(self.video.fps, 4),
-                "duration_s": round(self.video.duration_s, 4),
-            },
-            "audio": None
-            if self.audio is None
-            else {
-                **asdict(self.audio),
-                "start_s": round(self.audio.start_s, 4),
-                "duration_s": round(self.audio.duration_s, 4),
-            },
-            "streams": [dict(s) for s in self.streams],
-        }
-
-
-# --------------------------------------------------------------------------------------------
-# ffmpeg plumbing
-# --------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary (imageio-ffmpeg's, or ``IMAGEIO_FFMPEG_EXE`` if set)."""
-    import imageio_ffmpeg
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
-def _file_url(path: Path) -> str:
-    # "file:" makes ffmpeg treat the rest as a plain path: a leading "-" is no option, a ":"
-    # no protocol, and no URL decoding happens.
-    return "file:" + str(Path(path).absolute())
-
-
-def _input_args(path: Path) -> list[str]:
-    return [*DEMUXER_ARGS, "-i", _file_url(path)]
-
-
-def _ffmpeg(args: Sequence[str], *, timeout_s: float) -> subprocess.CompletedProcess[bytes]:
-    """Run ffmpeg with ``args`` for its small outputs; a hang becomes ProcessingError."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
-    try:
-        return subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise ProcessingError(f"ffmpeg did not finish within {timeout_s:.0f} s") from None
-
-
-def _media_timeout_s(duration_s: float) -> float:
-    return SUBPROCESS_BASE_TIMEOUT_S + SUBPROCESS_TIMEOUT_PER_MEDIA_S * max(duration_s, 0.0)
-
-
-def _stderr_tail(proc: subprocess.CompletedProcess[bytes], n_chars: int = 600) -> str:
-    return proc.stderr.decode("utf-8", "replace").strip()[-n_chars:]
-
-
-@dataclass
-class _Stream:
-    """A running ffmpeg whose pipes the caller drives; filled in as the run ends."""
-
-    proc: subprocess.Popen[bytes]
-    returncode: int = 0
-    stderr: str = ""
-    timed_out: bool = False
-
-
-@contextlib.contextmanager
-def _ffmpeg_stream(
-    args: Sequence[str], *, timeout_s: float, stdin: bool = False, stdout: bool = True
-) -> Iterator[_Stream]:
-    """Run ffmpeg with pipes the caller reads or writes incrementally, bounding memory.
-
-    stderr goes to an unnamed temp file rather than a pipe: a broken file can print megabytes
-    of errors, and nobody reads stderr while stdout or stdin is busy, so a pipe could deadlock.
-    A timer kills ffmpeg after ``timeout_s``, and so does an exception in the block; a caller
-    that stops reading early must kill ``proc`` itself. After the block, ``returncode`` and the
-    tail of ``stderr`` are set; a timeout raises ProcessingError.
-    """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
-    with tempfile.TemporaryFile() as err:
-        with subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
-            stderr=err,
-        ) as proc:
-            run = _Stream(proc)
-
-            def expire() -> None:
-                run.timed_out = True
-                proc.kill()
-
-            timer = threading.Timer(timeout_s, expire)
-            timer.start()
-            try:
-                yield run
-            except BaseException:
-                proc.kill()
-                raise
-            finally:
-                run.returncode = proc.wait()  # still under the timer
-                timer.cancel()
-        err.seek(max(0, err.seek(0, os.SEEK_END) - 4096))
-        run.stderr = err.read().decode("utf-8", "replace")
-    if run.timed_out:
-        raise ProcessingError(f"ffmpeg did not finish within {timeout_s:.0f} s")
-
-
-# --------------------------------------------------------------------------------------------
-# Sniffing
-# --------------------------------------------------------------------------------------------
-
-
-def sniff_container(head: bytes) -> Container:
-    """Classify a file by its first bytes (at least 12; ``SNIFF_BYTES`` is plenty).
-
-    Raises the input error that fits: :class:`Hostile` for playlists and concat scripts (they
-    exist to make a player open other files), :class:`UnsupportedContainer` for real media
-    in other containers, :class:`NotMedia` for anything else.
-    """
-    if len(head) >= 8:
-        size = int.from_bytes(head[0:4], "big")
-        box = head[4:8]
-        size_ok = size in (0, 1) or size >= 8
-        if box == b"ftyp" and size_ok and len(head) >= 12:
-            brand = head[8:12]
-            if brand in _IMAGE_BRANDS:
-                raise UnsupportedContainer("an ISO-BMFF still image", kind=brand.decode("latin-1"))
-            if brand == b"qt  ":
-                return "mov"
-            if brand in _M4A_BRANDS:
-                return "m4a"
-            return "mp4"
-        if box in _QT_LEADING_BOXES and size_ok:
-            # Pre-ftyp QuickTime files start straight with a movie, data or padding box.
-            return "mov"
-
-    for magic, kind in _OTHER_CONTAINERS:
-        if head.startswith(magic):
-            raise UnsupportedContainer(f"{kind} container", kind=kind)
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        raise UnsupportedContainer("raw MPEG audio/ADTS", kind="mpeg audio")
-    if len(head) >= 189 and head[0] == 0x47 and head[188] == 0x47:
-        raise UnsupportedContainer("mpeg-ts container", kind="mpeg-ts")
-    # Playlists and scripts are text; binary files may hold these markers by chance.
-    if b"\x00" not in head:
-        lowered = head.lower()
-        if any(marker in lowered for marker in _REFERENCE_MARKERS):
-            raise Hostile("a playlist or concat script, not a clip")
-    raise NotMedia("unrecognised leading bytes")
-
-
-def _read_head(path: Path) -> tuple[int, bytes]:
-    """Size and first bytes of a regular file; FIFOs, devices and folders are not media."""
-    st = os.stat(path)  # a missing file is the caller's bug: FileNotFoundError
-    if not stat.S_ISREG(st.st_mode):
-        raise NotMedia("not a regular file")
-    if st.st_size == 0:
-        raise EmptyFile("zero bytes")
-    with open(path, "rb") as f:
-        return st.st_size, f.read(SNIFF_BYTES)
-
-
-# --------------------------------------------------------------------------------------------
-# Header parsing (ffmpeg -i stderr)
-# --------------------------------------------------------------------------------------------
-
-# Anchored at the indentation ffmpeg's dump uses (streams inside a "Stream group" sit two
-# spaces deeper). Metadata values that contain newlines are re-indented behind "key : ", so
-# they cannot forge these lines; a forged metadata *key* could, which is why the facts that
-# matter are re-read from the framecrc header ffmpeg writes itself (see _PacketStats).
-_DURATION_RE = re.compile(r"^  Duration: (?:(\d+):(\d\d):(\d\d(?:\.\d+)?)|N/A)", re.M)
-_STREAM_RE = re.compile(
-    r"^(?:  |    )Stream #0:(\d+)(?:\[0x[0-9a-fA-F]+\])?(?:\([^)]*\))?: "
-    r"(Video|Audio|Data|Subtitle|Attachment): (.*)$"
-)
-_ROTATION_RE = re.compile(
-    r"^ {4,}(?:Display Matrix|displaymatrix): rotation of (-?\d+(?:\.\d+)?) degrees", re.I
-)
-_SIZE_RE = re.compile(r", (\d{1,6})x(\d{1,6})(?=[ ,]|$)")
-_TAG_RE = re.compile(r"\(([^()/]{1,8}) / 0x[0-9A-Fa-f]{1,8}\)")
-_RATE_RE = re.compile(r", (\d{3,7}) Hz(?:, |$)")
-_BITRATE_RE = re.compile(r", (\d+) kb/s")
-_LAYOUT_NAMES = {
-    "mono": 1,
-    "stereo": 2,
-    "downmix": 2,
-    "binaural": 2,
-    "quad": 4,
-    "hexagonal": 6,
-    "octagonal": 8,
-    "hexadecagonal": 16,
-    "cube": 8,
-}
-
-
-def _channels_from_layout(layout: str) -> int | None:
-    """Channel count of an ffmpeg layout description ("5.1(side)", "6 channels", "FL+FR")."""
-    name = layout.split("(")[0].strip()
-    if name in _LAYOUT_NAMES:
-        return _LAYOUT_NAMES[name]
-    if m := re.fullmatch(r"(\d+) channels?", layout.strip()):
-        return int(m.group(1))
-    if m := re.fullmatch(r"(\d+)\.(\d+)", name):
-        return int(m.group(1)) + int(m.group(2))
-    if "+" in name:
-        return name.count("+") + 1
-    return None
-
-
-@dataclass
-class _HeaderStream:
-    index: int
-    kind: str  # video | audio | data | subtitle | attachment
-    codec: str
-    description: str
-    rotation_ccw: float = 0.0
-
-    @property
-    def attached_pic(self) -> bool:
-        return "(attached pic)" in self.description
-
-    @property
-    def default(self) -> bool:
-        return "(default)" in self.description
-
-
-@dataclass
-class _Header:
-    duration_s: float | None
-    streams: list[_HeaderStream]
-
-
-def _parse_header(stderr: str) -> _Header:
-    duration_s: float | None = None
-    if (m := _DURATION_RE.search(stderr)) and m.group(1) is not None:
-        duration_s = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    streams: list[_HeaderStream] = []
-    for line in stderr.splitlines():
-        if m := _STREAM_RE.match(line):
-            rest = m.group(3)
-            codec = rest.split(" ", 1)[0].rstrip(",")
-            streams.append(_HeaderStream(int(m.group(1)), m.group(2).lower(), codec, rest))
-        elif streams and (m := _ROTATION_RE.match(line)):
-            streams[-1].rotation_ccw = float(m.group(1))
-    return _Header(duration_s, streams)
-
-
-def _pick(streams: list[_HeaderStream], kind: str) -> _HeaderStream | None:
-    candidates = [s for s in streams if s.kind == kind and not s.attached_pic]
-    defaults = [s for s in candidates if s.default]
-    chosen = defaults or candidates
-    return chosen[0] if chosen else None
-
-
-# --------------------------------------------------------------------------------------------
-# Packet scan (ffmpeg -c copy -f framecrc)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _PacketStats:
-    """One stream as the framecrc muxer saw it: ffmpeg's own facts, no user text inside."""
-
-    time_base: Fraction = Fraction(1)
-    header: dict[str, str] = field(default_factory=dict)
-    pts: array[int] = field(default_factory=lambda: array("q"))
-    durations: array[int] = field(default_factory=lambda: array("q"))
-
-    @property
-    def count(self) -> int:
-        return len(self.pts)
-
-    def start_s(self) -> float:
-        return float(min(self.pts) * self.time_base) if self.pts else 0.0
-
-    def end_s(self) -> float:
-        if not self.pts:
-            return 0.0
-        ends = np.frombuffer(self.pts, np.int64) + np.frombuffer(self.durations, np.int64)
-        return float(int(ends.max()) * self.time_base)
-
-
-_FRAMECRC_HEADER_RE = re.compile(r"^#(\w+) (\d+): (.*)$")
-
-
-def _parse_framecrc_line(line: str, stats: list[_PacketStats]) -> bool:
-    """Fold one framecrc line into ``stats``; True when it was a packet."""
-    if line.startswith("#"):
-        if m := _FRAMECRC_HEADER_RE.match(line):
-            name, index, value = m.group(1), int(m.group(2)), m.group(3).strip()
-            if 0 <= index < len(stats):
-                stats[index].header[name] = value
-                num, _, den = value.partition("/")
-                if name == "tb" and num.isdigit() and den.isdigit() and int(den) > 0:
-                    stats[index].time_base = Fraction(int(num), int(den))
-        return False
-    parts = line.split(",")
-    if len(parts) < 4 or not parts[0].strip().isdigit():
-        return False
-    index = int(parts[0])
-    if 0 <= index < len(stats):
-        stats[index].pts.append(int(parts[2]))
-        stats[index].durations.append(int(parts[3]))
-    return True
-
-
-def _parse_framecrc(text: str, n_streams: int) -> list[_PacketStats]:
-    stats = [_PacketStats() for _ in range(n_streams)]
-    for line in text.splitlines():
-        _parse_framecrc_line(line, stats)
-    return stats
-
-
-def _scan_packets(
-    args: Sequence[str], n_streams: int, *, max_packets: int, timeout_s: float
-) -> tuple[list[_PacketStats], int, str]:
-    """Run an ffmpeg framecrc command, folding its lines as they stream in.
-
-    Streaming keeps memory bounded by ``max_packets`` (a sample table can declare millions of
-    one-byte packets); ffmpeg is stopped as soon as the cap is passed.
-
-    Returns:
-        (per-stream stats, ffmpeg's exit status, the tail of its stderr).
-    """
-    stats = [_PacketStats() for _ in range(n_streams)]
-    n_packets = 0
-    with _ffmpeg_stream(args, timeout_s=timeout_s) as run:
-        assert run.proc.stdout is not None
-        for raw in run.proc.stdout:
-            if _parse_framecrc_line(raw.decode("ascii", "replace"), stats):
-                n_packets += 1
-                if n_packets > max_packets:
-                    run.proc.kill()
-                    break
-    if n_packets > max_packets:
-        raise Corrupt("absurd number of packets", max_packets=max_packets)
-    return stats, run.returncode, run.stderr
-
-
-def _frame_rate(stats: _PacketStats) -> tuple[float, bool]:
-    """(mean fps, variable-frame-rate flag) from presentation timestamps."""
-    if stats.count < 2:
-        return 0.0, False
-    pts = np.sort(np.asarray(stats.pts, dtype=np.int64))
-    deltas = np.diff(pts).astype(np.float64)
-    deltas = deltas[deltas > 0]
-    if deltas.size == 0:
-        return 0.0, False
-    span_s = float((pts[-1] - pts[0]) * stats.time_base)
-    fps = (stats.count - 1) / span_s if span_s > 0 else 0.0
-    median = float(np.median(deltas))
-    spread = float(np.max(np.abs(deltas - median))) / median
-    return fps, spread > VFR_TOLERANCE
-
-
-# --------------------------------------------------------------------------------------------
-# probe
-# --------------------------------------------------------------------------------------------
-
-
-def _check_picture(width: int, height: int, limits: MediaLimits) -> None:
-    if width <= 0 or height <= 0:
-        raise Corrupt("picture size unknown")
-    if width * height > limits.max_pixels:
-        raise TooBig(f"{width}x{height}", width=width, height=height, max_pixels=limits.max_pixels)
-
-
-def _check_sound(sample_rate: int, channels: int, limits: MediaLimits) -> None:
-    if sample_rate <= 0 or channels <= 0:
-        raise Corrupt("audio format unknown")
-    if channels > limits.max_channels:
-        raise TooBig(f"{channels} channels", channels=channels, max_channels=limits.max_channels)
-    if not limits.min_sample_rate <= sample_rate <= limits.max_sample_rate:
-        raise TooBig(
-            f"{sample_rate} Hz",
-            sample_rate=sample_rate,
-            min_sample_rate=limits.min_sample_rate,
-            max_sample_rate=limits.max_sample_rate,
-        )
-
-
-def _check_duration(duration_s: float, limits: MediaLimits) -> None:
-    if duration_s > limits.max_duration_s:
-        raise TooLong(
-            f"{duration_s:.1f} s",
-            duration_s=round(duration_s, 1),
-            max_duration_s=limits.max_duration_s,
-        )
-
-
-def _header_sound(stream: _HeaderStream) -> tuple[int, int, str]:
-    """(sample_rate, channels, layout) from an "Audio:" line; zeros when unreadable."""
-    rate = _RATE_RE.search(stream.description)
-    layout_m = re.search(r" Hz, ([^,]+)", stream.description)
-    layout = layout_m.group(1).strip() if layout_m else ""
-    return (int(rate.group(1)) if rate else 0), (_channels_from_layout(layout) or 0), layout
-
-
-def probe(
-    path: str | os.PathLike[str],
-    *,
-    limits: MediaLimits = MediaLimits(),  # noqa: B008  (frozen, so one shared default is safe)
-    require_video: bool = False,
-) -> MediaInfo:
-    """Check that ``path`` is an MP4/MOV/M4A clip we can correct, and describe it.
-
-    Order matters for safety and cost: size and leading bytes first (no subprocess), then the
-    header (limits refuse absurd durations, pictures and channel counts before anything is
-    decoded), then one pass over every packet of the two streams we use without decoding (a
-    truncated file shows up as a short read, a lying header as packets past the limit), then
-    a few frames actually decoded (packets can be present and still be garbage).
-
-    Args:
-        path: the uploaded file; its name and suffix are never trusted.
-        limits: bounds to enforce (``MediaLimits.from_env()`` in the bot).
-        require_video: a chat clip needs a picture; the CLI also takes audio-only M4A.
-
-    Returns:
-        MediaInfo with ``audio`` always set, ``video`` None for audio-only files.
-
-    Raises:
-        EmptyFile, NotMedia, Hostile, UnsupportedContainer, Corrupt, TooLarge, TooLong, TooBig,
-        NotVideo, NoAudio (all :class:`core.errors.InputError`); ProcessingError if ffmpeg hangs.
-    """
-    path = Path(path)
-    size_bytes, head = _read_head(path)
-    if size_bytes > limits.max_bytes:
-        raise TooLarge(f"{size_bytes} bytes", size_bytes=size_bytes, max_bytes=limits.max_bytes)
-    container = sniff_container(head)
-    url = _file_url(path)
-
-    # 1. The header, as ffmpeg prints it; cheap refusals come first.
-    proc = _ffmpeg([*DEMUXER_ARGS, "-i", url], timeout_s=PROBE_TIMEOUT_S)
-    # Drop the echo of our own file name so no name can forge a header line.
-    stderr = proc.stderr.decode("utf-8", "replace").replace(url, "<input>")
-    if "Input #0" not in stderr:
-        raise Corrupt("ffmpeg could not read the header", reason=stderr.strip()[-200:])
-    header = _parse_header(stderr)
-    indices = [s.index for s in header.streams]
-    if len(indices) != len(set(indices)):
-        raise Corrupt("stream list is inconsistent")
-    if header.duration_s is not None:
-        _check_duration(header.duration_s, limits)
-    video_h = _pick(header.streams, "video")
-    audio_h = _pick(header.streams, "audio")
-    if require_video and video_h is None:
-        raise NotVideo("no picture stream")
-    if audio_h is None:
-        raise NoAudio("no audio stream")
-    if video_h is not None:
-        size_m = _SIZE_RE.search(video_h.description)
-        width, height = (int(size_m.group(1)), int(size_m.group(2))) if size_m else (0, 0)
-        _check_picture(width, height, limits)
-    sample_rate, channels, channel_layout = _header_sound(audio_h)
-    _check_sound(sample_rate, channels, limits)
-
-    # 2. Every packet of the streams we use, copied, not decoded.
-    used = [s for s in (video_h, audio_h) if s is not None]
-    maps = [arg for s in used for arg in ("-map", f"0:{s.index}")]
-    packets, returncode, errors = _scan_packets(
-        ["-v", "error", *DEMUXER_ARGS, "-i", url, *maps, "-c", "copy", "-f", "framecrc", "pipe:1"],
-        len(used),
-        max_packets=int(limits.max_duration_s * MAX_PACKETS_PER_S),
-        timeout_s=PROBE_TIMEOUT_S,
-    )
-    errors = errors.replace(url, "<input>").strip()
-    if returncode != 0 or errors:
-        raise Corrupt("packets unreadable", reason=errors[-200:])
-    video_p = packets[0] if video_h is not None else None
-    audio_p = packets[-1]
-
-    # framecrc's own header is authoritative over the human-readable dump.
-    if audio_p.header.get("media_type") != "audio":
-        raise Corrupt("audio stream mismatch")
-    sample_rate = int(audio_p.header.get("sample_rate", "0") or 0)
-    channel_layout = audio_p.header.get("channel_layout_name", channel_layout)
-    channels = _channels_from_layout(channel_layout) or channels
-    _check_sound(sample_rate, channels, limits)
-    if audio_p.count == 0:
-        raise NoAudio("audio stream holds no packets")
-    if video_p is not None:
-        if video_p.header.get("media_type") != "video":
-            raise Corrupt("video stream mismatch")
-        w, _, h = video_p.header.get("dimensions", "0x0").partition("x")
-        width, height = (int(w), int(h)) if w.isdigit() and h.isdigit() else (0, 0)
-        _check_picture(width, height, limits)
-        if video_p.count == 0:
-            if require_video:
-                raise NotVideo("picture stream holds no frames")
-            video_h, video_p = None, None
-
-    # Encoder priming sits at negative timestamps and is never shown, hence the clamp at 0.
-    present = [p for p in (video_p, audio_p) if p is not None]
-    timeline_start_s = max(0.0, min(p.start_s() for p in present))
-    duration_s = max(p.end_s() for p in present) - timeline_start_s
-    _check_duration(duration_s, limits)
-
-    # 3. Decode a little, one stream per call: ffmpeg ends an output as soon as any of its
-    # streams reaches its -frames count, which would starve a sound that starts late.
-    for stream, kind in ((video_h, "v"), (audio_h, "a")):
-        if stream is None:
-            continue
-        proc = _ffmpeg(
-            ["-v", "error", *DEMUXER_ARGS, "-i", url, "-map", f"0:{stream.index}",
-             f"-frames:{kind}", str(DECODE_CHECK_FRAMES[kind]), "-f", "framecrc", "pipe:1"],
-            timeout_s=PROBE_TIMEOUT_S,
-        )  # fmt: skip
-        decoded = _parse_framecrc(proc.stdout.decode("ascii", "replace"), 1)[0]
-        if proc.returncode != 0 or decoded.count == 0:
-            raise Corrupt(f"{stream.kind} does not decode", reason=_stderr_tail(proc, 200))
-
-    video: VideoInfo | None = None
-    if video_h is not None and video_p is not None:
-        fps, vfr = _frame_rate(video_p)
-        tag = _TAG_RE.search(video_h.description)
-        video = VideoInfo(
-            index=video_h.index,
-            codec=video_p.header.get("codec_id", video_h.codec),
-            codec_tag=tag.group(1) if tag else None,
-            width=width,
-            height=height,
-            rotation=round(-video_h.rotation_ccw) % 360,
-            fps=fps,
-            vfr=vfr,
-            frames=video_p.count,
-            duration_s=video_p.end_s() - max(0.0, video_p.start_s()),
-        )
-    bitrate = _BITRATE_RE.search(audio_h.description)
-    audio = AudioInfo(
-        index=audio_h.index,
-        codec=audio_p.header.get("codec_id", audio_h.codec),
-        sample_rate=sample_rate,
-        channels=channels,
-        channel_layout=channel_layout,
-        bit_rate_kbps=int(bitrate.group(1)) if bitrate else None,
-        start_s=max(0.0, audio_p.start_s()) - timeline_start_s,
-        duration_s=audio_p.end_s() - max(0.0, audio_p.start_s()),
-    )
-    used_indices = {audio.index} | ({video.index} if video else set())
-    streams = [
-        {"index": s.index, "type": s.kind, "codec": s.codec, "used": s.index in used_indices}
-        for s in header.streams
-    ]
-    return MediaInfo(
-        path=path,
-        container=container,
-        duration_s=duration_s,
-        size_bytes=size_bytes,
-        video=video,
-        audio=audio,
-        streams=streams,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -798,11 +70,11 @@ def decode_audio(path: str | os.PathLike[str], info: MediaInfo) -> npt.NDArray[n
     view = buffer.data.cast("B")
     filled = 0
     args = [
-        "-v", "error", *_input_args(Path(path)), "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
+        "-v", "error", *input_args(Path(path)), "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
         "-af", "aresample=async=1:first_pts=0", "-ac", str(a.channels), "-ar", str(a.sample_rate),
         "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1",
     ]  # fmt: skip
-    with _ffmpeg_stream(args, timeout_s=_media_timeout_s(info.duration_s)) as run:
+    with ffmpeg_stream(args, timeout_s=media_timeout_s(info.duration_s)) as run:
         stdout = cast(io.BufferedReader, run.proc.stdout)
         while filled < len(view):
             n = stdout.readinto(view[filled:])
@@ -901,13 +173,13 @@ def write_result(
 
     dst = Path(dst)
     out_rate = _aac_sample_rate(a.sample_rate)
-    layout = a.channel_layout if _channels_from_layout(a.channel_layout) == a.channels else ""
+    layout = a.channel_layout if channels_from_layout(a.channel_layout) == a.channels else ""
     raw_layout = ["-ch_layout", layout] if layout else ["-ch_layout", f"{a.channels}c"]
     container: Container = info.container if info.video is not None else "m4a"
 
     args = [
         "-v", "error", "-y",
-        *_input_args(Path(src)),
+        *input_args(Path(src)),
         "-f", "f32le", "-sample_rate", str(a.sample_rate), *raw_layout, "-i", "pipe:0",
     ]  # fmt: skip
     if info.video is not None:
@@ -926,9 +198,9 @@ def write_result(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        timeout_s = _media_timeout_s(info.duration_s)
-        with _ffmpeg_stream(
-            [*args, _file_url(tmp)], timeout_s=timeout_s, stdin=True, stdout=False
+        timeout_s = media_timeout_s(info.duration_s)
+        with ffmpeg_stream(
+            [*args, file_url(tmp)], timeout_s=timeout_s, stdin=True, stdout=False
         ) as run:
             _feed_pcm(run.proc, samples)
         if run.returncode != 0:

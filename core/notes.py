@@ -3,7 +3,7 @@
 Retuning moves whole notes, not frames: a note's centre (:func:`centre_midi` over its sustained
 part) decides how far it is off, while its onset transition, its vibrato and a slide into the next
 note are expression to keep. So the track is cut into notes first, here, and only then compared
-with the scale (core.retune).
+with the scale (core.targets).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import median_filter
 
-from core.units import A4_HZ, hz_to_midi
+from models.units import A4_HZ, hz_to_midi
 
 SPLIT_CENTS = 60.0  # cents away from the running note centre that starts a new note...
 SPLIT_FRAMES = 4  # ...when it lasts this many frames (40 ms at 10 ms hops)

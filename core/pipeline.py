@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from core import retune
 from core.audio import check_not_silent, to_mono
 from core.errors import Unpitched
 from core.notes import Note, frame_envelope_db, segment_notes
+from core.psola import frame_f0_hz, shift_pitch
 from core.report import NoteReport, Report
 from core.scales import (
     CHROMATIC,
@@ -28,12 +28,13 @@ from core.scales import (
     instrument_range,
     parse_key,
 )
-from core.units import A4_HZ, midi_to_hz, midi_to_note_name
+from core.targets import NoteTarget, plan_notes, shift_curve_cents
+from models.units import A4_HZ, midi_to_hz, midi_to_note_name
 
 if TYPE_CHECKING:
     from core.limits import MediaLimits
-    from core.media import MediaInfo
     from core.pitch import PitchTrack
+    from core.probe import MediaInfo
     from models.network import Tracker
 
 Progress = Callable[[str, float], None]
@@ -61,10 +62,10 @@ class CorrectOptions:
             flattens every note onto its target.
         strength: percent of each note's error removed.
         deadband_cents: notes closer than this to their target are left alone. Natural mode
-            always leaves notes within ``retune.IN_TUNE_CENTS`` (3) alone: nobody hears that,
-            and it is about the tracker's own error, so moving them would add error. Past the
-            edge the correction fades in over ``retune.KNEE_CENTS`` (3), so a note just outside
-            it is nudged, not jumped onto the target.
+            always leaves notes within ``core.targets.IN_TUNE_CENTS`` (3) alone: nobody hears
+            that, and it is about the tracker's own error, so moving them would add error. Past
+            the edge the correction fades in over ``core.targets.KNEE_CENTS`` (3), so a note just
+            outside it is nudged, not jumped onto the target.
         instrument: a preset from data/instruments.csv; pitch outside its range is ignored.
         device: torch device for tracking and shifting; None picks CUDA when available.
     """
@@ -109,7 +110,7 @@ def correct_file(
 ) -> Report:
     """Correct the intonation of a clip; the picture is copied bit for bit.
 
-    ``info`` is the clip's :func:`core.media.probe` result when the caller already has it (the
+    ``info`` is the clip's :func:`core.probe.probe` result when the caller already has it (the
     bot's worker probes first, to refuse a bad file before loading the model); ``limits`` and
     ``require_video`` then only apply if it is None.
 
@@ -119,7 +120,8 @@ def correct_file(
         core.errors.ProcessingError: ffmpeg failed on a clip it had accepted.
     """
     from core.limits import MediaLimits
-    from core.media import decode_audio, probe, write_result
+    from core.media import decode_audio, write_result
+    from core.probe import probe
 
     report_progress = progress or _no_progress
     report_progress("decoding", 0.0)
@@ -146,7 +148,7 @@ class Plan:
     key_detected: bool
     f0_measured_hz: npt.NDArray[np.float64]  # fundamental refined per frame, NaN unmeasurable
     f0_ref_hz: npt.NDArray[np.float64]  # f0_measured_hz, the tracker's value where NaN
-    targets: list[retune.NoteTarget]
+    targets: list[NoteTarget]
     shift_cents: npt.NDArray[np.float64]  # per frame, 0 where nothing moves
 
 
@@ -180,7 +182,7 @@ def plan_correction(
     midi_range = instrument_range(options.instrument) if options.instrument else None
     envelope = frame_envelope_db(mono, sample_rate, hop_s, len(track))
     notes = segment_notes(track, a4_hz=a4_hz, midi_range=midi_range, envelope_db=envelope)
-    f0_measured = retune.frame_f0_hz(mono, sample_rate, track.f0_hz, hop_s)
+    f0_measured = frame_f0_hz(mono, sample_rate, track.f0_hz, hop_s)
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
     pitched_s = sum(
@@ -199,7 +201,7 @@ def plan_correction(
     # Centres on the tracker's own (NCCF-refined) pitch: a periodicity measure, like the ear's
     # and Praat's, whereas the fundamental's phase alone is pulled around by a weak fundamental
     # under strong harmonics (violin: up to 8 cents apart, measured in bench/retune.py).
-    targets = retune.plan_notes(
+    targets = plan_notes(
         notes,
         track.f0_hz,
         allowed=allowed,
@@ -213,7 +215,7 @@ def plan_correction(
     # Hard mode flattens frame by frame on the tracker's own reading: a periodicity measure
     # agrees with the ear (and Praat) frame by frame better than the fundamental alone does
     # (real flute take: 4.8 vs 7.1 cents mean difference from Praat per frame).
-    shift = retune.shift_curve_cents(
+    shift = shift_curve_cents(
         targets,
         len(track),
         hop_s,
@@ -245,7 +247,7 @@ def correct_audio(
     )
     hop_s = plan.track.hop_s
     report_progress("retuning", 0.0)
-    corrected = retune.shift_pitch(
+    corrected = shift_pitch(
         samples,
         sample_rate,
         plan.f0_ref_hz,
@@ -272,7 +274,7 @@ def _measure(
     track, hop_s = plan.track, plan.track.hop_s
     # Where the shift is 0 the output is the input, so what was unmeasurable stays so.
     expected = plan.f0_ref_hz * np.power(2.0, plan.shift_cents / 1200.0)
-    f0_after = retune.frame_f0_hz(to_mono(corrected), sample_rate, expected, hop_s)
+    f0_after = frame_f0_hz(to_mono(corrected), sample_rate, expected, hop_s)
     moved_cents = 1200.0 * np.log2(f0_after / plan.f0_measured_hz)
     # The plot shows the tracker's pitch moved by what the shifter measurably did.
     shown_after = track.f0_hz * np.power(2.0, np.nan_to_num(moved_cents) / 1200.0)

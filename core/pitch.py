@@ -2,7 +2,7 @@
 
 Stages (each in its own module): resample -> CQT + network (:mod:`models.network`, weights from
 :mod:`models.checkpoint`) -> coarse pitch, onset hand-over and sub-cent refinement
-(:mod:`core.decode`) -> voicing (:mod:`core.voicing`). Long recordings are processed
+(:mod:`models.decode`) -> voicing (:mod:`core.voicing`). Long recordings are processed
 ``chunk_frames`` at a time, so memory stays bounded; every stage reads a fixed amount of context
 around each frame (the onset hand-over a few frames of look-ahead), so a chunked run gives the
 same numbers as a one-shot run.
@@ -21,8 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from core import decode, voicing
-from core.cqt import chunk_audio, n_frames
+from core import voicing
+from models import decode
+from models.cqt import chunk_audio, n_frames
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -149,9 +150,10 @@ def track_pitch(
 
 
 def track_file(path: Path | str, *, device: str | None = None) -> PitchTrack:
-    """Decode any audio/video file ffmpeg reads (via :mod:`core.media`) and track its pitch."""
+    """Decode any audio/video file ffmpeg reads (:mod:`core.probe`, :mod:`core.media`), track it."""
     from core.audio import to_mono
-    from core.media import decode_audio, probe
+    from core.media import decode_audio
+    from core.probe import probe
 
     info = probe(Path(path))
     audio = decode_audio(Path(path), info)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.units import A4_HZ, hz_to_midi, midi_to_note_name
+from models.units import A4_HZ, hz_to_midi, midi_to_note_name
 
 LANGS = ("ru", "en")
 _WORST_SHOWN = 3  # notes named in the chat text

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core import tables
-from core.units import A4_HZ, NOTE_NAMES_SHARP, note_name_to_midi, pitch_class
+from models.units import A4_HZ, NOTE_NAMES_SHARP, note_name_to_midi, pitch_class
 
 # Krumhansl-Kessler key profiles (probe-tone ratings), the classic histogram key finder's
 # templates; index 0 is the tonic.

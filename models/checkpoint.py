@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from core.cqt import CqtParams
+from models.cqt import CqtParams
 from models.network import NetworkHparams, Tracker
 
 FORMAT_VERSION = 1

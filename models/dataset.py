@@ -22,10 +22,10 @@ import numpy.typing as npt
 import torch
 from scipy.io import wavfile
 
-from core.cqt import CqtFrontEnd, chunk_audio
-from core.units import hz_to_midi, note_name_to_midi
 from models import synth
 from models.config import TrainConfig
+from models.cqt import CqtFrontEnd, chunk_audio
+from models.units import hz_to_midi, note_name_to_midi
 
 log = logging.getLogger(__name__)
 

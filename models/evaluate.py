@@ -106,7 +106,7 @@ TrackFn = Callable[
 def evaluate(track: TrackFn, clips: list[dataset.Clip]) -> PitchScores:
     """Pooled scores of ``track(audio, sample_rate) -> (pitch_hz on every frame, voiced)``.
 
-    The tracker comes in as a function: models/ may not import core.pitch (docs/architecture.rst),
+    The tracker comes in as a function: models/ never imports core/ (docs/architecture.rst),
     and the same loop scores our tracker and the peers in bench/pitch.py.
     """
     pitch, voiced, truths = [], [], []

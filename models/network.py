@@ -8,7 +8,7 @@ so a few small kernels see a whole harmonic series and octave errors become rare
 classified on its own (no time context): chunks of a long recording are then independent, and
 the per-frame cost stays around 0.5 M multiply-adds.
 
-The network only has to be right to within a quarter tone; :mod:`core.decode` refines the
+The network only has to be right to within a quarter tone; :mod:`models.decode` refines the
 pitch to fractions of a cent with a lag search on the waveform.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.cqt import CqtFrontEnd, CqtParams
+from models.cqt import CqtFrontEnd, CqtParams
 
 NORM_FLOOR = -10.0  # natural-log units below each frame's peak (~87 dB): quieter is "nothing"
 

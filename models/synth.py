@@ -27,7 +27,7 @@ import torch
 from scipy.io import wavfile
 from scipy.signal import butter, sosfilt
 
-from core.decode import refine_f0_hz
+from models.decode import refine_f0_hz
 
 HOP_S = 0.01  # s
 RENDER_RATE = 44100  # Hz

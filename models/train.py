@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.cqt import CqtParams
 from models import checkpoint, dataset, synth
 from models.config import TrainConfig
+from models.cqt import CqtParams
 from models.network import NetworkHparams, Tracker
 
 log = logging.getLogger("models.train")

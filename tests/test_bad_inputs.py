@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from media_factory import ClipSpec, MediaFactory, packet_md5
 
-from core import media as media_mod
+from core import probe as probe_mod
 from core.audio import check_not_silent
 from core.errors import (
     INPUT_ERROR_CODES,
@@ -35,7 +35,8 @@ from core.errors import (
     UnsupportedContainer,
 )
 from core.limits import MediaLimits
-from core.media import decode_audio, probe, sniff_container, write_result
+from core.media import decode_audio, write_result
+from core.probe import probe, sniff_container
 
 GOOD = ClipSpec("h264_aac_stereo_48k")
 # A real two-hour clip, cheap to make: 16x16 at 1 fps with silent 8 kHz sound (about 600 kB).
@@ -250,7 +251,7 @@ def test_disguised_pointer_never_reaches_the_target(
 ) -> None:
     pointer = _pointer(media, tmp_path, template)
     # Control: ffmpeg left to itself follows the pointer and reads the local clip...
-    control = media_mod._ffmpeg(
+    control = probe_mod._ffmpeg(
         [*control_args, "-i", str(pointer), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
         timeout_s=30,
     )
@@ -260,8 +261,8 @@ def test_disguised_pointer_never_reaches_the_target(
     with pytest.raises(Hostile):
         probe(pointer)
     # ...and even without sniffing, the forced demuxer and whitelist read nothing through it.
-    forced = media_mod._ffmpeg(
-        [*media_mod._input_args(pointer), "-map", "0", "-c", "copy", "-f", "framemd5", "-"],
+    forced = probe_mod._ffmpeg(
+        [*probe_mod.input_args(pointer), "-map", "0", "-c", "copy", "-f", "framemd5", "-"],
         timeout_s=30,
     )
     assert forced.returncode != 0
@@ -328,13 +329,13 @@ def test_not_a_regular_file(tmp_path: Path) -> None:
 def test_endless_ffmpeg_is_stopped_by_the_timeout() -> None:
     endless = ["-f", "lavfi", "-i", "anullsrc=r=8000", "-f", "framecrc", "pipe:1"]
     with pytest.raises(ProcessingError, match="did not finish"):
-        media_mod._ffmpeg(endless, timeout_s=0.5)
+        probe_mod._ffmpeg(endless, timeout_s=0.5)
     with pytest.raises(ProcessingError, match="did not finish"):
-        media_mod._scan_packets(endless, 1, max_packets=10**9, timeout_s=0.5)
+        probe_mod._scan_packets(endless, 1, max_packets=10**9, timeout_s=0.5)
 
 
 def test_packet_flood_is_cut_off_at_the_cap() -> None:
     """A sample table may declare millions of tiny packets; the scan stops at the cap."""
     endless = ["-f", "lavfi", "-i", "anullsrc=r=8000", "-f", "framecrc", "pipe:1"]
     with pytest.raises(Corrupt, match="absurd number of packets"):
-        media_mod._scan_packets(endless, 1, max_packets=500, timeout_s=30)
+        probe_mod._scan_packets(endless, 1, max_packets=500, timeout_s=30)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.cqt import CqtFrontEnd, CqtParams, chunk_audio, n_frames
+from models.cqt import CqtFrontEnd, CqtParams, chunk_audio, n_frames
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core import voicing
-from core.decode import (
+from models.decode import (
     ONSET_HOLD_FRAMES,
     ONSET_MAX_FRAMES,
     extend_onsets,

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from core.notes import centre_midi, frame_envelope_db, segment_notes, vibrato_extent_cents
-from core.units import midi_to_hz
+from models.units import midi_to_hz
 
 HOP_S = 0.01  # s
 

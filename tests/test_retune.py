@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from core import retune
 from core.notes import segment_notes
+from core.psola import frame_f0_hz, refined_f0_hz, shift_pitch, track_phase
 from core.scales import CHROMATIC
-from core.units import midi_to_hz
+from core.targets import plan_notes, shift_curve_cents
+from models.units import midi_to_hz
 
 SR = 44100  # Hz
 HOP_S = 0.01  # s
@@ -73,13 +74,13 @@ def biased_track(midi_frames: np.ndarray, bias_cents: float) -> SimpleNamespace:
 def run_natural(x: np.ndarray, track: SimpleNamespace, **plan: Any) -> tuple[Any, Any, Any]:
     audio = x[None, :] if x.ndim == 1 else x
     mono = audio.mean(axis=0)
-    f0_ref = retune.frame_f0_hz(mono, SR, track.f0_hz, HOP_S)
+    f0_ref = frame_f0_hz(mono, SR, track.f0_hz, HOP_S)
     notes = segment_notes(track)
-    targets = retune.plan_notes(notes, f0_ref, allowed=CHROMATIC.allowed_mask(), **plan)
-    shift = retune.shift_curve_cents(
+    targets = plan_notes(notes, f0_ref, allowed=CHROMATIC.allowed_mask(), **plan)
+    shift = shift_curve_cents(
         targets, len(track.f0_hz), HOP_S, f0_ref_hz=f0_ref, mode=plan.get("mode", "natural")
     )
-    out = retune.shift_pitch(audio, SR, f0_ref, shift, HOP_S)
+    out = shift_pitch(audio, SR, f0_ref, shift, HOP_S)
     return out, targets, shift
 
 
@@ -93,8 +94,8 @@ def three_notes(detunes_cents: tuple[float, float, float], frames: int = 100) ->
 def test_phase_refinement_removes_tracker_bias() -> None:
     midi = three_notes((30.0, -40.0, 12.0))
     x = tone(midi)
-    phase = retune.track_phase(x, SR, biased_track(midi, 8.0).f0_hz, HOP_S)
-    f0_ref = retune.refined_f0_hz(phase, HOP_S, len(midi))
+    phase = track_phase(x, SR, biased_track(midi, 8.0).f0_hz, HOP_S)
+    f0_ref = refined_f0_hz(phase, HOP_S, len(midi))
     error = 1200 * np.log2(f0_ref / midi_to_hz(midi))
     inner = np.r_[5:95, 105:195, 205:295]  # away from the jumps between notes
     assert np.nanmedian(np.abs(error[inner])) < 0.2
@@ -104,12 +105,12 @@ def test_phase_refinement_removes_tracker_bias() -> None:
 def test_frame_estimator_removes_tracker_bias_and_rejects_octave_slips() -> None:
     midi = three_notes((30.0, -40.0, 12.0))
     x = tone(midi)
-    f0 = retune.frame_f0_hz(x, SR, biased_track(midi, 8.0).f0_hz, HOP_S)
+    f0 = frame_f0_hz(x, SR, biased_track(midi, 8.0).f0_hz, HOP_S)
     error = 1200 * np.log2(f0 / midi_to_hz(midi))
     inner = np.r_[5:95, 105:195, 205:295]
     assert np.nanpercentile(np.abs(error[inner]), 95) < 0.2
     # Seeded an octave low there is no fundamental to follow: unmeasurable, not wrong.
-    low = retune.frame_f0_hz(x, SR, biased_track(midi, 8.0).f0_hz / 2, HOP_S)
+    low = frame_f0_hz(x, SR, biased_track(midi, 8.0).f0_hz / 2, HOP_S)
     assert np.mean(np.isfinite(low)) < 0.05
 
 
@@ -143,9 +144,9 @@ def test_precomputed_phase_gives_the_same_output() -> None:
     f0 = biased_track(midi, 0.0).f0_hz
     shift = np.full(len(midi), -20.0)
     shift[:50] = 0.0
-    local = retune.shift_pitch(x[None], SR, f0, shift, HOP_S)
-    whole = retune.track_phase(x, SR, f0, HOP_S)
-    given = retune.shift_pitch(x[None], SR, f0, shift, HOP_S, phase=whole)
+    local = shift_pitch(x[None], SR, f0, shift, HOP_S)
+    whole = track_phase(x, SR, f0, HOP_S)
+    given = shift_pitch(x[None], SR, f0, shift, HOP_S, phase=whole)
     assert np.max(np.abs(local - given)) < 0.02
 
 
@@ -180,7 +181,7 @@ def test_natural_mode_keeps_vibrato_extent() -> None:
     out, targets, _ = run_natural(x, biased_track(midi, 3.0))
     assert len(targets) == 1 and targets[0].target_midi == 72
     measured = biased_track(midi - 0.35, 0.0).f0_hz  # seed for measuring the output
-    f0_out = retune.frame_f0_hz(out[0], SR, measured, HOP_S)
+    f0_out = frame_f0_hz(out[0], SR, measured, HOP_S)
     swing = 1200 * np.log2(f0_out[20:180] / midi_to_hz(72))
     extent = (np.nanpercentile(swing, 95) - np.nanpercentile(swing, 5)) / 2
     truth = 25.0 * np.sin(2 * np.pi * 5.5 * t[20:180])
@@ -215,7 +216,7 @@ def test_hard_mode_flattens_vibrato() -> None:
     t = np.arange(200) * HOP_S
     midi = 72.2 + 0.25 * np.sin(2 * np.pi * 5.5 * t)
     out, _targets, _ = run_natural(tone(midi), biased_track(midi, 0.0), mode="hard")
-    f0_out = retune.frame_f0_hz(out[0], SR, np.full(len(midi), midi_to_hz(72)), HOP_S)
+    f0_out = frame_f0_hz(out[0], SR, np.full(len(midi), midi_to_hz(72)), HOP_S)
     swing = 1200 * np.log2(f0_out[20:180] / midi_to_hz(72))
     assert np.nanpercentile(np.abs(swing), 95) < 25.0 * 0.3
 
@@ -234,7 +235,7 @@ def test_formants_stay_put_when_pitch_moves() -> None:
     midi = np.full(150, 57.0)  # A3, 220 Hz
     x = tone(midi, formant_hz=1500.0, n_harmonics=30)
     track = biased_track(midi, 0.0)
-    out = retune.shift_pitch(x[None], SR, track.f0_hz, np.full(150, 300.0), HOP_S)[0]
+    out = shift_pitch(x[None], SR, track.f0_hz, np.full(150, 300.0), HOP_S)[0]
     segment = out[int(0.3 * SR) : int(1.2 * SR)]
     shifted_f0 = fft_pitch_hz(segment, 220 * 2 ** (3 / 12))
     assert abs(cents(shifted_f0, 220 * 2 ** (3 / 12))) < 2.0
@@ -253,8 +254,8 @@ def test_cuda_matches_cpu() -> None:
     x = tone(midi)
     track = biased_track(midi, 0.0)
     shift = np.full(len(midi), 25.0)
-    cpu = retune.shift_pitch(x[None], SR, track.f0_hz, shift, HOP_S, device="cpu")
-    gpu = retune.shift_pitch(x[None], SR, track.f0_hz, shift, HOP_S, device="cuda")
+    cpu = shift_pitch(x[None], SR, track.f0_hz, shift, HOP_S, device="cpu")
+    gpu = shift_pitch(x[None], SR, track.f0_hz, shift, HOP_S, device="cuda")
     np.testing.assert_allclose(cpu, gpu, atol=1e-5)
 
 
@@ -266,7 +267,7 @@ def test_overlapping_jobs_restore_the_thread_count() -> None:
 
     import torch
 
-    from core.retune import _single_thread_on_cpu
+    from core.psola import _single_thread_on_cpu
 
     before = torch.get_num_threads()
     cpu = torch.device("cpu")

@@ -12,10 +12,10 @@ import pytest
 import torch
 from scipy.io import wavfile
 
-from core.decode import refine_f0_hz
 from models import dataset, synth
 from models.checkpoint import load_tracker
 from models.config import CONFIG_DIR, TrainConfig
+from models.decode import refine_f0_hz
 from models.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +124,7 @@ def test_tinysol_loader_on_a_tiny_folder(tmp_path: Path) -> None:
 
 
 def test_fused_inference_path_equals_the_trained_modules() -> None:
-    from core.cqt import CqtParams
+    from models.cqt import CqtParams
     from models.network import NetworkHparams, Tracker
 
     torch.manual_seed(0)

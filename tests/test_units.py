@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from core import units
+from models import units
 
 
 def test_hz_midi_round_trip_and_nan_for_no_pitch() -> None:

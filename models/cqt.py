@@ -5,7 +5,7 @@ Choices, and why (measured with nnAudio 0.3.4 on this project's 2-core CPU, 60 s
 * **8 kHz analysis rate, 80-sample hop (10 ms).** The fundamentals we track span C2..C7
   (65..2093 Hz: cello's low end to the flute's top); 8 kHz keeps every fundamental and the
   harmonics that disambiguate octaves below ~2 kHz, and halves the CQT cost of 16 kHz. The fine
-  pitch does not come from these bins at all (see :mod:`core.decode`: a lag search at 16 kHz
+  pitch does not come from these bins at all (see :mod:`models.decode`: a lag search at 16 kHz
   refines it), so the CQT only has to be good enough for a robust semitone-level estimate.
 * **24 bins per octave (50-cent bins), 141 bins from B1 (61.7 Hz) to ~3.6 kHz.** Two bins per
   semitone is enough for the network to place a note within a quarter tone; more bins would only
