@@ -103,11 +103,12 @@ class Alignment:
 
     @property
     def n_ok(self) -> int:
-        return sum(1 for m in self.matches if m.verdict == "ok")
+        """Score notes played right (a note split in pieces counts once)."""
+        return sum(1 for m in self.matches if m.verdict == "ok" and m.onset_error_s is not None)
 
     @property
     def n_wrong(self) -> int:
-        return sum(1 for m in self.matches if m.verdict == "wrong")
+        return sum(1 for m in self.matches if m.verdict == "wrong" and m.onset_error_s is not None)
 
     @property
     def n_extra(self) -> int:
@@ -474,3 +475,36 @@ def timing_flags(alignment: Alignment, score: Score) -> list[tuple[NoteMatch, fl
         for mt in alignment.matches
         if mt.onset_error_s is not None and abs(mt.onset_error_s) > limit
     ]
+
+
+MAX_FIX_SEMITONES = 3  # a wrong note is moved onto its score note only this far (PSOLA stays clean)
+
+
+def correction_targets(
+    alignment: Alignment, centres_midi: Sequence[float], *, fix_wrong_notes: bool = False
+) -> tuple[list[int | None], list[int]]:
+    """Per performed note, the note to tune it to (None: the nearest, as without a score) and
+    the whole semitones to move it on top of that.
+
+    A right note goes to its score note (after transposition), so one a quarter-tone off goes
+    where the tune wants it, not to whichever semitone is nearer. A wrong note keeps the note
+    the learner played (tuned to it) unless ``fix_wrong_notes``: then it is moved onto the score
+    note, up to ``MAX_FIX_SEMITONES``. Extra notes, and every note of a take that is not the
+    tune, go to the nearest note as before.
+    """
+    forced: list[int | None] = [None] * len(centres_midi)
+    moves = [0] * len(centres_midi)
+    if not alignment.is_the_tune:
+        return forced, moves
+    for mt in alignment.matches:
+        i = mt.performed_index
+        if mt.expected_midi is None or not np.isfinite(centres_midi[i]):
+            continue
+        if mt.verdict == "ok":
+            forced[i] = mt.expected_midi
+        elif mt.verdict == "wrong":
+            played = round(float(centres_midi[i]))
+            forced[i] = played
+            if fix_wrong_notes and abs(mt.expected_midi - played) <= MAX_FIX_SEMITONES:
+                moves[i] = mt.expected_midi - played
+    return forced, moves

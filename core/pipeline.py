@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -19,7 +20,7 @@ from core.audio import check_not_silent, to_mono
 from core.errors import Unpitched
 from core.notes import Note, frame_envelope_db, segment_notes
 from core.psola import frame_f0_hz, shift_pitch
-from core.report import NoteReport, Report
+from core.report import MissedReport, NoteReport, Report, ScoreReport
 from core.scales import (
     CHROMATIC,
     Key,
@@ -32,9 +33,11 @@ from core.targets import NoteTarget, plan_notes, shift_curve_cents
 from models.units import A4_HZ, midi_to_hz, midi_to_note_name
 
 if TYPE_CHECKING:
+    from core.align import Alignment
     from core.limits import MediaLimits
     from core.pitch import PitchTrack
     from core.probe import MediaInfo
+    from core.score import Score
     from models.network import Tracker
 
 Progress = Callable[[str, float], None]
@@ -42,6 +45,7 @@ STAGES = ("decoding", "analysing", "retuning", "encoding")
 MIN_PITCHED_S = 0.5  # s: less sustained pitch than this in a whole clip is "nothing to correct"
 SUSTAINED_NOTE_S = 0.15  # s: notes shorter than this don't count towards MIN_PITCHED_S...
 SUSTAINED_MEASURED_SHARE = 0.7  # ...nor do notes with a followable fundamental in fewer frames
+MAX_TRANSPOSE = 48  # semitones: four octaves either way covers every instrument's reading
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,14 @@ class CorrectOptions:
             outside it is nudged, not jumped onto the target.
         instrument: a preset from data/instruments.csv; pitch outside its range is ignored.
         device: torch device for tracking and shifting; None picks CUDA when available.
+        score: the tune the take is checked against (core.score); None corrects each note to
+            the nearest one as above.
+        transpose: semitones from the score's written pitch to the sound played (performed =
+            written + transpose; -2 for a B-flat clarinet reading concert pitch). None finds
+            octave shifts (0, +-12, +-24) by itself. Ignored without a score.
+        fix_wrong_notes: move a wrong note (up to 3 semitones from its score note) onto the
+            score note instead of tuning the note that was played. Ignored without a score
+            (the bot keeps the choice while a learner has no tune set).
     """
 
     key: str | None = None
@@ -78,6 +90,9 @@ class CorrectOptions:
     deadband_cents: float = 0.0
     instrument: str | None = None
     device: str | None = None
+    score: Score | None = None
+    transpose: int | None = None
+    fix_wrong_notes: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("natural", "hard"):
@@ -91,6 +106,24 @@ class CorrectOptions:
         parse_key(self.key, self.scale)  # raises ValueError naming the accepted values
         if self.instrument is not None:
             instrument_range(self.instrument)
+        if self.score is not None:
+            from core.score import Score
+
+            if not isinstance(self.score, Score):
+                raise ValueError(
+                    f"score must be a core.score.Score, got {type(self.score).__name__}"
+                )
+        if self.transpose is not None and (
+            isinstance(self.transpose, bool)
+            or not isinstance(self.transpose, int)
+            or not -MAX_TRANSPOSE <= self.transpose <= MAX_TRANSPOSE
+        ):
+            raise ValueError(
+                f"transpose must be whole semitones within -{MAX_TRANSPOSE}..{MAX_TRANSPOSE}, "
+                f"got {self.transpose!r}"
+            )
+        if not isinstance(self.fix_wrong_notes, bool):
+            raise ValueError(f"fix_wrong_notes must be true or false, got {self.fix_wrong_notes!r}")
 
 
 def _no_progress(stage: str, fraction: float) -> None:
@@ -150,6 +183,7 @@ class Plan:
     f0_ref_hz: npt.NDArray[np.float64]  # f0_measured_hz, the tracker's value where NaN
     targets: list[NoteTarget]
     shift_cents: npt.NDArray[np.float64]  # per frame, 0 where nothing moves
+    alignment: Alignment | None = None  # the take against options.score (None without one)
 
 
 def plan_correction(
@@ -201,7 +235,8 @@ def plan_correction(
     # Centres on the tracker's own (NCCF-refined) pitch: a periodicity measure, like the ear's
     # and Praat's, whereas the fundamental's phase alone is pulled around by a weak fundamental
     # under strong harmonics (violin: up to 8 cents apart, measured in bench/retune.py).
-    targets = plan_notes(
+    plan_targets = partial(
+        plan_notes,
         notes,
         track.f0_hz,
         allowed=allowed,
@@ -212,6 +247,26 @@ def plan_correction(
         strength=options.strength,
         deadband_cents=options.deadband_cents,
     )
+    targets = plan_targets()
+    alignment = None
+    if options.score is not None:
+        # With a tune, its notes are the targets: the nearest-note plan gives the centres,
+        # the alignment says which score note each one is (milliseconds: it is note-level).
+        from core.align import align, correction_targets
+
+        centres = [t.centre_midi for t in targets]
+        alignment = align(
+            centres,
+            [t.note.start_s for t in targets],
+            [t.note.end_s for t in targets],
+            options.score,
+            transpose=options.transpose,
+        )
+        if alignment.is_the_tune:
+            forced, moves = correction_targets(
+                alignment, centres, fix_wrong_notes=options.fix_wrong_notes
+            )
+            targets = plan_targets(forced_midi=forced, semitones=moves)
     # Hard mode flattens frame by frame on the tracker's own reading: a periodicity measure
     # agrees with the ear (and Praat) frame by frame better than the fundamental alone does
     # (real flute take: 4.8 vs 7.1 cents mean difference from Praat per frame).
@@ -225,7 +280,7 @@ def plan_correction(
         a4_hz=a4_hz,
     )
     report_progress("analysing", 1.0)
-    return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift)
+    return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift, alignment)
 
 
 def correct_audio(
@@ -279,21 +334,33 @@ def _measure(
     # The plot shows the tracker's pitch moved by what the shifter measurably did.
     shown_after = track.f0_hz * np.power(2.0, np.nan_to_num(moved_cents) / 1200.0)
     note_reports = []
-    for t in plan.targets:
+    matches = {m.performed_index: m for m in plan.alignment.matches} if plan.alignment else {}
+    for k, t in enumerate(plan.targets):
         steady = moved_cents[t.note.steady_start : t.note.steady_end]
         steady = steady[np.isfinite(steady)]
         moved = float(np.median(steady)) if t.shift_cents != 0.0 and len(steady) else 0.0
+        # "Before" is the intonation of what was played: a wrong note moved onto its score
+        # note was this far from the note the learner played, and "after" from the score note.
+        before = t.cents_before + 100.0 * t.semitones
+        match = matches.get(k)
+        score_midi = match.expected_midi if match is not None else None
         note_reports.append(
             NoteReport(
                 start_s=t.note.start_s,
                 end_s=t.note.end_s,
                 name=midi_to_note_name(t.target_midi),
                 target_hz=float(midi_to_hz(t.target_midi, a4_hz=plan.a4_hz)),
-                cents_before=t.cents_before,
-                cents_after=t.cents_before + moved,
+                cents_before=before,
+                cents_after=before + moved - 100.0 * t.semitones,
                 vibrato_cents=t.note.vibrato_cents,
+                score_index=match.score_index if match is not None else None,
+                expected=midi_to_note_name(score_midi) if score_midi is not None else None,
+                verdict=match.verdict if match is not None else None,
+                onset_error_s=match.onset_error_s if match is not None else None,
+                played=midi_to_note_name(t.target_midi - t.semitones),
             )
         )
+    missed, score_report = _score_report(plan, options)
     return Report(
         notes=note_reports,
         key=plan.key.name,
@@ -305,7 +372,52 @@ def _measure(
         times_s=track.times_s,
         f0_before_hz=track.f0_hz,
         f0_after_hz=shown_after,
+        missed=missed,
+        score=score_report,
     )
+
+
+def _score_report(
+    plan: Plan, options: CorrectOptions
+) -> tuple[list[MissedReport], ScoreReport | None]:
+    """The take against its tune, for report.json and the teacher's lines of the text."""
+    score, al = options.score, plan.alignment
+    if score is None or al is None:
+        return [], None
+    from core.align import timing_flags
+
+    spb = al.seconds_per_beat(score)
+    missed = [
+        MissedReport(
+            score_index=m.score_index,
+            expected=midi_to_note_name(m.expected_midi),
+            at_s=m.at_s,
+            expected_midi=m.expected_midi,
+            duration_s=score.notes[m.score_index].duration_beats * spb,
+        )
+        for m in al.missed
+    ]
+    report = ScoreReport(
+        source=score.source,
+        notes=len(score.notes),
+        transposition_semitones=al.transposition_semitones,
+        tempo_ratio=al.tempo_ratio,
+        matched=al.n_ok + al.n_wrong,
+        wrong=al.n_wrong,
+        missed=len(al.missed),
+        extra=al.n_extra,
+        is_the_tune=al.is_the_tune,
+        title=score.title,
+        bars=tuple(n.bar if score.has_meter else None for n in score.notes),
+        seconds_per_beat=spb,
+        timing=tuple(
+            (m.score_index, round(beats, 2))
+            for m, beats in timing_flags(al, score)
+            if m.score_index is not None
+        ),
+        durations_beats=tuple(n.duration_beats for n in score.notes),
+    )
+    return missed, report
 
 
 def _choose_key(

@@ -303,6 +303,11 @@ class Report:
                 [midi_before[np.isfinite(midi_before)], midi_after[np.isfinite(midi_after)]]
             )
             lo_f, hi_f = np.percentile(finite, [1, 99]) if len(finite) else (60.0, 72.0)
+            marked = [m.expected_midi for m in self.missed] + [
+                float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz)) for n in self.notes
+            ]
+            if marked:
+                lo_f, hi_f = min(lo_f, min(marked)), max(hi_f, max(marked))
             lo, hi = int(np.floor(lo_f)) - 1, int(np.ceil(hi_f)) + 1
             for m in range(lo, hi + 1):
                 top.axhline(m, color="#e4e4e4", linewidth=0.6, zorder=0)
@@ -313,14 +318,18 @@ class Report:
                 bar = float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz))
                 top.plot([n.start_s, n.end_s], [bar, bar], color="#2ca02c", linewidth=4, alpha=0.35,
                          solid_capstyle="butt", zorder=1)  # fmt: skip
+            self._plot_score(top)
             top.plot(self.times_s, midi_before, color="#999999", linewidth=1.1, label=_label(
                 "before", self.mean_abs_cents_before))  # fmt: skip
             top.plot(self.times_s, midi_after, color="#1f5fbf", linewidth=1.1, label=_label(
                 "after", self.mean_abs_cents_after))  # fmt: skip
             top.set_ylim(lo - 0.5, hi + 0.5)
             top.legend(loc="upper right", fontsize=8, framealpha=0.9)
-            top.set_title(f"{self.key}, A4 = {self.a4_hz:.1f} Hz; green: target notes",
-                          fontsize=9)  # fmt: skip
+            title = f"{self.key}, A4 = {self.a4_hz:.1f} Hz; green: target notes"
+            if self.score is not None and self.score.is_the_tune:
+                title = (f"{self.score.title or self.score.source}: green: the tune's notes, "
+                         "red: wrong (x) and missed (dashed) notes")  # fmt: skip
+            top.set_title(title, fontsize=9)
 
             bottom.axhspan(-5, 5, color="#2ca02c", alpha=0.12, linewidth=0)
             bottom.axhline(0, color="#2ca02c", linewidth=0.8)
@@ -339,6 +348,33 @@ class Report:
             fig.savefig(path, format="png")
         finally:
             plt.close(fig)
+
+    def _plot_score(self, ax: Any) -> None:
+        """The tune's wrong and missed notes, marked so a child sees them at once: a red bar
+        with an x where the score note was (a wrong note), a dashed red box with a "?" where
+        a note was skipped."""
+        if self.score is None or not self.score.is_the_tune:
+            return
+        from matplotlib.patches import Rectangle
+
+        from models.units import note_name_to_midi
+
+        for n in self.notes:
+            if n.verdict != "wrong" or n.expected is None:
+                continue
+            want = note_name_to_midi(n.expected)
+            ax.plot([n.start_s, n.end_s], [want, want], color="#d62728", linewidth=4, alpha=0.6,
+                    solid_capstyle="butt", zorder=2)  # fmt: skip
+            ax.plot([(n.start_s + n.end_s) / 2], [want], marker="x", color="#d62728",
+                    markersize=9, markeredgewidth=2.5, zorder=4)  # fmt: skip
+        for m in self.missed:
+            length = max(m.duration_s, 0.15)
+            ax.add_patch(
+                Rectangle((m.at_s, m.expected_midi - 0.35), length, 0.7, fill=False,
+                          edgecolor="#d62728", linestyle="--", linewidth=1.6, zorder=3)
+            )  # fmt: skip
+            ax.text(m.at_s + length / 2, m.expected_midi, "?", color="#d62728", fontsize=10,
+                    ha="center", va="center", fontweight="bold", zorder=4)  # fmt: skip
 
 
 def _beats(sc: ScoreReport, index: int) -> float:
