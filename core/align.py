@@ -57,7 +57,9 @@ COST_EXTRA = 1.0
 COST_MISSED = 1.0
 COST_CONTINUE = 0.3  # a piece of the previous note (same pitch, no gap): cheaper than extra
 COST_JUMP = 3.0  # going back in the score: pays off from a repeat of three notes or more
-COST_LATE_START = 0.002  # per score note skipped before the take begins: the earliest wins ties
+COST_LATE_START = 0.5  # per score note skipped before the take begins (the earliest wins ties)...
+LATE_START_CAP = 2.5  # ...up to this: practising from bar 5 is fine, noise before the tune
+# matching two notes somewhere in the middle (then a jump back to the start) is not
 RUBATO = float(np.log(1.15))  # a note's time may stray this far (log ratio) and cost nothing
 RHYTHM_WEIGHT = 2.5  # per unit of log ratio beyond that...
 RHYTHM_CAP = 1.5  # ...up to this (less than an ok note is worth over a wrong one)
@@ -207,7 +209,7 @@ def _dp(
     n, m = cost.shape
     cols = np.arange(m + 1, dtype=np.float64)
     d = np.full((n + 1, m + 1), np.inf)
-    d[0] = COST_LATE_START * cols  # starting later in the score is not missing notes
+    d[0] = np.minimum(COST_LATE_START * cols, LATE_START_CAP)  # later start: not missed notes
     move = np.zeros((n + 1, m + 1), dtype=np.int8)
     last_i = np.full(m + 1, -1, dtype=np.int64)  # performed index of each cell's last match
     last_j = np.full(m + 1, -1, dtype=np.int64)  # ...and its score index

@@ -8,7 +8,7 @@ the same thing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -45,6 +45,8 @@ STAGES = ("decoding", "analysing", "retuning", "encoding")
 MIN_PITCHED_S = 0.5  # s: less sustained pitch than this in a whole clip is "nothing to correct"
 SUSTAINED_NOTE_S = 0.15  # s: notes shorter than this don't count towards MIN_PITCHED_S...
 SUSTAINED_MEASURED_SHARE = 0.7  # ...nor do notes with a followable fundamental in fewer frames
+JUDGED_NOTE_S = 0.08  # s: shorter notes are not checked against a score (blips, not notes)...
+JUDGED_WOBBLE_CENTS = 100.0  # ...nor ones whose pitch swings more than a semitone (no pitch)
 MAX_TRANSPOSE = 48  # semitones: four octaves either way covers every instrument's reading
 
 
@@ -255,13 +257,25 @@ def plan_correction(
         from core.align import align, correction_targets
 
         centres = [t.centre_midi for t in targets]
+        # Blips and pitchless wobbles (a breath, a word, a tracker slip) are not notes a
+        # teacher would judge: they are left out of the alignment and tuned as usual.
+        judged = [
+            k
+            for k, t in enumerate(targets)
+            if t.note.duration_s >= JUDGED_NOTE_S and t.note.vibrato_cents <= JUDGED_WOBBLE_CENTS
+        ]
         alignment = align(
-            centres,
-            [t.note.start_s for t in targets],
-            [t.note.end_s for t in targets],
+            [centres[k] for k in judged],
+            [targets[k].note.start_s for k in judged],
+            [targets[k].note.end_s for k in judged],
             options.score,
             transpose=options.transpose,
         )
+        alignment = replace(
+            alignment,
+            matches=tuple(replace(m, performed_index=judged[m.performed_index])
+                          for m in alignment.matches),
+        )  # fmt: skip
         if alignment.is_the_tune:
             forced, moves = correction_targets(
                 alignment, centres, fix_wrong_notes=options.fix_wrong_notes
