@@ -1,0 +1,363 @@
+"""Checking a take against its tune: alignment quality, correction to the score, speed.
+
+Each performance is made from a tune (defined inline below, songbook-like) the way a learner
+plays it: tempo 0.6x-1.6x with rubato (each note's length +-25 %), an octave away on some, 12 %
+wrong notes (+-1 or 2 semitones), about 5 % missed and 5 % extra notes, one repeated passage,
+intonation drawn in +-45 cents (a quarter of the notes within +-2), some with vibrato. Rendered
+with TimGM6mb, a sound library the pitch model never trained on (it trained on FluidR3), through
+models.synth. A clean performance of each (tempo, transposition, rubato and intonation only)
+must flag nothing.
+
+Against the truth of how each was made: performed notes matched to the right score note,
+wrong/missed/extra F1, and after correction each non-wrong note's centre measured by Praat
+(bench.retune's measure) against the score pitch; with fix_wrong_notes, the wrong notes too,
+and the output's log-spectral distance to a render of the right notes in tune. Baseline: what
+a peer would build, DTW (dtw-python) of the pitch track against the score's piano roll at every
+octave shift, each performed note taking the score note its onset frame is warped to.
+
+Run: ``python -m bench.score [--quick]`` (bench extra: praat-parselmouth, dtw-python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.results_io import publish
+from bench.retune import HOP_S, SR, _praat_midi, _window_centre, log_spectral_distance
+from core.align import align
+from core.pipeline import CorrectOptions, plan_correction
+from core.psola import shift_pitch
+from core.score import Score, ScoreNote
+from models.synth import TIMGM6MB, Note, Phrase, render_phrase
+
+# (name, written MIDI notes, lengths in beats): beginner tunes, written around C4-C5.
+TUNES: list[tuple[str, list[int], list[float]]] = [
+    ("twinkle", [60, 60, 67, 67, 69, 69, 67, 65, 65, 64, 64, 62, 62, 60, 67, 67, 65, 65, 64, 64,
+                 62], [1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2]),
+    ("ode to joy", [64, 64, 65, 67, 67, 65, 64, 62, 60, 60, 62, 64, 64, 62, 62, 64, 64, 65, 67,
+                    67, 65, 64, 62, 60, 60, 62, 64, 62, 60, 60],
+     [1] * 12 + [1.5, 0.5, 2] + [1] * 12 + [1.5, 0.5, 2]),
+    ("v lesu rodilas yolochka", [67, 64, 64, 67, 64, 64, 67, 65, 64, 62, 60, 69, 72, 69, 67,
+                                 64, 64, 67, 65, 64, 62, 60],
+     [1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 2, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 2]),
+    ("frere jacques", [60, 62, 64, 60, 60, 62, 64, 60, 64, 65, 67, 64, 65, 67, 67, 69, 67, 65,
+                       64, 60, 67, 69, 67, 65, 64, 60],
+     [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 2, 0.5, 0.5, 0.5, 0.5, 1, 1, 0.5, 0.5, 0.5, 0.5,
+      1, 1]),
+    ("mary had a little lamb", [64, 62, 60, 62, 64, 64, 64, 62, 62, 62, 64, 67, 67, 64, 62, 60,
+                                62, 64, 64, 64, 64, 62, 62, 64, 62, 60],
+     [1, 1, 1, 1, 1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4]),
+]  # fmt: skip
+# (name, GM program, octave shift from the written tune): TimGM6mb samples.
+INSTRUMENTS = [
+    ("flute", 73, 12),
+    ("violin", 40, 0),
+    ("clarinet", 71, 0),
+    ("trumpet", 56, 0),
+    ("alto sax", 65, -12),
+    ("oboe", 68, 12),
+]
+
+
+@dataclass
+class Played:
+    """One performed note and its truth."""
+
+    onset_s: float
+    offset_s: float
+    midi: int  # the note sounded
+    detune_cents: float
+    kind: str  # "ok", "wrong", "extra"
+    score_index: int | None
+    vibrato_cents: float = 0.0
+
+
+@dataclass
+class Take:
+    name: str
+    score: Score
+    shift: int
+    played: list[Played]
+    missed: list[int]
+    clean: bool
+    audio: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    reference: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+
+
+def make_score(name: str, midis: list[int], lengths: list[float]) -> Score:
+    notes, beat = [], 0.0
+    for m, d in zip(midis, lengths, strict=True):
+        notes.append(ScoreNote(m, beat, float(d), int(beat // 4) + 1, beat % 4 + 1))
+        beat += d
+    return Score(tuple(notes), "inline", name, seconds_per_beat=0.5, has_meter=True)
+
+
+def make_take(
+    rng: np.random.Generator, score: Score, shift: int, name: str, *, clean: bool
+) -> Take:
+    n = len(score.notes)
+    order = list(range(n))
+    edge: set[int] = set()
+    if not clean:  # one repeated passage: back 4-7 notes from somewhere in the middle
+        b = int(rng.integers(n // 3, 2 * n // 3))
+        a = b - int(rng.integers(4, 8))
+        order = order[:b] + order[max(a, 1) :]
+        edge = {b - 1, b}
+    tempo = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+    spb = score.seconds_per_beat / tempo
+    played: list[Played] = []
+    missed: list[int] = []
+    t = 0.3
+    for pos, j in enumerate(order):
+        note = score.notes[j]
+        length = note.duration_beats * spb * float(rng.uniform(0.75, 1.25))
+        inner = 0 < pos < len(order) - 1 and pos not in edge and not clean
+        r = float(rng.random())
+        if inner and r < 0.05:  # missed: the learner keeps the beat
+            missed.append(j)
+            t += length
+            continue
+        kind, midi = "ok", note.midi + shift
+        if inner and r > 0.88:
+            kind, midi = "wrong", midi + int(rng.choice([-2, -1, 1, 2]))
+        detune = float(rng.uniform(-45, 45)) if rng.random() < 0.75 else float(rng.uniform(-2, 2))
+        vib = float(rng.uniform(12, 25)) if rng.random() < 0.25 else 0.0
+        if inner and rng.random() < 0.05:  # extra: a stumble squeezed into this note's time
+            first = 0.6 * length
+            played.append(Played(t, t + 0.92 * first, midi, detune, kind, j, vib))
+            extra = midi + int(rng.choice([-4, -3, 3, 4, 5]))
+            played.append(Played(t + first, t + 0.92 * length, extra, 0.0, "extra", None))
+        else:
+            played.append(Played(t, t + 0.92 * length, midi, detune, kind, j, vib))
+        t += length
+    return Take(name, score, shift, played, missed, clean)
+
+
+def render(take: Take, program: int, *, correct: bool = False) -> npt.NDArray[np.float32]:
+    """The take, or (``correct``) the same timing with every note right and in tune."""
+    notes = []
+    for p in take.played:
+        if correct and p.kind == "extra":
+            continue
+        midi = p.midi
+        if correct and p.score_index is not None:
+            midi = take.score.notes[p.score_index].midi + take.shift
+        detune = 0 if correct else round(p.detune_cents)
+        notes.append(Note(round(p.onset_s, 3), round(p.offset_s, 3), midi, detune,
+                          0.0 if correct else p.vibrato_cents, 5.5))  # fmt: skip
+    phrase = Phrase(notes, duration_s=take.played[-1].offset_s + 0.6, program=program)
+    return render_phrase(phrase, TIMGM6MB, SR)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def note_of(plan_onsets: npt.NDArray[np.float64], played: Played) -> int | None:
+    """The segmented note that starts nearest a performed note's onset (within 80 ms)."""
+    k = int(np.argmin(np.abs(plan_onsets - played.onset_s)))
+    return k if abs(plan_onsets[k] - played.onset_s) <= 0.08 else None
+
+
+@dataclass
+class Tally:
+    right: int = 0
+    judged: int = 0
+    f1: dict[str, list[int]] = field(
+        default_factory=lambda: {k: [0, 0, 0] for k in ("wrong", "missed", "extra")}
+    )  # tp, predicted, true
+    clean_flags: int = 0
+
+    def add(self, kind: str, tp: int, predicted: int, true: int) -> None:
+        v = self.f1[kind]
+        v[0], v[1], v[2] = v[0] + tp, v[1] + predicted, v[2] + true
+
+    def score(self, kind: str) -> float:
+        tp, p, t = self.f1[kind]
+        return 2 * tp / (p + t) if p + t else 1.0
+
+
+def judge(take: Take, verdicts: dict[int, tuple[int | None, str]], missed: list[int],
+          onsets: npt.NDArray[np.float64], tally: Tally) -> None:  # fmt: skip
+    """Compare one method's reading (segmented note -> (score index, verdict)) with the truth."""
+    for p in take.played:
+        k = note_of(onsets, p)
+        got = verdicts.get(k, (None, "extra")) if k is not None else (None, "extra")
+        if p.kind != "extra":
+            tally.judged += 1
+            tally.right += got[0] == p.score_index
+        tally.add("wrong", int(p.kind == "wrong" and got[1] == "wrong"), 0, 0)
+        tally.add("extra", int(p.kind == "extra" and got[1] == "extra"), 0, 0)
+    found = {v: sum(1 for g in verdicts.values() if g[1] == v) for v in ("wrong", "extra")}
+    tally.add("wrong", 0, found["wrong"], sum(p.kind == "wrong" for p in take.played))
+    tally.add("extra", 0, found["extra"], sum(p.kind == "extra" for p in take.played))
+    true_missed, got_missed = list(take.missed), list(missed)
+    tp = 0
+    for j in got_missed:
+        if j in true_missed:
+            true_missed.remove(j)
+            tp += 1
+    tally.add("missed", tp, len(got_missed), len(take.missed))
+    if take.clean:
+        tally.clean_flags += found["wrong"] + found["extra"] + len(missed)
+
+
+def dtw_baseline(track_midi: npt.NDArray[np.float64], score: Score,
+                 onsets: npt.NDArray[np.float64], centres: list[float]
+                 ) -> tuple[dict[int, tuple[int | None, str]], list[int]]:  # fmt: skip
+    """A peer's reading: DTW of the voiced pitch frames against the score's piano roll (at the
+    score tempo, frames of 10 ms), the octave shift with the lowest cost; each performed note
+    takes the score note its onset frame is warped to; wrong if its pitch differs, score notes
+    no onset was warped to are missed, a second note on one score note is extra."""
+    from dtw import dtw
+
+    voiced = np.flatnonzero(np.isfinite(track_midi))
+    x = track_midi[voiced]
+    roll_idx = np.repeat(np.arange(len(score.notes)),
+                         np.maximum(1, np.round(score.duration_s() / HOP_S).astype(int)))  # fmt: skip
+    best = None
+    for shift in (0, 12, -12, 24, -24):
+        y = score.midi()[roll_idx].astype(np.float64) + shift
+        a = dtw(np.minimum(np.abs(x[:, None] - y[None, :]), 3.0), step_pattern="symmetric2",
+                open_begin=False, open_end=False)  # fmt: skip
+        if best is None or a.normalizedDistance < best[0]:
+            best = (a.normalizedDistance, a, shift)
+    assert best is not None
+    _, a, shift = best
+    frame_to_note = {}
+    for i, j in zip(a.index1, a.index2, strict=True):
+        frame_to_note.setdefault(int(voiced[i]), int(roll_idx[j]))
+    verdicts: dict[int, tuple[int | None, str]] = {}
+    used: set[int] = set()
+    frames = np.array(sorted(frame_to_note))
+    for k, onset in enumerate(onsets):
+        f = int(frames[np.argmin(np.abs(frames - onset / HOP_S))])
+        j = frame_to_note[f]
+        if j in used:
+            verdicts[k] = (None, "extra")
+            continue
+        used.add(j)
+        ok = abs(centres[k] - (score.notes[j].midi + shift)) < 0.5
+        verdicts[k] = (j, "ok" if ok else "wrong")
+    missed = [j for j in range(len(score.notes)) if j not in used]
+    return verdicts, missed
+
+
+def praat_residuals(take: Take, out: npt.NDArray[np.float32], *, wrong_too: bool
+                    ) -> list[float]:  # fmt: skip
+    """Cents from the score pitch of each performed note's centre on Praat's track."""
+    lo = float(2 ** ((min(p.midi for p in take.played) - 69) / 12) * 440) / 1.5
+    hi = float(2 ** ((max(p.midi for p in take.played) - 69) / 12) * 440) * 1.5
+    times, midi = _praat_midi(out, lo, hi)
+    res = []
+    for p in take.played:
+        if p.kind == "extra" or (p.kind == "wrong") != wrong_too or p.score_index is None:
+            continue
+        if p.offset_s - p.onset_s < 0.3:
+            continue  # too short for Praat's window less 0.1 s each side
+        want = take.score.notes[p.score_index].midi + take.shift
+        res.append((_window_centre(times, midi, p.onset_s, p.offset_s) - want) * 100)
+    return [r for r in res if np.isfinite(r)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="two instruments only")
+    args = parser.parse_args(argv)
+    from models.checkpoint import load_tracker
+
+    tracker = load_tracker("default", "cpu")
+    rng = np.random.default_rng(2026)
+    instruments = INSTRUMENTS[:2] if args.quick else INSTRUMENTS
+    ours, peer = Tally(), Tally()
+    ok_res: list[float] = []
+    fixed_res: list[float] = []
+    lsd_plain: list[float] = []
+    lsd_fixed: list[float] = []
+    align_s = plan_s = 0.0
+    n_takes = 0
+    for i, (inst, program, shift) in enumerate(instruments):
+        for clean in (False, True):
+            name, midis, lengths = TUNES[i % len(TUNES)]
+            score = make_score(name, midis, lengths)
+            take = make_take(rng, score, shift, f"{inst}/{name}", clean=clean)
+            take.audio = render(take, program)
+            audio = take.audio[None, :]
+            t0 = time.perf_counter()
+            plan = plan_correction(audio, SR, CorrectOptions(score=score), tracker=tracker)
+            plan_s += time.perf_counter() - t0
+            n_takes += 1
+            centres = [t.centre_midi for t in plan.targets]
+            onsets = np.array([t.note.start_s for t in plan.targets])
+            t0 = time.perf_counter()
+            al = align(centres, onsets, [t.note.end_s for t in plan.targets], score)
+            align_s += time.perf_counter() - t0
+            assert plan.alignment is not None
+            mine = {m.performed_index: (m.score_index, m.verdict) for m in plan.alignment.matches
+                    if m.onset_error_s is not None or m.verdict == "extra"}  # fmt: skip
+            judge(take, mine, [m.score_index for m in plan.alignment.missed], onsets, ours)
+            track_midi = 69 + 12 * np.log2(plan.track.f0_hz / plan.a4_hz)
+            theirs, their_missed = dtw_baseline(track_midi, score, onsets, centres)
+            judge(take, theirs, their_missed, onsets, peer)
+            del al
+            # Correction to the score (plain), and with fix_wrong_notes.
+            out = shift_pitch(audio, SR, plan.f0_ref_hz, plan.shift_cents, HOP_S)[0]
+            ok_res += praat_residuals(take, out, wrong_too=False)
+            if not clean:
+                fix = plan_correction(audio, SR, CorrectOptions(score=score, fix_wrong_notes=True),
+                                      tracker=tracker)  # fmt: skip
+                out_fix = shift_pitch(audio, SR, fix.f0_ref_hz, fix.shift_cents, HOP_S)[0]
+                fixed_res += praat_residuals(take, out_fix, wrong_too=True)
+                take.reference = render(take, program, correct=True)
+                plain = plan_correction(audio, SR, CorrectOptions(), tracker=tracker)
+                out_plain = shift_pitch(audio, SR, plain.f0_ref_hz, plain.shift_cents, HOP_S)[0]
+                lsd_plain.append(log_spectral_distance(out_plain, take.reference))
+                lsd_fixed.append(log_spectral_distance(out_fix, take.reference))
+            print(f"{take.name} ({'clean' if clean else 'with mistakes'}): done", flush=True)
+
+    def pct(values: list[float], q: float) -> float:
+        return float(np.percentile(np.abs(values), q)) if values else float("nan")
+
+    lines = ["# Score-aware checking and correction (bench/score.py)", ""]
+    lines.append(
+        f"Host: {platform.machine()}; torch CPU. {n_takes} takes ({len(instruments)} TimGM6mb "
+        f"instruments: {', '.join(i[0] for i in instruments)}; half with mistakes, half clean), "
+        f"{ours.judged} performed score notes, {sum(ours.f1['wrong'][2:3])} wrong, "
+        f"{ours.f1['missed'][2]} missed, {ours.f1['extra'][2]} extra. Tunes inline in the bench."
+    )
+    lines += ["", "| method | matched to the right score note | wrong F1 | missed F1 | extra F1 | "
+              "flags on clean takes |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for label, t in (("ours (core.align)", ours), ("DTW on the pitch track (dtw-python)", peer)):
+        lines.append(f"| {label} | {t.right / max(t.judged, 1):.3f} | {t.score('wrong'):.3f} | "
+                     f"{t.score('missed'):.3f} | {t.score('extra'):.3f} | {t.clean_flags} |")  # fmt: skip
+    lines += ["", "| after correction (Praat, cents from the score pitch) | median | p95 | n |",
+              "| --- | --- | --- | --- |",
+              f"| right notes, corrected to the score | {pct(ok_res, 50):.2f} | "
+              f"{pct(ok_res, 95):.2f} | {len(ok_res)} |",
+              f"| wrong notes, fix_wrong_notes | {pct(fixed_res, 50):.2f} | "
+              f"{pct(fixed_res, 95):.2f} | {len(fixed_res)} |", ""]  # fmt: skip
+    lines.append(
+        f"Log-spectral distance to a render of the right notes in tune: fix_wrong_notes "
+        f"{np.mean(lsd_fixed):.2f} dB, plain nearest-note retune {np.mean(lsd_plain):.2f} dB."
+    )
+    lines.append(
+        f"Alignment time: {1000 * align_s / n_takes:.1f} ms a take against "
+        f"{plan_s / n_takes:.2f} s for the whole plan (tracking included): "
+        f"{100 * align_s / plan_s:.2f} % of the analysis alone."
+    )
+    lines += ["", "Run: `python -m bench.score`."]
+    text = "\n".join(lines)
+    if args.quick:
+        print(text)
+    else:
+        publish("score", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
