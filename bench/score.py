@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -182,7 +183,7 @@ class Tally:
         return 2 * tp / (p + t) if p + t else 1.0
 
 
-def judge(take: Take, verdicts: dict[int, tuple[int | None, str]], missed: list[int],
+def judge(take: Take, verdicts: Mapping[int, tuple[int | None, str]], missed: list[int],
           onsets: npt.NDArray[np.float64], tally: Tally) -> None:  # fmt: skip
     """Compare one method's reading (segmented note -> (score index, verdict)) with the truth."""
     for p in take.played:
@@ -218,8 +219,8 @@ def dtw_baseline(track_midi: npt.NDArray[np.float64], score: Score,
 
     voiced = np.flatnonzero(np.isfinite(track_midi))
     x = track_midi[voiced]
-    roll_idx = np.repeat(np.arange(len(score.notes)),
-                         np.maximum(1, np.round(score.duration_s() / HOP_S).astype(int)))  # fmt: skip
+    frames_per_note = np.maximum(1, np.round(score.duration_s() / HOP_S).astype(int))
+    roll_idx = np.repeat(np.arange(len(score.notes)), frames_per_note)
     best = None
     for shift in (0, 12, -12, 24, -24):
         y = score.midi()[roll_idx].astype(np.float64) + shift
@@ -229,7 +230,7 @@ def dtw_baseline(track_midi: npt.NDArray[np.float64], score: Score,
             best = (a.normalizedDistance, a, shift)
     assert best is not None
     _, a, shift = best
-    frame_to_note = {}
+    frame_to_note: dict[int, int] = {}
     for i, j in zip(a.index1, a.index2, strict=True):
         frame_to_note.setdefault(int(voiced[i]), int(roll_idx[j]))
     verdicts: dict[int, tuple[int | None, str]] = {}
@@ -333,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "| method | matched to the right score note | wrong F1 | missed F1 | extra F1 | "
               "flags on clean takes |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for label, t in (("ours (core.align)", ours), ("DTW on the pitch track (dtw-python)", peer)):
-        lines.append(f"| {label} | {t.right / max(t.judged, 1):.3f} | {t.score('wrong'):.3f} | "
-                     f"{t.score('missed'):.3f} | {t.score('extra'):.3f} | {t.clean_flags} |")  # fmt: skip
+        matched = t.right / max(t.judged, 1)
+        f1 = " | ".join(f"{t.score(k):.3f}" for k in ("wrong", "missed", "extra"))
+        lines.append(f"| {label} | {matched:.3f} | {f1} | {t.clean_flags} |")
     lines += ["", "| after correction (Praat, cents from the score pitch) | median | p95 | n |",
               "| --- | --- | --- | --- |",
               f"| right notes, corrected to the score | {pct(ok_res, 50):.2f} | "
