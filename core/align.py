@@ -56,6 +56,8 @@ COST_WRONG = (-0.6, -0.3, 0.8)  # 1, 2, 3-4 semitones away (all cheaper than ext
 COST_EXTRA = 1.0
 COST_MISSED = 1.0
 COST_CONTINUE = 0.3  # a piece of the previous note (same pitch, no gap): cheaper than extra
+COST_HELD = 0.3  # per repeat of its pitch one performed note held through (re-articulations the
+HELD_SHARE = 0.8  # note cutter did not split), if it lasts this share of their onsets' span
 COST_JUMP = 3.0  # going back in the score: pays off from a repeat of three notes or more
 COST_LATE_START = 0.5  # per score note skipped before the take begins (the earliest wins ties)...
 LATE_START_CAP = 2.5  # ...up to this: practising from bar 5 is fine, noise before the tune
@@ -76,7 +78,7 @@ JUMP_EVENTS = 3  # a jump back counts as this many events against "the tune" (a 
 THE_TUNE_MIN_OK = 3  # ...and at least this many notes right (fewer if the score is shorter)
 OCTAVE_CANDIDATES = (0, 12, -12, 24, -24)
 
-_MATCH, _JUMP, _EXTRA, _CONTINUE, _MISSED = 1, 2, 3, 4, 5
+_MATCH, _JUMP, _EXTRA, _CONTINUE, _MISSED, _HELD = 1, 2, 3, 4, 5, 6
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def align(
     continues = (gap <= CONTINUE_GAP_S) & same
 
     best: tuple[_Path, int] | None = None
+    durations = offset - onset
     for shift in OCTAVE_CANDIDATES if transpose is None else (transpose,):
         path = _dp(_pitch_cost(midi, written + shift), continues)
         if best is None or path.cost < best[0].cost - 1e-9:
@@ -172,7 +175,11 @@ def align(
     time_cost = np.nan_to_num(time_cost, nan=0.0)
     rate = _beats_per_second(first, onset, beats)
     rhythm = _Rhythm(onset, beats, 1.0 / rate) if np.isfinite(rate) and rate > 0 else None
-    path = _dp(_pitch_cost(midi, written + shift) + time_cost, continues, rhythm)
+    lengths = np.array([s.duration_beats for s in score.notes], dtype=np.float64)
+    held = None
+    if rhythm is not None:
+        held = _Held.of(written, beats + lengths, durations, beats, rhythm.seconds_per_beat)
+    path = _dp(_pitch_cost(midi, written + shift) + time_cost, continues, rhythm, held)
     return _verdicts(path, midi, onset, written, beats, shift, score)
 
 
@@ -199,18 +206,23 @@ def _dp(
     cost: npt.NDArray[np.float64],
     continues: npt.NDArray[np.bool_],
     rhythm: _Rhythm | None = None,
+    held: _Held | None = None,
 ) -> _Path:
-    """Semi-global alignment with extra, missed, continuation and jump-back moves.
+    """Semi-global alignment with extra, missed, continuation, held and jump-back moves.
 
     With ``rhythm``, a match also pays for how far the time since the previous match strays
     from the score's time between the two notes at the take's tempo (the previous match is
     carried along each cell's best path, so extra and missed notes in between count right).
+    With ``held``, a matched note may also cover the repeats of its own pitch that follow it
+    in the score (the learner re-tongued them, the note cutter heard one long note): neither
+    missed nor matched, and cheap, so a child is not told they skipped a note they played.
     """
     n, m = cost.shape
     cols = np.arange(m + 1, dtype=np.float64)
     d = np.full((n + 1, m + 1), np.inf)
     d[0] = np.minimum(COST_LATE_START * cols, LATE_START_CAP)  # later start: not missed notes
     move = np.zeros((n + 1, m + 1), dtype=np.int8)
+    held_by = np.zeros((n + 1, m + 1), dtype=np.int16)  # _HELD cells: how many notes back
     last_i = np.full(m + 1, -1, dtype=np.int64)  # performed index of each cell's last match
     last_j = np.full(m + 1, -1, dtype=np.int64)  # ...and its score index
     every = np.arange(m + 1)
@@ -232,6 +244,19 @@ def _dp(
         matched = (moves == _MATCH) | (moves == _JUMP)
         row_i = np.where(matched, i - 1, last_i)
         row_j = np.where(matched, every - 1, last_j)
+        if held is not None:
+            frozen = row.copy()
+            for k in range(1, held.longest + 1):
+                src = every[1 : m + 1 - k]  # cell after matching score note src - 1
+                ok = matched[src] & (held.ahead[src - 1] >= k) & held.lasts(i - 1, src - 1, k)
+                value = frozen[src] + k * COST_HELD
+                better = ok & (value < row[src + k])
+                dst = src[better] + k
+                row[dst] = value[better]
+                moves[dst] = _HELD
+                held_by[i, dst] = k
+                row_i[dst] = i - 1
+                row_j[dst] = src[better] - 1
         # Missed score notes: row[j] = min(row[j], row[j-1] + COST_MISSED), as a running min.
         swept = np.minimum.accumulate(row - COST_MISSED * cols) + COST_MISSED * cols
         moves[swept < row - 1e-12] = _MISSED
@@ -251,6 +276,9 @@ def _dp(
             missed.append((j - 1, i))
             j -= 1
             continue
+        if kind == _HELD:
+            j -= int(held_by[i, j])
+            continue
         kinds[i - 1] = kind
         if kind in (_MATCH, _JUMP):
             score_of[i - 1] = j - 1
@@ -265,6 +293,42 @@ def _dp(
             score_of[k] = score_of[k - 1]
     missed.sort()
     return _Path(total, score_of, kinds, missed)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """Which score notes a performed note may be held through: the repeats of its pitch
+    (``ahead[j]``: how many notes after j have j's pitch), and only if the performed note
+    lasts ``HELD_SHARE`` of the time from its own note's onset to the end of the last one (at
+    the take's tempo): a note of normal length followed by a skipped repeat is a missed note."""
+
+    ahead: npt.NDArray[np.int64]
+    longest: int
+    duration_s: npt.NDArray[np.float64]
+    onset_beats: npt.NDArray[np.float64]
+    end_beats: npt.NDArray[np.float64]
+    seconds_per_beat: float
+
+    @classmethod
+    def of(
+        cls,
+        written: npt.NDArray[np.float64],
+        end_beats: npt.NDArray[np.float64],
+        duration_s: npt.NDArray[np.float64],
+        onset_beats: npt.NDArray[np.float64],
+        seconds_per_beat: float,
+    ) -> _Held:
+        ahead = np.zeros(len(written), dtype=np.int64)
+        for j in range(len(written) - 2, -1, -1):
+            if written[j + 1] == written[j]:
+                ahead[j] = ahead[j + 1] + 1
+        longest = int(ahead.max(initial=0))
+        return cls(ahead, longest, duration_s, onset_beats, end_beats, seconds_per_beat)
+
+    def lasts(self, i: int, j: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.bool_]:
+        last = np.minimum(j + k, len(self.end_beats) - 1)
+        span = (self.end_beats[last] - self.onset_beats[j]) * self.seconds_per_beat
+        return np.asarray(self.duration_s[i] >= HELD_SHARE * span)
 
 
 @dataclass(frozen=True)

@@ -227,3 +227,21 @@ def _random_tune(rng: np.random.Generator, n: int = 24) -> Score:
         midis.append(12 * (degree // 7) + scale[degree % 7])
         lengths.append(float(rng.choice([0.5, 1.0, 1.0, 2.0])))
     return make_score(midis, lengths)
+
+
+def test_repeated_note_heard_as_one_long_note_is_not_missed() -> None:
+    # The two As of bar 2 re-tongued so softly that the note cutter made one note of them.
+    midi, onset, offset = perform(SCORE)
+    midi, onset, offset = np.delete(midi, 5), np.delete(onset, 5), np.delete(offset, 5)
+    offset[4] = onset[5] - 0.02
+    al = align(midi, onset, offset, SCORE)
+    assert al.missed == () and al.n_extra == 0 and al.n_wrong == 0
+    assert [m.score_index for m in al.matches][4:6] == [4, 6]
+
+
+def test_skipped_repeat_of_a_normal_length_note_is_missed() -> None:
+    # The same A played once at its own length, then a rest where the second A belonged.
+    midi, onset, offset = perform(SCORE)
+    midi, onset, offset = np.delete(midi, 5), np.delete(onset, 5), np.delete(offset, 5)
+    al = align(midi, onset, offset, SCORE)
+    assert [m.score_index for m in al.missed] == [5]
