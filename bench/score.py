@@ -25,6 +25,7 @@ import platform
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from core.psola import shift_pitch
 from core.score import Score, ScoreNote
 from models.synth import TIMGM6MB, Note, Phrase, render_phrase
 
+PICTURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "score_check.png"
 # (name, written MIDI notes, lengths in beats): beginner tunes, written around C4-C5.
 TUNES: list[tuple[str, list[int], list[float]]] = [
     ("twinkle", [60, 60, 67, 67, 69, 69, 67, 65, 65, 64, 64, 62, 62, 60, 67, 67, 65, 65, 64, 64,
@@ -341,6 +343,31 @@ def long_take(rng: np.random.Generator, seconds: float) -> tuple[Take, int]:
     return Take("long", score, 12, played, [], clean=False), 73
 
 
+def draw_picture(tracker: Any) -> str:
+    """The README's picture: a flute take of Twinkle with a wrong and a missed note, checked
+    against the tune and corrected; returns the report's English text."""
+    score = make_score(*TUNES[0])
+    spb = score.seconds_per_beat / 1.1
+    played, t = [], 0.3
+    detune = [25, -30, 10, 35, -20, 40, -35, 15, -25, 30, -40, 20, -15, 30, 20, -30, 0, 35]
+    for j, note in enumerate(score.notes[:18]):
+        length = note.duration_beats * spb
+        if j == 11:  # skipped, the beat kept
+            t += length
+            continue
+        wrong = j == 4
+        midi = note.midi + 12 + (1 if wrong else 0)
+        played.append(Played(t, t + 0.92 * length, midi, detune[j], "wrong" if wrong else "ok", j,
+                             18.0 if j in (6, 13) else 0.0))  # fmt: skip
+        t += length
+    take = Take("picture", score, 12, played, [11], clean=False)
+    audio = render(take, 73)[None, :]
+    _, report = correct_audio(audio, SR, CorrectOptions(score=score), tracker=tracker)
+    PICTURE.parent.mkdir(parents=True, exist_ok=True)
+    report.plot(PICTURE)
+    return report.to_text("en")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="two instruments, one take each")
@@ -467,6 +494,10 @@ def main(argv: list[str] | None = None) -> int:
               f"correct_audio {plain_s:.2f} s without a score, {score_s:.2f} s with one; "
               f"the alignment is {100 * align_s / plain_s:.2f} % of the correction alone (the "
               "end-to-end clip adds decoding and encoding on top)."]  # fmt: skip
+    if not args.quick:
+        text = draw_picture(tracker)
+        lines += ["", f"README picture: {PICTURE.name}, a flute take of Twinkle an octave up with "
+                  "a wrong and a missed note; its text:", "", "```", text, "```"]  # fmt: skip
     lines += ["", "Run: `python -m bench.score` (bench extra: praat-parselmouth, dtw-python, "
               "parangonar)."]  # fmt: skip
     text = "\n".join(lines)
