@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.pipeline import CorrectOptions, correct_audio
-from core.score import Score, ScoreNote
+from core.score import Score, ScoreNote, load_score
 from models.synth import FLUIDR3, Note, Phrase, fluidsynth_available, render_phrase
 
 if TYPE_CHECKING:
@@ -106,36 +106,13 @@ def test_a_take_that_is_not_the_tune_falls_back_to_nearest_notes(
     assert "doesn't sound like" in report.to_text("en")
 
 
-def _read_midi_melody(path: Path) -> Score:
-    """The reference MIDI's notes (mido; score-in's core.score parser replaces this)."""
-    mido = pytest.importorskip("mido")
-    midi = mido.MidiFile(path)
-    tick, started, notes = 0, {}, []
-    for msg in mido.merge_tracks(midi.tracks):
-        tick += msg.time
-        if msg.type == "note_on" and msg.velocity > 0:
-            started[msg.note] = tick
-        elif msg.type in ("note_off", "note_on") and msg.note in started:
-            begin = started.pop(msg.note)
-            notes.append(
-                (begin / midi.ticks_per_beat, (tick - begin) / midi.ticks_per_beat, msg.note)
-            )
-    notes.sort()
-    return Score(
-        tuple(ScoreNote(m, o, d, int(o // 4) + 1) for o, d, m in notes),
-        f"midi:{path.name}",
-        seconds_per_beat=0.5,
-        has_meter=True,
-    )
-
-
 def test_childs_take_against_its_reference_midi(
     tmp_path: Path, tracker: Tracker, shared_dir: Path
 ) -> None:
     """Every note the child sang is matched to the tune (noises before it are extra)."""
     from core.pipeline import correct_file
 
-    score = _read_midi_melody(shared_dir / "eval" / "kids_tree_reference.mid")
+    score = load_score(shared_dir / "eval" / "kids_tree_reference.mid")
     report = correct_file(
         shared_dir / "eval" / "kids_tree_portrait.mov",
         tmp_path / "out.mov",
