@@ -20,11 +20,17 @@ How:
    wobble the note cutter split) is a cheap *continuation*, not an extra note. The pass runs
    for each candidate transposition (0, +-12, +-24 semitones, or the one given) and keeps the
    cheapest.
-2. **Timing pass.** The pitch pass's matches give the take's local tempo: for every performed
-   note, the score beat it should be at (a robust line through its neighbouring matches, per
-   stretch between jumps). The alignment is run again with a time term added to every match,
-   capped so timing only chooses *between* pitch-equal readings (which of three repeated Es was
-   skipped), never overrules a pitch.
+2. **Rhythm pass.** The pitch pass's matches give the take's tempo (the median of robust
+   Theil-Sen slopes, score beats against seconds, over the stretches between jumps back). The
+   alignment is run again with every match also priced by its rhythm: the time since the
+   previous match (carried along each cell's best path, so extra and missed notes in between
+   count right) against the score's time between the two notes at that tempo, free within
+   rubato and capped so rhythm chooses *between* pitch-alike readings (which of two repeated
+   Es was skipped, where a repeat went back to) rather than overruling a pitch. A restart
+   sooner than the end of the note it leaves costs too (a restart keeps the beat or takes a
+   breath). This pass also lets one performed note be *held* through the repeats of its
+   pitch that follow it in the score when it lasts through them (the learner re-tongued
+   them softly, the note cutter heard one note): neither missed nor matched.
 3. **Rhythm.** Each matched note's onset is compared with the score's rhythm fitted to the
    take's own tempo around it (a Theil-Sen line through its neighbours, itself left out), so a
    ritardando is not an error, but a note that comes in a third of a beat early is. Missed notes
@@ -50,9 +56,9 @@ Verdict = Literal["ok", "wrong", "extra"]
 
 OK_SEMITONES = 0.5  # a performed centre nearer than this to the score note is that note
 WRONG_SEMITONES = 2.5  # up to a whole tone away: a wrong note in the score note's place
-FAR_SEMITONES = 4.5  # farther than this a performed note is never played "instead of" it
+FAR_SEMITONES = 3.5  # farther than this a performed note is never played "instead of" it
 COST_OK = -2.0  # a match within half a semitone
-COST_WRONG = (-0.6, -0.3, 0.8)  # 1, 2, 3-4 semitones away (all cheaper than extra + missed)
+COST_WRONG = (-0.6, -0.3, 0.8)  # 1, 2, 3 semitones away (all cheaper than extra + missed)
 COST_EXTRA = 1.0
 COST_MISSED = 1.0
 COST_CONTINUE = 0.3  # a piece of the previous note (same pitch, no gap): cheaper than extra
@@ -65,8 +71,6 @@ LATE_START_CAP = 2.5  # ...up to this: practising from bar 5 is fine, noise befo
 RUBATO = float(np.log(1.15))  # a note's time may stray this far (log ratio) and cost nothing
 RHYTHM_WEIGHT = 2.5  # per unit of log ratio beyond that...
 RHYTHM_CAP = 1.5  # ...up to this (less than an ok note is worth over a wrong one)
-TIME_WEIGHT = 0.3  # per beat between a match and where the take's tempo puts it...
-TIME_CAP_BEATS = 3.0  # ...up to this many beats (so 0.9 at most: never overrules a pitch)
 CONTINUE_GAP_S = 0.03  # s: pieces closer than this are one sounding note
 NEIGHBOURS = 4  # matches on each side for a local tempo line
 TIMING_BEATS = 1.0 / 3.0  # a note this far off the local rhythm is early/late...
@@ -167,19 +171,17 @@ def align(
             best = (path, shift)
     assert best is not None
     first, shift = best
-    # Timing pass: the same alignment with each match also priced by where the tempo puts it.
-    expected_beat = _expected_beats(first, onset, beats)
-    time_cost = TIME_WEIGHT * np.minimum(
-        np.abs(beats[None, :] - expected_beat[:, None]), TIME_CAP_BEATS
-    )
-    time_cost = np.nan_to_num(time_cost, nan=0.0)
+    # Timing pass: the same alignment with each match also priced by its rhythm at the tempo
+    # the pitch pass found (the tempo only: its note-by-note reading may be the one to fix).
     rate = _beats_per_second(first, onset, beats)
-    rhythm = _Rhythm(onset, beats, 1.0 / rate) if np.isfinite(rate) and rate > 0 else None
     lengths = np.array([s.duration_beats for s in score.notes], dtype=np.float64)
+    rhythm = None
+    if np.isfinite(rate) and rate > 0:
+        rhythm = _Rhythm(onset, beats, 1.0 / rate, lengths)
     held = None
     if rhythm is not None:
         held = _Held.of(written, beats + lengths, durations, beats, rhythm.seconds_per_beat)
-    path = _dp(_pitch_cost(midi, written + shift) + time_cost, continues, rhythm, held)
+    path = _dp(_pitch_cost(midi, written + shift), continues, rhythm, held)
     return _verdicts(path, midi, onset, written, beats, shift, score)
 
 
@@ -223,6 +225,7 @@ def _dp(
     d[0] = np.minimum(COST_LATE_START * cols, LATE_START_CAP)  # later start: not missed notes
     move = np.zeros((n + 1, m + 1), dtype=np.int8)
     held_by = np.zeros((n + 1, m + 1), dtype=np.int16)  # _HELD cells: how many notes back
+    jump_from = np.zeros((n + 1, m + 1), dtype=np.int64)  # _JUMP cells: the column left
     last_i = np.full(m + 1, -1, dtype=np.int64)  # performed index of each cell's last match
     last_j = np.full(m + 1, -1, dtype=np.int64)  # ...and its score index
     every = np.arange(m + 1)
@@ -233,8 +236,13 @@ def _dp(
         if rhythm is not None:
             cand[0, 1:] += rhythm.cost(i - 1, last_i[:-1], last_j[:-1], every[1:] - 1)
         if i >= 2:
-            suffix = np.minimum.accumulate(prev[::-1])[::-1]  # min over j' >= j
-            cand[1, 1:] = suffix[1:] + COST_JUMP + cost[i - 1]
+            # Going back from wherever the take was: min over j' >= j, each source priced by
+            # how soon the restart came after the note it left (a restart keeps the beat or
+            # takes a breath; it does not cut the last note short).
+            source = prev if rhythm is None else prev + rhythm.restart(i - 1, last_i, last_j)
+            best_from = _suffix_argmin(source)
+            jump_from[i] = best_from
+            cand[1, 1:] = source[best_from[1:]] + COST_JUMP + cost[i - 1]
         cand[2] = prev + COST_EXTRA
         if continues[i - 1]:
             cand[3] = prev + COST_CONTINUE
@@ -283,7 +291,7 @@ def _dp(
         if kind in (_MATCH, _JUMP):
             score_of[i - 1] = j - 1
         if kind == _JUMP:
-            j = j + int(np.argmin(d[i - 1, j:]))
+            j = int(jump_from[i, j])
         elif kind == _MATCH:
             j -= 1
         i -= 1
@@ -293,6 +301,15 @@ def _dp(
             score_of[k] = score_of[k - 1]
     missed.sort()
     return _Path(total, score_of, kinds, missed)
+
+
+def _suffix_argmin(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """For every j, the index of the smallest of ``values[j:]`` (the first one on ties)."""
+    n = len(values)
+    backwards = values[::-1]
+    running = np.minimum.accumulate(backwards)
+    at = np.maximum.accumulate(np.where(backwards <= running, np.arange(n), 0))
+    return np.asarray((n - 1 - at)[::-1], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -339,6 +356,7 @@ class _Rhythm:
     onset_s: npt.NDArray[np.float64]
     beats: npt.NDArray[np.float64]
     seconds_per_beat: float
+    lengths: npt.NDArray[np.float64]  # each score note's length, beats
 
     def cost(
         self,
@@ -354,6 +372,19 @@ class _Rhythm:
             stray = np.abs(np.log(np.maximum(took, 1e-3) / written))
         stray = np.where(written > 0, stray, np.inf)
         price = RHYTHM_WEIGHT * np.clip(stray - RUBATO, 0.0, None)
+        return np.where(have, np.minimum(price, RHYTHM_CAP), 0.0)
+
+    def restart(
+        self, i: int, prev_i: npt.NDArray[np.int64], prev_j: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float64]:
+        """Price of going back to play note ``i`` after the match (prev_i, prev_j): only a
+        restart sooner than the end of the note it leaves costs (a pause is free)."""
+        have = prev_i >= 0
+        took = self.onset_s[i] - self.onset_s[np.maximum(prev_i, 0)]
+        length = self.lengths[np.maximum(prev_j, 0)] * self.seconds_per_beat
+        with np.errstate(divide="ignore", invalid="ignore"):
+            short = np.log(length / np.maximum(took, 1e-3))
+        price = RHYTHM_WEIGHT * np.clip(short - RUBATO, 0.0, None)
         return np.where(have, np.minimum(price, RHYTHM_CAP), 0.0)
 
 
@@ -429,33 +460,6 @@ def _beats_per_second(
     order = np.argsort(slopes)
     cum = np.cumsum(np.asarray(weights)[order])
     return float(np.asarray(slopes)[order][np.searchsorted(cum, cum[-1] / 2.0)])
-
-
-def _expected_beats(
-    path: _Path, onset: npt.NDArray[np.float64], beats: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """For every performed note, the score beat the take's local tempo puts it at."""
-    n = len(onset)
-    out = np.full(n, np.nan)
-    anchors = _anchors(path)
-    if len(anchors) < 2:
-        return out
-    rate = _beats_per_second(path, onset, beats)
-    rate = rate if np.isfinite(rate) else 2.0
-    seg = _segments(path)
-    for i in range(n):
-        k = anchors[seg[anchors] == seg[i]]
-        if len(k) == 0:
-            continue
-        own = np.flatnonzero(k == i)
-        out[i] = _local_fit(
-            onset[k],
-            beats[path.score_of[k]],
-            float(onset[i]),
-            exclude=int(own[0]) if len(own) else None,
-            fallback_slope=rate,
-        )
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
