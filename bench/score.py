@@ -37,7 +37,7 @@ from core.align import align
 from core.pipeline import CorrectOptions, correct_audio, plan_correction
 from core.psola import shift_pitch
 from core.score import Score, ScoreNote
-from models.synth import TIMGM6MB, Note, Phrase, render_phrase
+from models.synth import TIMGM6MB, Note, Phrase, calibrate_phrase, render_phrase
 
 PICTURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "score_check.png"
 # (name, written MIDI notes, lengths in beats): beginner tunes, written around C4-C5.
@@ -144,7 +144,12 @@ def make_take(
 
 
 def render(take: Take, program: int, *, correct: bool = False) -> npt.NDArray[np.float32]:
-    """The take, or (``correct``) the same timing with every note right and in tune."""
+    """The take, or (``correct``) the same timing with every note right and in tune.
+
+    A soundfont's samples are a few cents off on their own (TimGM6mb up to ~10), so each note's
+    own tuning is measured on a bend-free render (models.synth.calibrate_phrase) and its bend
+    compensated: the intonation that sounds is the one drawn (within fluidsynth's ~1 cent).
+    """
     notes = []
     for p in take.played:
         if correct and p.kind == "extra":
@@ -152,10 +157,14 @@ def render(take: Take, program: int, *, correct: bool = False) -> npt.NDArray[np
         midi = p.midi
         if correct and p.score_index is not None:
             midi = take.score.notes[p.score_index].midi + take.shift
-        detune = 0 if correct else round(p.detune_cents)
-        notes.append(Note(round(p.onset_s, 3), round(p.offset_s, 3), midi, detune,
+        notes.append(Note(round(p.onset_s, 3), round(p.offset_s, 3), midi, 0,
                           0.0 if correct else p.vibrato_cents, 5.5))  # fmt: skip
     phrase = Phrase(notes, duration_s=take.played[-1].offset_s + 0.6, program=program)
+    drawn = [0.0 if correct else p.detune_cents for p in take.played
+             if not (correct and p.kind == "extra")]  # fmt: skip
+    for note, cents, curve in zip(notes, drawn, calibrate_phrase(phrase, TIMGM6MB), strict=True):
+        own = float(np.nanmedian(curve)) if np.isfinite(curve).any() else 0.0
+        note.detune_cents = round(cents - own)
     return render_phrase(phrase, TIMGM6MB, SR)
 
 
