@@ -371,7 +371,7 @@ def _measure(
                 expected=midi_to_note_name(score_midi) if score_midi is not None else None,
                 verdict=match.verdict if match is not None else None,
                 onset_error_s=match.onset_error_s if match is not None else None,
-                played=midi_to_note_name(t.target_midi - t.semitones),
+                played=midi_to_note_name(t.target_midi - t.semitones) if match else None,
             )
         )
     missed, score_report = _score_report(plan, options)
