@@ -178,7 +178,11 @@ class Report:
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         before, after = self.mean_abs_cents_before, self.mean_abs_cents_after
-        worst = sorted(self.notes, key=lambda n: -abs(n.cents_before))[:_WORST_SHOWN]
+        tune_notes = self.notes
+        if self.score is not None and self.score.is_the_tune:
+            # Against a tune, name the tune's notes: a cough before it is no one's intonation.
+            tune_notes = [n for n in self.notes if n.verdict in ("ok", "wrong")]
+        worst = sorted(tune_notes, key=lambda n: -abs(n.cents_before))[:_WORST_SHOWN]
         worst = [n for n in worst if abs(n.cents_before) >= _PLAIN_CENTS]
         key_name = _key_name(self.key, lang)
         if lang == "ru":
@@ -218,7 +222,7 @@ class Report:
         if sc is None:
             return []
         ru = lang == "ru"
-        title = sc.title or sc.source
+        title = sc.title or sc.source.split(":", 1)[-1]
         if not sc.is_the_tune:
             if ru:
                 return [

@@ -92,7 +92,7 @@ def make_score_report(*, wrong: int = 1, missed: int = 1, is_the_tune: bool = Tr
                    onset_error_s=0.01, played="A4"),
         NoteReport(1.0, 3.0, "F4", 349.228, -40.0, -0.6, score_index=1, expected="F#4",
                    verdict="wrong" if wrong else "ok", onset_error_s=0.0, played="F4"),
-        NoteReport(3.0, 4.0, "E5", 659.255, 2.0, 2.0, score_index=None, verdict="extra"),
+        NoteReport(3.0, 4.0, "E5", 659.255, 45.0, 45.0, score_index=None, verdict="extra"),
     ]  # fmt: skip
     gone = [MissedReport(2, "D5", 3.6, 74, 0.5)] if missed else []
     score = ScoreReport(
@@ -123,6 +123,8 @@ def test_score_text_names_wrong_and_missed_notes_like_a_teacher() -> None:
     assert "Note 3 (bar 2): missed D5 (at 3.6 s)." in en
     assert "an octave higher" in en or "1 octave higher" in en
     assert "Mean deviation" in en  # the intonation figures stay
+    worst = next(line for line in en.splitlines() if line.startswith("Most out of tune"))
+    assert "F4" in worst and "E5" not in worst  # an extra note is nobody's intonation
     ru = report.to_text()
     assert "Нота 2 (такт 2): сыграно F4 вместо F#4." in ru
     assert "Нота 3 (такт 2): пропущена D5" in ru and "Среднее отклонение" in ru
