@@ -180,6 +180,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Что-то пошло не так на нашей стороне. Попробуйте позже — мы уже разбираемся.",
         "en": "Something went wrong on our side. Please try again later.",
     },
+    "error_worker_crashed": {
+        "ru": (
+            "Этот клип несколько раз останавливал нашу программу обработки, поэтому я его "
+            "отложил 😔 Попробуйте прислать файл покороче или другой — всё получится!"
+        ),
+        "en": (
+            "This clip made our processing program crash several times, so I set it aside 😔 "
+            "Please try a shorter or different file — it will work out!"
+        ),
+    },
     "error_cancelled": {
         "ru": "Обработка отменена.",
         "en": "Processing was cancelled.",
@@ -260,6 +270,20 @@ TEXTS: dict[str, dict[str, str]] = {
     "status_running": {
         "ru": "• «{title}» — обрабатывается",
         "en": "• “{title}” — processing",
+    },
+    "status_queue": {
+        "ru": "Всего клипов в очереди: {queued}.",
+        "en": "Clips in the queue: {queued}.",
+    },
+    "status_paused": {
+        "ru": (
+            "⏸ Обработка ненадолго приостановлена. Ваши клипы сохранены и будут готовы, "
+            "как только она возобновится."
+        ),
+        "en": (
+            "⏸ Processing is paused for a moment. Your clips are safe and will be done as soon "
+            "as it resumes."
+        ),
     },
     "cancel_done": {
         "ru": "Отменено клипов: {count}.",
@@ -344,6 +368,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "OK, tune forgotten. I'm back to pulling each note to the nearest one.",
     },
     "tune_not_set": {"ru": "не выбрана", "en": "none"},
+    "tune_track_taken": {
+        "ru": (
+            "Дорожек с нотами в файле: {count}. Я взял дорожку {track}{name}. Нужна другая — "
+            "пришлите файл ещё раз с подписью /tune и её номером, например /tune 1."
+        ),
+        "en": (
+            "Tracks with notes in the file: {count}. I took track {track}{name}. For another, "
+            "send the file again with the caption /tune and its number, e.g. /tune 1."
+        ),
+    },
+    "tune_no_such_track": {
+        "ru": "В этом файле нет дорожки номер {track}. Пришлите его с подписью /tune 1, /tune 2 …",
+        "en": "This file has no track number {track}. Send it with the caption /tune 1, /tune 2 …",
+    },
+    "tune_doc_track_hint": {
+        "ru": "С файлом можно написать только /tune или /tune и номер дорожки, например /tune 2.",
+        "en": "With a file, write just /tune, or /tune and a track number, e.g. /tune 2.",
+    },
     "tunes_header": {
         "ru": "🎶 Песни из сборника. Нажмите или напишите команду рядом с песней:",
         "en": "🎶 Songbook tunes. Send the command next to a tune:",
