@@ -92,9 +92,47 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Это не видео и не аудио. Пришлите клип в формате MP4 или MOV.",
         "en": "This is not a video or audio file. Please send an MP4 or MOV clip.",
     },
+    "error_web_page": {
+        "ru": (
+            "Вместо записи пришла веб-страница 🤔 Наверное, ссылка устарела. "
+            "Пришлите запись ещё раз, пожалуйста."
+        ),
+        "en": (
+            "I got a web page instead of the recording 🤔 The link may have expired. "
+            "Please send it again."
+        ),
+    },
     "error_unsupported_container": {
-        "ru": "Такой формат (например, WebM, MKV или AVI) я не принимаю. Нужен MP4 или MOV.",
-        "en": "I don't accept this format (WebM, MKV, AVI...). Please send MP4 or MOV.",
+        "ru": (
+            "Такой формат (например, WebM, MKV или AVI) я не принимаю. Пришлите голосовое "
+            "сообщение, видео MP4/MOV или аудио OGG, MP3, M4A, WAV, FLAC."
+        ),
+        "en": (
+            "I don't accept this format (WebM, MKV, AVI...). Please send a voice message, an "
+            "MP4/MOV video or OGG, MP3, M4A, WAV, FLAC audio."
+        ),
+    },
+    "error_video_in_audio": {
+        "ru": "В аудиофайле спрятано видео. Видео лучше прислать файлом MP4 или MOV.",
+        "en": "This audio file also hides a video. Please send videos as MP4 or MOV files.",
+    },
+    "error_chained_stream": {
+        "ru": "В файле склеены несколько записей. Пришлите, пожалуйста, одну запись.",
+        "en": "This file holds several recordings glued together. Please send just one.",
+    },
+    "error_oversized_tag": {
+        "ru": "В MP3 огромный блок с обложкой и тегами. Сохраните файл без них и пришлите снова.",
+        "en": "The MP3 carries a huge tag (cover art, lyrics). Save it without and resend.",
+    },
+    "error_length_mismatch": {
+        "ru": (
+            "Файл повреждён: в заголовке указана одна длина, а звука в нём другая. "
+            "Попробуйте сохранить его заново."
+        ),
+        "en": (
+            "The file is damaged: its header promises a different length than the sound "
+            "inside. Please save it again."
+        ),
     },
     "error_not_video": {
         "ru": "В файле есть звук, но нет картинки. Пришлите видеоклип (MP4 или MOV).",

@@ -33,6 +33,7 @@ from core.errors import (
     TooLarge,
     TooLong,
     UnsupportedContainer,
+    WebPage,
 )
 from core.limits import MediaLimits
 from core.media import decode_audio, write_result
@@ -289,8 +290,11 @@ def test_strange_file_names_are_just_names(media: MediaFactory, tmp_path: Path) 
     ("head", "error"),
     [
         (b"\x1a\x45\xdf\xa3" + b"\x00" * 60, UnsupportedContainer),
-        (b"RIFF\x00\x00\x00\x00WAVEfmt " + b"\x00" * 40, UnsupportedContainer),
-        (b"OggS" + b"\x00" * 60, UnsupportedContainer),
+        (b"RIFF\x00\x00\x00\x00AVI LIST" + b"\x00" * 40, UnsupportedContainer),
+        (b"\xff\xf1\x50\x80\x02\x1f\xfc" + b"\x00" * 60, UnsupportedContainer),  # ADTS AAC
+        (b"#!AMR\n" + b"\x00" * 60, UnsupportedContainer),
+        (b"\n  <!DOCTYPE html><html><head><title>VK</title>", WebPage),
+        (b"<html><body>Access denied</body></html>", WebPage),
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", UnsupportedContainer),
         (b"\xef\xbb\xbf#EXTM3U\n#EXTINF:1,\nhttp://example.invalid/a.ts\n", Hostile),
         (b"  ffconcat version 1.0\nfile a.mp4\n", Hostile),
@@ -311,6 +315,12 @@ def test_sniffing(head: bytes, error: type[InputError]) -> None:
         (b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00", "mov"),
         (b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00", "m4a"),
         (b"\x00\x00\x00\x08wide\x00\x10\x00\x00mdat", "mov"),
+        (b"OggS\x00\x02" + b"\x00" * 60, "ogg"),
+        (b"fLaC\x00\x00\x00\x22" + b"\x00" * 60, "flac"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 40, "wav"),
+        (b"ID3\x04\x00\x00\x00\x00\x10\x00" + b"\x00" * 60, "mp3"),
+        # two MPEG-1 Layer III frames of 128 kbit/s at 44.1 kHz (417 bytes each)
+        ((b"\xff\xfb\x90\x00" + b"\x00" * 413) * 2, "mp3"),
     ],
 )
 def test_sniffing_accepts_iso_media(head: bytes, container: str) -> None:
