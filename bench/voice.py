@@ -14,7 +14,8 @@ Processing alone, in this process with a warm tracker, three variants timed inte
   the same encoder settings as ours);
 * our media path without the science: probe + decode_audio + write_result (OGG/Opus);
   goal <= 2x the floor;
-* the whole correction: core.pipeline.correct_file (adds tracking and retuning).
+* the whole correction: core.pipeline.correct_file (adds tracking and retuning), whose
+  result is judged with Praat: mean cents off per note before and after.
 
 Run: ``python -m bench.voice [--messages 20] [--seconds 15] [--repeats 5]``.
 """
@@ -33,6 +34,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from bench.results_io import publish
 from bot.jobs import random_id_for
 from core.encoders import audio_encoding
@@ -45,8 +48,8 @@ from tests.media_factory import make_audio, tone_expression
 PHRASE = [(60, -20), (62, 15), (64, -30), (65, 10), (67, 25), (67, -15), (65, 20), (64, -10)]
 
 
-def make_voice(path: Path, seconds: float) -> Path:
-    """``seconds`` of the phrase, repeated, as VK records a voice message: mono OGG/Opus."""
+def phrase_notes(seconds: float) -> list[tuple[float, float]]:
+    """(f0_hz, duration_s) of ``seconds`` of the phrase, repeated."""
     notes: list[tuple[float, float]] = []
     note_s = 0.6
     i = 0
@@ -56,8 +59,43 @@ def make_voice(path: Path, seconds: float) -> Path:
         i += 1
     if seconds - sum(d for _, d in notes) > 0.05:
         notes.append((261.63, seconds - sum(d for _, d in notes)))
-    expr = tone_expression(notes)
+    return notes
+
+
+def make_voice(path: Path, seconds: float) -> Path:
+    """The phrase as VK records a voice message: mono OGG/Opus 48 kHz."""
+    expr = tone_expression(phrase_notes(seconds))
     return make_audio(path, "ogg_opus", expression=expr, duration_s=seconds, sample_rate=48000)
+
+
+def praat_cents_off(path: Path, seconds: float) -> float:
+    """Mean |cents from the nearest semitone| of the phrase's notes, measured with Praat.
+
+    Praat (autocorrelation, via praat-parselmouth from the bench extra) is a judge that shares
+    nothing with our tracker; each note is its median pitch inside the note, 0.1 s trimmed at
+    both ends. Returns NaN when parselmouth is not installed.
+    """
+    try:
+        import parselmouth
+    except ImportError:
+        return float("nan")
+    from core.media import decode_audio
+    from core.probe import probe
+
+    info = probe(path)
+    mono = decode_audio(path, info).mean(axis=0).astype(np.float64)
+    pitch = parselmouth.Sound(mono, info.sample_rate).to_pitch_ac(
+        time_step=0.01, pitch_floor=150, pitch_ceiling=1000
+    )
+    f0, times = pitch.selected_array["frequency"], pitch.xs()
+    offs, start = [], 0.0
+    for _, duration_s in phrase_notes(seconds):
+        inside = (times > start + 0.1) & (times < start + duration_s - 0.1) & (f0 > 0)
+        start += duration_s
+        if inside.sum() >= 3:
+            midi = 69 + 12 * np.log2(float(np.median(f0[inside])) / 440.0)
+            offs.append(abs(midi - round(midi)) * 100)
+    return float(np.mean(offs)) if offs else float("nan")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -93,8 +131,12 @@ async def end_to_end(voice: bytes, n_messages: int, workdir: Path) -> list[float
 
         def answered_at(peer: int, msg: int) -> float | None:
             rid = random_id_for(f"{peer}_{msg}", "result")
-            return next((m.received_at for m in fake.replies_to(peer, msg) if m.random_id == rid),
-                        None)  # fmt: skip
+            for m in fake.replies_to(peer, msg):
+                if m.random_id == rid:
+                    if not m.attachment.startswith("doc"):  # a text answer is no voice message
+                        raise RuntimeError(f"message {msg} was not answered with a voice message")
+                    return m.received_at
+            return None
 
         for msg in range(n_messages + 1):  # message 0 warms the worker (model load)
             url = fake.add_file(f"v{msg}.ogg", voice)
@@ -172,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         voice = make_voice(workdir / "voice.ogg", args.seconds)
         size_kb = voice.stat().st_size / 1000
         times = processing(voice, workdir, args.repeats)
+        cents_before = praat_cents_off(voice, args.seconds)
+        cents_after = praat_cents_off(workdir / "fixed.ogg", args.seconds)
         latencies = asyncio.run(end_to_end(voice.read_bytes(), args.messages, workdir))
     floor = statistics.median(times["floor"])
     rows = [
@@ -212,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         "| variant | median s | min s | ratio to floor (medians) |",
         "| --- | ---: | ---: | ---: |",
         *table,
+        "",
+        "## Intonation, measured with Praat",
+        "",
+        f"Mean |cents from the nearest semitone| over the phrase's notes: {cents_before:.1f} "
+        f"before, {cents_after:.1f} after (`correct_file`, default options, the OGG/Opus result).",
         "",
         "Command: `python -m bench.voice`",
         "",
