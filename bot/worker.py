@@ -305,7 +305,8 @@ class Worker:
         """Run core.pipeline.correct_file in a thread, turning its stages into chat edits.
 
         The result's format: OGG/Opus for a voice message (whatever link it came from), the
-        input's own family for a file (a clip stays a clip, an MP3 an MP3).
+        input's own family for a file (a clip stays a clip, a FLAC a FLAC; an MP3 comes back
+        as M4A, see BOT_RESULT_CONTAINER).
 
         Returns:
             (the report, the result's path).
