@@ -216,3 +216,51 @@ async def test_cancel_stops_a_running_job_at_the_next_stage(
     assert not fake.calls_of("docs.save")
     job = jobs.make_store(settings).get("80_1")
     assert job is not None and job.state == "cancelled"
+
+
+async def test_a_voice_message_killed_mid_job_is_answered_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL while the worker holds the voice job, events delivered twice: one voice, one
+    summary, and the job re-run by the next worker."""
+    tracker_or_skip()
+    monkeypatch.chdir(tmp_path)
+    fake = await FakeVK(group_id=77).start()
+    fake.duplicate_events = True
+    settings = make_settings(tmp_path, fake, lease_s=3.0, sweep_interval_s=0.3)
+    voice = make_audio(
+        tmp_path / "voice.ogg", "ogg_opus", expression=tone_expression([(452.0, 20.0)]),
+        duration_s=20.0, sample_rate=48000,
+    )  # fmt: skip
+    url = fake.add_file("voice.ogg", voice.read_bytes())
+    logs = tmp_path / "worker.log"
+    worker = WorkerProcess(settings, tmp_path / "w", logs).start()
+    try:
+        async with running_bot(settings, fake):
+            await fake.push_message(
+                peer_id=90, message_id=1, attachments=[audio_message_attachment(url)]
+            )
+            await fake.wait_for(lambda: fake.file_hits.get("voice.ogg", 0) >= 1, timeout_s=120)
+            await asyncio.to_thread(worker.kill)  # mid-job: downloaded, not yet answered
+            assert not fake.calls_of("docs.save")
+            worker = WorkerProcess(settings, tmp_path / "w2", logs).start()
+            report_id = random_id_for("90_1", "report")
+            await fake.wait_for(
+                lambda: any(m.random_id == report_id for m in fake.replies_to(90, 1)),
+                timeout_s=240,
+            )
+    finally:
+        code = await asyncio.to_thread(worker.stop)
+        await fake.stop()
+    assert code == 0, logs.read_text()[-3000:]
+    replies = fake.replies_to(90, 1)
+    by_purpose = {
+        p: [m for m in replies if m.random_id == random_id_for("90_1", p)]
+        for p in ("ack", "result", "report", "error")
+    }
+    assert [len(by_purpose[p]) for p in ("ack", "result", "report", "error")] == [1, 1, 1, 0]
+    assert by_purpose["result"][0].attachment.startswith("doc-77_")
+    assert len(replies) == 3
+    job = jobs.make_store(settings).get("90_1")
+    assert job is not None and job.state == "done" and job.attempts == 2
+    assert fake.file_hits["voice.ogg"] == 2  # the second worker fetched it again
