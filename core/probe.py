@@ -295,10 +295,6 @@ def media_timeout_s(duration_s: float) -> float:
     return SUBPROCESS_BASE_TIMEOUT_S + SUBPROCESS_TIMEOUT_PER_MEDIA_S * max(duration_s, 0.0)
 
 
-def _stderr_tail(proc: subprocess.CompletedProcess[bytes], n_chars: int = 600) -> str:
-    return proc.stderr.decode("utf-8", "replace").strip()[-n_chars:]
-
-
 @dataclass
 class _Stream:
     """A running ffmpeg whose pipes the caller drives; filled in as the run ends."""
@@ -755,15 +751,35 @@ def probe(
     sample_rate, channels, channel_layout = _header_sound(audio_h)
     _check_sound(sample_rate, channels, limits)
 
-    # 2. Every packet of the streams we use, copied, not decoded.
+    # 2. Every packet of the streams we use, copied, not decoded; and in the same run (one
+    # ffmpeg start less) a few frames of each actually decoded, one output per stream: ffmpeg
+    # ends an output as soon as any of its streams reaches its -frames count, which would
+    # starve a sound that starts late. Packets can be present and still be garbage.
     used = [s for s in (video_h, audio_h) if s is not None]
     maps = [arg for s in used for arg in ("-map", f"0:{s.index}")]
-    packets, returncode, errors = _scan_packets(
-        ["-v", "error", *demuxer, "-i", url, *maps, "-c", "copy", "-f", "framecrc", "pipe:1"],
-        len(used),
-        max_packets=int(limits.max_duration_s * MAX_PACKETS_PER_S),
-        timeout_s=PROBE_TIMEOUT_S,
-    )
+    with tempfile.TemporaryDirectory(prefix="smask-probe-") as scratch:
+        decoded_at = {s.index: Path(scratch) / f"{s.index}.crc" for s in used}
+        decode_outputs = [
+            arg
+            for s in used
+            for kind in (s.kind[0],)
+            for arg in ("-map", f"0:{s.index}", f"-frames:{kind}",
+                        str(DECODE_CHECK_FRAMES[kind]), "-f", "framecrc",
+                        file_url(decoded_at[s.index]))
+        ]  # fmt: skip
+        packets, returncode, errors = _scan_packets(
+            ["-v", "error", *demuxer, "-i", url, *maps, "-c", "copy", "-f", "framecrc",
+             "pipe:1", *decode_outputs],
+            len(used),
+            max_packets=int(limits.max_duration_s * MAX_PACKETS_PER_S),
+            timeout_s=PROBE_TIMEOUT_S,
+        )  # fmt: skip
+        decoded = {
+            index: _parse_framecrc(path.read_text("ascii", "replace"), 1)[0].count
+            if path.exists()
+            else 0
+            for index, path in decoded_at.items()
+        }
     errors = errors.replace(url, "<input>").strip()
     if returncode != 0 or errors:
         raise Corrupt("packets unreadable", reason=errors[-200:])
@@ -798,19 +814,10 @@ def probe(
     if audio_only and header.duration_s is not None and "Estimating duration" not in stderr:
         _check_length(header.duration_s, duration_s)
 
-    # 3. Decode a little, one stream per call: ffmpeg ends an output as soon as any of its
-    # streams reaches its -frames count, which would starve a sound that starts late.
-    for stream, kind in ((video_h, "v"), (audio_h, "a")):
-        if stream is None:
-            continue
-        proc = _ffmpeg(
-            ["-v", "error", *demuxer, "-i", url, "-map", f"0:{stream.index}",
-             f"-frames:{kind}", str(DECODE_CHECK_FRAMES[kind]), "-f", "framecrc", "pipe:1"],
-            timeout_s=PROBE_TIMEOUT_S,
-        )  # fmt: skip
-        decoded = _parse_framecrc(proc.stdout.decode("ascii", "replace"), 1)[0]
-        if proc.returncode != 0 or decoded.count == 0:
-            raise Corrupt(f"{stream.kind} does not decode", reason=_stderr_tail(proc, 200))
+    # 3. The few frames decoded alongside the scan.
+    for stream in (video_h, audio_h):
+        if stream is not None and decoded[stream.index] == 0:
+            raise Corrupt(f"{stream.kind} does not decode")
 
     video: VideoInfo | None = None
     if video_h is not None and video_p is not None:
