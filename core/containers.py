@@ -36,6 +36,9 @@ __all__ = [
 # Bytes an ID3v2 tag may take: a 1400x1400 JPEG cover and lyrics fit many times over.
 MAX_ID3_BYTES = 4 * 1024 * 1024
 OGG_PAGE_HEADER = 27  # bytes before the segment table
+# Pages one OGG may have: muxers write about one page per second of Opus, or per 4-8 kB of
+# Vorbis (50 000 in a 200 MB file); a flood of empty pages is refused before it costs seconds.
+MAX_OGG_PAGES = 200_000
 OGG_BOS, OGG_EOS = 0x02, 0x04  # header_type flags: first / last page of a logical stream
 # First bytes of the first packet of each logical stream kind we may meet in an OGG.
 OGG_AUDIO_CODECS = {b"OpusHead": "opus", b"\x01vorbis": "vorbis"}
@@ -172,6 +175,8 @@ def check_ogg(path: Path) -> OggFacts:
                     "truncated: the last OGG page is cut short", missing_bytes=offset - size
                 )
             pages += 1
+            if pages > MAX_OGG_PAGES:
+                raise Corrupt("absurd number of OGG pages", max_pages=MAX_OGG_PAGES)
             if flags & OGG_BOS:
                 if seen_data_page or serials:
                     first = f.read(min(body_bytes, 16))

@@ -166,6 +166,17 @@ def _hour_of_silence(dst: Path) -> Path:
     return dst
 
 
+def _ogg_page_flood(dst: Path) -> Path:
+    """A real Opus stream's first pages, then 250 000 empty pages of the same stream."""
+    data = make_audio(dst, "ogg_opus", duration_s=0.5).read_bytes()
+    first = data[: data.index(b"OggS", 4)]  # the OpusHead page
+    serial = first[14:18]
+    empty = b"OggS\x00\x00" + b"\x00" * 8 + serial + b"\x00" * 8 + b"\x00"
+    assert len(empty) == 27
+    dst.write_bytes(data + empty * 250_000)
+    return dst
+
+
 VK_ERROR_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>Ошибка | ВКонтакте</title></head>"
     "<body>Файл недоступен</body></html>\n"
@@ -297,6 +308,7 @@ CASES: list[tuple[str, Maker, type[InputError], dict[str, str], bool]] = [
         False,
     ),
     ("hour_of_silence", lambda m, d: _hour_of_silence(d / "voice.ogg"), TooLong, {}, False),
+    ("ogg_page_flood", lambda m, d: _ogg_page_flood(d / "voice.ogg"), Corrupt, {}, False),
 ]
 
 
