@@ -44,6 +44,7 @@ OGG_BOS, OGG_EOS = 0x02, 0x04  # header_type flags: first / last page of a logic
 OGG_AUDIO_CODECS = {b"OpusHead": "opus", b"\x01vorbis": "vorbis"}
 OGG_VIDEO_CODECS = {b"\x80theora": "theora", b"\x80kate\x00\x00\x00": "kate", b"OVP80": "vp8"}
 WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # written by streaming recorders: "until the end"
+MAX_WAV_CHUNKS = 1000  # chunks before "data"; real files have a handful (fmt, LIST, fact...)
 
 # MPEG-1/2/2.5 Layer III: bit rates (kbit/s) by index, sample rates (Hz) by version.
 _MP3_KBPS = {
@@ -216,14 +217,16 @@ def check_wav(path: Path, size_bytes: int) -> None:
 
     Raises:
         LengthMismatch: the data chunk claims more bytes than the file has after its header.
-        Corrupt: no data chunk before the end of the file.
+        Corrupt: no data chunk before the end of the file, or more than MAX_WAV_CHUNKS before it.
     """
     with open(path, "rb") as f:
         riff = f.read(12)
         if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
             raise Corrupt("not a RIFF/WAVE header")
         offset = 12
-        while offset + 8 <= size_bytes:
+        for _ in range(MAX_WAV_CHUNKS):
+            if offset + 8 > size_bytes:
+                break
             f.seek(offset)
             chunk = f.read(8)
             chunk_id, chunk_size = chunk[:4], int.from_bytes(chunk[4:8], "little")
@@ -239,4 +242,6 @@ def check_wav(path: Path, size_bytes: int) -> None:
                     )
                 return
             offset += 8 + chunk_size + (chunk_size & 1)
+        else:
+            raise Corrupt("absurd number of WAV chunks", max_chunks=MAX_WAV_CHUNKS)
     raise Corrupt("a WAV without a data chunk")

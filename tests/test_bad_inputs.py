@@ -177,6 +177,13 @@ def _ogg_page_flood(dst: Path) -> Path:
     return dst
 
 
+def _wav_chunk_flood(dst: Path) -> Path:
+    """A real WAV with 5000 empty "junk" chunks slipped in before its fmt and data chunks."""
+    data = make_audio(dst, "wav_s16", duration_s=0.5).read_bytes()
+    dst.write_bytes(data[:12] + b"junk\x00\x00\x00\x00" * 5000 + data[12:])
+    return dst
+
+
 VK_ERROR_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>Ошибка | ВКонтакте</title></head>"
     "<body>Файл недоступен</body></html>\n"
@@ -309,6 +316,7 @@ CASES: list[tuple[str, Maker, type[InputError], dict[str, str], bool]] = [
     ),
     ("hour_of_silence", lambda m, d: _hour_of_silence(d / "voice.ogg"), TooLong, {}, False),
     ("ogg_page_flood", lambda m, d: _ogg_page_flood(d / "voice.ogg"), Corrupt, {}, False),
+    ("wav_chunk_flood", lambda m, d: _wav_chunk_flood(d / "take.wav"), Corrupt, {}, False),
 ]
 
 
