@@ -20,8 +20,10 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
+from core.encoders import AAC_SAMPLE_RATES, aac_bit_rate_kbps, audio_encoding
 from core.errors import Corrupt, NoAudio, ProcessingError
 from core.probe import (
+    AUDIO_CONTAINERS,
     Container,
     MediaInfo,
     channels_from_layout,
@@ -32,18 +34,16 @@ from core.probe import (
 )
 
 __all__ = [
+    "AAC_SAMPLE_RATES",
     "aac_bit_rate_kbps",
     "decode_audio",
+    "result_container",
     "write_result",
 ]
 
 PCM_CHUNK_SAMPLES = 1 << 16  # samples per channel handed to ffmpeg's stdin at a time
 AAC_FRAME_SAMPLES = 1024  # samples per AAC frame (the unit of "same duration")
 RESULT_FILE_MODE = 0o644
-# Hz, the rates an AAC stream can signal without an explicit frequency field
-AAC_SAMPLE_RATES = (
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
-)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,7 +70,8 @@ def decode_audio(path: str | os.PathLike[str], info: MediaInfo) -> npt.NDArray[n
     view = buffer.data.cast("B")
     filled = 0
     args = [
-        "-v", "error", *input_args(Path(path)), "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
+        "-v", "error", *input_args(Path(path), info.container),
+        "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
         "-af", "aresample=async=1:first_pts=0", "-ac", str(a.channels), "-ar", str(a.sample_rate),
         "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1",
     ]  # fmt: skip
@@ -98,21 +99,18 @@ def decode_audio(path: str | os.PathLike[str], info: MediaInfo) -> npt.NDArray[n
 # write
 # --------------------------------------------------------------------------------------------
 
-_MUXERS: dict[Container, str] = {"mp4": "mp4", "mov": "mov", "m4a": "ipod"}
 _KEEP_TAGS = {"hvc1", "hev1", "avc1", "avc3"}
 
 
-def _aac_sample_rate(sample_rate: int) -> int:
-    """The rate AAC will carry: the clip's own when AAC has it, else the nearest lower one."""
-    if sample_rate in AAC_SAMPLE_RATES:
-        return sample_rate
-    lower = [r for r in AAC_SAMPLE_RATES if r <= sample_rate]
-    return max(lower) if lower else min(AAC_SAMPLE_RATES)
+def result_container(info: MediaInfo) -> Container:
+    """The container a result is written in by default: the input's own family.
 
-
-def aac_bit_rate_kbps(channels: int) -> int:
-    """AAC-LC bit rate we encode at: transparent for a melody, 96 kbit/s even for mono."""
-    return min(512, max(96, 64 * channels))
+    A clip stays MP4/MOV (its picture is copied), an audio-only MP4 becomes M4A, and OGG, MP3,
+    WAV and FLAC stay what they are.
+    """
+    if info.video is not None or info.container in AUDIO_CONTAINERS:
+        return info.container
+    return "m4a"
 
 
 def _feed_pcm(proc: subprocess.Popen[bytes], samples: npt.NDArray[np.float32]) -> None:
@@ -132,6 +130,8 @@ def write_result(
     dst: str | os.PathLike[str],
     audio: npt.NDArray[np.floating],
     info: MediaInfo,
+    *,
+    container: Container | None = None,
 ) -> None:
     """Write ``src`` with its sound replaced by ``audio``; the picture is not re-encoded.
 
@@ -151,8 +151,11 @@ def write_result(
       cannot be muxed into every container.
 
     The muxer follows the *input* container (MOV stays MOV, MP4 stays MP4), so every codec the
-    input carried can be copied; an audio-only input becomes an audio-only M4A. ``dst``'s
-    suffix is not consulted. The file gets ``+faststart`` (index first, so VK previews it
+    input carried can be copied; an audio-only MP4 becomes an audio-only M4A, and an OGG, MP3,
+    WAV or FLAC stays in its format (codec per :func:`core.encoders.audio_encoding`).
+    ``container`` overrides that for audio-only results (the bot answers a voice message
+    with OGG/Opus whatever VK handed it). ``dst``'s suffix is not consulted. MP4 files get
+    ``+faststart`` (index first, so VK previews it
     while downloading). It is written to a hidden temp file next to ``dst`` and renamed into
     place, so ``dst`` is either complete or untouched; the temp file is removed on failure.
 
@@ -172,14 +175,24 @@ def write_result(
         raise ValueError("audio holds NaN or infinity")
 
     dst = Path(dst)
-    out_rate = _aac_sample_rate(a.sample_rate)
     layout = a.channel_layout if channels_from_layout(a.channel_layout) == a.channels else ""
     raw_layout = ["-ch_layout", layout] if layout else ["-ch_layout", f"{a.channels}c"]
-    container: Container = info.container if info.video is not None else "m4a"
+    if info.video is not None:
+        container = info.container  # a picture is copied, never re-muxed elsewhere
+    elif container is None:
+        container = result_container(info)
+    encoding = audio_encoding(
+        container,
+        sample_rate=a.sample_rate,
+        channels=a.channels,
+        source_codec=a.codec if container == info.container else "",
+        sample_format=a.sample_format,
+        bits_per_sample=a.bits_per_sample,
+    )
 
     args = [
         "-v", "error", "-y",
-        *input_args(Path(src)),
+        *input_args(Path(src), info.container),
         "-f", "f32le", "-sample_rate", str(a.sample_rate), *raw_layout, "-i", "pipe:0",
     ]  # fmt: skip
     if info.video is not None:
@@ -188,10 +201,9 @@ def write_result(
             # The mp4 muxer would write HEVC as hev1; Apple players only show hvc1.
             args += ["-tag:v", info.video.codec_tag]
     args += [
-        "-map", "1:a:0", "-c:a", "aac", "-b:a", f"{aac_bit_rate_kbps(a.channels)}k",
-        "-ar", str(out_rate),
+        "-map", "1:a:0", *encoding.codec_args,
         "-map_metadata", "0", "-map_metadata:s:a:0", f"0:s:{a.index}",
-        "-movflags", "+faststart", "-f", _MUXERS[container],
+        *encoding.mux_args, "-f", encoding.muxer,
     ]  # fmt: skip
 
     fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")

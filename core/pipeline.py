@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from core.align import Alignment
     from core.limits import MediaLimits
     from core.pitch import PitchTrack
-    from core.probe import MediaInfo
+    from core.probe import Container, MediaInfo
     from core.score import Score
     from models.network import Tracker
 
@@ -142,12 +142,14 @@ def correct_file(
     limits: MediaLimits | None = None,
     require_video: bool = False,
     info: MediaInfo | None = None,
+    container: Container | None = None,
 ) -> Report:
     """Correct the intonation of a clip; the picture is copied bit for bit.
 
     ``info`` is the clip's :func:`core.probe.probe` result when the caller already has it (the
     bot's worker probes first, to refuse a bad file before loading the model); ``limits`` and
-    ``require_video`` then only apply if it is None.
+    ``require_video`` then only apply if it is None. ``container`` picks the result's format
+    for audio-only inputs (default: the input's own, see :func:`core.media.result_container`).
 
     Raises:
         core.errors.InputError: the clip is refused (each subclass has a stable ``code``);
@@ -168,7 +170,7 @@ def correct_file(
         audio, info.sample_rate, options, tracker=tracker, progress=report_progress
     )
     report_progress("encoding", 0.0)
-    write_result(Path(src), Path(dst), corrected, info)
+    write_result(Path(src), Path(dst), corrected, info, container=container)
     report_progress("encoding", 1.0)
     return report
 
