@@ -1,4 +1,4 @@
-"""The constant-Q front end: the one place the project touches nnAudio.
+"""The constant-Q front end: nnAudio's CQT1992v2, rebuilt on numpy so loading it stays lean.
 
 Choices, and why (measured with nnAudio 0.3.4 on this project's 2-core CPU, 60 s of audio):
 
@@ -15,6 +15,11 @@ Choices, and why (measured with nnAudio 0.3.4 on this project's 2-core CPU, 60 s
   downsampling fails for this rate/range combination in 0.3.4 and was 0.45 s at 16 kHz/216 bins).
   Halving the filter length halves the cost and sharpens onsets; the wider bands (about two bins)
   are harmless because the harmonic stack in the network still resolves semitones.
+* **Kernels built here, not by nnAudio.** nnAudio's kernel maker imports scipy.signal for one
+  Hann window (1.2-1.5 s of a cold start on this CPU, more than the whole tracker). The same
+  arithmetic is done here in numpy, step for step, so the kernels and the transform are bit
+  for bit nnAudio's (``tests/test_cqt.py`` builds both and compares); nnAudio stays the
+  reference and the training dependency, not a runtime import.
 * **center=False with our own padding.** The caller pads, so a chunk of a long recording sees
   exactly the samples the whole recording would: chunked and one-shot analysis agree
   (``tests/test_cqt.py``). :attr:`CqtParams.margin_samples` is the half-kernel each chunk needs.
@@ -26,8 +31,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
-from nnAudio.features import CQT1992v2
 from torch import nn
 
 LOG_FLOOR = 1e-5  # linear magnitude added before the log: about -100 dB, below any real take
@@ -75,36 +81,75 @@ class CqtParams:
         return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
+def _periodic_hann(length: int) -> npt.NDArray[np.float64]:
+    """scipy.signal.get_window("hann", length, fftbins=True), computed the same way."""
+    if length <= 1:
+        return np.ones(length)
+    fac = np.linspace(-np.pi, np.pi, length + 1)
+    w = np.zeros(length + 1)
+    for k, a in enumerate((0.5, 0.5)):
+        w += a * np.cos(k * fac)
+    return w[:-1]
+
+
+def cqt_kernels(
+    params: CqtParams,
+) -> tuple[npt.NDArray[np.complex64], npt.NDArray[np.float64]]:
+    """Time-domain CQT kernels ``[n_bins, kernel_width]`` (L1-normalised) and their lengths.
+
+    nnAudio's ``create_cqt_kernels`` (norm=1, Hann window, no gamma), operation for operation.
+    """
+    q = float(params.filter_scale) / (2 ** (1 / params.bins_per_octave) - 1)
+    fs = params.sample_rate
+    freqs = params.fmin_hz * 2.0 ** (np.r_[0 : params.n_bins] / np.double(params.bins_per_octave))
+    if np.max(freqs) > fs / 2:
+        raise ValueError(f"the top CQT bin {np.max(freqs)} Hz is above Nyquist")
+    lengths = np.ceil(q * fs / freqs)
+    fft_len = int(2 ** (np.ceil(np.log2(int(max(lengths))))))
+    kernels = np.zeros((params.n_bins, fft_len), dtype=np.complex64)
+    for k in range(params.n_bins):
+        freq, length = freqs[k], lengths[k]
+        start = int(np.ceil(fft_len / 2.0 - length / 2.0)) - (1 if length % 2 == 1 else 0)
+        sig = (
+            _periodic_hann(int(length))
+            * np.exp(np.r_[-length // 2 : length // 2] * 1j * 2 * np.pi * freq / fs)
+            / length
+        )
+        kernels[k, start : start + int(length)] = sig / np.linalg.norm(sig, 1)
+    return kernels, lengths
+
+
 class CqtFrontEnd(nn.Module):
     """Log-magnitude CQT of pre-padded audio.
 
     Input ``[batch, samples]`` at ``params.sample_rate`` already padded by ``margin_samples`` on
     both sides; output ``[batch, n_bins, frames]`` where frame ``j`` is centred on input sample
     ``margin_samples + j * hop_length``. Kernels are registered buffers, so ``.to(device)``
-    moves them.
+    moves them. The transform is nnAudio's CQT1992v2 (center=False, "librosa" normalisation,
+    magnitude): two strided convolutions, each bin scaled by the square root of its length.
     """
 
     def __init__(self, params: CqtParams) -> None:
         super().__init__()
         self.params = params
-        self.cqt = CQT1992v2(
-            sr=params.sample_rate,
-            hop_length=params.hop_length,
-            fmin=params.fmin_hz,
-            n_bins=params.n_bins,
-            bins_per_octave=params.bins_per_octave,
-            filter_scale=params.filter_scale,
-            center=False,
-            output_format="Magnitude",
-            verbose=False,
-        )
-        if int(self.cqt.kernel_width) != params.kernel_width:
-            raise RuntimeError(
-                f"nnAudio kernel width {self.cqt.kernel_width} != expected {params.kernel_width}"
-            )
+        kernels, lengths = cqt_kernels(params)
+        if kernels.shape[1] != params.kernel_width:
+            raise RuntimeError(f"kernel width {kernels.shape[1]} != expected {params.kernel_width}")
+        self.kernel_real: torch.Tensor
+        self.kernel_imag: torch.Tensor
+        self.length_scale: torch.Tensor
+        self.register_buffer("kernel_real", torch.tensor(kernels.real).unsqueeze(1))
+        self.register_buffer("kernel_imag", torch.tensor(kernels.imag).unsqueeze(1))
+        self.register_buffer("length_scale", torch.sqrt(torch.tensor(lengths).float().view(-1, 1)))
 
     def forward(self, padded_audio: torch.Tensor) -> torch.Tensor:
-        magnitude = self.cqt(padded_audio)
+        x = padded_audio[:, None, :]
+        hop = self.params.hop_length
+        real = nn.functional.conv1d(x, self.kernel_real, stride=hop)
+        imag = -nn.functional.conv1d(x, self.kernel_imag, stride=hop)
+        real *= self.length_scale
+        imag *= self.length_scale
+        magnitude = torch.sqrt(real.pow(2) + imag.pow(2))
         return torch.log(magnitude + LOG_FLOOR)
 
 
@@ -127,7 +172,7 @@ def chunk_audio(
     margin = params.margin_samples
     start = first_frame * params.hop_length - margin
     stop = (stop_frame - 1) * params.hop_length + margin + 1
-    # The last frame's kernel ends at stop - 1 + hop (nnAudio needs len >= kernel_width).
+    # The last frame's kernel ends at stop - 1 + hop (the convolution needs len >= kernel_width).
     stop = max(stop, start + params.kernel_width)
     n = audio.shape[-1]
     left = max(0, -start)
