@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 
 from core.audio import LOUDNESS_WINDOW_S, rms_dbfs
-from core.psola import frame_f0_hz, frame_reach
 
 _DBFS_FLOOR = -200.0
 
@@ -88,6 +87,8 @@ class FrameF0:
     def __init__(
         self, seed_f0_hz: npt.NDArray[np.float64], sample_rate: int, hop_s: float, n_samples: int
     ) -> None:
+        from core.psola import frame_reach  # torch: not needed before the tracker is
+
         self.seed = np.asarray(seed_f0_hz, dtype=np.float64)
         self.sample_rate, self.hop_s, self.n = sample_rate, hop_s, n_samples
         self.reach = frame_reach(self.seed, sample_rate, hop_s)
@@ -111,6 +112,8 @@ class FrameF0:
                 stop -= 1
             stop = max(stop, self.next_frame)
         if stop > self.next_frame:
+            from core.psola import frame_f0_hz
+
             frame_f0_hz(self.buffer, self.sample_rate, self.seed, self.hop_s, offset=self.start,
                         n_samples=self.n, frames=(self.next_frame, stop), out=self.out)  # fmt: skip
             self.next_frame = stop

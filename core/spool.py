@@ -91,6 +91,7 @@ class PcmSpool:
         self._written = 0  # whole samples (all channels) on disk
         self._pending = b""  # a partial sample the last append ended in
         self._done = False
+        self._closed = False
         self._error: BaseException | None = None
         self._changed = threading.Condition()
 
@@ -102,10 +103,11 @@ class PcmSpool:
         whole = len(chunk) - len(chunk) % self._frame_bytes
         self._pending = chunk[whole:]
         if whole:
-            os.pwrite(
-                self._file.fileno(), memoryview(chunk)[:whole], self._written * self._frame_bytes
-            )
             with self._changed:
+                if self._closed:  # the readers gave up: stop the decode
+                    raise ValueError("the spool is closed")
+                offset = self._written * self._frame_bytes
+                os.pwrite(self._file.fileno(), memoryview(chunk)[:whole], offset)
                 self._written += whole // self._frame_bytes
                 self._changed.notify_all()
 
@@ -146,7 +148,9 @@ class PcmSpool:
         return _padded(inside, start, stop)
 
     def close(self) -> None:
-        self._file.close()
+        with self._changed:
+            self._closed = True
+            self._file.close()
 
     def __enter__(self) -> PcmSpool:
         return self
