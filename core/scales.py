@@ -150,17 +150,16 @@ def estimate_a4(f0_hz: npt.ArrayLike, weights: npt.ArrayLike | None = None) -> f
 
 def instrument_range(name: str) -> tuple[int, int]:
     """Lowest and highest playable MIDI note of an instrument preset in data/instruments.csv."""
-    table = tables.instruments()
-    rows = table[table["instrument"] == name.strip().lower()]
-    if rows.empty:
-        known = ", ".join(table["instrument"])
+    presets = tables.instrument_notes()
+    notes = presets.get(name.strip().lower())
+    if notes is None:
+        known = ", ".join(presets)
         raise ValueError(f"unknown instrument {name!r}; choose one of {known}")
-    row = rows.iloc[0]
-    return note_name_to_midi(str(row["lowest_note"])), note_name_to_midi(str(row["highest_note"]))
+    return note_name_to_midi(notes[0]), note_name_to_midi(notes[1])
 
 
 def instrument_names() -> tuple[str, ...]:
-    return tuple(str(n) for n in tables.instruments()["instrument"])
+    return tuple(tables.instrument_notes())
 
 
 def nearest_allowed_midi(
