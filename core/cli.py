@@ -57,9 +57,17 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _cmd_pitch(args: argparse.Namespace) -> int:
-    from core.pitch import track_file
+    import contextlib
 
-    track = track_file(Path(args.file), device=args.device)
+    from core.media import start_decode
+    from core.probe import probe
+
+    info = probe(Path(args.file))
+    # ffmpeg decodes into the spool while torch and the model load (the bulk of a cold start).
+    with contextlib.closing(start_decode(Path(args.file), info)) as spool:
+        from core.pitch import track_source
+
+        track = track_source(spool, device=args.device)
     track.to_csv(Path(args.output))
     voiced = int((~_isnan(track.f0_hz)).sum())
     print(f"{len(track.f0_hz)} frames ({voiced} voiced) -> {args.output}", file=sys.stderr)

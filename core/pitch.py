@@ -249,10 +249,11 @@ def track_source(
 
 def track_file(path: Path | str, *, device: str | None = None) -> PitchTrack:
     """Decode any audio/video file ffmpeg reads (:mod:`core.probe`, :mod:`core.media`), track it."""
-    from core.audio import to_mono
-    from core.media import decode_audio
+    import contextlib
+
+    from core.media import start_decode
     from core.probe import probe
 
     info = probe(Path(path))
-    audio = decode_audio(Path(path), info)
-    return track_pitch(to_mono(audio), int(info.sample_rate), device=device)
+    with contextlib.closing(start_decode(Path(path), info)) as spool:
+        return track_source(spool, device=device)
