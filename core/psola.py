@@ -368,10 +368,12 @@ def shift_pitch(
     # Many phones write one microphone into two identical channels: shift it once.
     if out.shape[0] > 1 and all(np.array_equal(out[0], ch) for ch in out[1:]):
         single = shift_pitch(out[:1], sample_rate, f0_hz, shift_cents, hop_s, device=device,
-                             phase=phase)  # fmt: skip
+                             phase=phase, mono=out[0].copy() if mono is None else mono)  # fmt: skip
         return np.repeat(single, out.shape[0], axis=0)
     if mono is None:
-        mono = out.mean(axis=0) if out.shape[0] > 1 else out[0]
+        # The input's mix, never a view of ``out``: a region's phase is tracked on the input,
+        # not on what the region before it already wrote into its margin.
+        mono = out.mean(axis=0) if out.shape[0] > 1 else out[0].copy()
 
     def phase_for(start: int, stop: int) -> PhaseTrack:
         if phase is not None:
