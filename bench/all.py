@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("media_remux", "pitch", "retune", "bot_ack")
+BENCHMARKS = ("media_remux", "pitch", "retune", "bot_ack", "speed", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:
