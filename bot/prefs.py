@@ -1,4 +1,4 @@
-"""Each user's correction settings (key, A4, mode, instrument, language), kept between chats.
+"""Each user's correction settings (key, A4, mode, instrument, language, tune), kept between chats.
 
 Stored next to the job table (same SQLite file, or the same Redis) so every worker host sees
 the settings a job was submitted with; the job itself carries a snapshot of them.
@@ -28,6 +28,8 @@ class UserPrefs:
     a4_hz: float | None = 440.0
     mode: str = "natural"
     instrument: str | None = None
+    tune: dict[str, Any] | None = None  # the current tune, core.score.Score.to_dict()
+    fix_wrong_notes: bool = False
 
     def to_options(self) -> dict[str, Any]:
         """The fields that travel with a job to the pipeline's CorrectOptions.
@@ -41,6 +43,8 @@ class UserPrefs:
             "a4_hz": self.a4_hz,
             "mode": self.mode,
             "instrument": self.instrument,
+            "score": self.tune,
+            "fix_wrong_notes": self.fix_wrong_notes,
         }
 
     @classmethod

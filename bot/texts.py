@@ -137,6 +137,41 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Я не нашёл в клипе выдержанных нот (только шум, речь или ударные).",
         "en": "I found no sustained notes in the clip (only noise, speech or drums).",
     },
+    "error_score_unreadable": {
+        "ru": (
+            "Не получается прочитать ноты в этом файле 😔 Пришлите MIDI (.mid) или MusicXML "
+            "(.musicxml, .mxl), например сохранённый из MuseScore."
+        ),
+        "en": (
+            "I can't read the notes in this file 😔 Please send a MIDI (.mid) or MusicXML "
+            "(.musicxml, .mxl) file, for example one saved from MuseScore."
+        ),
+    },
+    "error_score_hostile": {
+        "ru": (
+            "Этот файл с нотами устроен подозрительно (например, это «zip-бомба»), "
+            "я его не открываю."
+        ),
+        "en": "This score file looks built to cause harm (a zip bomb?), so I won't open it.",
+    },
+    "error_score_too_large": {
+        "ru": "В этих нотах слишком много всего (больше 5000 нот). Пришлите мелодию покороче.",
+        "en": "This score is too big (more than 5,000 notes). Please send a shorter melody.",
+    },
+    "error_score_empty": {
+        "ru": "В этих нотах нет ни одной ноты мелодии (только паузы или ударные).",
+        "en": "This score has no melody notes (only rests or drums).",
+    },
+    "error_score_unknown": {
+        "ru": (
+            "Не нашёл такой песни и не понял ноты. Напишите ноты так: /tune ми ре до ре ми "
+            "или /tune E4 D4 C4, или выберите песню: /tunes"
+        ),
+        "en": (
+            "I don't know that tune and couldn't read it as notes. Write notes like "
+            "/tune E4 D4 C4 or pick a tune: /tunes"
+        ),
+    },
     "error_bad_input": {
         "ru": "Этот файл не получается обработать.",
         "en": "This file can't be processed.",
@@ -182,7 +217,12 @@ TEXTS: dict[str, dict[str, str]] = {
             "/a4 442 | /a4 auto — частота ноты ля первой октавы, Гц, или по записи\n"
             "/mode natural | /mode hard — мягкая или жёсткая коррекция\n"
             "/instrument voice | flute | … | auto — инструмент\n"
-            "/lang ru | /lang en — язык"
+            "/lang ru | /lang en — язык\n\n"
+            "Разучиваете песню? Скажите мне какую — и я проверю, все ли ноты на месте:\n"
+            "/tunes — песни и гаммы из сборника\n"
+            "/tune название | ми ре до … | off — мелодия для проверки "
+            "(или пришлите файл MIDI или MusicXML)\n"
+            "/fixwrong on | off — передвигать ли не те ноты на ноты мелодии"
         ),
         "en": (
             "Hi! I'm Symphonic Masks 🎭\n"
@@ -197,7 +237,12 @@ TEXTS: dict[str, dict[str, str]] = {
             "/a4 442 | /a4 auto — reference A4 in Hz, or read from the recording\n"
             "/mode natural | /mode hard — gentle or hard correction\n"
             "/instrument voice | flute | … | auto — instrument\n"
-            "/lang ru | /lang en — language"
+            "/lang ru | /lang en — language\n\n"
+            "Learning a tune? Tell me which, and I'll check every note is in place:\n"
+            "/tunes — songs and scales from the songbook\n"
+            "/tune name | E D C … | off — the tune to check against "
+            "(or send a MIDI or MusicXML file)\n"
+            "/fixwrong on | off — whether to move wrong notes to the tune's notes"
         ),
     },
     "status_none": {
@@ -227,11 +272,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "settings_show": {
         "ru": (
             "Ваши настройки:\nТональность: {key}\nA4: {a4_hz}\nРежим: {mode}\n"
-            "Инструмент: {instrument}\nЯзык: {lang}"
+            "Инструмент: {instrument}\nЯзык: {lang}\nМелодия: {tune}\n"
+            "Передвигать не те ноты: {fixwrong}"
         ),
         "en": (
             "Your settings:\nKey: {key}\nA4: {a4_hz}\nMode: {mode}\n"
-            "Instrument: {instrument}\nLanguage: {lang}"
+            "Instrument: {instrument}\nLanguage: {lang}\nTune: {tune}\n"
+            "Move wrong notes: {fixwrong}"
         ),
     },
     "auto": {"ru": "авто", "en": "auto"},
@@ -263,6 +310,82 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Инструмент: одно слово латиницей (voice, flute, violin…) или auto.",
         "en": "Instrument: one word (voice, flute, violin...) or auto.",
     },
+    # --- the tune (/tune, /tunes, /fixwrong, a score file) ---
+    "tune_set": {
+        "ru": (
+            "🎼 Запомнил мелодию: {tune}\n"
+            "Теперь присылайте клипы — я сверю их с этой мелодией и подскажу, какие ноты "
+            "получились не так. Забыть мелодию: /tune off"
+        ),
+        "en": (
+            "🎼 Got the tune: {tune}\n"
+            "Now send your clips: I'll check them against this tune and tell you which notes "
+            "went differently. To forget it: /tune off"
+        ),
+    },
+    "tune_show": {
+        "ru": "🎼 Ваша мелодия: {tune}\nДругая: /tune ми ре до … или /tunes. Забыть: /tune off",
+        "en": "🎼 Your tune: {tune}\nAnother one: /tune E D C … or /tunes. Forget it: /tune off",
+    },
+    "tune_none": {
+        "ru": (
+            "Мелодия не выбрана — я подтягиваю каждую ноту к ближайшей.\n"
+            "Чтобы я сверял клипы с мелодией: выберите песню (/tunes), напишите ноты "
+            "(/tune ми ре до ре ми ми ми или /tune E4 D4 C4) или пришлите файл MIDI или MusicXML."
+        ),
+        "en": (
+            "No tune chosen: I pull each note to the nearest one.\n"
+            "To have your clips checked against a tune: pick a song (/tunes), type the notes "
+            "(/tune E4 D4 C4 D4 E4 E4 E4) or send a MIDI or MusicXML file."
+        ),
+    },
+    "tune_off": {
+        "ru": "Хорошо, мелодию забыл. Теперь снова подтягиваю каждую ноту к ближайшей.",
+        "en": "OK, tune forgotten. I'm back to pulling each note to the nearest one.",
+    },
+    "tune_not_set": {"ru": "не выбрана", "en": "none"},
+    "tunes_header": {
+        "ru": "🎶 Песни из сборника. Нажмите или напишите команду рядом с песней:",
+        "en": "🎶 Songbook tunes. Send the command next to a tune:",
+    },
+    "tunes_exercises": {
+        "ru": (
+            "Гаммы и арпеджио: до, соль, ре, ля, фа, си-бемоль, ми-бемоль мажор и ля, ми, ре, "
+            "соль, до минор. Например: /tune гамма до мажор или /tune арпеджио ля минор"
+        ),
+        "en": (
+            "Scales and arpeggios: C, G, D, A, F, B-flat, E-flat major and A, E, D, G, C minor. "
+            "For example: /tune c-major-scale or /tune a-minor-arpeggio"
+        ),
+    },
+    "fixwrong_on": {
+        "ru": (
+            "Включено ✅ Если нота сыграна не та (до трёх полутонов мимо), я передвину её на "
+            "ноту из мелодии."
+        ),
+        "en": (
+            "On ✅ When a note is a wrong one (up to three semitones off), I'll move it to the "
+            "tune's note."
+        ),
+    },
+    "fixwrong_off": {
+        "ru": "Выключено ✅ Не те ноты я оставлю как сыграны, только подстрою и назову в отчёте.",
+        "en": "Off ✅ Wrong notes stay as played: I'll only tune them and name them in the report.",
+    },
+    "fixwrong_is_on": {
+        "ru": "Не те ноты я передвину на ноты мелодии (/fixwrong off — не передвигать).",
+        "en": "Wrong notes will be moved to the tune's notes (/fixwrong off to keep them).",
+    },
+    "fixwrong_needs_tune": {
+        "ru": "Это сработает, когда вы выберете мелодию: /tunes",
+        "en": "This works once you choose a tune: /tunes",
+    },
+    "fixwrong_invalid": {
+        "ru": "Напишите /fixwrong on (передвигать не те ноты) или /fixwrong off (оставлять).",
+        "en": "Send /fixwrong on (move wrong notes) or /fixwrong off (keep them).",
+    },
+    "yes": {"ru": "да", "en": "yes"},
+    "no": {"ru": "нет", "en": "no"},
 }
 
 # The pipeline reports these stages; each is shown to the user as one of ours.

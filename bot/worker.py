@@ -67,6 +67,8 @@ def correct_options(job_options: dict[str, Any], device: str) -> CorrectOptions:
 
     Keys the pipeline does not know are ignored (a job queued by an older bot still runs), and
     None means "the default" except where it is itself a choice (``NONE_MEANS_ESTIMATE``).
+    The tune (``score``) arrives as a dict and is rebuilt here; a damaged one raises
+    core.errors.ScoreUnreadable, which the user is told about like a bad clip.
     """
     from core.pipeline import CorrectOptions
 
@@ -77,6 +79,10 @@ def correct_options(job_options: dict[str, Any], device: str) -> CorrectOptions:
         if k in known and (v is not None or k in NONE_MEANS_ESTIMATE)
     }
     values["device"] = device
+    if isinstance(values.get("score"), dict):  # the user's tune travels as Score.to_dict()
+        from core.score import Score
+
+        values["score"] = Score.from_dict(values["score"])
     return CorrectOptions(**values)
 
 

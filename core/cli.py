@@ -1,4 +1,4 @@
-"""The media commands of ``smask``: probe, pitch, correct.
+"""The media commands of ``smask``: probe, pitch, correct, tunes.
 
 Flags mirror the keyword arguments of the core functions one to one, so the CLI and the bot's
 worker run exactly the same pipeline. Heavy imports (torch, the model) happen inside the command
@@ -38,6 +38,11 @@ CLI_MESSAGES: dict[str, str] = {
     "too_big_format": "picture size, channel count or sample rate is outside the limits",
     "silent": "the sound track is silent",
     "unpitched": "no sustained melody was found (speech, noise or percussion?)",
+    "score_unreadable": "the score is not a MIDI or MusicXML file, or it is damaged",
+    "score_hostile": "the score file is built to harm its reader (zip bomb, XML entities); refused",
+    "score_too_large": "the score is too large (more than 5000 notes)",
+    "score_empty": "the score has no melody notes (only rests or drums)",
+    "score_unknown": "not a score file, a tune from `smask tunes`, or note names like 'E4 D4 C4'",
     "processing_failed": "processing failed on our side",
 }
 
@@ -108,10 +113,87 @@ def _a4_value(text: str) -> float | None:
         raise argparse.ArgumentTypeError(message) from None
 
 
+def _score_of(args: argparse.Namespace) -> Any:
+    """The ``--score`` tune, or None. A bad one is a bad option: one line, exit code 2.
+
+    Read before the clip, so a typo in a tune's name costs nothing and writes nothing.
+    """
+    if args.score is None:
+        for flag, value in (
+            ("--score-track", args.score_track),
+            ("--transpose", args.transpose),
+            ("--fix-wrong-notes", args.fix_wrong_notes or None),
+        ):
+            if value is not None:
+                raise _UsageError(f"{flag} needs --score (the tune to check the take against)")
+        return None
+    from core.errors import ScoreError
+    from core.score import load_score
+
+    try:
+        score = load_score(args.score, track=args.score_track)
+    except ScoreError as error:
+        raise _UsageError(f"--score: {_explain(error)}") from None
+    except ValueError as error:  # a --score-track the file does not have
+        raise _UsageError(f"--score-track: {error}") from None
+    if not args.quiet:
+        print(f"score: {score.describe(args.lang)}", file=sys.stderr)
+    return score
+
+
+class _UsageError(Exception):
+    """A command line that cannot work as given (exit code 2, like argparse's own)."""
+
+
+def _cmd_tunes(args: argparse.Namespace) -> int:
+    from core.score import songbook
+
+    lang = args.lang or _env_language()
+    entries = songbook()
+    width = max(len(e.id) for e in entries)
+    headings = {
+        "song": {"ru": "Песни", "en": "Songs"},
+        "scale": {"ru": "Гаммы", "en": "Scales"},
+        "arpeggio": {"ru": "Арпеджио", "en": "Arpeggios"},
+    }
+    for kind in ("song", "scale", "arpeggio"):
+        print(f"{headings[kind][lang]}:")
+        for entry in (e for e in entries if e.kind == kind):
+            print(f"  {entry.id:<{width}}  {entry.title(lang)}")
+    return EXIT_OK
+
+
+def _env_language() -> str:
+    import os
+
+    lang = os.environ.get("SMASK_LANGUAGE", "").strip().lower()
+    return lang if lang in ("ru", "en") else "en"
+
+
+def _semitones(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected whole semitones such as -2; got {text!r}"
+        ) from None
+
+
+def _track_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a track number from 1; got {text!r}")
+    return value
+
+
 def _cmd_correct(args: argparse.Namespace) -> int:
     from core.limits import MediaLimits
     from core.pipeline import CorrectOptions, correct_file
 
+    score = _score_of(args)
     options = CorrectOptions(
         key=args.key,
         scale=args.scale,
@@ -121,6 +203,9 @@ def _cmd_correct(args: argparse.Namespace) -> int:
         deadband_cents=args.deadband,
         instrument=args.instrument,
         device=args.device,
+        score=score,
+        transpose=args.transpose,
+        fix_wrong_notes=args.fix_wrong_notes,
     )
     update, close = _progress_bar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
@@ -144,7 +229,7 @@ def _cmd_correct(args: argparse.Namespace) -> int:
 
 
 def add_commands(subparsers: Any) -> None:
-    """Register probe, pitch and correct on an argparse subparsers object."""
+    """Register probe, pitch, correct and tunes on an argparse subparsers object."""
     p = subparsers.add_parser("probe", help="print a clip's facts as JSON")
     p.add_argument("file", help="MP4/MOV clip or MP4/M4A audio")
     p.set_defaults(handler=_cmd_probe)
@@ -184,6 +269,34 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--strength", type=float, default=100.0, help="percent of the error corrected")
     p.add_argument("--deadband", type=float, default=0.0, help="cents within which notes stay")
     p.add_argument("--instrument", default=None, help="flute, recorder, violin, voice...")
+    p.add_argument(
+        "--score",
+        default=None,
+        metavar="TUNE",
+        help="the tune the take should be: a MIDI or MusicXML file, a tune from `smask tunes`, "
+        "or note names such as 'E4 D4 C4', 'E D C' or 'ми ре до' (lengths: 'E4/2')",
+    )
+    p.add_argument(
+        "--score-track",
+        type=_track_number,
+        default=None,
+        metavar="N",
+        help="which track (MIDI) or part (MusicXML) with notes is the melody, from 1 "
+        "(default: the one with the most notes)",
+    )
+    p.add_argument(
+        "--transpose",
+        type=_semitones,
+        default=None,
+        metavar="N",
+        help="semitones from the written score to what is played (-2: B-flat clarinet); "
+        "default: octave shifts are found by themselves",
+    )
+    p.add_argument(
+        "--fix-wrong-notes",
+        action="store_true",
+        help="move wrong notes (up to 3 semitones off) onto the score's note",
+    )
     p.add_argument("--report", default=None, help="write the per-note report as JSON")
     p.add_argument("--plot", default=None, help="write the before/after pitch picture (PNG)")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if any")
@@ -191,12 +304,21 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_correct)
 
+    p = subparsers.add_parser("tunes", help="list the songbook's tunes for --score")
+    p.add_argument(
+        "--lang", choices=["en", "ru"], default=None, help="titles' language (SMASK_LANGUAGE)"
+    )
+    p.set_defaults(handler=_cmd_tunes)
+
 
 def run(args: argparse.Namespace) -> int:
     """Run a parsed command, turning our typed errors into one readable line and an exit code."""
     try:
         code: int = args.handler(args)
         return code
+    except _UsageError as error:
+        print(f"smask: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except InputError as error:
         print(f"smask: {_explain(error)}", file=sys.stderr)
         return EXIT_INPUT

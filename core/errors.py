@@ -87,6 +87,44 @@ class Unpitched(InputError):
     code = "unpitched"
 
 
+class ScoreError(InputError):
+    """The tune to check a take against cannot be used (``--score``, ``/tune``, a score doc)."""
+
+    code = "bad_score"
+
+
+class ScoreUnreadable(ScoreError):
+    """Not a MIDI/MusicXML file, a damaged one, or one built to hurt its reader (zip or XML
+    entity bombs, absurd MIDI chunk lengths)."""
+
+    code = "score_unreadable"
+
+
+class ScoreHostile(ScoreUnreadable):
+    """A score file built to hurt whoever reads it: a zip bomb, XML entity expansion, MIDI
+    chunk lengths no real file has. A ScoreUnreadable, with its own code and message."""
+
+    code = "score_hostile"
+
+
+class ScoreTooLarge(ScoreError):
+    """More melody notes than ``core.score.MAX_SCORE_NOTES``, or a file past the byte limits."""
+
+    code = "score_too_large"
+
+
+class ScoreEmpty(ScoreError):
+    """A readable score without a single pitched note (only rests, only drums)."""
+
+    code = "score_empty"
+
+
+class ScoreUnknown(ScoreError):
+    """Neither a file, nor a songbook tune, nor note names."""
+
+    code = "score_unknown"
+
+
 class ProcessingError(SmaskError):
     """Our own failure (ffmpeg crashed on a valid file, out of memory...). Retrying may help."""
 
@@ -108,5 +146,10 @@ INPUT_ERROR_CODES: tuple[str, ...] = tuple(
         TooBig,
         Silent,
         Unpitched,
+        ScoreUnreadable,
+        ScoreHostile,
+        ScoreTooLarge,
+        ScoreEmpty,
+        ScoreUnknown,
     )
 )

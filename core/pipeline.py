@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from core.media import ResultWriter
     from core.pitch import PitchTrack
     from core.probe import MediaInfo
+    from core.score import Score
     from core.spool import AudioSource
     from models.network import Tracker
 
@@ -46,6 +47,7 @@ STAGES = ("decoding", "analysing", "retuning", "encoding")
 MIN_PITCHED_S = 0.5  # s: less sustained pitch than this in a whole clip is "nothing to correct"
 SUSTAINED_NOTE_S = 0.15  # s: notes shorter than this don't count towards MIN_PITCHED_S...
 SUSTAINED_MEASURED_SHARE = 0.7  # ...nor do notes with a followable fundamental in fewer frames
+MAX_TRANSPOSE = 48  # semitones: four octaves either way covers every instrument's reading
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,14 @@ class CorrectOptions:
             outside it is nudged, not jumped onto the target.
         instrument: a preset from data/instruments.csv; pitch outside its range is ignored.
         device: torch device for tracking and shifting; None picks CUDA when available.
+        score: the tune the take is checked against (core.score); None corrects each note to
+            the nearest one as above.
+        transpose: semitones from the score's written pitch to the sound played (performed =
+            written + transpose; -2 for a B-flat clarinet reading concert pitch). None finds
+            octave shifts (0, +-12, +-24) by itself. Ignored without a score.
+        fix_wrong_notes: move a wrong note (up to 3 semitones from its score note) onto the
+            score note instead of tuning the note that was played. Ignored without a score
+            (the bot keeps the choice while a learner has no tune set).
     """
 
     key: str | None = None
@@ -82,6 +92,9 @@ class CorrectOptions:
     deadband_cents: float = 0.0
     instrument: str | None = None
     device: str | None = None
+    score: Score | None = None
+    transpose: int | None = None
+    fix_wrong_notes: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("natural", "hard"):
@@ -95,6 +108,24 @@ class CorrectOptions:
         parse_key(self.key, self.scale)  # raises ValueError naming the accepted values
         if self.instrument is not None:
             instrument_range(self.instrument)
+        if self.score is not None:
+            from core.score import Score
+
+            if not isinstance(self.score, Score):
+                raise ValueError(
+                    f"score must be a core.score.Score, got {type(self.score).__name__}"
+                )
+        if self.transpose is not None and (
+            isinstance(self.transpose, bool)
+            or not isinstance(self.transpose, int)
+            or not -MAX_TRANSPOSE <= self.transpose <= MAX_TRANSPOSE
+        ):
+            raise ValueError(
+                f"transpose must be whole semitones within -{MAX_TRANSPOSE}..{MAX_TRANSPOSE}, "
+                f"got {self.transpose!r}"
+            )
+        if not isinstance(self.fix_wrong_notes, bool):
+            raise ValueError(f"fix_wrong_notes must be true or false, got {self.fix_wrong_notes!r}")
 
 
 def _no_progress(stage: str, fraction: float) -> None:

@@ -131,3 +131,45 @@ def test_a4_auto_reads_the_reference_from_the_recording(tmp_path: Path) -> None:
     assert summary["a4_estimated"] and summary["a4_hz"] != 440.0
     assert abs(1200 * math.log2(summary["a4_hz"] / 440.0)) < 15.0
     assert "(estimated)" in result.stdout
+
+
+def test_tunes_lists_the_songbook_in_either_language() -> None:
+    english = smask("tunes", "--lang", "en")
+    assert english.returncode == 0, english.stderr
+    assert "twinkle" in english.stdout and "In the Field a Birch Tree Stood" in english.stdout
+    assert "bb-major-scale" in english.stdout and "B-flat major scale" in english.stdout
+    env_ru = {**os.environ, "PYTHONPATH": str(ROOT), "SMASK_LANGUAGE": "ru"}
+    russian = subprocess.run(
+        [sys.executable, "-m", "smask", "tunes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+        env=env_ru,
+    )
+    assert russian.returncode == 0, russian.stderr
+    assert "Во поле берёза стояла" in russian.stdout and "Гамма до мажор" in russian.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--score", "E4 X4 C4"], "[score_unknown]"),
+        (["--score", "no/such/tune.mid"], "[score_unknown]"),
+        (["--score", "README.rst"], "[score_unreadable]"),
+        (["--score", "twinkle", "--score-track", "2"], "--score-track"),
+        (["--score-track", "1"], "--score-track needs --score"),
+        (["--fix-wrong-notes"], "--fix-wrong-notes needs --score"),
+        (["--transpose", "-2"], "--transpose needs --score"),
+        (["--score", "twinkle", "--transpose", "60"], "transpose must be whole semitones"),
+    ],
+)
+def test_a_bad_score_option_gets_one_line_and_exit_code_2(
+    tmp_path: Path, options: list[str], says: str
+) -> None:
+    result = smask("correct", "data/sample/sample.mp4", "-o", str(tmp_path / "o.mp4"), *options)
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -8,8 +8,13 @@ from __future__ import annotations
 from vkbottle.bot import BotLabeler
 
 from bot.context import BotContext
-from bot.handlers import clips, commands, fallback
+from bot.handlers import clips, commands, fallback, tunes
 
 
 def make_labelers(ctx: BotContext) -> list[BotLabeler]:
-    return [commands.make_labeler(ctx), clips.make_labeler(ctx), fallback.make_labeler(ctx)]
+    return [
+        commands.make_labeler(ctx),
+        tunes.make_labeler(ctx),
+        clips.make_labeler(ctx),
+        fallback.make_labeler(ctx),
+    ]

@@ -1,7 +1,9 @@
 """A clip arrives: check what can be checked without downloading, record the job, answer.
 
 The answer ("queued, position N") must come fast (bench/bot_ack.py keeps p95 under 300 ms),
-so nothing here downloads or probes: the worker does, judging the container by its bytes.
+so nothing here downloads or probes a clip: the worker does, judging the container by its
+bytes. Only a doc small enough to be a score (bot.handlers.tunes.SCORE_MAX_BYTES) is fetched
+here and sniffed; a MIDI or MusicXML becomes the user's tune instead of a job.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from vkbottle.bot import BotLabeler, Message
 from bot import jobs as jobs_mod
 from bot.context import BotContext
 from bot.download import host_allowed
+from bot.handlers import tunes
 from bot.handlers.replies import message_key, reply
 from bot.jobs import Job
 from bot.rules import DocAttachmentRule, VideoAttachmentRule
@@ -56,6 +59,8 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
                 "max_mb": round(settings.max_download_bytes / 2**20, 1),
             }
             await reply(message, t("declared_too_large", lang, **facts), purpose="refused")
+            return
+        if await tunes.take_score_doc(ctx, message, doc, prefs):  # a MIDI/MusicXML: the tune
             return
         job = Job(
             job_id=key,

@@ -1,4 +1,7 @@
-"""/help, /status, /cancel and the per-user settings (/key, /a4, /mode, /instrument, /lang)."""
+"""/help, /status, /cancel and the per-user settings (/key, /a4, /mode, /instrument, /lang).
+
+The tune commands (/tune, /tunes, /fixwrong) live in bot/handlers/tunes.py.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from vkbottle.bot import BotLabeler, Message
 from bot import jobs as jobs_mod
 from bot.context import BotContext
 from bot.handlers.replies import reply
+from bot.handlers.tunes import tune_line
 from bot.prefs import LANGUAGES, MODES, UserPrefs
 from bot.rules import CommandRule
 from bot.texts import t
@@ -47,6 +51,8 @@ def describe(prefs: UserPrefs) -> str:
         mode=t(f"mode_{prefs.mode}", lang),
         instrument=prefs.instrument or t("auto", lang),
         lang=prefs.lang,
+        tune=tune_line(prefs),
+        fixwrong=t("yes" if prefs.fix_wrong_notes else "no", lang),
     )
 
 

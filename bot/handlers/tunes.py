@@ -1,0 +1,189 @@
+"""The learner's tune: /tune, /tunes, /fixwrong, and a MIDI or MusicXML file sent as a doc.
+
+The tune is kept in the user's settings (``UserPrefs.tune``, a ``Score.to_dict()``) and travels
+with every clip they send until they change it, so the worker checks each take against it.
+
+A doc is a score or a clip by its bytes. Scores are small, so a doc of at most
+``SCORE_MAX_BYTES`` is fetched here (same host allowlist and streaming cap as clips) and
+sniffed; anything that is not a score goes on to the clip handler untouched. The file is read
+into memory and deleted before the answer, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from typing import Any
+
+from vkbottle.bot import BotLabeler, Message
+
+from bot.context import BotContext
+from bot.download import DownloadError, download
+from bot.handlers.replies import message_key, reply
+from bot.prefs import UserPrefs
+from bot.rules import CommandRule
+from bot.texts import error_key, t
+
+log = logging.getLogger("smask.bot")
+
+SCORE_MAX_BYTES = 1 * 2**20  # MIDI and MusicXML of a tune a learner plays are a few KB
+OFF_WORDS = frozenset({"off", "none", "no", "stop", "выкл", "нет", "сброс", "забыть", "стоп"})
+ON_WORDS = frozenset({"on", "yes", "вкл", "да"})
+
+
+def tune_line(prefs: UserPrefs) -> str:
+    """The user's current tune in one line, or the word for none."""
+    if prefs.tune is None:
+        return t("tune_not_set", prefs.lang)
+    from core.errors import ScoreError
+    from core.score import Score
+
+    try:
+        return Score.from_dict(prefs.tune).describe(prefs.lang)
+    except ScoreError:
+        return t("tune_not_set", prefs.lang)
+
+
+def songbook_text(lang: str) -> str:
+    from core.score import songbook
+
+    entries = songbook()
+    songs = [f"• {e.title(lang)} — /tune {e.id}" for e in entries if e.kind == "song"]
+    return "\n".join([t("tunes_header", lang), *songs, "", t("tunes_exercises", lang)])
+
+
+async def _save_tune(message: Message, ctx: BotContext, prefs: UserPrefs, score: Any) -> None:
+    updated = replace(prefs, tune=score.to_dict())
+    await asyncio.to_thread(ctx.prefs.put, message.from_id, updated)
+    text = t("tune_set", prefs.lang, tune=score.describe(prefs.lang))
+    if prefs.fix_wrong_notes:
+        text += "\n" + t("fixwrong_is_on", prefs.lang)
+    await reply(message, text, purpose="tune")
+
+
+async def take_score_doc(ctx: BotContext, message: Message, doc: Any, prefs: UserPrefs) -> bool:
+    """Set the user's tune from a doc that is a score; False when the doc is something else.
+
+    Called by the clip handler after its host check. A doc over SCORE_MAX_BYTES, or one whose
+    download fails, is left to the clip path (the worker fetches it again and says what is
+    wrong); a score that cannot be used is answered here with its own message.
+    """
+    size = int(getattr(doc, "size", 0) or 0)
+    if not 0 < size <= SCORE_MAX_BYTES:
+        return False
+    settings = ctx.settings
+    key = message_key(message)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.work_dir / f"doc-{key}.bin"
+    try:
+        try:
+            await download(
+                str(doc.url or ""),
+                path,
+                allowed_hosts=settings.allowed_hosts,
+                max_bytes=SCORE_MAX_BYTES,
+                timeout_s=settings.download_timeout_s,
+                declared_size=size,
+            )
+        except DownloadError as exc:
+            log.info("message %s: small doc not fetched (%s); left to the clip path", key, exc.code)
+            return False
+        data = await asyncio.to_thread(path.read_bytes)
+    finally:
+        path.unlink(missing_ok=True)
+    from core.score_files import is_score
+
+    if not is_score(data):
+        return False
+    await _answer_score_bytes(ctx, message, prefs, data, str(doc.title or "score"))
+    return True
+
+
+async def _answer_score_bytes(
+    ctx: BotContext, message: Message, prefs: UserPrefs, data: bytes, name: str
+) -> None:
+    from core.errors import ScoreError
+    from core.score_files import read_score_bytes
+
+    try:
+        score = await asyncio.to_thread(read_score_bytes, data, name)
+    except ScoreError as exc:
+        log.info("message %s: score refused: %s (%s)", message_key(message), exc.code, exc.detail)
+        await reply(message, t(error_key(exc.code), prefs.lang), purpose="refused")
+        return
+    log.info("message %s: tune set from a %d-byte score", message_key(message), len(data))
+    await _save_tune(message, ctx, prefs, score)
+
+
+def make_labeler(ctx: BotContext) -> BotLabeler:
+    labeler = BotLabeler()
+
+    async def prefs_of(message: Message) -> UserPrefs:
+        return await asyncio.to_thread(ctx.prefs.get, message.from_id)
+
+    @labeler.message(CommandRule("tune", "мелодия", "песня"))
+    async def tune(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        lang = prefs.lang
+        docs: list[Any] = [
+            a.doc for a in message.attachments or [] if getattr(a, "doc", None) is not None
+        ]
+        if docs:  # "/tune" written on a score file: the file is the tune
+            from bot.download import host_allowed
+
+            doc = docs[0]
+            if not host_allowed(str(doc.url or ""), ctx.settings.allowed_hosts):
+                await reply(message, t("host_not_allowed", lang), purpose="refused")
+                return
+            size = int(doc.size or 0)
+            if size > SCORE_MAX_BYTES:
+                facts = {"size_mb": round(size / 2**20, 1), "max_mb": SCORE_MAX_BYTES / 2**20}
+                await reply(message, t("declared_too_large", lang, **facts), purpose="refused")
+                return
+            if not await take_score_doc(ctx, message, doc, prefs):
+                await reply(message, t("error_score_unreadable", lang), purpose="refused")
+            return
+        words = args.strip()
+        if not words:
+            if prefs.tune is None:
+                await reply(message, t("tune_none", lang), purpose="tune")
+            else:
+                await reply(message, t("tune_show", lang, tune=tune_line(prefs)), purpose="tune")
+            return
+        if words.lower() in OFF_WORDS:
+            await asyncio.to_thread(ctx.prefs.put, message.from_id, replace(prefs, tune=None))
+            await reply(message, t("tune_off", lang), purpose="tune")
+            return
+        from core.errors import ScoreError
+        from core.score import parse_tune_text
+
+        try:
+            score = await asyncio.to_thread(parse_tune_text, words)
+        except ScoreError as exc:
+            text = t(error_key(exc.code), lang)
+            await reply(message, text, purpose="invalid")
+            return
+        await _save_tune(message, ctx, prefs, score)
+
+    @labeler.message(CommandRule("tunes", "песни", "мелодии", "сборник"))
+    async def tunes(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        await reply(message, songbook_text(prefs.lang), purpose="tunes")
+
+    @labeler.message(CommandRule("fixwrong", "ошибки"))
+    async def fixwrong(message: Message, args: str) -> None:
+        prefs = await prefs_of(message)
+        lang = prefs.lang
+        word = args.strip().lower()
+        if word not in ON_WORDS | OFF_WORDS:
+            await reply(message, t("fixwrong_invalid", lang), purpose="invalid")
+            return
+        on = word in ON_WORDS
+        await asyncio.to_thread(ctx.prefs.put, message.from_id, replace(prefs, fix_wrong_notes=on))
+        text = t("fixwrong_on" if on else "fixwrong_off", lang)
+        if on and prefs.tune is None:
+            text += "\n" + t("fixwrong_needs_tune", lang)
+        await reply(message, text, purpose="saved")
+
+    return labeler
