@@ -243,3 +243,17 @@ print(heavy)
                           cwd=REPO, timeout=300, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="no CUDA device on this host"
+)
+def test_the_streamed_pipeline_runs_on_cuda_with_one_setting(tmp_path: Path) -> None:
+    """--device cuda / SMASK_DEVICE=cuda: tracker and shifter on the GPU, the same report."""
+    from core.pipeline import CorrectOptions, correct_file
+
+    cpu = correct_file(SAMPLE, tmp_path / "cpu.mp4", CorrectOptions(device="cpu"))
+    gpu = correct_file(SAMPLE, tmp_path / "gpu.mp4", CorrectOptions(device="cuda"))
+    assert [n.name for n in gpu.notes] == [n.name for n in cpu.notes]
+    for a, b in zip(gpu.notes, cpu.notes, strict=True):
+        assert abs(a.cents_after - b.cents_after) < 0.5
