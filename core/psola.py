@@ -561,7 +561,7 @@ def _psola_region(
 # ----------------------------------------------------------------------------------------------
 # The shifter, streamed: region by region from a source, in clip order, to a sink
 
-MAX_REGION_S = 20.0  # s: longer shifted regions are cut (memory stays flat in the clip's length)
+MAX_REGION_S = 10.0  # s: longer shifted regions are cut (memory stays flat in the clip's length)
 GRAIN_READ_S = 0.1  # s: input read beyond a region's phase span for grains (longest: ~0.04 s)
 
 
