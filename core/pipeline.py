@@ -196,10 +196,9 @@ def _load_in_background(
 
     def load() -> None:
         try:
-            from core.pitch import default_device
-            from models.checkpoint import load_tracker
+            from core.pitch import shipped_tracker
 
-            box["tracker"] = load_tracker("default", device or default_device())
+            box["tracker"] = shipped_tracker(device)
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 

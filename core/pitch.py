@@ -121,11 +121,16 @@ def track_pitch(
     )
 
 
+def shipped_tracker(device: str | None = None) -> Tracker:
+    """The shipped weights on ``device`` (CUDA when available if None), loaded once."""
+    from models.checkpoint import load_tracker
+
+    return load_tracker("default", device or default_device())
+
+
 def _ready_tracker(tracker: Tracker | None, device: str | None) -> Tracker:
     if tracker is None:
-        from models.checkpoint import load_tracker
-
-        tracker = load_tracker("default", device or default_device())
+        tracker = shipped_tracker(device)
     dev = tracker.device if device is None else torch.device(device)
     if tracker.device != dev:
         # Never move the caller's (possibly cached) tracker: work on a copy on that device.
