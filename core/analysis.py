@@ -2,17 +2,17 @@
 
 The loudest window (is there sound at all), the loudness envelope, the tracker's pitch and the
 fundamental refined per frame: all per-frame arrays (100 numbers a second), so a 600 s clip's
-analysis is a few megabytes whatever its sample rate. The order is chosen for a cold start:
-the loudness pass needs no torch and follows the decoder while the model is still loading
-(``tracker`` may be a callable that waits for it), and a silent clip is refused before the
-tracker runs.
+analysis is a few megabytes whatever its sample rate. The loudness pass needs no torch: it follows
+the decoder while the model is still loading (``tracker`` may be a callable that waits for
+it), or beside the tracker once the model is loaded (the bot's worker).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -39,11 +39,6 @@ class Analysis:
     loudest_dbfs: float
 
 
-def _blocks(source: AudioSource) -> range:
-    step = max(1, round(BLOCK_S * source.sample_rate))
-    return range(0, source.length, step)
-
-
 def analyse(
     source: AudioSource,
     *,
@@ -51,39 +46,64 @@ def analyse(
     device: str | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> Analysis:
-    """Loudness and envelope, then the pitch track, then the refined pitch.
+    """Loudness and envelope beside the pitch track, then the refined pitch.
+
+    The loudness pass runs in a thread of its own, following the decoder. With a loaded
+    ``tracker`` the tracker starts at once too, on the first chunk decoded, so decoding,
+    measuring and tracking overlap. With a ``tracker`` still loading (a callable) the loudness
+    pass finishes first, under the load, so a silent clip is refused without waiting for it.
 
     Raises:
-        Silent: no window of the clip is loud enough to analyse (before any tracking).
+        Silent: no window of the clip is loud enough to analyse.
     """
-
     sample_rate = source.sample_rate
     step = max(1, round(BLOCK_S * sample_rate))
     loudest, envelope = LoudestWindow(sample_rate), Envelope(sample_rate, HOP_S)
-    start = 0
-    while True:
-        # Follow the decoder: each block as soon as it exists, until the clip ends.
-        got = source.wait(start + step) - start
-        if got <= 0:
-            break
-        mono = to_mono(source.read(start, start + got))
-        loudest.push(mono)
-        envelope.push(mono)
-        start += got
-        if got < step:
-            break
-    if progress is not None:
-        progress("decoding", 1.0)
-    check_level(loudest.dbfs())
-    if progress is not None:
-        progress("analysing", 0.0)
+    failed: list[BaseException] = []
+
+    def measure() -> None:
+        try:
+            start = 0
+            while True:
+                got = source.wait(start + step) - start  # each block as soon as it exists
+                if got <= 0:
+                    break
+                mono = to_mono(source.read(start, start + got))
+                loudest.push(mono)
+                envelope.push(mono)
+                start += got
+                if got < step:
+                    break
+        except BaseException as exc:  # re-raised in the caller's thread
+            failed.append(exc)
+
+    def measured() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+        check_level(loudest.dbfs())
+
+    def report(stage: str, fraction: float) -> None:
+        if progress is not None:
+            progress(stage, fraction)
 
     from core.pitch import track_source
 
-    chosen = tracker() if callable(tracker) and not hasattr(tracker, "cqt_params") else tracker
-    track = track_source(source, device=device, tracker=chosen)  # type: ignore[arg-type]
-    if progress is not None:
-        progress("analysing", 0.5)
+    thread = threading.Thread(target=measure, name="smask-loudness", daemon=True)
+    thread.start()
+    try:
+        # A Tracker is callable too (a torch module): a loader is what has no cqt_params.
+        loader = None if tracker is None or hasattr(tracker, "cqt_params") else tracker
+        if loader is not None:
+            measured()
+        report("decoding", 1.0)
+        report("analysing", 0.0)
+        chosen = cast("Tracker | None", loader() if loader is not None else tracker)
+        track = track_source(source, device=device, tracker=chosen)
+        measured()
+    finally:
+        thread.join()  # never leave a reader on a spool the caller is about to close
+    report("analysing", 0.5)
     n = source.length
     refined = FrameF0(track.f0_hz, sample_rate, track.hop_s, n)
     for first in range(0, n, step):
