@@ -344,6 +344,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "OK, tune forgotten. I'm back to pulling each note to the nearest one.",
     },
     "tune_not_set": {"ru": "не выбрана", "en": "none"},
+    "tune_track_taken": {
+        "ru": (
+            "Дорожек с нотами в файле: {count}. Я взял дорожку {track}{name}. Нужна другая — "
+            "пришлите файл ещё раз с подписью /tune и её номером, например /tune 1."
+        ),
+        "en": (
+            "Tracks with notes in the file: {count}. I took track {track}{name}. For another, "
+            "send the file again with the caption /tune and its number, e.g. /tune 1."
+        ),
+    },
+    "tune_no_such_track": {
+        "ru": "В этом файле нет дорожки номер {track}. Пришлите его с подписью /tune 1, /tune 2 …",
+        "en": "This file has no track number {track}. Send it with the caption /tune 1, /tune 2 …",
+    },
+    "tune_doc_track_hint": {
+        "ru": "С файлом можно написать только /tune или /tune и номер дорожки, например /tune 2.",
+        "en": "With a file, write just /tune, or /tune and a track number, e.g. /tune 2.",
+    },
     "tunes_header": {
         "ru": "🎶 Песни из сборника. Нажмите или напишите команду рядом с песней:",
         "en": "🎶 Songbook tunes. Send the command next to a tune:",

@@ -5,9 +5,9 @@ A score comes from one of four places (``load_score`` tries them in this order):
 * a file, judged by its bytes, never its name: ``MThd`` -> MIDI (type 0 or 1), a zip holding
   ``META-INF/container.xml`` -> compressed MusicXML (``.mxl``), XML whose root is
   ``<score-partwise>``/``<score-timewise>`` -> MusicXML. Readers live in core/score_files.py;
-* a tune of the bundled songbook (data/songbook/tunes.toml plus generated scales and
-  arpeggios), by id or title, Russian or English;
-* note names typed inline, see :func:`parse_note_names`.
+* a tune of the bundled songbook (core/songbook.py: data/songbook/tunes.toml plus generated
+  scales and arpeggios), by id or title, Russian or English;
+* note names typed inline (core/note_names.py).
 
 The melody is always monophonic: where the chosen track or part has chords, its top line.
 Everything the aligner needs is here; nothing in this module imports MIDI or XML libraries, so
@@ -19,12 +19,10 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,9 +30,11 @@ import numpy.typing as npt
 from core.errors import ScoreEmpty, ScoreTooLarge, ScoreUnknown, ScoreUnreadable
 from models.units import midi_to_note_name
 
+if TYPE_CHECKING:
+    from core.songbook import SongbookEntry
+
 MAX_SCORE_NOTES = 5000
 DEFAULT_SECONDS_PER_BEAT = 0.5  # 120 quarter notes a minute when the score names no tempo
-SONGBOOK_PATH = Path(__file__).resolve().parents[1] / "data" / "songbook" / "tunes.toml"
 _TEMPO_BPM_RANGE = (20.0, 400.0)  # a tempo mark outside this is a typo: the default is used
 
 
@@ -108,7 +108,7 @@ class Score:
                 for m, on, du, bar, beat in d["notes"]
             )
             title = d.get("title")
-            return _checked(
+            return checked_score(
                 notes,
                 source=str(d["source"]),
                 title=None if title is None else str(title),
@@ -155,7 +155,7 @@ def _ru_plural(n: int, one: str, few: str, many: str) -> str:
     return many
 
 
-def _checked(
+def checked_score(
     notes: Sequence[ScoreNote],
     *,
     source: str,
@@ -336,7 +336,7 @@ def score_from_raw(
         )
         for k, n in enumerate(raw)
     )
-    return _checked(
+    return checked_score(
         notes,
         source=source,
         title=title,
@@ -345,335 +345,37 @@ def score_from_raw(
     )
 
 
-# --- note names typed by hand -----------------------------------------------------------------
-
-_LETTERS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11, "h": 11}
-_SOLFEGE = {
-    # Russian (how a child in Russia names notes) and Latin solfège
-    "до": 0,
-    "ре": 2,
-    "ми": 4,
-    "фа": 5,
-    "соль": 7,
-    "ля": 9,
-    "си": 11,
-    "do": 0,
-    "re": 2,
-    "mi": 4,
-    "fa": 5,
-    "sol": 7,
-    "so": 7,
-    "la": 9,
-    "si": 11,
-    "ti": 11,
-}
-_ACCIDENTALS = {
-    "": 0,
-    "#": 1,
-    "♯": 1,
-    "##": 2,
-    "b": -1,
-    "♭": -1,
-    "bb": -2,
-    "диез": 1,
-    "-диез": 1,
-    "бемоль": -1,
-    "-бемоль": -1,
-    "дубль-диез": 2,
-    "-дубль-диез": 2,
-    "дубль-бемоль": -2,
-    "-дубль-бемоль": -2,
-}
-_REST_WORDS = frozenset({"r", "rest", "п", "пауза", "z"})
-_SEPARATORS = re.compile(r"[\s;]+|,(?!\d)")
-_DURATION = r"(?:/(?P<dur>\d+(?:[.,]\d+)?))?"
-_LATIN_TOKEN = re.compile(
-    r"(?P<name>[a-h])(?P<acc>##|bb|#|b|♯|♭)?(?P<oct>\d)?" + _DURATION, re.IGNORECASE
-)
-_SOLFEGE_TOKEN = re.compile(
-    r"(?P<name>соль|до|ре|ми|фа|ля|си|sol|so|do|re|mi|fa|la|si|ti)"
-    r"(?P<acc>-?дубль-диез|-?дубль-бемоль|-?диез|-?бемоль|##|bb|#|b|♯|♭)?"
-    r"(?P<oct>\d)?" + _DURATION,
-    re.IGNORECASE,
-)
-_REST_TOKEN = re.compile(r"(?P<name>rest|пауза|r|п|z)" + _DURATION, re.IGNORECASE)
-_ACCIDENTAL_WORD = re.compile(r"(дубль-диез|дубль-бемоль|диез|бемоль)", re.IGNORECASE)
-MAX_INLINE_CHARS = 20_000
-
-
-@dataclass
-class _Token:
-    pitch_class: int | None  # None: a rest
-    octave: int | None
-    beats: float
-    bar: int
-
-
-def _beats(text: str | None, token: str) -> float:
-    if text is None:
-        return 1.0
-    value = float(text.replace(",", "."))
-    if not 0 < value <= 64:
-        raise ScoreUnknown(f"a note of {value} beats: {token!r}", token=token)
-    return value
-
-
-def _tokens(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    bar = 1
-    for chunk in _SEPARATORS.split(text.replace("ё", "е").replace("Ё", "Е")):
-        if not chunk:
-            continue
-        # "|" marks a bar line; it may touch a note ("E4|D4") or stand alone.
-        pieces = re.split(r"(\|)", chunk)
-        for piece in pieces:
-            if not piece:
-                continue
-            if piece == "|":
-                if tokens:
-                    bar += 1
-                continue
-            word = _ACCIDENTAL_WORD.fullmatch(piece)
-            if word:  # "до диез": the word modifies the note before it
-                if not tokens or tokens[-1].pitch_class is None:
-                    raise ScoreUnknown(f"{piece!r} after no note", token=piece)
-                shift = _ACCIDENTALS[word[1].lower()]
-                last = tokens[-1]
-                last.pitch_class += shift  # type: ignore[operator]
-                continue
-            rest = _REST_TOKEN.fullmatch(piece)
-            if rest:
-                tokens.append(_Token(None, None, _beats(rest["dur"], piece), bar))
-                continue
-            match = _SOLFEGE_TOKEN.fullmatch(piece) or _LATIN_TOKEN.fullmatch(piece)
-            if match is None:
-                raise ScoreUnknown(f"not a note name: {piece!r}", token=piece)
-            name = match["name"].lower()
-            base = _SOLFEGE[name] if name in _SOLFEGE else _LETTERS[name]
-            acc = (match["acc"] or "").lower()
-            octave = None if match["oct"] is None else int(match["oct"])
-            tokens.append(
-                _Token(base + _ACCIDENTALS[acc], octave, _beats(match["dur"], piece), bar)
-            )
-    return tokens
+# --- the other sources, re-exported: core.note_names and core.songbook ------------------------
 
 
 def parse_note_names(text: str) -> Score:
-    """Notes typed by hand, in any of the ways a learner writes them.
+    """Notes typed by hand; the syntax is in :func:`core.note_names.parse_note_names`."""
+    from core.note_names import parse_note_names as parse
 
-    * Letters: ``"E4 D4 C4"``, ``"F#4 Bb3"`` (``#``/``♯``, ``b``/``♭``, doubled for double
-      sharps/flats; ``H`` is B natural as in German and Russian books).
-    * Solfège, Russian or Latin: ``"ми ре до"``, ``"do re mi"``; sharps and flats as
-      ``до#``, ``сиb``, ``до-диез``, ``до диез``, ``си-бемоль``, ``си бемоль``.
-    * Octave numbers are scientific (C4 = middle C, ``до4`` too). A note without one is the
-      nearest to the note before it (upwards on a tritone); the first is in octave 4.
-    * Lengths, optional, in quarter-note beats after a slash: ``E4/2`` (a half note),
-      ``D/0.5`` or ``D/0,5`` (an eighth); 1 beat when absent.
-    * Rests: ``r``, ``rest``, ``п`` or ``пауза``, with a length like notes.
-    * Notes are separated by spaces or commas; ``|`` marks bar lines and, when present, gives
-      every note its bar number (the first bar is bar 1).
-
-    Raises:
-        ScoreUnknown: a word that is not a note name.
-        ScoreEmpty: no notes at all.
-        ScoreTooLarge: more than MAX_SCORE_NOTES notes.
-    """
-    if len(text) > MAX_INLINE_CHARS:
-        raise ScoreTooLarge(f"{len(text)} characters of note names", max_notes=MAX_SCORE_NOTES)
-    tokens = _tokens(text)
-    has_bars = "|" in text
-    notes: list[ScoreNote] = []
-    onset = 0.0
-    previous: int | None = None
-    bar_start: dict[int, float] = {}
-    for token in tokens:
-        bar_start.setdefault(token.bar, onset)
-        if token.pitch_class is not None:
-            if token.octave is not None:
-                midi = token.pitch_class + 12 * (token.octave + 1)
-            elif previous is None:
-                midi = token.pitch_class + 60
-            else:
-                candidates = [
-                    token.pitch_class + 12 * k
-                    for k in range(-1, 11)
-                    if 0 <= token.pitch_class + 12 * k <= 127
-                ]
-                reference = previous
-                midi = min(candidates, key=lambda m: (abs(m - reference), -m))
-            if not 0 <= midi <= 127:
-                raise ScoreUnknown(f"pitch {midi} outside MIDI's 0..127", token=str(midi))
-            notes.append(
-                ScoreNote(
-                    midi=midi,
-                    onset_beats=onset,
-                    duration_beats=token.beats,
-                    bar=token.bar if has_bars else None,
-                    beat_in_bar=1.0 + onset - bar_start[token.bar] if has_bars else None,
-                )
-            )
-            previous = midi
-        onset += token.beats
-    return _checked(notes, source="inline", has_meter=has_bars)
-
-
-# --- the songbook -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SongbookEntry:
-    """A tune bundled with smask; ``load()`` builds its Score (cached)."""
-
-    id: str
-    title_ru: str
-    title_en: str
-    kind: str  # "song", "scale" or "arpeggio"
-    loader: Callable[[], Score] = field(repr=False, compare=False)
-
-    def load(self) -> Score:
-        return self.loader()
-
-    def title(self, lang: str = "ru") -> str:
-        return self.title_ru if lang == "ru" else self.title_en
-
-
-_MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11, 12)
-_NATURAL_MINOR_STEPS = (0, 2, 3, 5, 7, 8, 10, 12)
-# Keys a beginner meets first; tonic written in the middle of the treble/voice range.
-_SCALE_KEYS: tuple[tuple[str, str, int, str, str], ...] = (
-    # id, quality, tonic midi, Russian name, English name
-    ("c", "major", 60, "до мажор", "C major"),
-    ("g", "major", 55, "соль мажор", "G major"),
-    ("d", "major", 62, "ре мажор", "D major"),
-    ("a", "major", 57, "ля мажор", "A major"),
-    ("f", "major", 65, "фа мажор", "F major"),
-    ("bb", "major", 58, "си-бемоль мажор", "B-flat major"),
-    ("eb", "major", 63, "ми-бемоль мажор", "E-flat major"),
-    ("a", "minor", 57, "ля минор", "A minor"),
-    ("e", "minor", 64, "ми минор", "E minor"),
-    ("d", "minor", 62, "ре минор", "D minor"),
-    ("g", "minor", 55, "соль минор", "G minor"),
-    ("c", "minor", 60, "до минор", "C minor"),
-)
-_EXERCISE_BPM = 80.0
-
-
-def _exercise(entry_id: str, midis: Sequence[int], title: str) -> Score:
-    """Quarter notes in 4/4, the last one a half note: how a scale is first practised."""
-    raw = [RawNote(float(k), 1.0, m) for k, m in enumerate(midis)]
-    raw[-1] = RawNote(raw[-1].onset_beats, 2.0, raw[-1].midi)
-    return score_from_raw(
-        raw,
-        source=f"songbook:{entry_id}",
-        title=title,
-        seconds_per_beat=seconds_per_beat_from_bpm(_EXERCISE_BPM),
-        meters=[Meter(0.0, 4, 4)],
-    )
-
-
-def _exercises() -> list[SongbookEntry]:
-    entries: list[SongbookEntry] = []
-    for key, quality, tonic, ru, en in _SCALE_KEYS:
-        steps = _MAJOR_STEPS if quality == "major" else _NATURAL_MINOR_STEPS
-        scale = [tonic + s for s in steps]
-        up_down = scale + scale[-2::-1]
-        arpeggio = [tonic + steps[i] for i in (0, 2, 4, 7, 4, 2, 0)]
-        minor_ru = " (натуральный)" if quality == "minor" else ""
-        minor_en = " (natural)" if quality == "minor" else ""
-        scale_id = f"{key}-{quality}-scale"
-        arp_id = f"{key}-{quality}-arpeggio"
-        scale_ru, scale_en = f"Гамма {ru}{minor_ru}", f"{en} scale{minor_en}"
-        arp_ru, arp_en = f"Арпеджио {ru}", f"{en} arpeggio"
-        entries.append(
-            SongbookEntry(
-                scale_id,
-                scale_ru,
-                scale_en,
-                "scale",
-                cache(lambda i=scale_id, n=tuple(up_down), t=scale_en: _exercise(i, n, t)),
-            )
-        )
-        entries.append(
-            SongbookEntry(
-                arp_id,
-                arp_ru,
-                arp_en,
-                "arpeggio",
-                cache(lambda i=arp_id, n=tuple(arpeggio), t=arp_en: _exercise(i, n, t)),
-            )
-        )
-    return entries
-
-
-def _tune_score(raw: Mapping[str, Any]) -> Score:
-    tune_id = str(raw["id"])
-    typed = parse_note_names(str(raw["notes"]))
-    meter = parse_meter(str(raw["meter"]))
-    pickup = float(raw.get("pickup_beats", 0.0))
-    return score_from_raw(
-        [RawNote(n.onset_beats, n.duration_beats, n.midi) for n in typed.notes],
-        source=f"songbook:{tune_id}",
-        title=str(raw["title_en"]),
-        seconds_per_beat=seconds_per_beat_from_bpm(float(raw["tempo_bpm"])),
-        meters=[meter],
-        pickup_beats=pickup,
-    )
-
-
-@cache
-def _songbook() -> tuple[SongbookEntry, ...]:
-    with SONGBOOK_PATH.open("rb") as f:
-        table = tomllib.load(f)
-    entries = [
-        SongbookEntry(
-            str(raw["id"]),
-            str(raw["title_ru"]),
-            str(raw["title_en"]),
-            "song",
-            cache(lambda r=raw: _tune_score(r)),
-        )
-        for raw in table["tune"]
-    ]
-    return tuple(entries + _exercises())
+    return parse(text)
 
 
 def songbook() -> list[SongbookEntry]:
-    """Every bundled tune: the songs of data/songbook/tunes.toml, then scales and arpeggios."""
-    return list(_songbook())
+    """Every bundled tune (:func:`core.songbook.songbook`): songs, then scales and arpeggios."""
+    from core.songbook import songbook as entries
 
-
-def _normalised(text: str) -> str:
-    text = text.lower().replace("ё", "е").replace("_", "-")
-    text = re.sub(r"[«»“”\"'!?.,()]", " ", text)
-    return " ".join(text.replace("-", " ").split())
+    return entries()
 
 
 def find_tune(name: str) -> SongbookEntry | None:
-    """The songbook entry whose id or title (ru or en) is ``name``, ignoring case and ё."""
-    wanted = _normalised(name)
-    if not wanted:
-        return None
-    for entry in _songbook():
-        if wanted in (
-            _normalised(entry.id),
-            _normalised(entry.title_ru),
-            _normalised(entry.title_en),
-        ):
-            return entry
-    return None
+    """The songbook entry named ``name`` exactly (id or title, ru or en; case and ё ignored)."""
+    from core.songbook import find_tune as find
+
+    return find(name)
 
 
-def _find_tune_by_part(name: str) -> SongbookEntry | None:
-    """A unique songbook entry whose title contains ``name`` ("берёза", "jingle")."""
-    wanted = _normalised(name)
-    if len(wanted) < 3:
-        return None
-    found = [
-        e
-        for e in _songbook()
-        if wanted in _normalised(e.title_ru) or wanted in _normalised(e.title_en)
-    ]
-    return found[0] if len(found) == 1 else None
+def __getattr__(name: str) -> Any:
+    """``core.score.SongbookEntry`` without importing the songbook with every score."""
+    if name == "SongbookEntry":
+        from core.songbook import SongbookEntry
+
+        return SongbookEntry
+    raise AttributeError(f"module 'core.score' has no attribute {name!r}")
 
 
 # --- one entry point ------------------------------------------------------------------------------
@@ -716,6 +418,8 @@ def parse_tune_text(text: str) -> Score:
         ScoreUnknown: none of these (the message names the first word that is not a note).
         ScoreTooLarge: more than MAX_SCORE_NOTES notes.
     """
+    from core.songbook import find_tune_by_part
+
     text = text.strip()
     entry = find_tune(text)
     if entry is not None:
@@ -723,7 +427,7 @@ def parse_tune_text(text: str) -> Score:
     try:
         return parse_note_names(text)
     except (ScoreUnknown, ScoreEmpty) as exc:
-        entry = _find_tune_by_part(text)
+        entry = find_tune_by_part(text)
         if entry is not None:
             return entry.load()
         if re.search(r"[/\\]|\.(mid|midi|kar|xml|musicxml|mxl)$", text, re.IGNORECASE):

@@ -35,7 +35,7 @@ from core.score import (
 MAX_SCORE_BYTES = 8 * 2**20  # a score file as sent; MuseScore's biggest exports are far below
 MAX_XML_BYTES = 32 * 2**20  # MusicXML text unzipped from an .mxl
 MAX_ZIP_ENTRIES = 256
-MAX_SOURCE_NOTES = 20 * MAX_SCORE_NOTES  # every track or part together, before choosing one
+MAX_SOURCE_NOTES = 4 * MAX_SCORE_NOTES  # all parts together; music21 reads ~4000 a second
 MAX_XML_DEPTH = 64  # MusicXML nests about 8 deep
 MAX_MIDI_TRACKS = 1024
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
@@ -68,6 +68,21 @@ def read_score_file(path: Path, *, track: int | None = None) -> Score:
 
 def read_score_bytes(data: bytes, name: str, *, track: int | None = None) -> Score:
     """As :func:`read_score_file`, for bytes already in memory (``name`` only labels them)."""
+    return read_score_voices(data, name, track=track).score
+
+
+@dataclass(frozen=True)
+class ScoreFile:
+    """A score read from a file, and which of the file's voices its melody came from."""
+
+    score: Score
+    voices: tuple[str, ...]  # every voice with notes, in file order ("track 2 “Flute”")
+    chosen: int  # 1-based index into ``voices``: what ``track`` names, or the busiest
+
+
+def read_score_voices(data: bytes, name: str, *, track: int | None = None) -> ScoreFile:
+    """As :func:`read_score_bytes`, also saying which voices the file has (the bot tells a
+    learner which track it took and how to take another)."""
     kind = sniff(data)
     if kind == "midi":
         return _read_midi(data, name, track)
@@ -163,7 +178,7 @@ def _check_midi_chunks(data: bytes) -> None:
         raise ScoreUnreadable(f"MIDI file cut short ({found} of {ntracks} tracks)")
 
 
-def _read_midi(data: bytes, name: str, track: int | None) -> Score:
+def _read_midi(data: bytes, name: str, track: int | None) -> ScoreFile:
     import mido
 
     _check_midi_chunks(data)
@@ -216,18 +231,21 @@ def _read_midi(data: bytes, name: str, track: int | None) -> Score:
     if not candidates:
         raise_empty(source)
     voice = choose_voice(candidates, track, source)
+    labels = tuple(v.label for v in candidates)
+    chosen = candidates.index(voice) + 1
     line = top_line(voice.notes)
     spb = seconds_per_beat_from_bpm(None if tempo is None else 60e6 / tempo[1])
     title = names.get(0) if mid.type == 1 and len(mid.tracks) > 1 else None
     meter_list = [Meter(t / tpb, n, d) for t, n, d in sorted(meters)]
     written = _on_grid(line)
-    return score_from_raw(
+    score = score_from_raw(
         line,
         source=source,
         title=title,
         seconds_per_beat=spb,
         meters=meter_list if (meter_list and written) else (),
     )
+    return ScoreFile(score, labels, chosen)
 
 
 def _add(
@@ -391,7 +409,7 @@ def _timewise_to_partwise(root: ET.Element) -> ET.Element:
     return partwise
 
 
-def _read_musicxml(data: bytes, name: str, track: int | None) -> Score:
+def _read_musicxml(data: bytes, name: str, track: int | None) -> ScoreFile:
     source = f"musicxml:{name}"
     root, _notes = _parse_screened(data)
     if root.tag == "score-timewise":
@@ -403,6 +421,8 @@ def _read_musicxml(data: bytes, name: str, track: int | None) -> Score:
     if not voices:
         raise_empty(source)
     voice = choose_voice(voices, track, source)
+    labels = tuple(v.label for v in voices)
+    chosen = voices.index(voice) + 1
     line = top_line(voice.notes)
     bars_by_onset: dict[float, tuple[int, float]] = {}
     if voice.bars is not None:
@@ -412,13 +432,14 @@ def _read_musicxml(data: bytes, name: str, track: int | None) -> Score:
     title = None
     if score.metadata is not None:
         title = score.metadata.title or score.metadata.movementName or None
-    return score_from_raw(
+    melody = score_from_raw(
         line,
         source=source,
         title=str(title) if title else None,
         seconds_per_beat=seconds_per_beat_from_bpm(_first_tempo(score)),
         bars=bars if voice.bars is not None else None,
     )
+    return ScoreFile(melody, labels, chosen)
 
 
 def _music21_score(root: ET.Element, source: str) -> Any:

@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  smask probe clip.mp4\n"
         "  smask pitch clip.mp4 -o track.csv\n"
         "  smask correct clip.mp4 -o fixed.mp4 --key D --scale minor --report r.json\n"
+        "  smask correct clip.mp4 -o fixed.mp4 --score 'E D C D E E E'   (or tune.mid, tune.mxl)\n"
+        "  smask tunes\n"
         "  VK_TOKEN=... VK_GROUP_ID=... smask bot",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -101,11 +101,13 @@ async def test_a_score_file_sets_the_tune_and_the_next_clip_carries_it(
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, fake)
     midi = _midi_of([67, 64, 64, 67, 64, 64])
-    # The name says video; the bytes say MIDI, and the bytes decide.
-    score_doc = [doc_attachment(fake.add_file("tune.mp4", midi), title="tune.mp4", size=len(midi))]
+    # No telling name: the bytes say MIDI, and the bytes decide.
+    score_doc = [doc_attachment(fake.add_file("tune", midi), title="мелодия", size=len(midi))]
     xml = (FIXTURES / "musescore_two_parts.musicxml").read_bytes()
-    xml_doc = [doc_attachment(fake.add_file("t.musicxml", xml), title="t.musicxml", size=len(xml))]
+    # Named as video, but the learner wrote /tune on it: it is looked at, and it is a score.
+    xml_doc = [doc_attachment(fake.add_file("t.mp4", xml), title="t.mp4", size=len(xml))]
     clip = [doc_attachment(fake.add_file("clip.mp4", b"a clip, not a score"), size=19)]
+    bytes_doc = [doc_attachment(fake.add_file("notes.bin", b"not a score"), title="notes.bin")]
     store = jobs.SqliteJobStore(settings.jobs_path)
     async with running_bot(settings, fake):
         answer = await _say(fake, 11, 1, attachments=score_doc)
@@ -114,14 +116,27 @@ async def test_a_score_file_sets_the_tune_and_the_next_clip_carries_it(
         await _say(fake, 11, 2, "/fixwrong on")
         queued = await _say(fake, 11, 3, attachments=clip)
         assert queued == t("queued", "ru", position=1)
+        # a small doc that is no score goes on as a clip, after one look at its bytes
+        assert await _say(fake, 14, 1, attachments=bytes_doc) == t("queued", "ru", position=2)
         # "/tune" written on a MusicXML doc: the file becomes the tune
         from_xml = await _say(fake, 12, 1, "/tune", attachments=xml_doc)
         assert "Test Tune" in from_xml and "8 нот" in from_xml
+        assert "Я взял дорожку 2 «Piano»" in from_xml  # the busiest of two, and how to change
+        flute = await _say(fake, 12, 2, "/tune 1", attachments=xml_doc)
+        assert "7 нот" in flute and "дорожку 1 «Flute»" in flute
+        assert await _say(fake, 12, 3, "/tune 9", attachments=xml_doc) == t(
+            "tune_no_such_track", "ru", track=9
+        )
+        assert await _say(fake, 12, 4, "/tune hi", attachments=xml_doc) == t(
+            "tune_doc_track_hint", "ru"
+        )
     (job,) = store.for_user(11)
     options = correct_options(job.options, "cpu")
     assert options.score is not None and options.fix_wrong_notes
     assert options.score.midi().tolist() == [67, 64, 64, 67, 64, 64]
-    assert options.score.source == "midi:tune.mp4"
+    assert options.score.source == "midi:мелодия"
+    # No worker runs here: a clip named as video was never fetched by the handler.
+    assert "clip.mp4" not in fake.file_hits and fake.file_hits["notes.bin"] == 1
     assert list((settings.work_dir).iterdir()) == []  # the downloaded score is gone
 
 
@@ -152,3 +167,11 @@ async def test_a_bad_score_doc_is_refused_with_its_message(
     assert list(settings.work_dir.iterdir()) == []
     kept = SqlitePrefsStore(settings.jobs_path).get(13).tune
     assert kept is not None and Score.from_dict(kept) == load_score("до ре ми")
+
+
+def test_a_damaged_stored_tune_is_a_refused_score_not_a_crash() -> None:
+    from core.errors import ScoreUnreadable
+
+    with pytest.raises(ScoreUnreadable):
+        correct_options({"score": {"source": "inline", "notes": "garbage"}}, "cpu")
+    assert correct_options({"score": None, "fix_wrong_notes": True}, "cpu").score is None

@@ -8,6 +8,7 @@ track and a chord track). Every bad score is refused with its own code and leave
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import subprocess
 import sys
@@ -196,7 +197,8 @@ def test_songbook_has_the_promised_tunes() -> None:
 def test_every_songbook_bar_adds_up_to_its_meter() -> None:
     import tomllib
 
-    from core.score import SONGBOOK_PATH, parse_meter
+    from core.score import parse_meter
+    from core.songbook import SONGBOOK_PATH
 
     table = tomllib.loads(SONGBOOK_PATH.read_text(encoding="utf-8"))
     for tune in table["tune"]:
@@ -650,3 +652,28 @@ def test_utf16_musicxml(tmp_path: Path) -> None:
     )
     path.write_bytes(text.encode("utf-16"))
     assert midis(load_score(path, track=1)) == [62, 64, 67, 66, 64, 62, 67]
+
+
+def test_top_line_keeps_the_melody_over_inner_voices() -> None:
+    from core.score import RawNote, top_line
+
+    held_over_inner = [
+        RawNote(0.0, 2.0, 72),  # a held melody note...
+        RawNote(0.0, 1.0, 60),  # ...a chord tone under it
+        RawNote(1.0, 0.5, 64),  # ...and an inner voice moving under it: not melody
+        RawNote(2.0, 1.0, 71),
+    ]
+    assert [(n.onset_beats, n.duration_beats, n.midi) for n in top_line(held_over_inner)] == [
+        (0.0, 2.0, 72),
+        (2.0, 1.0, 71),
+    ]
+    # A performance captured to MIDI: notes overlap a little and chords spread a little.
+    performed = [RawNote(0.0, 1.05, 69), RawNote(1.0, 0.5, 72), RawNote(1.49, 0.6, 69)]
+    performed += [RawNote(2.5, 1.0, 60), RawNote(2.52, 1.0, 64)]
+    line = top_line(performed)
+    assert [n.midi for n in line] == [69, 72, 69, 64]
+    assert line[0].duration_beats == pytest.approx(1.0)  # cut where the next note starts
+    assert all(
+        a.onset_beats + a.duration_beats <= b.onset_beats + 1e-9
+        for a, b in itertools.pairwise(line)
+    )

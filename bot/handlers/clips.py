@@ -2,8 +2,9 @@
 
 The answer ("queued, position N") must come fast (bench/bot_ack.py keeps p95 under 300 ms),
 so nothing here downloads or probes a clip: the worker does, judging the container by its
-bytes. Only a doc small enough to be a score (bot.handlers.tunes.SCORE_MAX_BYTES) is fetched
-here and sniffed; a MIDI or MusicXML becomes the user's tune instead of a job.
+bytes. Only a doc small enough to be a score (bot.handlers.tunes.SCORE_MAX_BYTES) and not
+named as audio or video is fetched here and sniffed; a MIDI or MusicXML becomes the user's
+tune instead of a job.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ with every clip they send until they change it, so the worker checks each take a
 
 A doc is a score or a clip by its bytes. Scores are small, so a doc of at most
 ``SCORE_MAX_BYTES`` is fetched here (same host allowlist and streaming cap as clips) and
-sniffed; anything that is not a score goes on to the clip handler untouched. The file is read
+sniffed, unless it is named as audio or video (then it is a clip, fetched once, by the
+worker); anything that is not a score goes on to the clip handler untouched. The file is read
 into memory and deleted before the answer, whatever happens.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +30,13 @@ from bot.texts import error_key, t
 log = logging.getLogger("smask.bot")
 
 SCORE_MAX_BYTES = 1 * 2**20  # MIDI and MusicXML of a tune a learner plays are a few KB
+SCORE_TIMEOUT_S = 20.0  # a megabyte at most: a slow fetch is not worth holding the answer for
+# A doc named as audio or video goes straight to the clip path: its name never makes it a
+# score, it only spares a small clip a second download (the worker fetches it anyway).
+MEDIA_EXTENSIONS = frozenset(
+    {"mp4", "mov", "m4v", "m4a", "3gp", "webm", "mkv", "avi", "mpg", "mpeg", "wmv", "flv"}
+    | {"mp3", "wav", "ogg", "oga", "opus", "aac", "flac", "amr"}
+)
 OFF_WORDS = frozenset({"off", "none", "no", "stop", "выкл", "нет", "сброс", "забыть", "стоп"})
 ON_WORDS = frozenset({"on", "yes", "вкл", "да"})
 
@@ -53,24 +62,37 @@ def songbook_text(lang: str) -> str:
     return "\n".join([t("tunes_header", lang), *songs, "", t("tunes_exercises", lang)])
 
 
-async def _save_tune(message: Message, ctx: BotContext, prefs: UserPrefs, score: Any) -> None:
+async def _save_tune(
+    message: Message, ctx: BotContext, prefs: UserPrefs, score: Any, *, extra: str = ""
+) -> None:
     updated = replace(prefs, tune=score.to_dict())
     await asyncio.to_thread(ctx.prefs.put, message.from_id, updated)
     text = t("tune_set", prefs.lang, tune=score.describe(prefs.lang))
+    if extra:
+        text += "\n" + extra
     if prefs.fix_wrong_notes:
         text += "\n" + t("fixwrong_is_on", prefs.lang)
     await reply(message, text, purpose="tune")
 
 
-async def take_score_doc(ctx: BotContext, message: Message, doc: Any, prefs: UserPrefs) -> bool:
+async def take_score_doc(
+    ctx: BotContext,
+    message: Message,
+    doc: Any,
+    prefs: UserPrefs,
+    *,
+    said_tune: bool = False,
+    track: int | None = None,
+) -> bool:
     """Set the user's tune from a doc that is a score; False when the doc is something else.
 
-    Called by the clip handler after its host check. A doc over SCORE_MAX_BYTES, or one whose
-    download fails, is left to the clip path (the worker fetches it again and says what is
-    wrong); a score that cannot be used is answered here with its own message.
+    Called by the clip handler after its host check, and by ``/tune`` written on a doc
+    (``said_tune``: then even a doc named as video is looked at). A doc over SCORE_MAX_BYTES,
+    or one whose download fails, is left to the clip path (the worker fetches it again and
+    says what is wrong); a score that cannot be used is answered here with its own message.
     """
     size = int(getattr(doc, "size", 0) or 0)
-    if not 0 < size <= SCORE_MAX_BYTES:
+    if not 0 < size <= SCORE_MAX_BYTES or (_named_as_media(doc) and not said_tune):
         return False
     settings = ctx.settings
     key = message_key(message)
@@ -83,7 +105,7 @@ async def take_score_doc(ctx: BotContext, message: Message, doc: Any, prefs: Use
                 path,
                 allowed_hosts=settings.allowed_hosts,
                 max_bytes=SCORE_MAX_BYTES,
-                timeout_s=settings.download_timeout_s,
+                timeout_s=min(SCORE_TIMEOUT_S, settings.download_timeout_s),
                 declared_size=size,
             )
         except DownloadError as exc:
@@ -96,24 +118,44 @@ async def take_score_doc(ctx: BotContext, message: Message, doc: Any, prefs: Use
 
     if not is_score(data):
         return False
-    await _answer_score_bytes(ctx, message, prefs, data, str(doc.title or "score"))
+    await _answer_score_bytes(ctx, message, prefs, data, str(doc.title or "score"), track)
     return True
 
 
+def _named_as_media(doc: Any) -> bool:
+    title = str(getattr(doc, "title", "") or "")
+    ext = str(getattr(doc, "ext", "") or "") or (title.rsplit(".", 1)[-1] if "." in title else "")
+    return ext.lower() in MEDIA_EXTENSIONS
+
+
 async def _answer_score_bytes(
-    ctx: BotContext, message: Message, prefs: UserPrefs, data: bytes, name: str
+    ctx: BotContext,
+    message: Message,
+    prefs: UserPrefs,
+    data: bytes,
+    name: str,
+    track: int | None,
 ) -> None:
     from core.errors import ScoreError
-    from core.score_files import read_score_bytes
+    from core.score_files import read_score_voices
 
+    lang = prefs.lang
     try:
-        score = await asyncio.to_thread(read_score_bytes, data, name)
+        found = await asyncio.to_thread(read_score_voices, data, name, track=track)
     except ScoreError as exc:
         log.info("message %s: score refused: %s (%s)", message_key(message), exc.code, exc.detail)
-        await reply(message, t(error_key(exc.code), prefs.lang), purpose="refused")
+        await reply(message, t(error_key(exc.code), lang), purpose="refused")
+        return
+    except ValueError:  # "/tune 5" on a file with fewer voices
+        await reply(message, t("tune_no_such_track", lang, track=track), purpose="refused")
         return
     log.info("message %s: tune set from a %d-byte score", message_key(message), len(data))
-    await _save_tune(message, ctx, prefs, score)
+    extra = ""
+    if len(found.voices) > 1:
+        quoted = re.search(r"“(.+)”", found.voices[found.chosen - 1])
+        name = "" if quoted is None else (f" «{quoted[1]}»" if lang == "ru" else f" “{quoted[1]}”")
+        extra = t("tune_track_taken", lang, track=found.chosen, count=len(found.voices), name=name)
+    await _save_tune(message, ctx, prefs, found.score, extra=extra)
 
 
 def make_labeler(ctx: BotContext) -> BotLabeler:
@@ -141,7 +183,12 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
                 facts = {"size_mb": round(size / 2**20, 1), "max_mb": SCORE_MAX_BYTES / 2**20}
                 await reply(message, t("declared_too_large", lang, **facts), purpose="refused")
                 return
-            if not await take_score_doc(ctx, message, doc, prefs):
+            words = args.strip()
+            track = int(words) if words.isdigit() and 0 < int(words) < 1000 else None
+            if words and track is None:
+                await reply(message, t("tune_doc_track_hint", lang), purpose="invalid")
+                return
+            if not await take_score_doc(ctx, message, doc, prefs, said_tune=True, track=track):
                 await reply(message, t("error_score_unreadable", lang), purpose="refused")
             return
         words = args.strip()
