@@ -168,13 +168,16 @@ def correct_file(
     spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
     with contextlib.closing(spool):
         get_tracker = _load_in_background(tracker, options.device)
-        analysis = analyse(spool, tracker=get_tracker, device=options.device,
-                           progress=report_progress)  # fmt: skip
-        plan = plan_correction(
-            None, spool.sample_rate, options, progress=report_progress, analysis=analysis
-        )
-        report_progress("retuning", 0.0)
+        # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
+        # clip, the muxer) is not on the path from the plan to the first encoded sample. A
+        # clip refused later (Silent, Unpitched) kills it and leaves no file.
         with open_result(Path(src), Path(dst), info) as writer:
+            analysis = analyse(spool, tracker=get_tracker, device=options.device,
+                               progress=report_progress)  # fmt: skip
+            plan = plan_correction(
+                None, spool.sample_rate, options, progress=report_progress, analysis=analysis
+            )
+            report_progress("retuning", 0.0)
             f0_after = _shift_streamed(spool, plan, options, writer, report_progress)
             report_progress("encoding", 0.0)
         report = _report(plan, f0_after, spool.length, spool.sample_rate, options)
