@@ -160,14 +160,15 @@ def correct_file(
 
     report_progress = progress or _no_progress
     report_progress("decoding", 0.0)
+    # Streamed: torch and the model load in a thread from the start (under the probe's and
+    # the decode's ffmpeg runs); ffmpeg decodes into a spool on disk; the analysis follows
+    # the decoder; the encoder takes untouched audio straight from the spool once the plan
+    # is known, and the shifted regions in clip order as they are done.
+    get_tracker = load_tracker_in_background(tracker, options.device)
     if info is None:
         info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
-    # Streamed: ffmpeg decodes into a spool on disk while torch and the model load; the
-    # analysis follows the decoder; the encoder starts as soon as the plan is known and takes
-    # untouched audio straight from the spool while regions are shifted, in clip order.
     spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
     with contextlib.closing(spool):
-        get_tracker = _load_in_background(tracker, options.device)
         # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
         # clip, the muxer) is not on the path from the plan to the first encoded sample. A
         # clip refused later (Silent, Unpitched) kills it and leaves no file.
@@ -185,7 +186,7 @@ def correct_file(
     return report
 
 
-def _load_in_background(
+def load_tracker_in_background(
     tracker: Tracker | None, device: str | None
 ) -> Tracker | Callable[[], Tracker]:
     """The tracker, or a callable that waits for it while it loads in a thread of its own.

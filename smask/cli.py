@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 
 from core import cli as core_cli
 
@@ -51,7 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return core_cli.run(args)
+    code = core_cli.run(args)
+    if any(t.name == "smask-model" and t.is_alive() for t in threading.enumerate()):
+        # The model was still loading in its thread (a clip refused before it was needed):
+        # torch's C++ runtime aborts if the interpreter finalizes under a thread inside it, so
+        # leave without finalizing, after flushing what we print.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":
