@@ -31,6 +31,11 @@ USER smask
 ENV SMASK_STATE_DIR=/var/lib/smask
 VOLUME ["/var/lib/smask"]
 
+# Healthy while some worker's heartbeat is fresh (the embedded one, or any worker sharing
+# Redis); exits 1 otherwise. The start period covers loading torch and the pitch model.
+HEALTHCHECK --interval=30s --timeout=20s --start-period=120s --retries=3 \
+    CMD ["smask", "health"]
+
 # huey finishes the running task on SIGINT; our job table re-queues anything interrupted.
 STOPSIGNAL SIGINT
 ENTRYPOINT ["smask"]

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +36,20 @@ def add_commands(subparsers: Any) -> None:
     p_worker = subparsers.add_parser("worker", help="run a worker that takes jobs from the queue")
     p_worker.add_argument("--workers", type=int, default=None, help="threads (SMASK_WORKERS)")
     p_worker.set_defaults(handler=cmd_worker)
+    from bot.health import add_command as add_health
+
+    add_health(subparsers)
 
 
-def _setup_logging() -> None:
+def _setup_logging(settings: Settings | None = None) -> None:
+    """Log to stderr through the redacting filter (no token, password or URL secret printed)."""
+    import vkbottle  # noqa: F401 - attaches its own log handler at import: install() sees it
+
+    from bot import logsafe
+
     level = os.environ.get("SMASK_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    logsafe.install(settings.secrets() if settings is not None else ())
 
 
 def startup_line(settings: Settings) -> str:
@@ -53,18 +61,20 @@ def startup_line(settings: Settings) -> str:
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
-    from bot.app import create_bot, serve
-    from bot.callback import serve_callback
+    """The bot, and unless ``--no-worker`` a supervised worker; 1 when the worker kept dying."""
+    from bot.app import create_bot
     from bot.settings import Settings
+    from bot.supervise import WorkerSupervisor
 
     _setup_logging()
     settings = Settings.from_env()
+    _setup_logging(settings)
     log.info("%s", startup_line(settings))
     # vkbottle keeps the long-poll position in ./.vkbottle/: keep it with our other state, so
     # a restarted bot resumes where it stopped.
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     os.chdir(settings.state_dir)
-    child: subprocess.Popen[bytes] | None = None
+    supervisor: WorkerSupervisor | None = None
     if not args.no_worker:
         cmd = [sys.executable, "-m", "bot", "worker"]
         if args.workers:
@@ -78,22 +88,38 @@ def cmd_bot(args: argparse.Namespace) -> int:
             "SMASK_JOBS_PATH": str(settings.jobs_path),
             "SMASK_WORK_DIR": str(settings.work_dir),
         }
-        child = subprocess.Popen(cmd, env=env)
-        log.info("embedded worker started (pid %d)", child.pid)
+        supervisor = WorkerSupervisor(
+            cmd,
+            env,
+            max_deaths=settings.worker_max_deaths,
+            window_s=settings.worker_death_window_s,
+            backoff_s=settings.worker_restart_backoff_s,
+        )
     try:
-        bot = create_bot(settings)
-        if settings.callback_port:
-            asyncio.run(serve_callback(bot, settings))
-        else:
-            asyncio.run(serve(bot))
+        asyncio.run(_serve(create_bot(settings), settings, supervisor))
     finally:
-        if child is not None:
-            child.send_signal(2)  # SIGINT: huey finishes the running job, then exits
-            try:
-                child.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        if supervisor is not None:
+            supervisor.stop()  # SIGINT: huey finishes the running job, then exits
+    if supervisor is not None and supervisor.gave_up:
+        log.critical("bot stopped because its worker kept dying; exit code 1")
+        return 1
     return 0
+
+
+async def _serve(bot: Any, settings: Settings, supervisor: Any) -> None:
+    """Serve until SIGINT/SIGTERM, or until the supervisor gives up on the worker."""
+    from bot.app import serve
+    from bot.callback import serve_callback
+
+    stop = asyncio.Event()
+    if supervisor is not None:
+        loop = asyncio.get_running_loop()
+        supervisor.on_give_up = lambda: loop.call_soon_threadsafe(stop.set)
+        supervisor.start()
+    if settings.callback_port:
+        await serve_callback(bot, settings, stop)
+    else:
+        await serve(bot, stop)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -102,6 +128,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     _setup_logging()
     settings = Settings.from_env()
+    _setup_logging(settings)
     run_worker(settings, workers=args.workers)
     return 0
 

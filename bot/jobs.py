@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import time
 import zlib
@@ -30,6 +31,7 @@ from bot.sqlite_store import connect
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled")
 HOUR_S = 3600.0
+DEFAULT_RETENTION_S = 7 * 24 * HOUR_S  # finished jobs are kept a week (SMASK_JOB_RETENTION_S)
 
 
 def job_id_for(peer_id: int, message_id: int, cmid: int = 0) -> str:
@@ -167,6 +169,22 @@ class JobStore(Protocol):
         """1 for the job a worker takes next (running jobs count as ahead)."""
         ...
 
+    def prune(self, before: float) -> int:
+        """Delete finished jobs submitted before ``before`` (unix s); returns how many."""
+        ...
+
+    def beat(self, worker: str, info: dict[str, Any], ttl_s: float) -> None:
+        """Record that worker process ``worker`` is alive for the next ``ttl_s`` seconds."""
+        ...
+
+    def forget(self, worker: str) -> None:
+        """Drop a worker's heartbeat (it is stopping)."""
+        ...
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        """The ``info`` of every worker whose heartbeat has not expired."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -284,6 +302,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
 CREATE INDEX IF NOT EXISTS jobs_user ON jobs(from_id, created_at);
+CREATE INDEX IF NOT EXISTS jobs_age ON jobs(created_at);
+CREATE TABLE IF NOT EXISTS workers (
+    worker TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL,
+    data TEXT NOT NULL
+);
 """
 
 
@@ -404,6 +428,36 @@ class SqliteJobStore:
         with self._read() as conn:
             return self._position(conn, job)
 
+    def prune(self, before: float) -> int:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM jobs WHERE state IN ('done', 'failed', 'cancelled') "
+                "AND created_at < ?",
+                (before,),
+            )
+            conn.execute("DELETE FROM workers WHERE expires_at < ?", (time.time(),))
+            return int(cur.rowcount)
+
+    def beat(self, worker: str, info: dict[str, Any], ttl_s: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO workers (worker, expires_at, data) VALUES (?, ?, ?) "
+                "ON CONFLICT(worker) DO UPDATE SET expires_at = excluded.expires_at, "
+                "data = excluded.data",
+                (worker, time.time() + ttl_s, json.dumps(info)),
+            )
+
+    def forget(self, worker: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM workers WHERE worker = ?", (worker,))
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT data FROM workers WHERE expires_at >= ? ORDER BY worker", (time.time(),)
+            ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
     def close(self) -> None:
         """Nothing held open between transactions."""
 
@@ -422,6 +476,7 @@ redis.call('SET', KEYS[1], ARGV[7])
 redis.call('ZADD', KEYS[2], ARGV[8], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
 redis.call('ZADD', KEYS[4], now, ARGV[1])
+redis.call('EXPIRE', KEYS[4], math.ceil(tonumber(ARGV[3])) + 60)
 return 'ok'
 """
 
@@ -429,17 +484,22 @@ return 'ok'
 class RedisJobStore:
     """The job table in Redis, shared by every worker host.
 
-    Keys (``prefix`` first): ``job:<id>`` JSON string, ``active`` zset (score = seq),
-    ``user:<from_id>:active`` zset, ``user:<from_id>:recent`` zset (score = created_at),
-    ``seq`` counter.
+    Keys (``prefix`` first): ``job:<id>`` JSON string (a finished one expires
+    ``retention_s`` after it finished), ``active`` zset (score = seq),
+    ``user:<from_id>:active`` zset (Redis drops it when empty), ``user:<from_id>:recent`` zset
+    (score = created_at; expires an hour after the user's last clip), ``worker:<id>``
+    heartbeats (expire on their own), ``seq`` counter.
     """
 
-    def __init__(self, url: str, *, prefix: str = "smask:") -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "smask:", retention_s: float = DEFAULT_RETENTION_S
+    ) -> None:
         import redis  # optional dependency: only deployments with SMASK_REDIS_URL need it
 
         self._redis = redis.Redis.from_url(url)
         self._watch_error = redis.WatchError
         self.prefix = prefix
+        self.retention_s = retention_s
         self._submit_script = self._redis.register_script(_SUBMIT_LUA)
 
     def _k(self, *parts: object) -> str:
@@ -453,6 +513,7 @@ class RedisJobStore:
         else:
             pipe.zrem(self._k("active"), job.job_id)
             pipe.zrem(self._k("user", job.from_id, "active"), job.job_id)
+            pipe.expire(self._k("job", job.job_id), max(1, math.ceil(self.retention_s)))
 
     def submit(self, job: Job, limits: SubmitLimits, *, now: float | None = None) -> SubmitResult:
         # One Lua script: the limit checks and the insert are atomic without WATCH, which
@@ -526,6 +587,46 @@ class RedisJobStore:
         rank: Any = self._redis.zrank(self._k("active"), job.job_id)
         return 0 if rank is None else int(rank) + 1
 
+    def prune(self, before: float) -> int:
+        """Finished jobs expire by themselves (TTL); this catches keys written without one.
+
+        Jobs finished by an older version carry no TTL: each gets the remainder of its
+        retention (or is deleted when that has passed), and ``recent`` zsets without a TTL get
+        one. ``before`` is the cut-off the SQLite backend uses.
+        """
+        pruned = 0
+        for key in self._redis.scan_iter(match=self._k("job", "*"), count=500):
+            if self._redis.ttl(key) != -1:  # has a TTL, or vanished meanwhile
+                continue
+            raw = self._redis.get(key)
+            if raw is None:
+                continue
+            job = Job.from_json(raw)
+            if job.state not in FINAL_STATES:
+                continue
+            if job.created_at < before:
+                pruned += int(self._redis.delete(key))
+            else:
+                self._redis.expire(key, max(1, math.ceil(job.created_at - before)))
+        for key in self._redis.scan_iter(match=self._k("user", "*", "recent"), count=500):
+            if self._redis.ttl(key) == -1:
+                self._redis.expire(key, math.ceil(HOUR_S) + 60)
+        return pruned
+
+    def beat(self, worker: str, info: dict[str, Any], ttl_s: float) -> None:
+        if ttl_s <= 0:  # out of date as soon as written
+            self.forget(worker)
+            return
+        self._redis.set(self._k("worker", worker), json.dumps(info), px=math.ceil(ttl_s * 1000))
+
+    def forget(self, worker: str) -> None:
+        self._redis.delete(self._k("worker", worker))
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        keys = sorted(self._redis.scan_iter(match=self._k("worker", "*"), count=500))
+        raws = self._redis.mget(keys) if keys else []
+        return [json.loads(r) for r in raws if r is not None]
+
     def close(self) -> None:
         self._redis.close()
 
@@ -533,5 +634,5 @@ class RedisJobStore:
 def make_store(settings: Settings) -> JobStore:
     """Redis when SMASK_REDIS_URL is set (shared by many hosts), else the local SQLite file."""
     if settings.redis_url:
-        return RedisJobStore(settings.redis_url)
+        return RedisJobStore(settings.redis_url, retention_s=settings.job_retention_s)
     return SqliteJobStore(settings.jobs_path)

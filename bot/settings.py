@@ -6,11 +6,14 @@ fake VK server and a temporary queue without touching ``os.environ``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from bot.logsafe import redact
 
 # VK serves message documents from these domains (userapi.com CDN, vk.com / vk.ru docs, and the
 # vkuserdata CDN used since 2024); a doc URL on any other host is refused before a byte is read.
@@ -39,18 +42,10 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def mask_url(url: str | None) -> str | None:
-    """``url`` with its password replaced by ``***``, fit for a log line."""
+    """``url`` with its password (``user:pass@`` or ``?password=``) replaced by ``***``."""
     if not url:
         return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact(url)
 
 
 @dataclass(frozen=True)
@@ -90,6 +85,13 @@ class Settings:
         callback_secret: the secret key set there; events without it are refused.
         vk_retries: attempts for a VK call answered with error 6, 9, 29 or 10.
         vk_backoff_s: first back-off delay; doubles per attempt.
+        vk_timeout_s: limit on one HTTP call to VK (connecting, sending, reading the answer).
+        job_retention_s: finished jobs are deleted this long after they were submitted (at
+            least an hour: the per-user hourly limit counts them).
+        worker_max_deaths: ``smask bot`` exits non-zero when its embedded worker died this
+            many times within ``worker_death_window_s``.
+        worker_death_window_s: see ``worker_max_deaths``.
+        worker_restart_backoff_s: delay before restarting a dead worker; doubles per recent death.
     """
 
     vk_token: str = field(repr=False)
@@ -116,11 +118,26 @@ class Settings:
     work_dir: Path = Path("var/work")
     vk_retries: int = 5
     vk_backoff_s: float = 0.5
+    vk_timeout_s: float = 60.0
+    job_retention_s: float = 7 * 24 * 3600.0
+    worker_max_deaths: int = 5
+    worker_death_window_s: float = 300.0
+    worker_restart_backoff_s: float = 1.0
     callback_port: int | None = None
     callback_host: str = "0.0.0.0"
     callback_path: str = "/vk/callback"
     callback_confirmation: str = ""
     callback_secret: str = field(default="", repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential these settings hold, for the log filter to hide wherever it occurs."""
+        found = [self.vk_token, self.vk_user_token, self.callback_secret]
+        if self.redis_url:
+            parts = urlsplit(self.redis_url)
+            with contextlib.suppress(ValueError):
+                found.append(parts.password or "")
+            found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
+        return tuple(s for s in found if s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,6 +170,12 @@ class Settings:
                 "VK_CALLBACK_PORT is set but VK_CALLBACK_SECRET is not: without the secret key "
                 "from the community's Callback API settings anyone could post fake events"
             )
+        retention_s = _float(env, "SMASK_JOB_RETENTION_S", 7 * 24 * 3600.0)
+        if retention_s < 3600:
+            raise ValueError(
+                "SMASK_JOB_RETENTION_S must be at least 3600: the per-user hourly limit counts "
+                "the last hour's finished jobs"
+            )
         return cls(
             vk_token=token,
             group_id=abs(int(group_raw)),
@@ -184,6 +207,11 @@ class Settings:
             work_dir=Path(env.get("SMASK_WORK_DIR", "").strip() or state / "work").resolve(),
             vk_retries=_int(env, "SMASK_VK_RETRIES", 5),
             vk_backoff_s=_float(env, "SMASK_VK_BACKOFF_S", 0.5),
+            vk_timeout_s=_float(env, "SMASK_VK_TIMEOUT_S", 60.0),
+            job_retention_s=retention_s,
+            worker_max_deaths=_int(env, "SMASK_WORKER_MAX_DEATHS", 5),
+            worker_death_window_s=_float(env, "SMASK_WORKER_DEATH_WINDOW_S", 300.0),
+            worker_restart_backoff_s=_float(env, "SMASK_WORKER_RESTART_BACKOFF_S", 1.0),
             callback_port=callback_port,
             callback_host=env.get("VK_CALLBACK_HOST", "").strip() or "0.0.0.0",
             callback_path=env.get("VK_CALLBACK_PATH", "").strip() or "/vk/callback",

@@ -180,6 +180,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Что-то пошло не так на нашей стороне. Попробуйте позже — мы уже разбираемся.",
         "en": "Something went wrong on our side. Please try again later.",
     },
+    "error_worker_crashed": {
+        "ru": (
+            "Этот клип несколько раз останавливал нашу программу обработки, поэтому я его "
+            "отложил 😔 Попробуйте прислать файл покороче или другой — всё получится!"
+        ),
+        "en": (
+            "This clip made our processing program crash several times, so I set it aside 😔 "
+            "Please try a shorter or different file — it will work out!"
+        ),
+    },
     "error_cancelled": {
         "ru": "Обработка отменена.",
         "en": "Processing was cancelled.",
@@ -260,6 +270,20 @@ TEXTS: dict[str, dict[str, str]] = {
     "status_running": {
         "ru": "• «{title}» — обрабатывается",
         "en": "• “{title}” — processing",
+    },
+    "status_queue": {
+        "ru": "Всего клипов в очереди: {queued}.",
+        "en": "Clips in the queue: {queued}.",
+    },
+    "status_paused": {
+        "ru": (
+            "⏸ Обработка ненадолго приостановлена. Ваши клипы сохранены и будут готовы, "
+            "как только она возобновится."
+        ),
+        "en": (
+            "⏸ Processing is paused for a moment. Your clips are safe and will be done as soon "
+            "as it resumes."
+        ),
     },
     "cancel_done": {
         "ru": "Отменено клипов: {count}.",

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from vkbottle import (
     API,
     AiohttpClient,
@@ -23,6 +24,7 @@ from vkbottle import (
 
 from bot.errors import RETRY_CODES, backoff_delay_s, log_operator_error
 from bot.jobs import Job, random_id_for
+from bot.logsafe import describe_error
 from bot.settings import Settings
 
 log = logging.getLogger("smask.vk")
@@ -31,7 +33,9 @@ log = logging.getLogger("smask.vk")
 class RetryingAPI(API):
     """vkbottle's API plus back-off on VK errors 6, 9, 10 and 29 (vkbottle retries none).
 
-    ``api_url`` points the client at a fake VK server in tests.
+    ``api_url`` points the client at a fake VK server in tests. ``timeout_s`` bounds each
+    HTTP call (connecting included), so an unreachable VK fails a job's step instead of
+    hanging it for aiohttp's default five minutes.
     """
 
     def __init__(
@@ -41,9 +45,11 @@ class RetryingAPI(API):
         api_url: str | None = None,
         retries: int = 5,
         backoff_s: float = 0.5,
+        timeout_s: float = 60.0,
     ) -> None:
         # A fresh client per API: vkbottle's default is a process-wide singleton session.
-        super().__init__(token, http_client=AiohttpClient())
+        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s / 2, 15.0))
+        super().__init__(token, http_client=AiohttpClient(timeout=timeout))
         if api_url:
             self.API_URL = api_url
         self.retries = retries
@@ -77,6 +83,7 @@ def make_api(settings: Settings, *, user: bool = False) -> RetryingAPI:
         api_url=settings.api_url,
         retries=settings.vk_retries,
         backoff_s=settings.vk_backoff_s,
+        timeout_s=settings.vk_timeout_s,
     )
 
 
@@ -112,15 +119,19 @@ async def send(
 
 
 async def edit(api: API, peer_id: int, message_id: int, text: str) -> bool:
-    """Edit our own message; progress is cosmetic, so a failed edit is logged and ignored."""
+    """Edit our own message; progress is cosmetic, so a failed edit is logged and ignored.
+
+    VK errors and an unreachable VK alike: the job goes on, and the answer itself is what
+    must arrive.
+    """
     if not message_id:
         return False
     try:
         await api.request(
             "messages.edit", {"peer_id": peer_id, "message_id": message_id, "message": text}
         )
-    except VKAPIError as exc:
-        log.info("could not edit message %s in %s: %s", message_id, peer_id, exc)
+    except (VKAPIError, aiohttp.ClientError, TimeoutError) as exc:
+        log.info("could not edit message %s in %s: %s", message_id, peer_id, describe_error(exc))
         return False
     return True
 
@@ -178,7 +189,7 @@ async def deliver(
                 )
             )
         except Exception as exc:  # the doc is the product; the playable copy is a bonus
-            log.warning("video upload failed for job %s: %r", job.job_id, exc)
+            log.warning("video upload failed for job %s: %s", job.job_id, describe_error(exc))
     if plot_path is not None and plot_path.exists():
         try:
             attachments.append(
@@ -187,7 +198,9 @@ async def deliver(
                 )
             )
         except VKAPIError as exc:  # the clip matters more than its picture
-            log.warning("pitch picture upload failed for job %s: %s", job.job_id, exc)
+            log.warning(
+                "pitch picture upload failed for job %s: %s", job.job_id, describe_error(exc)
+            )
     return await send(
         api,
         job.peer_id,

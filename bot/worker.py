@@ -13,6 +13,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
@@ -28,6 +29,7 @@ from bot import jobs as jobs_mod
 from bot.download import DownloadError, download
 from bot.errors import OPERATOR_HINTS
 from bot.jobs import Job, JobStore
+from bot.logsafe import describe_error
 from bot.settings import Settings
 from bot.texts import PIPELINE_STAGE_KEYS, error_key, t
 from bot.vk import deliver, edit, make_api, send_job_text
@@ -38,7 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smask.worker")
 
-MAX_ATTEMPTS = 3  # transient failures (network, VK, our own crashes) before giving up
+# Claims of one job before giving up on it: transient failures (network, VK) are counted by
+# the worker that saw them; a worker that died (OOM kill, a codec's segfault) counts through
+# the claim itself, so a clip that kills every worker is given up at claim MAX_ATTEMPTS + 1.
+MAX_ATTEMPTS = 3
 RETRY_DELAY_S = 10.0  # first retry after a transient failure; grows with each attempt
 # Job options whose None is a choice ("read it from the recording"), not "use the default".
 NONE_MEANS_ESTIMATE = frozenset({"a4_hz"})
@@ -48,6 +53,20 @@ FINAL_DOWNLOAD_KEYS = {
     "declared_too_large": "declared_too_large",
     "too_large": "error_too_large",
 }
+
+
+# Scratch folders live in this subfolder of SMASK_WORK_DIR, one per attempt, named
+# "<job id>-<attempt>": the sweeper deletes only what matches, never anything else there.
+JOBS_SUBDIR = "smask-jobs"
+# Small docs the bot fetches to see whether they are scores live here for a moment; the bot
+# deletes each at once, and the sweeper removes what a crash left behind after this long.
+SCORE_DOCS_SUBDIR = "score-docs"
+SCORE_DOC_STALE_S = 600.0
+_JOB_DIR_RE = re.compile(r"^(-?\d+_c?\d+)-(\d+)$")
+
+
+def job_work_dir(work_dir: Path, job_id: str, attempt: int) -> Path:
+    return work_dir / JOBS_SUBDIR / f"{job_id}-{attempt}"
 
 
 class JobCancelled(Exception):
@@ -142,10 +161,16 @@ class Worker:
         if job is None:
             log.debug("job %s is not claimable (done, cancelled or leased)", job_id)
             return
-        log.info("job %s: attempt %d by %s", job_id, job.attempts, me)
         api = make_api(self.settings)
+        if job.attempts > MAX_ATTEMPTS:
+            try:
+                await self._give_up_crashed(api, job, me)
+            finally:
+                await api.http_client.close()
+            return
+        log.info("job %s: attempt %d by %s", job_id, job.attempts, me)
         heartbeat = asyncio.create_task(self._heartbeat(job_id, me))
-        work = self.settings.work_dir / f"{job_id}-{job.attempts}"
+        work = job_work_dir(self.settings.work_dir, job_id, job.attempts)
         try:
             work.mkdir(parents=True, exist_ok=True)
             await self._run(api, job, me, work)
@@ -153,6 +178,20 @@ class Worker:
             heartbeat.cancel()
             shutil.rmtree(work, ignore_errors=True)
             await api.http_client.close()
+
+    async def _give_up_crashed(self, api: API, job: Job, me: str) -> None:
+        """A job claimed MAX_ATTEMPTS times that never finished: its workers died on it.
+
+        Running it again would most likely kill this worker too, and with it the other jobs
+        this process runs; so the user is told (once: the message's random_id is stable) and
+        the job is failed, which frees the user's slot and the queue's.
+        """
+        log.error(
+            "job %s: claimed %d times without finishing (each worker died on it); giving up",
+            job.job_id,
+            job.attempts - 1,
+        )
+        await self._fail(api, job, me, "worker_crashed", t("error_worker_crashed", job.lang))
 
     async def _heartbeat(self, job_id: str, me: str) -> None:
         """Renew the lease every third of it, so only a dead worker's job is taken over.
@@ -167,7 +206,9 @@ class Worker:
                     jobs_mod.renew, self.store, job_id, me, self.settings.lease_s
                 )
             except Exception as exc:
-                log.warning("job %s: lease renewal failed (%r); will try again", job_id, exc)
+                log.warning(
+                    "job %s: lease renewal failed (%s); will try again", job_id, describe_error(exc)
+                )
                 continue
             if not renewed:
                 log.warning("job %s: lease lost", job_id)
@@ -309,7 +350,9 @@ class Worker:
         try:
             await send_job_text(api, job, text, purpose="error")
         except Exception as exc:
-            log.error("job %s: could not send the error message: %s", job.job_id, exc)
+            log.error(
+                "job %s: could not send the error message: %s", job.job_id, describe_error(exc)
+            )
         if await asyncio.to_thread(
             jobs_mod.finish, self.store, job.job_id, me, "failed", error_code=code
         ):
@@ -321,7 +364,12 @@ class Worker:
         if isinstance(exc, LeaseLost):
             return
         if job.attempts < MAX_ATTEMPTS:
-            log.warning("job %s: attempt %d failed (%r); will retry", job.job_id, job.attempts, exc)
+            log.warning(
+                "job %s: attempt %d failed (%s); will retry",
+                job.job_id,
+                job.attempts,
+                describe_error(exc),
+            )
 
             def release(j: Job) -> Job | None:
                 if j.state != "running" or j.worker != me:
@@ -334,7 +382,9 @@ class Worker:
                 delay_s = RETRY_DELAY_S * job.attempts
                 await asyncio.to_thread(self.enqueue_later, job.job_id, delay_s)
             return
-        log.error("job %s: giving up after %d attempts: %r", job.job_id, job.attempts, exc)
+        log.error(
+            "job %s: giving up after %d attempts: %s", job.job_id, job.attempts, describe_error(exc)
+        )
         key = "download_failed" if code == "download_failed" else error_key(code)
         await self._fail(api, job, me, code, t(key, job.lang))
 
@@ -350,7 +400,7 @@ def _report_text(report: Any, lang: str) -> str:
     try:
         return str(report.to_text(lang))
     except Exception as exc:  # a summary problem must not cost the user the clip
-        log.warning("report text failed: %r", exc)
+        log.warning("report text failed: %s", describe_error(exc))
         return ""
 
 
@@ -358,32 +408,67 @@ def _plot(report: Any, path: Path) -> Path | None:
     try:
         report.plot(path)
     except Exception as exc:
-        log.warning("pitch picture failed: %r", exc)
+        log.warning("pitch picture failed: %s", describe_error(exc))
         return None
     return path if path.exists() else None
 
 
-def clean_work_dir(store: JobStore, work_dir: Path) -> int:
-    """Remove scratch directories a killed worker left behind; returns how many.
+def score_doc_path(work_dir: Path, key: str) -> Path:
+    """Where the bot puts a small doc while it looks for a score: inside the folder we own."""
+    return work_dir / JOBS_SUBDIR / SCORE_DOCS_SUBDIR / f"{key}.bin"
 
-    A directory is ``<job_id>-<attempt>``; it is kept only while that very attempt runs.
-    """
-    if not work_dir.is_dir():
-        return 0
+
+def _clean_score_docs(root: Path, now: float) -> int:
+    """Remove score docs older than ``SCORE_DOC_STALE_S`` (a crash between fetch and delete)."""
     removed = 0
-    for entry in work_dir.iterdir():
-        job_id, _, attempt = entry.name.rpartition("-")
-        job = store.get(job_id) if job_id else None
+    for entry in root.glob("*.bin"):
+        try:
+            stale = now - entry.stat().st_mtime > SCORE_DOC_STALE_S
+            if stale and entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def clean_work_dir(store: JobStore, work_dir: Path) -> int:
+    """Remove scratch folders a killed worker left behind; returns how many.
+
+    Only ``<work_dir>/smask-jobs/<job id>-<attempt>`` folders are ours, and one is kept while
+    that very attempt runs; so are ``smask-jobs/score-docs/*.bin`` files, removed once stale.
+    Anything else, in ``work_dir`` or in ``smask-jobs``, is left alone: an operator may point
+    ``SMASK_WORK_DIR`` at a directory that holds other things.
+    """
+    root = work_dir / JOBS_SUBDIR
+    if not root.is_dir():
+        return 0
+    removed = _clean_score_docs(root / SCORE_DOCS_SUBDIR, time.time())
+    for entry in root.iterdir():
+        match = _JOB_DIR_RE.match(entry.name)
+        if match is None or not entry.is_dir() or entry.is_symlink():
+            continue
+        job_id, attempt = match.groups()
+        job = store.get(job_id)
         if job is None or job.state != "running" or str(job.attempts) != attempt:
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed
 
 
-class Sweeper(threading.Thread):
-    """Every ``interval_s``, hand jobs of dead workers (expired leases) back to the queue.
+def process_id() -> str:
+    """This worker process in heartbeats: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
-    It also removes this host's scratch directories of attempts that no longer run.
+
+class Sweeper(threading.Thread):
+    """Every ``interval_s``: beat, hand jobs of dead workers back, prune, clean scratch.
+
+    * the heartbeat (``store.beat``) says this worker process is alive, for ``smask health``
+      and ``/status``; it expires after three missed beats;
+    * jobs whose lease expired (their worker died) go back to the queue;
+    * finished jobs older than ``retention_s`` are deleted, every ``prune_every_s``;
+    * this host's scratch folders of attempts that no longer run are removed.
     """
 
     def __init__(
@@ -394,6 +479,9 @@ class Sweeper(threading.Thread):
         interval_s: float,
         stale_queued_s: float,
         work_dir: Path | None = None,
+        retention_s: float = jobs_mod.DEFAULT_RETENTION_S,
+        prune_every_s: float = 600.0,
+        threads: int = 1,
     ) -> None:
         super().__init__(name="smask-sweeper", daemon=True)
         self.work_dir = work_dir
@@ -401,19 +489,56 @@ class Sweeper(threading.Thread):
         self.enqueue = enqueue
         self.interval_s = interval_s
         self.stale_queued_s = stale_queued_s
+        self.retention_s = retention_s
+        self.prune_every_s = prune_every_s
+        self.me = process_id()
+        self.info = {
+            "worker": self.me,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "threads": threads,
+            "started_at": time.time(),
+        }
         self.stopped = threading.Event()
+        self._pruned_at = float("-inf")
+        self._beat_at = float("-inf")
+        # At most one heartbeat write a second, however short the sweep interval (tests).
+        self.beat_every_s = max(interval_s, 1.0)
+
+    def beat(self) -> None:
+        """Alive for three more beats (and 5 s of slack); `smask health` counts the fresh ones."""
+        self._beat_at = time.monotonic()
+        ttl_s = 3 * self.beat_every_s + 5.0
+        self.store.beat(self.me, {**self.info, "beat_at": time.time()}, ttl_s)
+
+    def sweep_once(self) -> None:
+        if time.monotonic() - self._beat_at >= self.beat_every_s:
+            self.beat()
+        requeued = jobs_mod.sweep(self.store, self.enqueue, self.stale_queued_s)
+        if requeued:
+            log.warning("sweeper re-enqueued %d job(s): %s", len(requeued), requeued)
+        now = time.monotonic()
+        if now - self._pruned_at >= self.prune_every_s:
+            self._pruned_at = now
+            pruned = self.store.prune(time.time() - self.retention_s)
+            if pruned:
+                log.info("pruned %d finished job(s) older than %.0f s", pruned, self.retention_s)
+        if self.work_dir is not None:
+            clean_work_dir(self.store, self.work_dir)
 
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
-                requeued = jobs_mod.sweep(self.store, self.enqueue, self.stale_queued_s)
-                if requeued:
-                    log.warning("sweeper re-enqueued %d job(s): %s", len(requeued), requeued)
-                if self.work_dir is not None:
-                    clean_work_dir(self.store, self.work_dir)
-            except Exception:
-                log.exception("sweep failed; will try again")
+                self.sweep_once()
+            except Exception as exc:
+                log.error("sweep failed (%s); will try again", describe_error(exc))
             self.stopped.wait(self.interval_s)
 
     def stop(self) -> None:
         self.stopped.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=self.interval_s + 30.0)  # no beat after the heartbeat is gone
+        try:
+            self.store.forget(self.me)
+        except Exception as exc:  # the heartbeat expires by itself
+            log.warning("could not remove this worker's heartbeat: %s", describe_error(exc))

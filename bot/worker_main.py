@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.jobs import make_store, sweep
+from bot.logsafe import describe_error
 from bot.queue import JobQueue, make_huey
 from bot.settings import Settings
 from bot.worker import Sweeper, Worker
@@ -25,10 +26,14 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
         enqueue_later=lambda job_id, delay_s: queue.enqueue(job_id, delay_s=delay_s),
     )
     holder["worker"] = worker
+    # Import the pipeline before taking jobs: a first import inside a job runs on the job's
+    # event loop and stalls it, lease heartbeat included, for as long as the import takes.
+    import core.pipeline  # noqa: F401
+
     try:
         worker.tracker()  # load the model before taking jobs, once per process
     except Exception as exc:  # the pipeline may still load its own; log why we could not
-        log.warning("could not preload the pitch model: %r", exc)
+        log.warning("could not preload the pitch model: %s", describe_error(exc))
     requeued = sweep(store, queue.enqueue, settings.stale_queued_s)
     if requeued:
         log.warning("re-enqueued %d job(s) left by a dead worker: %s", len(requeued), requeued)
@@ -38,7 +43,10 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
         interval_s=settings.sweep_interval_s,
         stale_queued_s=settings.stale_queued_s,
         work_dir=settings.work_dir,
+        retention_s=settings.job_retention_s,
+        threads=workers or settings.workers,
     )
+    sweeper.beat()  # alive before the first job, for `smask health`
     sweeper.start()
     n = workers or settings.workers
     consumer = huey.create_consumer(

@@ -52,7 +52,8 @@ async def test_settings_commands_and_language(
         await fake.push_message(peer_id=2_000_000_001, from_id=9, message_id=1, text="всем привет")
         assert await _say(fake, 2_000_000_001, 2, "/help", from_id=9) == t("help", "ru")
         mention = "[club77|@smask], /status"
-        assert await _say(fake, 2_000_000_001, 3, mention, from_id=9) == t("status_none", "ru")
+        status = await _say(fake, 2_000_000_001, 3, mention, from_id=9)
+        assert status == t("status_none", "ru") + "\n\n" + t("status_paused", "ru")
     assert not fake.replies_to(2_000_000_001, 1)
     assert TOKEN not in caplog.text
     # the settings travel with the user's next job
@@ -84,13 +85,21 @@ async def test_queue_status_cancel_limits_and_duplicates(
         status = await _say(fake, 20, 4, "/status")
         assert "позиция 1" in status and "позиция 3" in status
         assert await _say(fake, 20, 5, "/cancel") == t("cancel_done", "ru", count=2)
-        assert await _say(fake, 20, 6, "/status") == t("status_none", "ru")
+        # no worker runs in this test: /status says so, kindly, with the queue's length
+        service = t("status_queue", "ru", queued=1) + "\n" + t("status_paused", "ru")
+        assert await _say(fake, 20, 6, "/status") == t("status_none", "ru") + "\n\n" + service
         other = (
             t("status_header", "ru") + "\n" + t("status_queued", "ru", title="clip.mp4", position=1)
         )
-        assert await _say(fake, 21, 2, "/status") == other
+        assert await _say(fake, 21, 2, "/status") == other + "\n\n" + service
+        # a worker's heartbeat (what Sweeper.beat writes) ends the "paused" line
+        jobs.SqliteJobStore(settings.jobs_path).beat("host:1", {"worker": "host:1"}, 60.0)
+        assert await _say(fake, 21, 3, "/status") == other + "\n\n" + t(
+            "status_queue", "ru", queued=1
+        )
     # every event came twice, yet each message got one answer and one job
     assert all(len(fake.replies_to(20, m)) == 1 for m in range(1, 7))
+    assert len(fake.replies_to(21, 3)) == 1
     sends = fake.calls_of("messages.send")
     assert len(sends) == len({(s["peer_id"], s["random_id"]) for s in sends})
     store = jobs.SqliteJobStore(settings.jobs_path)

@@ -43,6 +43,22 @@ def test_redis_password_never_reaches_the_startup_log_line() -> None:
     assert mask_url("redis://h:6379/0") == "redis://h:6379/0" and mask_url(None) is None
 
 
+def test_a_query_string_redis_password_is_masked_too() -> None:
+    url = "redis://h:6379/0?password=qu3ry-pw&socket_timeout=5"
+    settings = Settings.from_env({**ENV, "SMASK_REDIS_URL": url})
+    line = startup_line(settings)
+    assert "qu3ry-pw" not in line
+    assert "redis://h:6379/0?password=***&socket_timeout=5" in line
+    assert "qu3ry-pw" in settings.secrets()  # the log filter hides it wherever it turns up
+
+
+def test_job_retention_is_at_least_an_hour() -> None:
+    assert Settings.from_env(ENV).job_retention_s == 7 * 24 * 3600
+    assert Settings.from_env({**ENV, "SMASK_JOB_RETENTION_S": "7200"}).job_retention_s == 7200
+    with pytest.raises(ValueError, match="SMASK_JOB_RETENTION_S"):
+        Settings.from_env({**ENV, "SMASK_JOB_RETENTION_S": "60"})
+
+
 def test_callback_port_needs_the_secret() -> None:
     with pytest.raises(ValueError, match="VK_CALLBACK_SECRET"):
         Settings.from_env({**ENV, "VK_CALLBACK_PORT": "8080"})

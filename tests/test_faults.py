@@ -9,16 +9,32 @@ and every long-poll event is delivered twice. Every clip must get exactly one an
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
+import os
+import re
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from fakevk import FakeVK, doc_attachment
-from fakevk.harness import WorkerProcess, make_clip, make_settings, running_bot, tracker_or_skip
+from fakevk.harness import (
+    REPO,
+    WorkerProcess,
+    make_clip,
+    make_settings,
+    running_bot,
+    settings_env,
+    tracker_or_skip,
+)
 from fakevk.redis_server import redis_server, redis_url  # noqa: F401
 
 from bot import jobs
 from bot.jobs import random_id_for
+from bot.supervise import WorkerSupervisor
 from bot.texts import t
+from bot.worker import JOBS_SUBDIR, MAX_ATTEMPTS
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +140,8 @@ async def test_fifty_clips_survive_kills_restart_vk_errors_and_duplicates(
     log_text = logs.read_text()
     assert "re-enqueued" in log_text  # the sweeper handed the killed jobs back
     assert settings.vk_token not in log_text
-    leftovers = list(settings.work_dir.iterdir()) if settings.work_dir.exists() else []
+    scratch = settings.work_dir / JOBS_SUBDIR
+    leftovers = list(scratch.iterdir()) if scratch.exists() else []
     assert leftovers == []  # the killed attempts' scratch directories were swept too
 
 
@@ -157,7 +174,8 @@ async def test_a_job_longer_than_its_lease_keeps_it_by_renewing(
     job = jobs.make_store(settings).get("70_1")
     assert job is not None and job.state == "done"
     assert job.attempts == 1, logs.read_text()[-2000:]
-    assert fake.file_hits["long.mp4"] == 1
+    # one worker attempt (the bot itself may fetch a small doc once, to see if it is a score)
+    assert len(re.findall(r"job 70_1: attempt \d+ by ", logs.read_text())) == 1
     assert "re-enqueued" not in logs.read_text()
 
 
@@ -196,3 +214,98 @@ async def test_cancel_stops_a_running_job_at_the_next_stage(
     assert not fake.calls_of("docs.save")
     job = jobs.make_store(settings).get("80_1")
     assert job is not None and job.state == "cancelled"
+
+
+async def test_a_clip_that_kills_every_worker_is_given_up_and_the_others_get_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker dies (SIGKILL, as in an OOM kill) each time it touches one clip.
+
+    The real supervisor restarts the real worker process (fakevk/crashing_worker.py kills
+    itself on the clip's digest); the attempts counted at each claim reach MAX_ATTEMPTS, the
+    next claim fails the job and tells its user once, in English as they asked, and frees
+    their slot. One worker thread, so that only the poison clip's own attempts die with it.
+    """
+    tracker_or_skip()
+    caplog.set_level(logging.INFO, logger="smask.supervisor")
+    monkeypatch.chdir(tmp_path)
+    fake = await FakeVK(group_id=77).start()
+    settings = make_settings(
+        tmp_path, fake, lease_s=3.0, sweep_interval_s=0.3, stale_queued_s=10.0, workers=1
+    )
+    poison = make_clip(tmp_path / "poison.mp4", f0_hz=300.0, seconds=1.0, size="64x48")
+    good = make_clip(tmp_path / "good.mp4", f0_hz=452.0, seconds=1.0, size="64x48")
+    env = settings_env(settings)
+    env["SMASK_TEST_CRASH_DIGEST"] = hashlib.sha256(poison.read_bytes()).hexdigest()
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests")])
+    log_path = tmp_path / "worker.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - the children's output, closed below
+    supervisor = WorkerSupervisor(
+        [sys.executable, "-m", "fakevk.crashing_worker"],
+        env,
+        max_deaths=10,
+        window_s=600.0,
+        backoff_s=0.2,
+        output=log,
+    )
+    good_users = (301, 302, 303)
+    store = jobs.make_store(settings)
+
+    def settled() -> bool:
+        crashed = store.get("300_2")
+        return (
+            crashed is not None
+            and crashed.state == "failed"
+            and all(
+                (j := store.get(f"{u}_1")) is not None and j.state == "done" for u in good_users
+            )
+        )
+
+    supervisor.start()
+    try:
+        async with running_bot(settings, fake):
+            await fake.push_message(peer_id=300, message_id=1, text="/lang en")
+            await fake.wait_for(lambda: bool(fake.replies_to(300, 1)), timeout_s=30)
+            url = fake.add_file("poison.mp4", poison.read_bytes())
+            await fake.push_message(
+                peer_id=300, message_id=2, attachments=[doc_attachment(url, size=1000)]
+            )
+            for user in good_users:
+                url = fake.add_file(f"good{user}.mp4", good.read_bytes())
+                await fake.push_message(
+                    peer_id=user, message_id=1, attachments=[doc_attachment(url, size=1000)]
+                )
+            deadline = time.monotonic() + 400
+            while not settled():  # polling the job table, bounded by the deadline
+                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+                assert not supervisor.gave_up, log_path.read_text()[-3000:]
+                await asyncio.sleep(0.1)
+    finally:
+        await asyncio.to_thread(supervisor.stop)
+        log.close()
+        await fake.stop()
+
+    crashed = store.get("300_2")
+    assert crashed is not None and crashed.error_code == "worker_crashed"
+    assert crashed.attempts == MAX_ATTEMPTS + 1  # the last claim gave up instead of running it
+    text = log_path.read_text()
+    # every attempt that ran touched the clip, and each of them killed its worker
+    assert len(re.findall(r"job 300_2: attempt \d+ by ", text)) == MAX_ATTEMPTS
+    assert supervisor.restarts == MAX_ATTEMPTS
+    assert caplog.text.count("died: killed by SIGKILL") == MAX_ATTEMPTS
+    replies = fake.replies_to(300, 2)
+    errors = [m for m in replies if m.random_id == random_id_for("300_2", "error")]
+    assert [m.text for m in errors] == [t("error_worker_crashed", "en")]
+    assert not [m for m in replies if m.random_id == random_id_for("300_2", "result")]
+    (ack,) = [m for m in replies if m.random_id == random_id_for("300_2", "ack")]
+    assert ack.current_text == t("failed_ack", "en")
+    assert store.for_user(300) == [] and store.active() == []  # the slots are free again
+    for user in good_users:
+        results = [
+            m
+            for m in fake.replies_to(user, 1)
+            if m.random_id == random_id_for(f"{user}_1", "result")
+        ]
+        assert len(results) == 1
+    assert "claimed 3 times without finishing" in text
+    assert settings.vk_token not in text

@@ -158,6 +158,96 @@ def test_cancel_queued_and_running(store: JobStore) -> None:
     assert [j.job_id for j in store.for_user(6)] == ["60_1"]
 
 
+def test_attempts_are_counted_at_claim_so_a_dying_worker_still_counts(store: JobStore) -> None:
+    """A worker killed mid-job never records its failure; the claim already counted it."""
+    store.submit(_job(52, 1), LIMITS)
+    for attempt in range(1, 4):
+        claimed = jobs.claim(store, "52_1", f"doomed{attempt}", lease_s=-1.0)  # dies at once
+        assert claimed is not None and claimed.attempts == attempt
+        assert jobs.sweep(store, lambda _job_id: None, stale_queued_s=3600) == ["52_1"]
+    fourth = jobs.claim(store, "52_1", "survivor", 30.0)
+    assert fourth is not None and fourth.attempts == 4  # the worker gives up on it (worker.py)
+
+
+def test_heartbeats_expire_and_are_forgotten(store: JobStore) -> None:
+    assert store.live_workers() == []
+    store.beat("h:1", {"worker": "h:1", "pid": 1}, ttl_s=60.0)
+    store.beat("h:2", {"worker": "h:2", "pid": 2}, ttl_s=60.0)
+    store.beat("h:1", {"worker": "h:1", "pid": 1, "beat_at": 5.0}, ttl_s=60.0)  # a later beat
+    assert store.live_workers() == [
+        {"worker": "h:1", "pid": 1, "beat_at": 5.0},
+        {"worker": "h:2", "pid": 2},
+    ]
+    store.forget("h:2")
+    assert [w["worker"] for w in store.live_workers()] == ["h:1"]
+    store.beat("h:1", {"worker": "h:1"}, ttl_s=-1.0)  # its last beat is already out of date
+    assert store.live_workers() == []
+
+
+def test_pruning_keeps_active_and_recent_jobs(store: JobStore) -> None:
+    """prune() never touches a queued or running job, however old, nor a recent finished one."""
+    week = 7 * 24 * 3600.0
+    store.submit(_job(90, 1), LIMITS, now=time.time() - 2 * week)  # queued for two weeks
+    store.submit(_job(91, 1), LIMITS, now=time.time() - 2 * week)
+    assert jobs.claim(store, "91_1", "w", 30.0) is not None  # running
+    store.submit(_job(92, 1), LIMITS)
+    assert jobs.claim(store, "92_1", "w", 30.0) is not None
+    assert jobs.finish(store, "92_1", "w", "done")  # finished today
+    assert store.prune(time.time() - week) == 0
+    assert [j.job_id for j in store.active()] == ["90_1", "91_1"]
+    done = store.get("92_1")
+    assert done is not None and done.state == "done"
+
+
+def test_sqlite_prunes_finished_jobs_past_retention(tmp_path: Path) -> None:
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    week = 7 * 24 * 3600.0
+    for n, state in enumerate(("done", "failed", "cancelled")):
+        store.submit(_job(93 + n, 1), LIMITS, now=time.time() - 2 * week)
+        assert jobs.claim(store, f"{93 + n}_1", "w", 30.0) is not None
+        assert jobs.finish(store, f"{93 + n}_1", "w", state)
+    store.submit(_job(96, 1), LIMITS)
+    assert jobs.claim(store, "96_1", "w", 30.0) is not None
+    assert jobs.finish(store, "96_1", "w", "done")
+    assert store.prune(time.time() - week) == 3
+    assert [store.get(f"{n}_1") for n in (93, 94, 95)] == [None, None, None]
+    assert store.get("96_1") is not None
+    with sqlite3.connect(tmp_path / "jobs.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+
+
+def test_redis_keys_expire_and_legacy_keys_get_a_ttl(request: pytest.FixtureRequest) -> None:
+    import redis
+
+    url = str(request.getfixturevalue("redis_url"))
+    client = redis.Redis.from_url(url)
+    retention = 2 * 24 * 3600.0
+    store = jobs.RedisJobStore(url, retention_s=retention)
+    store.submit(_job(97, 1, user=9), LIMITS)
+    recent_ttl = client.ttl("smask:user:9:recent")
+    assert 3600 < recent_ttl <= 3660  # the hourly window, then it goes
+    assert client.ttl("smask:job:97_1") == -1  # active: kept
+    assert jobs.claim(store, "97_1", "w", 30.0) is not None
+    assert jobs.finish(store, "97_1", "w", "done")
+    assert retention - 60 < client.ttl("smask:job:97_1") <= retention
+    assert client.exists("smask:user:9:active") == 0  # empty sets vanish
+    store.beat("h:1", {"worker": "h:1"}, ttl_s=90.0)
+    assert 0 < client.ttl("smask:worker:h:1") <= 90
+
+    # keys written by a version without TTLs: an old finished job, a recent one, a zset
+    old = replace(_job(98, 1), state="done", created_at=time.time() - 3 * retention)
+    new = replace(_job(99, 1), state="failed", created_at=time.time() - 3600)
+    client.set("smask:job:98_1", old.to_json())
+    client.set("smask:job:99_1", new.to_json())
+    client.zadd("smask:user:8:recent", {"98_1": old.created_at})
+    assert store.prune(time.time() - retention) == 1
+    assert store.get("98_1") is None
+    assert retention - 3700 < client.ttl("smask:job:99_1") <= retention - 3500
+    assert 0 < client.ttl("smask:user:8:recent") <= 3660
+    assert client.ttl("smask:seq") == -1  # the id counter must live on
+    store.close()
+
+
 def test_reply_message_is_remembered(store: JobStore) -> None:
     store.submit(_job(70, 1), LIMITS)
     jobs.set_reply_message(store, "70_1", 12345)

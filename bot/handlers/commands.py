@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from vkbottle.bot import BotLabeler, Message
 
+from bot import health
 from bot import jobs as jobs_mod
 from bot.context import BotContext
 from bot.handlers.replies import reply
@@ -77,16 +78,20 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
     async def status(message: Message, args: str) -> None:
         prefs = await prefs_of(message)
         jobs = await asyncio.to_thread(ctx.store.for_user, message.from_id)
-        if not jobs:
-            await reply(message, t("status_none", prefs.lang), purpose="status")
-            return
-        lines = [t("status_header", prefs.lang)]
+        lines = [t("status_none", prefs.lang)] if not jobs else [t("status_header", prefs.lang)]
         for job in jobs:
             if job.state == "running":
                 lines.append(t("status_running", prefs.lang, title=job.doc_title))
             else:
                 position = await asyncio.to_thread(ctx.store.position, job)
                 lines.append(t("status_queued", prefs.lang, title=job.doc_title, position=position))
+        service = await asyncio.to_thread(health.check, ctx.store)
+        queued = service.queued + service.running
+        notes = [t("status_queue", prefs.lang, queued=queued)] if queued else []
+        if not service.workers_alive:
+            notes.append(t("status_paused", prefs.lang))
+        if notes:
+            lines += ["", *notes]
         await reply(message, "\n".join(lines), purpose="status")
 
     @labeler.message(CommandRule("cancel", "отмена", "отменить"))

@@ -26,6 +26,7 @@ from bot.handlers.replies import message_key, reply
 from bot.prefs import UserPrefs
 from bot.rules import CommandRule
 from bot.texts import error_key, t
+from bot.worker import score_doc_path
 
 log = logging.getLogger("smask.bot")
 
@@ -96,8 +97,8 @@ async def take_score_doc(
         return False
     settings = ctx.settings
     key = message_key(message)
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.work_dir / f"doc-{key}.bin"
+    path = score_doc_path(settings.work_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         try:
             await download(

@@ -96,6 +96,10 @@ class FakeVK:
         self.duplicate_events = False  # deliver every long-poll event twice
         self.fail_methods: dict[str, int] = {}  # method -> error code, every call
         self.fail_next: dict[str, list[int]] = {}  # method -> error codes for its next calls
+        # Methods for which VK is unreachable: the call is sent on (HTTP 307, same query, the
+        # token included) to ``unreachable_url``, where connecting hangs (see blackhole.py).
+        self.unreachable_methods: set[str] = set()
+        self.unreachable_url = ""
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.errors_injected = 0
         self.messages: dict[int, Sent] = {}
@@ -218,6 +222,9 @@ class FakeVK:
             params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
         params.pop("access_token", None)
         self.calls.append((name, params))
+        if name in self.unreachable_methods:
+            await self._notify()
+            raise web.HTTPTemporaryRedirect(self.unreachable_url + request.path_qs)
         try:
             code = self.fail_methods.get(name)
             if code is None and self.fail_next.get(name):

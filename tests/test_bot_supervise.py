@@ -1,0 +1,161 @@
+"""A dead embedded worker is noticed: restarted with back-off, and given up on when it keeps dying.
+
+The end-to-end test runs the real ``smask bot`` (``python -m bot bot``) against the fake VK,
+SIGKILLs its worker child (found through the heartbeat it writes) and checks that a clip is
+still answered; a second death within the window makes the bot exit 1, so systemd or Docker
+restart the whole service. ``smask health`` is run beside it, before and while it works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from fakevk import FakeVK, doc_attachment
+from fakevk.harness import TOKEN, make_clip, make_settings, settings_env, tracker_or_skip
+
+from bot.jobs import SqliteJobStore, random_id_for
+from bot.supervise import WorkerSupervisor, describe_exit
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeVK]:
+    server = await FakeVK(group_id=77).start()
+    yield server
+    await server.stop()
+
+
+def test_exits_are_described_in_words() -> None:
+    assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
+    assert describe_exit(3) == "exit code 3"
+
+
+def test_a_child_that_keeps_dying_is_given_up(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smask.supervisor")
+    gave_up = threading.Event()
+    supervisor = WorkerSupervisor(
+        [sys.executable, "-c", "raise SystemExit(3)"],
+        os.environ,
+        max_deaths=3,
+        window_s=60.0,
+        backoff_s=0.01,
+        on_give_up=gave_up.set,
+    )
+    supervisor.start()
+    assert gave_up.wait(60)
+    supervisor.join(10)
+    assert supervisor.gave_up and supervisor.restarts == 2
+    assert caplog.text.count("died: exit code 3; restarting in") == 2
+    assert "3 deaths within 60 s, giving up" in caplog.text
+
+
+def test_stop_ends_the_child_without_a_restart() -> None:
+    supervisor = WorkerSupervisor(
+        [sys.executable, "-c", "import time; time.sleep(60)"], os.environ, backoff_s=0.01
+    )
+    supervisor.start()
+    deadline = time.monotonic() + 30
+    while supervisor.pid is None:  # polling for the child, bounded
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    started = time.monotonic()
+    supervisor.stop(timeout_s=30)
+    supervisor.join(10)
+    assert not supervisor.is_alive()
+    assert supervisor.restarts == 0 and not supervisor.gave_up
+    assert time.monotonic() - started < 30  # SIGINT ended it, not the kill after the timeout
+
+
+def _health(env: dict[str, str]) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "smask", "health"], env=env, capture_output=True, timeout=120
+    )
+    return done.returncode, done.stdout.decode()
+
+
+async def _until(condition: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll ``condition`` (job table or heartbeat), bounded; fail early if the bot died."""
+    deadline = time.monotonic() + 180
+    while not condition():
+        assert proc.poll() is None or condition(), log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        await asyncio.sleep(0.05)
+
+
+async def test_smask_bot_restarts_a_killed_worker_and_gives_up_when_it_keeps_dying(
+    fake: FakeVK, tmp_path: Path
+) -> None:
+    tracker_or_skip()
+    settings = make_settings(tmp_path, fake, sweep_interval_s=0.5)
+    env = settings_env(settings)
+    env.update(
+        {
+            "SMASK_WORKER_MAX_DEATHS": "2",
+            "SMASK_WORKER_DEATH_WINDOW_S": "600",
+            "SMASK_WORKER_RESTART_BACKOFF_S": "0.2",
+        }
+    )
+    code, out = _health(env)
+    assert code == 1 and "workers alive: 0" in out, out  # nothing runs yet
+
+    store = SqliteJobStore(settings.jobs_path)
+
+    def worker_pids() -> set[int]:
+        return {int(w["pid"]) for w in store.live_workers()}
+
+    log_path = tmp_path / "service.log"
+    polls = fake.lp_requests
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "bot"], cwd=tmp_path, env=env, stdout=log, stderr=log
+        )
+    try:
+        await fake.wait_for(lambda: fake.lp_requests > polls, timeout_s=60)
+        await _until(lambda: bool(worker_pids()), proc, log_path)
+        (first,) = worker_pids()
+        code, out = _health(env)
+        assert code == 0 and "workers alive: 1" in out and "queued: 0" in out, out
+
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: bool(worker_pids() - {first}), proc, log_path)
+        (second,) = worker_pids() - {first}
+
+        clip = make_clip(tmp_path / "clip.mp4", f0_hz=452.0, seconds=1.0, size="64x48")
+        url = fake.add_file("clip.mp4", clip.read_bytes())
+        await fake.push_message(
+            peer_id=62, message_id=1, attachments=[doc_attachment(url, size=1000)]
+        )
+        result_id = random_id_for("62_1", "result")
+        await fake.wait_for(
+            lambda: any(m.random_id == result_id for m in fake.replies_to(62, 1)), timeout_s=180
+        )
+
+        def finished() -> bool:
+            job = store.get("62_1")
+            return job is not None and job.state == "done"
+
+        await _until(finished, proc, log_path)
+
+        os.kill(second, signal.SIGKILL)  # the second death within the window: give up
+        code = await asyncio.to_thread(proc.wait, 60)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            await asyncio.to_thread(proc.wait, 60)
+    text = log_path.read_text()
+    assert code == 1, text[-3000:]
+    assert f"embedded worker (pid {first}) died: killed by SIGKILL; restarting in" in text
+    assert f"embedded worker (pid {second}) died: killed by SIGKILL; 2 deaths" in text
+    assert "giving up" in text and "exit code 1" in text
+    job = store.get("62_1")
+    assert job is not None and job.state == "done" and job.attempts == 1
+    assert TOKEN not in text
