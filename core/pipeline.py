@@ -186,6 +186,24 @@ def correct_file(
     return report
 
 
+def preload() -> None:
+    """Import now what :func:`correct_file` imports lazily (torch, the tracker, the shifter,
+    the media path, torchaudio's resampler).
+
+    ``import core.pipeline`` stays light for a one-shot CLI run, which loads torch in a thread
+    under ffmpeg; a long-lived worker calls this before its first job instead, so no job pays
+    (or stalls its event loop on) a first import.
+    """
+    import torchaudio.functional  # noqa: F401  (core.pitch's resampler, imported on first use)
+
+    import core.limits
+    import core.media
+    import core.pitch
+    import core.probe
+    import core.psola
+    import core.spool  # noqa: F401
+
+
 def load_tracker_in_background(
     tracker: Tracker | None, device: str | None
 ) -> Tracker | Callable[[], Tracker]:
