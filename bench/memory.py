@@ -50,7 +50,11 @@ print(json.dumps({{"self_mb": {_PEAK} / 1024}}))
 
 
 def _hwm_kb(pid: int) -> int:
+    """VmHWM of an ffmpeg process (0 for anything else, or one that has gone)."""
     try:
+        with open(f"/proc/{pid}/comm") as fh:
+            if not fh.read().startswith("ffmpeg"):
+                return 0
         with open(f"/proc/{pid}/status") as fh:
             return next((int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM")), 0)
     except OSError:
