@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("media_remux", "pitch", "retune", "bot_ack", "speed", "memory")
+BENCHMARKS = ("media_remux", "pitch", "retune", "bot_ack", "voice", "speed", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import numpy.typing as npt
 
+from core.encoders import AAC_SAMPLE_RATES, aac_bit_rate_kbps, audio_encoding
 from core.errors import Corrupt, NoAudio, ProcessingError
 from core.probe import (
+    AUDIO_CONTAINERS,
     Container,
     MediaInfo,
     channels_from_layout,
@@ -38,11 +40,13 @@ if TYPE_CHECKING:
     from core.spool import AudioSource, PcmSpool
 
 __all__ = [
+    "AAC_SAMPLE_RATES",
     "ResultWriter",
     "aac_bit_rate_kbps",
     "decode_audio",
     "encoder_args",
     "open_result",
+    "result_container",
     "start_decode",
     "write_result",
 ]
@@ -50,10 +54,6 @@ __all__ = [
 PCM_CHUNK_SAMPLES = 1 << 16  # samples per channel handed to ffmpeg's stdin at a time
 AAC_FRAME_SAMPLES = 1024  # samples per AAC frame (the unit of "same duration")
 RESULT_FILE_MODE = 0o644
-# Hz, the rates an AAC stream can signal without an explicit frequency field
-AAC_SAMPLE_RATES = (
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
-)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,7 +110,8 @@ def _decode_args(path: str | os.PathLike[str], info: MediaInfo) -> list[str]:
     assert info.audio is not None
     a = info.audio
     return [
-        "-v", "error", *input_args(Path(path)), "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
+        "-v", "error", *input_args(Path(path), info.container),
+        "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
         "-af", "aresample=async=1:first_pts=0", "-ac", str(a.channels), "-ar", str(a.sample_rate),
         "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1",
     ]  # fmt: skip
@@ -183,21 +184,18 @@ def start_decode(
 # write
 # --------------------------------------------------------------------------------------------
 
-_MUXERS: dict[Container, str] = {"mp4": "mp4", "mov": "mov", "m4a": "ipod"}
 _KEEP_TAGS = {"hvc1", "hev1", "avc1", "avc3"}
 
 
-def _aac_sample_rate(sample_rate: int) -> int:
-    """The rate AAC will carry: the clip's own when AAC has it, else the nearest lower one."""
-    if sample_rate in AAC_SAMPLE_RATES:
-        return sample_rate
-    lower = [r for r in AAC_SAMPLE_RATES if r <= sample_rate]
-    return max(lower) if lower else min(AAC_SAMPLE_RATES)
+def result_container(info: MediaInfo) -> Container:
+    """The container a result is written in by default: the input's own family.
 
-
-def aac_bit_rate_kbps(channels: int) -> int:
-    """AAC-LC bit rate we encode at: transparent for a melody, 96 kbit/s even for mono."""
-    return min(512, max(96, 64 * channels))
+    A clip stays MP4/MOV (its picture is copied), an audio-only MP4 becomes M4A, and OGG, MP3,
+    WAV and FLAC stay what they are.
+    """
+    if info.video is not None or info.container in AUDIO_CONTAINERS:
+        return info.container
+    return "m4a"
 
 
 def write_result(
@@ -205,6 +203,8 @@ def write_result(
     dst: str | os.PathLike[str],
     audio: npt.NDArray[np.floating],
     info: MediaInfo,
+    *,
+    container: Container | None = None,
 ) -> None:
     """Write ``src`` with its sound replaced by ``audio``; the picture is not re-encoded.
 
@@ -224,8 +224,11 @@ def write_result(
       cannot be muxed into every container.
 
     The muxer follows the *input* container (MOV stays MOV, MP4 stays MP4), so every codec the
-    input carried can be copied; an audio-only input becomes an audio-only M4A. ``dst``'s
-    suffix is not consulted. The file gets ``+faststart`` (index first, so VK previews it
+    input carried can be copied; an audio-only MP4 becomes an audio-only M4A, and an OGG, MP3,
+    WAV or FLAC stays in its format (codec per :func:`core.encoders.audio_encoding`).
+    ``container`` overrides that for audio-only results (the bot answers a voice message
+    with OGG/Opus whatever VK handed it). ``dst``'s suffix is not consulted. MP4 files get
+    ``+faststart`` (index first, so VK previews it
     while downloading). It is written to a hidden temp file next to ``dst`` and renamed into
     place, so ``dst`` is either complete or untouched; the temp file is removed on failure.
 
@@ -243,23 +246,36 @@ def write_result(
         raise ValueError(f"audio must be [{a.channels}, samples], got shape {samples.shape}")
     if not np.isfinite(samples).all():
         raise ValueError("audio holds NaN or infinity")
-    with open_result(src, dst, info) as writer:
+    with open_result(src, dst, info, container=container) as writer:
         for start in range(0, samples.shape[1], PCM_CHUNK_SAMPLES):
             writer.write(samples[:, start : start + PCM_CHUNK_SAMPLES])
 
 
-def encoder_args(info: MediaInfo) -> tuple[list[str], list[str]]:
+def encoder_args(
+    info: MediaInfo, container: Container | None = None
+) -> tuple[list[str], list[str]]:
     """How the result is encoded: (raw PCM input options, output stream/codec/muxer options).
 
-    The one place that chooses codec, bit rate, rate, layout and container for the result;
-    :class:`ResultWriter` only decides how the samples flow into it.
+    The one place that chooses codec, bit rate, rate, layout and container for the result
+    (the codec per format from :func:`core.encoders.audio_encoding`); :class:`ResultWriter`
+    only decides how the samples flow into it.
     """
     assert info.audio is not None
     a = info.audio
-    out_rate = _aac_sample_rate(a.sample_rate)
     layout = a.channel_layout if channels_from_layout(a.channel_layout) == a.channels else ""
     raw_layout = ["-ch_layout", layout] if layout else ["-ch_layout", f"{a.channels}c"]
-    container: Container = info.container if info.video is not None else "m4a"
+    if info.video is not None:
+        container = info.container  # a picture is copied, never re-muxed elsewhere
+    elif container is None:
+        container = result_container(info)
+    encoding = audio_encoding(
+        container,
+        sample_rate=a.sample_rate,
+        channels=a.channels,
+        source_codec=a.codec if container == info.container else "",
+        sample_format=a.sample_format,
+        bits_per_sample=a.bits_per_sample,
+    )
     pcm_in = ["-f", "f32le", "-sample_rate", str(a.sample_rate), *raw_layout]
     out: list[str] = []
     if info.video is not None:
@@ -268,10 +284,9 @@ def encoder_args(info: MediaInfo) -> tuple[list[str], list[str]]:
             # The mp4 muxer would write HEVC as hev1; Apple players only show hvc1.
             out += ["-tag:v", info.video.codec_tag]
     out += [
-        "-map", "1:a:0", "-c:a", "aac", "-b:a", f"{aac_bit_rate_kbps(a.channels)}k",
-        "-ar", str(out_rate),
+        "-map", "1:a:0", *encoding.codec_args,
         "-map_metadata", "0", "-map_metadata:s:a:0", f"0:s:{a.index}",
-        "-movflags", "+faststart", "-f", _MUXERS[container],
+        *encoding.mux_args, "-f", encoding.muxer,
     ]  # fmt: skip
     return pcm_in, out
 
@@ -367,16 +382,22 @@ class ResultWriter:
 
 @contextlib.contextmanager
 def open_result(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], info: MediaInfo
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    info: MediaInfo,
+    *,
+    container: Container | None = None,
 ) -> Iterator[ResultWriter]:
     """Encode the audio written to the yielded :class:`ResultWriter` into ``dst`` (see
-    :func:`write_result` for what the file holds). ``dst`` appears, complete, only when the
-    block ends without an exception and ffmpeg succeeded; otherwise it is left untouched."""
+    :func:`write_result` for what the file holds and ``container``). ``dst`` appears,
+    complete, only when the block ends without an exception and ffmpeg succeeded; otherwise
+    it is left untouched."""
     if info.audio is None:
         raise NoAudio("no audio stream")
     dst = Path(dst)
-    pcm_in, out = encoder_args(info)
-    args = ["-v", "error", "-y", *input_args(Path(src)), *pcm_in, "-i", "pipe:0", *out]
+    pcm_in, out = encoder_args(info, container)
+    args = ["-v", "error", "-y", *input_args(Path(src), info.container), *pcm_in, "-i",
+            "pipe:0", *out]  # fmt: skip
     fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)

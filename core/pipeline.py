@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from core.limits import MediaLimits
     from core.media import ResultWriter
     from core.pitch import PitchTrack
-    from core.probe import MediaInfo
+    from core.probe import Container, MediaInfo
     from core.score import Score
     from core.spool import AudioSource
     from models.network import Tracker
@@ -142,12 +142,14 @@ def correct_file(
     limits: MediaLimits | None = None,
     require_video: bool = False,
     info: MediaInfo | None = None,
+    container: Container | None = None,
 ) -> Report:
     """Correct the intonation of a clip; the picture is copied bit for bit.
 
     ``info`` is the clip's :func:`core.probe.probe` result when the caller already has it (the
     bot's worker probes first, to refuse a bad file before loading the model); ``limits`` and
-    ``require_video`` then only apply if it is None.
+    ``require_video`` then only apply if it is None. ``container`` picks the result's format
+    for audio-only inputs (default: the input's own, see :func:`core.media.result_container`).
 
     Raises:
         core.errors.InputError: the clip is refused (each subclass has a stable ``code``);
@@ -172,7 +174,7 @@ def correct_file(
         # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
         # clip, the muxer) is not on the path from the plan to the first encoded sample. A
         # clip refused later (Silent, Unpitched) kills it and leaves no file.
-        with open_result(Path(src), Path(dst), info) as writer:
+        with open_result(Path(src), Path(dst), info, container=container) as writer:
             analysis = analyse(spool, tracker=get_tracker, device=options.device,
                                progress=report_progress)  # fmt: skip
             plan = plan_correction(
