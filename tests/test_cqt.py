@@ -31,7 +31,7 @@ def test_params_round_trip_and_kernel_width_matches_nnaudio(front_end: CqtFrontE
 
 
 def test_kernels_are_nnaudios_bit_for_bit_and_so_is_the_transform(front_end: CqtFrontEnd) -> None:
-    """The front end rebuilds nnAudio's CQT1992v2 without its scipy.signal import."""
+    """The front end is nnAudio's CQT1992v2: its kernels, and its forward's numbers."""
     from nnAudio.features import CQT1992v2
 
     p = front_end.params
