@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("media_remux", "pitch", "retune", "score", "bot_ack", "voice")
+BENCHMARKS = ("media_remux", "pitch", "retune", "score", "bot_ack", "voice", "speed", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:

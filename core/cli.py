@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from core.errors import InputError, SmaskError
 
@@ -69,9 +69,20 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _cmd_pitch(args: argparse.Namespace) -> int:
-    from core.pitch import track_file
+    import contextlib
 
-    track = track_file(Path(args.file), device=args.device)
+    from core.media import start_decode
+    from core.pipeline import load_tracker_in_background
+    from core.probe import probe
+
+    # torch and the model (the bulk of a cold start) load in a thread while ffmpeg probes the
+    # clip and decodes it into the spool.
+    loading = load_tracker_in_background(None, args.device)
+    info = probe(Path(args.file))
+    with contextlib.closing(start_decode(Path(args.file), info)) as spool:
+        from core.pitch import track_source
+
+        track = track_source(spool, device=args.device, tracker=cast(Any, loading)())
     track.to_csv(Path(args.output))
     voiced = int((~_isnan(track.f0_hz)).sum())
     print(f"{len(track.f0_hz)} frames ({voiced} voiced) -> {args.output}", file=sys.stderr)

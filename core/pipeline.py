@@ -7,19 +7,21 @@ the same thing.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import check_not_silent, to_mono
+from core.analysis import Analysis, analyse
+from core.audio import check_level, check_not_silent, to_mono
 from core.errors import Unpitched
-from core.notes import Note, frame_envelope_db, segment_notes
-from core.psola import frame_f0_hz, shift_pitch
+from core.notes import Note, segment_notes
 from core.report import MissedReport, NoteReport, Report, ScoreReport
 from core.scales import (
     CHROMATIC,
@@ -35,9 +37,11 @@ from models.units import A4_HZ, midi_to_hz, midi_to_note_name
 if TYPE_CHECKING:
     from core.align import Alignment
     from core.limits import MediaLimits
+    from core.media import ResultWriter
     from core.pitch import PitchTrack
     from core.probe import Container, MediaInfo
     from core.score import Score
+    from core.spool import AudioSource
     from models.network import Tracker
 
 Progress = Callable[[str, float], None]
@@ -157,22 +161,118 @@ def correct_file(
         core.errors.ProcessingError: ffmpeg failed on a clip it had accepted.
     """
     from core.limits import MediaLimits
-    from core.media import decode_audio, write_result
+    from core.media import open_result, start_decode
     from core.probe import probe
 
     report_progress = progress or _no_progress
     report_progress("decoding", 0.0)
+    # Streamed: torch and the model load in a thread from the start (under the probe's and
+    # the decode's ffmpeg runs); ffmpeg decodes into a spool on disk; the analysis follows
+    # the decoder; the encoder takes untouched audio straight from the spool once the plan
+    # is known, and the shifted regions in clip order as they are done.
+    get_tracker = load_tracker_in_background(tracker, options.device)
     if info is None:
         info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
-    audio = decode_audio(Path(src), info)
-    report_progress("decoding", 1.0)
-    corrected, report = correct_audio(
-        audio, info.sample_rate, options, tracker=tracker, progress=report_progress
-    )
-    report_progress("encoding", 0.0)
-    write_result(Path(src), Path(dst), corrected, info, container=container)
+    spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
+    with contextlib.closing(spool):
+        # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
+        # clip, the muxer) is not on the path from the plan to the first encoded sample. A
+        # clip refused later (Silent, Unpitched) kills it and leaves no file.
+        with open_result(Path(src), Path(dst), info, container=container) as writer:
+            analysis = analyse(spool, tracker=get_tracker, device=options.device,
+                               progress=report_progress)  # fmt: skip
+            plan = plan_correction(
+                None, spool.sample_rate, options, progress=report_progress, analysis=analysis
+            )
+            report_progress("retuning", 0.0)
+            f0_after = _shift_streamed(spool, plan, options, writer, report_progress)
+            report_progress("encoding", 0.0)
+        report = _report(plan, f0_after, spool.length, spool.sample_rate, options)
     report_progress("encoding", 1.0)
     return report
+
+
+def preload() -> None:
+    """Import now what :func:`correct_file` imports lazily (torch, the tracker, the shifter,
+    the media path, torchaudio's resampler).
+
+    ``import core.pipeline`` stays light for a one-shot CLI run, which loads torch in a thread
+    under ffmpeg; a long-lived worker calls this before its first job instead, so no job pays
+    (or stalls its event loop on) a first import.
+    """
+    import torchaudio.functional  # noqa: F401  (core.pitch's resampler, imported on first use)
+
+    import core.limits
+    import core.media
+    import core.pitch
+    import core.probe
+    import core.psola
+    import core.spool  # noqa: F401
+
+
+def load_tracker_in_background(
+    tracker: Tracker | None, device: str | None
+) -> Tracker | Callable[[], Tracker]:
+    """The tracker, or a callable that waits for it while it loads in a thread of its own.
+
+    Importing torch and reading the weights (most of a cold start) then overlaps ffmpeg's
+    decode and the loudness pass instead of preceding them.
+    """
+    if tracker is not None:
+        return tracker
+    box: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            from core.pitch import shipped_tracker
+
+            box["tracker"] = shipped_tracker(device)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=load, name="smask-model", daemon=True)
+    thread.start()
+
+    def wait() -> Tracker:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        loaded: Tracker = box["tracker"]
+        return loaded
+
+    return wait
+
+
+def _shift_streamed(
+    spool: AudioSource,
+    plan: Plan,
+    options: CorrectOptions,
+    writer: ResultWriter,
+    report_progress: Progress,
+) -> npt.NDArray[np.float64]:
+    """Shift from the spool into the encoder; the output's fundamental, measured on the way."""
+    from core.measures import FrameF0
+    from core.psola import shift_source
+
+    hop_s, sample_rate, n = plan.track.hop_s, spool.sample_rate, spool.length
+    # Where the shift is 0 the output is the input, so what was unmeasurable stays so.
+    expected = plan.f0_ref_hz * np.power(2.0, plan.shift_cents / 1200.0)
+    after = FrameF0(expected, sample_rate, hop_s, n)
+    step = max(1, round(4.0 * sample_rate))
+
+    def write(block: npt.NDArray[np.float32]) -> None:
+        writer.write(block)
+        after.push(to_mono(block))
+
+    def copy(start: int, stop: int) -> None:
+        writer.copy(spool, start, stop)
+        for first in range(start, stop, step):
+            after.push(to_mono(spool.read(first, min(stop, first + step))))
+
+    shift_source(spool, plan.f0_ref_hz, plan.shift_cents, hop_s, write=write, copy=copy,
+                 device=options.device,
+                 progress=lambda f: report_progress("retuning", 0.8 * f))  # fmt: skip
+    return after.result()
 
 
 @dataclass(frozen=True)
@@ -191,36 +291,44 @@ class Plan:
 
 
 def plan_correction(
-    samples: npt.NDArray[np.float32],
+    samples: npt.NDArray[np.float32] | None,
     sample_rate: int,
     options: CorrectOptions = CorrectOptions(),
     *,
     tracker: Tracker | None = None,
     progress: Progress | None = None,
     mono: npt.NDArray[np.float32] | None = None,
+    analysis: Analysis | None = None,
 ) -> Plan:
     """Track, cut into notes, choose the key and each note's target and shift.
 
     Public so that benchmarks can hand exactly the same targets to other shifters.
+    ``analysis`` is :func:`core.analysis.analyse` of the clip when the caller streamed it
+    (then ``samples`` may be None): planning itself only reads per-frame arrays.
 
     Raises:
         Silent: no window of the recording is loud enough to analyse.
         Unpitched: sound, but less than ``MIN_PITCHED_S`` of sustained notes.
     """
-    from core.pitch import track_pitch
+    from core.spool import ArraySource
 
     report_progress = progress or _no_progress
-    mono = to_mono(samples) if mono is None else mono
-    check_not_silent(mono, sample_rate)
-    report_progress("analysing", 0.0)
-    track = track_pitch(mono, sample_rate, device=options.device, tracker=tracker)
+    if analysis is None:
+        if samples is None and mono is None:
+            raise ValueError("plan_correction needs samples, mono or an analysis")
+        mono = to_mono(samples) if mono is None else mono  # type: ignore[arg-type]
+        check_not_silent(mono, sample_rate)
+        analysis = analyse(ArraySource(mono[np.newaxis, :], sample_rate), tracker=tracker,
+                           device=options.device, progress=report_progress)  # fmt: skip
+    check_level(analysis.loudest_dbfs)
+    track = analysis.track
     hop_s = track.hop_s
     report_progress("analysing", 0.6)
     a4_hz = options.a4_hz if options.a4_hz is not None else estimate_a4(track.f0_hz)
     midi_range = instrument_range(options.instrument) if options.instrument else None
-    envelope = frame_envelope_db(mono, sample_rate, hop_s, len(track))
+    envelope = analysis.envelope_db
     notes = segment_notes(track, a4_hz=a4_hz, midi_range=midi_range, envelope_db=envelope)
-    f0_measured = frame_f0_hz(mono, sample_rate, track.f0_hz, hop_s)
+    f0_measured = analysis.f0_measured_hz
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
     pitched_s = sum(
@@ -307,7 +415,13 @@ def correct_audio(
     tracker: Tracker | None = None,
     progress: Progress | None = None,
 ) -> tuple[npt.NDArray[np.float32], Report]:
-    """Correct ``[channels, samples]`` float32 audio; returns the same shape and the report."""
+    """Correct ``[channels, samples]`` float32 audio; returns the same shape and the report.
+
+    The whole clip in memory, shifted in one call: the reference :func:`correct_file`'s
+    streamed path must match (tests/test_pipeline.py compares them sample for sample).
+    """
+    from core.psola import shift_pitch
+
     report_progress = progress or _no_progress
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim == 1:
@@ -342,10 +456,23 @@ def _measure(
     followed (seeded with the pitch we expect) and compared with the input's, frame by frame;
     the note's median ratio added to its "before" gives "after".
     """
-    track, hop_s = plan.track, plan.track.hop_s
+    from core.psola import frame_f0_hz
+
     # Where the shift is 0 the output is the input, so what was unmeasurable stays so.
     expected = plan.f0_ref_hz * np.power(2.0, plan.shift_cents / 1200.0)
-    f0_after = frame_f0_hz(to_mono(corrected), sample_rate, expected, hop_s)
+    f0_after = frame_f0_hz(to_mono(corrected), sample_rate, expected, plan.track.hop_s)
+    return _report(plan, f0_after, corrected.shape[-1], sample_rate, options)
+
+
+def _report(
+    plan: Plan,
+    f0_after: npt.NDArray[np.float64],
+    n_samples: int,
+    sample_rate: int,
+    options: CorrectOptions,
+) -> Report:
+    """The report from the output's measured fundamental per frame (``f0_after``)."""
+    track = plan.track
     moved_cents = 1200.0 * np.log2(f0_after / plan.f0_measured_hz)
     # The plot shows the tracker's pitch moved by what the shifter measurably did.
     shown_after = track.f0_hz * np.power(2.0, np.nan_to_num(moved_cents) / 1200.0)
@@ -384,7 +511,7 @@ def _measure(
         a4_hz=plan.a4_hz,
         a4_estimated=options.a4_hz is None,
         mode=options.mode,
-        duration_s=corrected.shape[-1] / sample_rate,
+        duration_s=n_samples / sample_rate,
         times_s=track.times_s,
         f0_before_hz=track.f0_hz,
         f0_after_hz=shown_after,
