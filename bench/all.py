@@ -10,7 +10,17 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("media_remux", "pitch", "rooms", "retune", "bot_ack")
+BENCHMARKS = (
+    "media_remux",
+    "pitch",
+    "rooms",
+    "retune",
+    "score",
+    "bot_ack",
+    "voice",
+    "speed",
+    "memory",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

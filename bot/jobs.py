@@ -65,6 +65,8 @@ class Job:
     doc_url: str
     doc_title: str
     doc_size: int  # bytes, as declared by VK (never trusted for the download cap)
+    kind: str = "doc"  # "doc": a file (clip or audio); "voice": a voice message
+    fallback_url: str = ""  # a voice message's link_mp3, tried when link_ogg fails
     options: dict[str, Any] = field(default_factory=dict)  # the user's settings at submission
     lang: str = "ru"
     state: str = "queued"

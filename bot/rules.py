@@ -30,6 +30,14 @@ class DocAttachmentRule(ABCRule[Message]):
         return {"doc": docs[0]} if docs else False
 
 
+class AudioMessageAttachmentRule(ABCRule[Message]):
+    """A voice message (the microphone button): injects ``audio_message``."""
+
+    async def check(self, event: Message) -> dict[str, Any] | bool:
+        voices = _attachments(event, "audio_message")
+        return {"audio_message": voices[0]} if voices else False
+
+
 class VideoAttachmentRule(ABCRule[Message]):
     """A clip sent as a VK *video*, which a community token cannot download."""
 

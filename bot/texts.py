@@ -23,6 +23,32 @@ TEXTS: dict[str, dict[str, str]] = {
             "🎵 Got it! Your clip is in the queue, position {position}. I'll write when it's ready."
         ),
     },
+    "queued_voice": {
+        "ru": "🎤 Слышу! Голосовое в очереди, позиция: {position}. Скоро пришлю чистую версию.",
+        "en": "🎤 Got it! Your voice message is in the queue, position {position}.",
+    },
+    "result_voice": {
+        "ru": "Ваша запись после настройки 🎤 — голосовое выше.\n\n{summary}",
+        "en": "Your take, in tune 🎤: the voice message above.\n\n{summary}",
+    },
+    "result_audio": {
+        "ru": "Исправленная запись 🎧\n\n{summary}",
+        "en": "Your corrected recording 🎧\n\n{summary}",
+    },
+    "voice_nothing_to_correct": {
+        "ru": (
+            "Я послушал — тут нечего исправлять 🙂 Запись совсем короткая или тихая. "
+            "Спойте или сыграйте мелодию хотя бы пару секунд, и я помогу!"
+        ),
+        "en": (
+            "I listened, and there's nothing to correct 🙂 The recording is very short or "
+            "quiet. Sing or play a melody for a couple of seconds and I'll help!"
+        ),
+    },
+    "nothing_ack": {
+        "ru": "🎧 Послушал — исправлять нечего.",
+        "en": "🎧 Listened: nothing to correct.",
+    },
     "already_queued": {
         "ru": "Этот клип уже в работе (позиция {position}).",
         "en": "This clip is already being worked on (position {position}).",
@@ -44,8 +70,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "⬆️ Uploading the result…",
     },
     "done_ack": {
-        "ru": "✅ Готово! Исправленный клип — в ответе ниже.",
-        "en": "✅ Done! The corrected clip is in the reply below.",
+        "ru": "✅ Готово! Результат — в ответе ниже.",
+        "en": "✅ Done! The result is in the reply below.",
     },
     "result": {
         "ru": "Исправленный клип 🎬\n\n{summary}",
@@ -63,11 +89,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "video_hint": {
         "ru": (
             "Видео, отправленное как «видео», бот скачать не может 😔\n"
-            "Пожалуйста, отправьте его как файл: скрепка 📎 → Файл → выберите видео."
+            "Пожалуйста, отправьте его как файл: скрепка 📎 → Файл → выберите видео. "
+            "Или просто запишите голосовое сообщение 🎤"
         ),
         "en": (
             "A clip sent as a *video* can't be downloaded by a community bot 😔\n"
-            "Please send it as a file: paperclip 📎 → File → choose the video."
+            "Please send it as a file: paperclip 📎 → File → choose the video. "
+            "Or simply record a voice message 🎤"
         ),
     },
     # --- refusals before download ---
@@ -92,9 +120,47 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Это не видео и не аудио. Пришлите клип в формате MP4 или MOV.",
         "en": "This is not a video or audio file. Please send an MP4 or MOV clip.",
     },
+    "error_web_page": {
+        "ru": (
+            "Вместо записи пришла веб-страница 🤔 Наверное, ссылка устарела. "
+            "Пришлите запись ещё раз, пожалуйста."
+        ),
+        "en": (
+            "I got a web page instead of the recording 🤔 The link may have expired. "
+            "Please send it again."
+        ),
+    },
     "error_unsupported_container": {
-        "ru": "Такой формат (например, WebM, MKV или AVI) я не принимаю. Нужен MP4 или MOV.",
-        "en": "I don't accept this format (WebM, MKV, AVI...). Please send MP4 or MOV.",
+        "ru": (
+            "Такой формат (например, WebM, MKV или AVI) я не принимаю. Пришлите голосовое "
+            "сообщение, видео MP4/MOV или аудио OGG, MP3, M4A, WAV, FLAC."
+        ),
+        "en": (
+            "I don't accept this format (WebM, MKV, AVI...). Please send a voice message, an "
+            "MP4/MOV video or OGG, MP3, M4A, WAV, FLAC audio."
+        ),
+    },
+    "error_video_in_audio": {
+        "ru": "В аудиофайле спрятано видео. Видео лучше прислать файлом MP4 или MOV.",
+        "en": "This audio file also hides a video. Please send videos as MP4 or MOV files.",
+    },
+    "error_chained_stream": {
+        "ru": "В файле склеены несколько записей. Пришлите, пожалуйста, одну запись.",
+        "en": "This file holds several recordings glued together. Please send just one.",
+    },
+    "error_oversized_tag": {
+        "ru": "В MP3 огромный блок с обложкой и тегами. Сохраните файл без них и пришлите снова.",
+        "en": "The MP3 carries a huge tag (cover art, lyrics). Save it without and resend.",
+    },
+    "error_length_mismatch": {
+        "ru": (
+            "Файл повреждён: в заголовке указана одна длина, а звука в нём другая. "
+            "Попробуйте сохранить его заново."
+        ),
+        "en": (
+            "The file is damaged: its header promises a different length than the sound "
+            "inside. Please save it again."
+        ),
     },
     "error_not_video": {
         "ru": "В файле есть звук, но нет картинки. Пришлите видеоклип (MP4 или MOV).",
@@ -216,9 +282,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "help": {
         "ru": (
             "Привет! Я — Symphonic Masks 🎭\n"
-            "Пришлите видео, где вы поёте или играете мелодию, — я подтяну фальшивые ноты, "
-            "не меняя длительность, тембр и картинку, и пришлю отчёт об интонации.\n\n"
-            "Как отправить: скрепка 📎 → Файл → выберите видео (MP4 или MOV).\n\n"
+            "Спойте или сыграйте мелодию — я подтяну фальшивые ноты, не меняя длительность, "
+            "тембр и картинку, и пришлю отчёт об интонации.\n\n"
+            "Как отправить:\n"
+            "🎤 голосовое сообщение — зажмите микрофон и пойте;\n"
+            "🎬 видео файлом — скрепка 📎 → Файл → видео (MP4 или MOV);\n"
+            "🎧 аудиофайл — скрепка 📎 → Файл (OGG, MP3, M4A, WAV, FLAC).\n\n"
             "Команды:\n"
             "/status — ваши клипы в очереди\n"
             "/cancel — отменить ваши клипы\n"
@@ -236,9 +305,12 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "en": (
             "Hi! I'm Symphonic Masks 🎭\n"
-            "Send a video of you singing or playing a melody: I'll pull the out-of-tune notes to "
-            "pitch without changing duration, timbre or picture, and send an intonation report.\n\n"
-            "How to send: paperclip 📎 → File → choose the video (MP4 or MOV).\n\n"
+            "Sing or play a melody: I'll pull the out-of-tune notes to pitch without changing "
+            "duration, timbre or picture, and send an intonation report.\n\n"
+            "How to send:\n"
+            "🎤 a voice message: hold the microphone and sing;\n"
+            "🎬 a video as a file: paperclip 📎 → File → the video (MP4 or MOV);\n"
+            "🎧 an audio file: paperclip 📎 → File (OGG, MP3, M4A, WAV, FLAC).\n\n"
             "Commands:\n"
             "/status — your clips in the queue\n"
             "/cancel — cancel your clips\n"

@@ -20,6 +20,7 @@ from vkbottle import (
     PhotoMessageUploader,
     VideoUploader,
     VKAPIError,
+    VoiceMessageUploader,
 )
 
 from bot.errors import RETRY_CODES, backoff_delay_s, log_operator_error
@@ -147,11 +148,12 @@ async def send_job_text(api: API, job: Job, text: str, *, purpose: str) -> int:
     )
 
 
-def result_title(job: Job) -> str:
-    """``<original name>_tuned.mp4``: the ``.mp4`` ending keeps VK from calling it doc.txt."""
+def result_title(job: Job, suffix: str = ".mp4") -> str:
+    """``<original name>_tuned.mp4`` (or ``.ogg``, ``.mp3``...: the result's own format); the
+    ending keeps VK from calling it doc.txt."""
     stem = Path(job.doc_title or "clip").stem[:60] or "clip"
     safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in stem).strip() or "clip"
-    return f"{safe}_tuned.mp4"
+    return f"{safe}_tuned{suffix}"
 
 
 async def deliver(
@@ -174,7 +176,9 @@ async def deliver(
         the id of our answer message.
     """
     doc = await DocMessagesUploader(api).upload(
-        file_source=str(video_path), peer_id=job.peer_id, title=result_title(job)
+        file_source=str(video_path),
+        peer_id=job.peer_id,
+        title=result_title(job, video_path.suffix or ".mp4"),
     )
     attachments = [doc]
     if video_api is not None:
@@ -190,17 +194,7 @@ async def deliver(
             )
         except Exception as exc:  # the doc is the product; the playable copy is a bonus
             log.warning("video upload failed for job %s: %s", job.job_id, describe_error(exc))
-    if plot_path is not None and plot_path.exists():
-        try:
-            attachments.append(
-                await PhotoMessageUploader(api).upload(
-                    file_source=str(plot_path), peer_id=job.peer_id
-                )
-            )
-        except VKAPIError as exc:  # the clip matters more than its picture
-            log.warning(
-                "pitch picture upload failed for job %s: %s", job.job_id, describe_error(exc)
-            )
+    attachments += await _picture(api, job, plot_path)
     return await send(
         api,
         job.peer_id,
@@ -209,3 +203,60 @@ async def deliver(
         attachment=",".join(attachments),
         reply=_reply_params(job),
     )
+
+
+async def _picture(api: API, job: Job, plot_path: Path | None) -> list[str]:
+    """The pitch picture as an attachment, or nothing: the sound matters more than its plot."""
+    if plot_path is None or not plot_path.exists():
+        return []
+    try:
+        return [
+            await PhotoMessageUploader(api).upload(file_source=str(plot_path), peer_id=job.peer_id)
+        ]
+    except VKAPIError as exc:
+        log.warning("pitch picture upload failed for job %s: %s", job.job_id, describe_error(exc))
+        return []
+
+
+async def upload_voice(api: API, job: Job, ogg_path: Path) -> str:
+    """Upload OGG/Opus as a voice message; returns its ``doc{owner}_{id}[_{key}]`` string.
+
+    ``docs.getMessagesUploadServer(type=audio_message, peer_id)`` -> POST -> ``docs.save``
+    answers ``{"type": "audio_message", "audio_message": {...}}``; a voice message is a doc
+    to ``messages.send``, so the string says ``doc`` whatever the saved type is called.
+    """
+    saved = await VoiceMessageUploader(api).raw_upload(
+        file_source=str(ogg_path), peer_id=job.peer_id, title="voice.ogg"
+    )
+    item = saved[saved["type"]]
+    key = item.get("access_key")
+    return f"doc{item['owner_id']}_{item['id']}" + (f"_{key}" if key else "")
+
+
+async def deliver_voice(
+    api: API, job: Job, ogg_path: Path, text: str, plot_path: Path | None = None
+) -> int:
+    """Answer a voice message with a voice message, then the summary and picture.
+
+    Two messages, both replies to the user's: VK shows a voice message alone in its bubble,
+    so the report goes beside it. Each has its own stable random_id ("result", "report"),
+    so a re-run job posts neither twice. Returns the voice message's id.
+    """
+    voice = await upload_voice(api, job, ogg_path)
+    message_id = await send(
+        api,
+        job.peer_id,
+        "",
+        random_id=random_id_for(job.job_id, "result"),
+        attachment=voice,
+        reply=_reply_params(job),
+    )
+    await send(
+        api,
+        job.peer_id,
+        text,
+        random_id=random_id_for(job.job_id, "report"),
+        attachment=",".join(await _picture(api, job, plot_path)),
+        reply=_reply_params(job),
+    )
+    return message_id

@@ -32,11 +32,12 @@ from bot.jobs import Job, JobStore
 from bot.logsafe import describe_error
 from bot.settings import Settings
 from bot.texts import PIPELINE_STAGE_KEYS, error_key, t
-from bot.vk import deliver, edit, make_api, send_job_text
-from core.errors import InputError
+from bot.vk import deliver, deliver_voice, edit, make_api, send_job_text
+from core.errors import InputError, Silent, Unpitched
 
 if TYPE_CHECKING:
     from core.pipeline import CorrectOptions
+    from core.probe import Container
 
 log = logging.getLogger("smask.worker")
 
@@ -53,6 +54,14 @@ FINAL_DOWNLOAD_KEYS = {
     "declared_too_large": "declared_too_large",
     "too_large": "error_too_large",
 }
+# Refusals that, for a voice message, are no error: a breath, a cough, a second of silence.
+NOTHING_TO_CORRECT = (Silent.code, Unpitched.code)
+# VK takes documents of any format but MP3 (docs.getUploadServer), so an MP3 file comes back
+# as AAC in M4A, the nearest format VK keeps; the CLI still writes MP3.
+BOT_RESULT_CONTAINER: dict[str, Container] = {"mp3": "m4a"}
+# Result file suffix per container, so VK and players know what they hold.
+RESULT_SUFFIX = {"m4a": ".m4a", "mov": ".mov", "ogg": ".ogg", "mp3": ".mp3", "wav": ".wav",
+                 "flac": ".flac"}  # fmt: skip
 
 
 # Scratch folders live in this subfolder of SMASK_WORK_DIR, one per attempt, named
@@ -222,27 +231,23 @@ class Worker:
     async def _run(self, api: API, job: Job, me: str, work: Path) -> None:
         lang = job.lang
         src = work / "input.bin"
-        dst = work / "corrected.mp4"
         plot = work / "pitch.png"
         try:
             await self._progress(api, job, "stage_downloading")
-            await download(
-                job.doc_url,
-                src,
-                allowed_hosts=self.settings.allowed_hosts,
-                max_bytes=self.settings.max_download_bytes,
-                timeout_s=self.settings.download_timeout_s,
-                declared_size=job.doc_size or None,
-            )
+            await self._download(job, src)
             await asyncio.to_thread(self._check_cancel, job.job_id, me)
-            report = await self._correct(api, job, me, src, dst)
+            report, dst = await self._correct(api, job, me, src, work)
             await asyncio.to_thread(self._check_cancel, job.job_id, me)  # last check before upload
             await self._progress(api, job, "stage_uploading")
             summary = _report_text(report, lang)
             plot_path = await asyncio.to_thread(_plot, report, plot)
-            message_id = await self._deliver(
-                api, job, dst, t("result", lang, summary=summary), plot_path
-            )
+            if job.kind == "voice":
+                text = t("result_voice", lang, summary=summary)
+                message_id = await deliver_voice(api, job, dst, text, plot_path)
+            else:
+                result_key = "result" if dst.suffix in (".mp4", ".mov") else "result_audio"
+                text = t(result_key, lang, summary=summary)
+                message_id = await self._deliver(api, job, dst, text, plot_path)
         except JobCancelled:
             await self._end(api, job, me, "cancelled", "cancelled_ack")
             return
@@ -255,6 +260,9 @@ class Worker:
             return
         except InputError as exc:
             log.info("job %s: input refused: %s (%s)", job.job_id, exc.code, exc.detail)
+            if job.kind == "voice" and exc.code in NOTHING_TO_CORRECT:
+                await self._nothing_to_correct(api, job, me, exc.code)
+                return
             await self._fail(api, job, me, exc.code, t(error_key(exc.code), lang, **exc.facts))
             return
         except VKAPIError as exc:
@@ -275,10 +283,40 @@ class Worker:
             log.info("job %s: done, answered with message %s", job.job_id, message_id)
             await self._progress(api, job, "done_ack")
 
+    async def _download(self, job: Job, src: Path) -> None:
+        """The job's file; a voice message whose OGG fails falls back to its MP3 link."""
+        urls = [u for u in (job.doc_url, job.fallback_url) if u]
+        for i, url in enumerate(urls):
+            try:
+                await download(
+                    url,
+                    src,
+                    allowed_hosts=self.settings.allowed_hosts,
+                    max_bytes=self.settings.max_download_bytes,
+                    timeout_s=self.settings.download_timeout_s,
+                    declared_size=job.doc_size or None,
+                )
+                return
+            except DownloadError as exc:
+                if exc.code != "download_failed" or i == len(urls) - 1:
+                    raise
+                log.info("job %s: %s; trying the fallback link", job.job_id, describe_error(exc))
+
+    async def _nothing_to_correct(self, api: API, job: Job, me: str, code: str) -> None:
+        """A silent or too short voice message: a kind word, and the job counts as done."""
+        try:
+            await send_job_text(api, job, t("voice_nothing_to_correct", job.lang), purpose="result")
+        except Exception as exc:
+            log.error("job %s: could not send the answer: %s", job.job_id, describe_error(exc))
+        if await asyncio.to_thread(
+            jobs_mod.finish, self.store, job.job_id, me, "done", error_code=code
+        ):
+            await self._progress(api, job, "nothing_ack")
+
     async def _deliver(
         self, api: API, job: Job, dst: Path, text: str, plot_path: Path | None
     ) -> int:
-        if not self.settings.vk_user_token:
+        if not self.settings.vk_user_token or dst.suffix not in (".mp4", ".mov"):
             return await deliver(api, job, dst, text, plot_path)
         video_api = make_api(self.settings, user=True)
         try:
@@ -302,9 +340,20 @@ class Worker:
         if current.state != "running" or current.worker != me:  # taken over: its worker answers
             raise LeaseLost(job_id)
 
-    async def _correct(self, api: API, job: Job, me: str, src: Path, dst: Path) -> Any:
-        """Run core.pipeline.correct_file in a thread, turning its stages into chat edits."""
+    async def _correct(
+        self, api: API, job: Job, me: str, src: Path, work: Path
+    ) -> tuple[Any, Path]:
+        """Run core.pipeline.correct_file in a thread, turning its stages into chat edits.
+
+        The result's format: OGG/Opus for a voice message (whatever link it came from), the
+        input's own family for a file (a clip stays a clip, a FLAC a FLAC; an MP3 comes back
+        as M4A, see BOT_RESULT_CONTAINER).
+
+        Returns:
+            (the report, the result's path).
+        """
         from core.limits import MediaLimits
+        from core.media import result_container
         from core.pipeline import correct_file
 
         loop = asyncio.get_running_loop()
@@ -326,10 +375,13 @@ class Worker:
         # Refuse a bad file before touching the model: the user's answer must not depend on it.
         from core.probe import probe
 
-        info = await asyncio.to_thread(probe, src, limits=limits, require_video=True)
+        info = await asyncio.to_thread(probe, src, limits=limits)
+        container: Container = "ogg" if job.kind == "voice" else result_container(info)
+        container = BOT_RESULT_CONTAINER.get(container, container)
+        dst = work / f"corrected{RESULT_SUFFIX.get(container, '.mp4')}"
         tracker = await asyncio.to_thread(self.tracker)
         try:
-            return await asyncio.to_thread(
+            report = await asyncio.to_thread(
                 correct_file,
                 src,
                 dst,
@@ -337,7 +389,9 @@ class Worker:
                 progress=progress,
                 tracker=tracker,
                 info=info,
+                container=container,
             )
+            return report, dst
         finally:  # progress edits land before the next ones, never after the final answer
             await asyncio.gather(*(asyncio.wrap_future(f) for f in edits), return_exceptions=True)
 

@@ -28,7 +28,9 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
     holder["worker"] = worker
     # Import the pipeline before taking jobs: a first import inside a job runs on the job's
     # event loop and stalls it, lease heartbeat included, for as long as the import takes.
-    import core.pipeline  # noqa: F401
+    import core.pipeline
+
+    core.pipeline.preload()  # and what correct_file imports lazily (torch, the shifter...)
 
     try:
         worker.tracker()  # load the model before taking jobs, once per process

@@ -87,7 +87,11 @@ def check_not_silent(
     Decided on decoded samples, not on the header (a muted phone still writes an AAC track),
     so the pipeline calls this right after :func:`core.media.decode_audio`.
     """
-    level = peak_window_dbfs(audio, sample_rate)
+    check_level(peak_window_dbfs(audio, sample_rate), threshold_dbfs=threshold_dbfs)
+
+
+def check_level(level: float, *, threshold_dbfs: float = SILENCE_DBFS) -> None:
+    """:func:`check_not_silent` on a loudest-window level already measured (streamed)."""
     if level < threshold_dbfs:
         raise Silent(
             f"loudest {LOUDNESS_WINDOW_S * 1000:.0f} ms is {level:.1f} dBFS",

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from core.errors import InputError, SmaskError
 
@@ -28,11 +28,18 @@ EXIT_FAILED = 4  # our own failure
 CLI_MESSAGES: dict[str, str] = {
     "empty": "the file is empty",
     "not_media": "this is not an audio or video file",
-    "unsupported_container": "only MP4 and MOV are supported (convert WebM/MKV/AVI to MP4 first)",
+    "web_page": "this is a web page (HTML), not a recording; was the download link wrong?",
+    "unsupported_container": (
+        "supported: MP4/MOV clips and M4A, OGG (Opus/Vorbis), MP3, WAV (PCM), FLAC audio"
+    ),
     "not_video": "this MP4 has sound but no picture; a video clip is needed here",
     "corrupt": "the file is damaged or incomplete (truncated upload?)",
     "hostile": "the file is a playlist or script that points at other files; refused",
     "no_audio": "the clip has no sound track",
+    "video_in_audio": "this audio file also carries a video stream; send video as MP4/MOV",
+    "chained_stream": "the OGG holds more than one recording (chained or multiplexed streams)",
+    "oversized_tag": "the MP3's ID3 tag is absurdly large or runs past the end of the file",
+    "length_mismatch": "the header's length does not match the audio in the file (damaged?)",
     "too_large": "the file is larger than the configured limit",
     "too_long": "the clip is longer than the configured limit",
     "too_big_format": "picture size, channel count or sample rate is outside the limits",
@@ -62,9 +69,20 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _cmd_pitch(args: argparse.Namespace) -> int:
-    from core.pitch import track_file
+    import contextlib
 
-    track = track_file(Path(args.file), device=args.device)
+    from core.media import start_decode
+    from core.pipeline import load_tracker_in_background
+    from core.probe import probe
+
+    # torch and the model (the bulk of a cold start) load in a thread while ffmpeg probes the
+    # clip and decodes it into the spool.
+    loading = load_tracker_in_background(None, args.device)
+    info = probe(Path(args.file))
+    with contextlib.closing(start_decode(Path(args.file), info)) as spool:
+        from core.pitch import track_source
+
+        track = track_source(spool, device=args.device, tracker=cast(Any, loading)())
     track.to_csv(Path(args.output))
     voiced = int((~_isnan(track.f0_hz)).sum())
     print(f"{len(track.f0_hz)} frames ({voiced} voiced) -> {args.output}", file=sys.stderr)
@@ -223,11 +241,11 @@ def _cmd_correct(args: argparse.Namespace) -> int:
 def add_commands(subparsers: Any) -> None:
     """Register probe, pitch, correct and tunes on an argparse subparsers object."""
     p = subparsers.add_parser("probe", help="print a clip's facts as JSON")
-    p.add_argument("file", help="MP4/MOV clip or MP4/M4A audio")
+    p.add_argument("file", help="MP4/MOV clip, or M4A, OGG, MP3, WAV, FLAC audio")
     p.set_defaults(handler=_cmd_probe)
 
     p = subparsers.add_parser("pitch", help="track pitch every 10 ms into a CSV")
-    p.add_argument("file", help="MP4/MOV clip or MP4/M4A audio")
+    p.add_argument("file", help="MP4/MOV clip, or M4A, OGG, MP3, WAV, FLAC audio")
     p.add_argument("-o", "--output", required=True, help="CSV: time_s, f0_hz, voiced_prob")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if any")
     p.set_defaults(handler=_cmd_pitch)
@@ -238,8 +256,13 @@ def add_commands(subparsers: Any) -> None:
         description="Correct the intonation of a clip. The video stream is copied bit for bit; "
         "only the sound is retuned.",
     )
-    p.add_argument("input", help="MP4/MOV clip (or MP4/M4A audio)")
-    p.add_argument("-o", "--output", required=True, help="where to write the corrected clip")
+    p.add_argument("input", help="MP4/MOV clip, or M4A, OGG, MP3, WAV, FLAC audio")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="where to write the result, in the input's format (OGG/Opus stays 48 kHz Opus)",
+    )
     p.add_argument("--key", default=None, help="tonic, e.g. D or Bb (default: detected)")
     p.add_argument(
         "--scale",

@@ -35,8 +35,16 @@ class NotMedia(InputError):
     code = "not_media"
 
 
+class WebPage(NotMedia):
+    """An HTML page where a recording was expected: a download link that answered with a
+    login, error or captcha page instead of the file."""
+
+    code = "web_page"
+
+
 class UnsupportedContainer(InputError):
-    """A real media file, but not MP4/MOV (WebM, MKV, AVI...)."""
+    """A real media file, but in none of the containers we take (WebM, MKV, AVI, AMR...), or
+    an accepted container holding a codec we do not (ADPCM in WAV, Speex in OGG...)."""
 
     code = "unsupported_container"
 
@@ -57,6 +65,34 @@ class Hostile(InputError):
     """A playlist, concat script or other file that tries to make ffmpeg open something else."""
 
     code = "hostile"
+
+
+class VideoInAudio(InputError):
+    """An audio container (OGG, MP3, WAV, FLAC) that also carries a picture stream (Theora in
+    OGG): the result could not keep it, and a clip belongs in MP4/MOV."""
+
+    code = "video_in_audio"
+
+
+class ChainedStream(InputError):
+    """An OGG holding more than one logical stream: a second stream chained after the first
+    (two recordings glued together) or multiplexed beside it. Which one is "the" take?"""
+
+    code = "chained_stream"
+
+
+class OversizedTag(InputError):
+    """A metadata tag (ID3v2) larger than any real cover art needs, or running past the end
+    of the file: megabytes for ffmpeg to parse before the first audio frame."""
+
+    code = "oversized_tag"
+
+
+class LengthMismatch(InputError):
+    """The header claims a length the audio data does not have: a false Xing/Info frame
+    count, a WAV data chunk longer than the file, a forged FLAC sample count."""
+
+    code = "length_mismatch"
 
 
 class NoAudio(InputError):
@@ -136,10 +172,15 @@ INPUT_ERROR_CODES: tuple[str, ...] = tuple(
     for cls in (
         EmptyFile,
         NotMedia,
+        WebPage,
         UnsupportedContainer,
         NotVideo,
         Corrupt,
         Hostile,
+        VideoInAudio,
+        ChainedStream,
+        OversizedTag,
+        LengthMismatch,
         NoAudio,
         TooLarge,
         TooLong,

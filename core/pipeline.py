@@ -7,20 +7,23 @@ the same thing.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import check_not_silent, to_mono
+from core.analysis import Analysis, analyse
+from core.audio import check_level, check_not_silent, to_mono
 from core.errors import Unpitched
-from core.notes import Note, frame_envelope_db, segment_notes
+from core.notes import Note, segment_notes
 from core.performance import performance_notes
-from core.psola import frame_f0_hz, shift_pitch
-from core.report import NoteReport, Report
+from core.report import MissedReport, NoteReport, Report, ScoreReport
 from core.scales import (
     CHROMATIC,
     Key,
@@ -33,10 +36,13 @@ from core.targets import NoteTarget, plan_notes, shift_curve_cents
 from models.units import A4_HZ, midi_to_hz, midi_to_note_name
 
 if TYPE_CHECKING:
+    from core.align import Alignment
     from core.limits import MediaLimits
+    from core.media import ResultWriter
     from core.pitch import PitchTrack
-    from core.probe import MediaInfo
+    from core.probe import Container, MediaInfo
     from core.score import Score
+    from core.spool import AudioSource
     from models.network import Tracker
 
 Progress = Callable[[str, float], None]
@@ -44,6 +50,8 @@ STAGES = ("decoding", "analysing", "retuning", "encoding")
 MIN_PITCHED_S = 0.5  # s: less sustained pitch than this in a whole clip is "nothing to correct"
 SUSTAINED_NOTE_S = 0.15  # s: notes shorter than this don't count towards MIN_PITCHED_S...
 SUSTAINED_MEASURED_SHARE = 0.7  # ...nor do notes with a followable fundamental in fewer frames
+JUDGED_NOTE_S = 0.05  # s: shorter notes are not checked against a score (blips, not notes)...
+JUDGED_WOBBLE_CENTS = 100.0  # ...nor ones whose pitch swings more than a semitone (no pitch)
 MAX_TRANSPOSE = 48  # semitones: four octaves either way covers every instrument's reading
 
 
@@ -139,12 +147,14 @@ def correct_file(
     limits: MediaLimits | None = None,
     require_video: bool = False,
     info: MediaInfo | None = None,
+    container: Container | None = None,
 ) -> Report:
     """Correct the intonation of a clip; the picture is copied bit for bit.
 
     ``info`` is the clip's :func:`core.probe.probe` result when the caller already has it (the
     bot's worker probes first, to refuse a bad file before loading the model); ``limits`` and
-    ``require_video`` then only apply if it is None.
+    ``require_video`` then only apply if it is None. ``container`` picks the result's format
+    for audio-only inputs (default: the input's own, see :func:`core.media.result_container`).
 
     Raises:
         core.errors.InputError: the clip is refused (each subclass has a stable ``code``);
@@ -152,22 +162,118 @@ def correct_file(
         core.errors.ProcessingError: ffmpeg failed on a clip it had accepted.
     """
     from core.limits import MediaLimits
-    from core.media import decode_audio, write_result
+    from core.media import open_result, start_decode
     from core.probe import probe
 
     report_progress = progress or _no_progress
     report_progress("decoding", 0.0)
+    # Streamed: torch and the model load in a thread from the start (under the probe's and
+    # the decode's ffmpeg runs); ffmpeg decodes into a spool on disk; the analysis follows
+    # the decoder; the encoder takes untouched audio straight from the spool once the plan
+    # is known, and the shifted regions in clip order as they are done.
+    get_tracker = load_tracker_in_background(tracker, options.device)
     if info is None:
         info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
-    audio = decode_audio(Path(src), info)
-    report_progress("decoding", 1.0)
-    corrected, report = correct_audio(
-        audio, info.sample_rate, options, tracker=tracker, progress=report_progress
-    )
-    report_progress("encoding", 0.0)
-    write_result(Path(src), Path(dst), corrected, info)
+    spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
+    with contextlib.closing(spool):
+        # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
+        # clip, the muxer) is not on the path from the plan to the first encoded sample. A
+        # clip refused later (Silent, Unpitched) kills it and leaves no file.
+        with open_result(Path(src), Path(dst), info, container=container) as writer:
+            analysis = analyse(spool, tracker=get_tracker, device=options.device,
+                               progress=report_progress)  # fmt: skip
+            plan = plan_correction(
+                None, spool.sample_rate, options, progress=report_progress, analysis=analysis
+            )
+            report_progress("retuning", 0.0)
+            f0_after = _shift_streamed(spool, plan, options, writer, report_progress)
+            report_progress("encoding", 0.0)
+        report = _report(plan, f0_after, spool.length, spool.sample_rate, options)
     report_progress("encoding", 1.0)
     return report
+
+
+def preload() -> None:
+    """Import now what :func:`correct_file` imports lazily (torch, the tracker, the shifter,
+    the media path, torchaudio's resampler).
+
+    ``import core.pipeline`` stays light for a one-shot CLI run, which loads torch in a thread
+    under ffmpeg; a long-lived worker calls this before its first job instead, so no job pays
+    (or stalls its event loop on) a first import.
+    """
+    import torchaudio.functional  # noqa: F401  (core.pitch's resampler, imported on first use)
+
+    import core.limits
+    import core.media
+    import core.pitch
+    import core.probe
+    import core.psola
+    import core.spool  # noqa: F401
+
+
+def load_tracker_in_background(
+    tracker: Tracker | None, device: str | None
+) -> Tracker | Callable[[], Tracker]:
+    """The tracker, or a callable that waits for it while it loads in a thread of its own.
+
+    Importing torch and reading the weights (most of a cold start) then overlaps ffmpeg's
+    decode and the loudness pass instead of preceding them.
+    """
+    if tracker is not None:
+        return tracker
+    box: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            from core.pitch import shipped_tracker
+
+            box["tracker"] = shipped_tracker(device)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=load, name="smask-model", daemon=True)
+    thread.start()
+
+    def wait() -> Tracker:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        loaded: Tracker = box["tracker"]
+        return loaded
+
+    return wait
+
+
+def _shift_streamed(
+    spool: AudioSource,
+    plan: Plan,
+    options: CorrectOptions,
+    writer: ResultWriter,
+    report_progress: Progress,
+) -> npt.NDArray[np.float64]:
+    """Shift from the spool into the encoder; the output's fundamental, measured on the way."""
+    from core.measures import FrameF0
+    from core.psola import shift_source
+
+    hop_s, sample_rate, n = plan.track.hop_s, spool.sample_rate, spool.length
+    # Where the shift is 0 the output is the input, so what was unmeasurable stays so.
+    expected = plan.f0_ref_hz * np.power(2.0, plan.shift_cents / 1200.0)
+    after = FrameF0(expected, sample_rate, hop_s, n)
+    step = max(1, round(4.0 * sample_rate))
+
+    def write(block: npt.NDArray[np.float32]) -> None:
+        writer.write(block)
+        after.push(to_mono(block))
+
+    def copy(start: int, stop: int) -> None:
+        writer.copy(spool, start, stop)
+        for first in range(start, stop, step):
+            after.push(to_mono(spool.read(first, min(stop, first + step))))
+
+    shift_source(spool, plan.f0_ref_hz, plan.shift_cents, hop_s, write=write, copy=copy,
+                 device=options.device,
+                 progress=lambda f: report_progress("retuning", 0.8 * f))  # fmt: skip
+    return after.result()
 
 
 @dataclass(frozen=True)
@@ -182,39 +288,48 @@ class Plan:
     f0_ref_hz: npt.NDArray[np.float64]  # f0_measured_hz, the tracker's value where NaN
     targets: list[NoteTarget]
     shift_cents: npt.NDArray[np.float64]  # per frame, 0 where nothing moves
+    alignment: Alignment | None = None  # the take against options.score (None without one)
 
 
 def plan_correction(
-    samples: npt.NDArray[np.float32],
+    samples: npt.NDArray[np.float32] | None,
     sample_rate: int,
     options: CorrectOptions = CorrectOptions(),
     *,
     tracker: Tracker | None = None,
     progress: Progress | None = None,
     mono: npt.NDArray[np.float32] | None = None,
+    analysis: Analysis | None = None,
 ) -> Plan:
     """Track, cut into notes, choose the key and each note's target and shift.
 
     Public so that benchmarks can hand exactly the same targets to other shifters.
+    ``analysis`` is :func:`core.analysis.analyse` of the clip when the caller streamed it
+    (then ``samples`` may be None): planning itself only reads per-frame arrays.
 
     Raises:
         Silent: no window of the recording is loud enough to analyse.
         Unpitched: sound, but less than ``MIN_PITCHED_S`` of sustained notes.
     """
-    from core.pitch import track_pitch
+    from core.spool import ArraySource
 
     report_progress = progress or _no_progress
-    mono = to_mono(samples) if mono is None else mono
-    check_not_silent(mono, sample_rate)
-    report_progress("analysing", 0.0)
-    track = track_pitch(mono, sample_rate, device=options.device, tracker=tracker)
+    if analysis is None:
+        if samples is None and mono is None:
+            raise ValueError("plan_correction needs samples, mono or an analysis")
+        mono = to_mono(samples) if mono is None else mono  # type: ignore[arg-type]
+        check_not_silent(mono, sample_rate)
+        analysis = analyse(ArraySource(mono[np.newaxis, :], sample_rate), tracker=tracker,
+                           device=options.device, progress=report_progress)  # fmt: skip
+    check_level(analysis.loudest_dbfs)
+    track = analysis.track
     hop_s = track.hop_s
     report_progress("analysing", 0.6)
     a4_hz = options.a4_hz if options.a4_hz is not None else estimate_a4(track.f0_hz)
     midi_range = instrument_range(options.instrument) if options.instrument else None
-    envelope = frame_envelope_db(mono, sample_rate, hop_s, len(track))
+    envelope = analysis.envelope_db
     notes = segment_notes(track, a4_hz=a4_hz, midi_range=midi_range, envelope_db=envelope)
-    f0_measured = frame_f0_hz(mono, sample_rate, track.f0_hz, hop_s)
+    f0_measured = analysis.f0_measured_hz
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
     notes = performance_notes(notes, track.voiced_prob, envelope, measurable)
@@ -234,7 +349,8 @@ def plan_correction(
     # Centres on the tracker's own (NCCF-refined) pitch: a periodicity measure, like the ear's
     # and Praat's, whereas the fundamental's phase alone is pulled around by a weak fundamental
     # under strong harmonics (violin: up to 8 cents apart, measured in bench/retune.py).
-    targets = plan_notes(
+    plan_targets = partial(
+        plan_notes,
         notes,
         track.f0_hz,
         allowed=allowed,
@@ -245,6 +361,38 @@ def plan_correction(
         strength=options.strength,
         deadband_cents=options.deadband_cents,
     )
+    targets = plan_targets()
+    alignment = None
+    if options.score is not None:
+        # With a tune, its notes are the targets: the nearest-note plan gives the centres,
+        # the alignment says which score note each one is (milliseconds: it is note-level).
+        from core.align import align, correction_targets
+
+        centres = [t.centre_midi for t in targets]
+        # Blips and pitchless wobbles (a breath, a word, a tracker slip) are not notes a
+        # teacher would judge: they are left out of the alignment and tuned as usual.
+        judged = [
+            k
+            for k, t in enumerate(targets)
+            if t.note.duration_s >= JUDGED_NOTE_S and t.note.vibrato_cents <= JUDGED_WOBBLE_CENTS
+        ]
+        alignment = align(
+            [centres[k] for k in judged],
+            [targets[k].note.start_s for k in judged],
+            [targets[k].note.end_s for k in judged],
+            options.score,
+            transpose=options.transpose,
+        )
+        alignment = replace(
+            alignment,
+            matches=tuple(replace(m, performed_index=judged[m.performed_index])
+                          for m in alignment.matches),
+        )  # fmt: skip
+        if alignment.is_the_tune:
+            forced, moves = correction_targets(
+                alignment, centres, fix_wrong_notes=options.fix_wrong_notes
+            )
+            targets = plan_targets(forced_midi=forced, semitones=moves)
     # Hard mode flattens frame by frame on the tracker's own reading: a periodicity measure
     # agrees with the ear (and Praat) frame by frame better than the fundamental alone does
     # (real flute take: 4.8 vs 7.1 cents mean difference from Praat per frame).
@@ -258,7 +406,7 @@ def plan_correction(
         a4_hz=a4_hz,
     )
     report_progress("analysing", 1.0)
-    return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift)
+    return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift, alignment)
 
 
 def correct_audio(
@@ -269,7 +417,13 @@ def correct_audio(
     tracker: Tracker | None = None,
     progress: Progress | None = None,
 ) -> tuple[npt.NDArray[np.float32], Report]:
-    """Correct ``[channels, samples]`` float32 audio; returns the same shape and the report."""
+    """Correct ``[channels, samples]`` float32 audio; returns the same shape and the report.
+
+    The whole clip in memory, shifted in one call: the reference :func:`correct_file`'s
+    streamed path must match (tests/test_pipeline.py compares them sample for sample).
+    """
+    from core.psola import shift_pitch
+
     report_progress = progress or _no_progress
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim == 1:
@@ -304,29 +458,54 @@ def _measure(
     followed (seeded with the pitch we expect) and compared with the input's, frame by frame;
     the note's median ratio added to its "before" gives "after".
     """
-    track, hop_s = plan.track, plan.track.hop_s
+    from core.psola import frame_f0_hz
+
     # Where the shift is 0 the output is the input, so what was unmeasurable stays so.
     expected = plan.f0_ref_hz * np.power(2.0, plan.shift_cents / 1200.0)
-    f0_after = frame_f0_hz(to_mono(corrected), sample_rate, expected, hop_s)
+    f0_after = frame_f0_hz(to_mono(corrected), sample_rate, expected, plan.track.hop_s)
+    return _report(plan, f0_after, corrected.shape[-1], sample_rate, options)
+
+
+def _report(
+    plan: Plan,
+    f0_after: npt.NDArray[np.float64],
+    n_samples: int,
+    sample_rate: int,
+    options: CorrectOptions,
+) -> Report:
+    """The report from the output's measured fundamental per frame (``f0_after``)."""
+    track = plan.track
     moved_cents = 1200.0 * np.log2(f0_after / plan.f0_measured_hz)
     # The plot shows the tracker's pitch moved by what the shifter measurably did.
     shown_after = track.f0_hz * np.power(2.0, np.nan_to_num(moved_cents) / 1200.0)
     note_reports = []
-    for t in plan.targets:
+    matches = {m.performed_index: m for m in plan.alignment.matches} if plan.alignment else {}
+    for k, t in enumerate(plan.targets):
         steady = moved_cents[t.note.steady_start : t.note.steady_end]
         steady = steady[np.isfinite(steady)]
         moved = float(np.median(steady)) if t.shift_cents != 0.0 and len(steady) else 0.0
+        # "Before" is the intonation of what was played: a wrong note moved onto its score
+        # note was this far from the note the learner played, and "after" from the score note.
+        before = t.cents_before + 100.0 * t.semitones
+        match = matches.get(k)
+        score_midi = match.expected_midi if match is not None else None
         note_reports.append(
             NoteReport(
                 start_s=t.note.start_s,
                 end_s=t.note.end_s,
                 name=midi_to_note_name(t.target_midi),
                 target_hz=float(midi_to_hz(t.target_midi, a4_hz=plan.a4_hz)),
-                cents_before=t.cents_before,
-                cents_after=t.cents_before + moved,
+                cents_before=before,
+                cents_after=before + moved - 100.0 * t.semitones,
                 vibrato_cents=t.note.vibrato_cents,
+                score_index=match.score_index if match is not None else None,
+                expected=midi_to_note_name(score_midi) if score_midi is not None else None,
+                verdict=match.verdict if match is not None else None,
+                onset_error_s=match.onset_error_s if match is not None else None,
+                played=midi_to_note_name(t.target_midi - t.semitones) if match else None,
             )
         )
+    missed, score_report = _score_report(plan, options)
     return Report(
         notes=note_reports,
         key=plan.key.name,
@@ -334,11 +513,56 @@ def _measure(
         a4_hz=plan.a4_hz,
         a4_estimated=options.a4_hz is None,
         mode=options.mode,
-        duration_s=corrected.shape[-1] / sample_rate,
+        duration_s=n_samples / sample_rate,
         times_s=track.times_s,
         f0_before_hz=track.f0_hz,
         f0_after_hz=shown_after,
+        missed=missed,
+        score=score_report,
     )
+
+
+def _score_report(
+    plan: Plan, options: CorrectOptions
+) -> tuple[list[MissedReport], ScoreReport | None]:
+    """The take against its tune, for report.json and the teacher's lines of the text."""
+    score, al = options.score, plan.alignment
+    if score is None or al is None:
+        return [], None
+    from core.align import timing_flags
+
+    spb = al.seconds_per_beat(score)
+    missed = [
+        MissedReport(
+            score_index=m.score_index,
+            expected=midi_to_note_name(m.expected_midi),
+            at_s=m.at_s,
+            expected_midi=m.expected_midi,
+            duration_s=score.notes[m.score_index].duration_beats * spb,
+        )
+        for m in al.missed
+    ]
+    report = ScoreReport(
+        source=score.source,
+        notes=len(score.notes),
+        transposition_semitones=al.transposition_semitones,
+        tempo_ratio=al.tempo_ratio,
+        matched=al.n_ok + al.n_wrong,
+        wrong=al.n_wrong,
+        missed=len(al.missed),
+        extra=al.n_extra,
+        is_the_tune=al.is_the_tune,
+        title=score.title,
+        bars=tuple(n.bar if score.has_meter else None for n in score.notes),
+        seconds_per_beat=spb,
+        timing=tuple(
+            (m.score_index, round(beats, 2))
+            for m, beats in timing_flags(al, score)
+            if m.score_index is not None
+        ),
+        durations_beats=tuple(n.duration_beats for n in score.notes),
+    )
+    return missed, report
 
 
 def _choose_key(

@@ -3,9 +3,11 @@
 Stages (each in its own module): resample -> CQT + network (:mod:`models.network`, weights from
 :mod:`models.checkpoint`) -> coarse pitch, onset hand-over and sub-cent refinement
 (:mod:`models.decode`) -> voicing (:mod:`core.voicing`). Long recordings are processed
-``chunk_frames`` at a time, so memory stays bounded; every stage reads a fixed amount of context
-around each frame (the onset hand-over a few frames of look-ahead), so a chunked run gives the
-same numbers as a one-shot run.
+``chunk_frames`` at a time, from the resampling on, so memory stays bounded whatever the length;
+every stage reads a fixed amount of context around each frame (the onset hand-over a few frames
+of look-ahead, the resampler a few dozen samples), so a chunked run gives the same numbers as a
+one-shot run. :func:`track_source` reads the samples from an :class:`~core.spool.AudioSource`,
+so it can start on the first seconds of a clip while ffmpeg is still decoding the rest.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,15 +25,18 @@ import torch
 
 from core import voicing
 from models import decode
-from models.cqt import chunk_audio, n_frames
+from models.cqt import n_frames
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from core.spool import AudioSource
     from models.network import Tracker
 
 HOP_S = 0.01  # s
-DEFAULT_CHUNK_FRAMES = 3000  # 30 s per batch: ~150 MB of intermediates (refinement FFTs)
+DEFAULT_CHUNK_FRAMES = 1000  # 10 s per batch: ~50 MB of intermediates (refinement FFTs)
+REFINE_MARGIN = 2048  # fine-rate samples each side of a frame the refinement may read (~900)
+RESAMPLE_MARGIN = 64  # output samples each side the sinc resampler needs (its kernel: ~20)
 
 
 @dataclass(frozen=True)
@@ -102,34 +107,125 @@ def track_pitch(
     Returns
         PitchTrack with one frame per 10 ms, frame ``i`` centred at ``i * 0.01`` s.
     """
-    if tracker is None:
-        from models.checkpoint import load_tracker
+    from core.spool import ArraySource
 
-        tracker = load_tracker("default", device or default_device())
+    audio = np.asarray(audio_mono, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"audio_mono must be 1-D [samples], got shape {audio.shape}")
+    return track_source(
+        ArraySource(audio[np.newaxis, :], sample_rate),
+        device=device,
+        tracker=tracker,
+        chunk_frames=chunk_frames,
+        threshold=threshold,
+    )
+
+
+def shipped_tracker(device: str | None = None) -> Tracker:
+    """The shipped weights on ``device`` (CUDA when available if None), loaded once."""
+    from models.checkpoint import load_tracker
+
+    return load_tracker("default", device or default_device())
+
+
+def _ready_tracker(tracker: Tracker | None, device: str | None) -> Tracker:
+    if tracker is None:
+        tracker = shipped_tracker(device)
     dev = tracker.device if device is None else torch.device(device)
     if tracker.device != dev:
         # Never move the caller's (possibly cached) tracker: work on a copy on that device.
         tracker = copy.deepcopy(tracker).to(dev)
-    audio = np.asarray(audio_mono, dtype=np.float32)
-    if audio.ndim != 1:
-        raise ValueError(f"audio_mono must be 1-D [samples], got shape {audio.shape}")
-    total = n_frames(audio.shape[0], sample_rate, HOP_S)
-    if total == 0:
-        return PitchTrack(np.zeros(0, np.float64), np.zeros(0, np.float32))
+    return tracker
 
+
+class _Resampled:
+    """Stretches of a signal at a lower rate, each bit for bit what one whole-signal
+    ``torchaudio.functional.resample`` call gives there: the sinc filter reads a few dozen
+    samples around each output, so a stretch computed with that much context and started on
+    the filter's period (``orig // gcd`` input samples) yields the same numbers."""
+
+    def __init__(self, read: Any, from_hz: int, to_hz: int, n_in: int) -> None:
+        self.read = read  # (start, stop) -> torch [samples], zeros outside the signal
+        self.from_hz, self.to_hz = from_hz, to_hz
+        g = math.gcd(from_hz, to_hz)
+        self.orig, self.new = from_hz // g, to_hz // g
+        self.n_out = math.ceil(to_hz * n_in / from_hz) if from_hz != to_hz else n_in
+
+    def __call__(self, start: int, stop: int) -> torch.Tensor:
+        """Output samples [start, stop), zeros outside [0, n_out)."""
+        if self.from_hz == self.to_hz:
+            return self.read(start, stop)
+        first = (start - RESAMPLE_MARGIN) // self.new - 1  # in filter periods
+        last = -(-(stop + RESAMPLE_MARGIN) // self.new) + 1
+        piece = self.read(first * self.orig, last * self.orig)
+        out = _resample(piece, self.from_hz, self.to_hz)
+        out = out[start - first * self.new : stop - first * self.new]
+        # Past the signal's end the one-shot output has no samples: the caller's zeros.
+        lo, hi = max(0, -start), max(0, min(stop, self.n_out) - start)
+        if lo or hi < stop - start:
+            keep = torch.zeros_like(out)
+            keep[lo:hi] = out[lo:hi]
+            out = keep
+        return out
+
+
+@torch.inference_mode()
+def track_source(
+    source: AudioSource,
+    *,
+    device: str | None = None,
+    tracker: Tracker | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    threshold: float = voicing.DEFAULT_THRESHOLD,
+) -> PitchTrack:
+    """:func:`track_pitch` of the mono mix of ``source``, read ``chunk_frames`` at a time.
+
+    Each chunk waits only for the samples it needs (plus a little context), so on a spool
+    that is still being written the tracker follows the decoder; no whole-clip array is made.
+    """
+    from core.audio import to_mono
+
+    tracker = _ready_tracker(tracker, device)
+    dev = tracker.device
+    sample_rate = source.sample_rate
     params = tracker.cqt_params
-    wave = torch.from_numpy(np.ascontiguousarray(audio)).to(dev)
-    fine = _resample(wave, sample_rate, decode.REFINE_SAMPLE_RATE)
-    coarse_rate = _resample(fine, decode.REFINE_SAMPLE_RATE, params.sample_rate)
-    hop_fine = round(HOP_S * decode.REFINE_SAMPLE_RATE)
+
+    def read_mono(start: int, stop: int) -> torch.Tensor:
+        wave = to_mono(source.read(start, stop))
+        return torch.from_numpy(np.ascontiguousarray(wave)).to(dev)
 
     f0_parts: list[torch.Tensor] = []
     prob_parts: list[torch.Tensor] = []
-    for first in range(0, total, chunk_frames):
-        stop = min(total, first + chunk_frames)
-        # Look-ahead so that onset decoding near the chunk's end sees what a one-shot run sees.
-        ahead = min(total, stop + decode.ONSET_CONTEXT_FRAMES)
-        piece = chunk_audio(coarse_rate, params, first, ahead)
+    hop_fine = round(HOP_S * decode.REFINE_SAMPLE_RATE)
+    first = 0
+    while True:
+        # Enough of the clip for this chunk and its look-ahead, or the whole rest of it.
+        # Everything the chunk reads (CQT and refinement context, resampler taps) must be
+        # decoded, or the clip must have ended: only then are its zeros the clip's own.
+        reach_s = (
+            (first + chunk_frames + decode.ONSET_CONTEXT_FRAMES + 1) * HOP_S
+            + params.kernel_width / params.sample_rate
+            + (REFINE_MARGIN + 4 * RESAMPLE_MARGIN) / decode.REFINE_SAMPLE_RATE
+        )
+        need = math.ceil(reach_s * sample_rate)
+        ended = source.wait(need) < need
+        n_in = source.length if ended else None
+        total = n_frames(n_in, sample_rate, HOP_S) if n_in is not None else None
+        if total is not None and first >= total:
+            break
+        stop = first + chunk_frames if total is None else min(total, first + chunk_frames)
+        ahead = stop + decode.ONSET_CONTEXT_FRAMES
+        if total is not None:
+            ahead = min(total, ahead)
+        # The resamplers know the signal's length only once it is decoded; before that their
+        # outputs are all inside it (the chunk ends well before what has been decoded).
+        length = n_in if n_in is not None else 1 << 62
+        fine = _Resampled(read_mono, sample_rate, decode.REFINE_SAMPLE_RATE, length)
+        coarse = _Resampled(fine, decode.REFINE_SAMPLE_RATE, params.sample_rate, fine.n_out)
+        margin = params.margin_samples
+        c0 = first * params.hop_length - margin
+        c1 = max((ahead - 1) * params.hop_length + margin + 1, c0 + params.kernel_width)
+        piece = coarse(c0, c1)
         pitch_probs, voiced = tracker(piece[None])
         peaks = decode.extend_onsets(pitch_probs[0])
         midi = decode.local_average_midi(
@@ -138,11 +234,18 @@ def track_pitch(
             bins_per_semitone=tracker.bins_per_semitone,
             peak_bins=peaks[: stop - first],
         )
-        centers = torch.arange(first, stop, device=dev) * hop_fine
-        f0, _periodicity = decode.refine_f0_hz(fine, centers, decode.midi_to_hz(midi))
+        f0_lo = first * hop_fine - REFINE_MARGIN
+        fine_piece = fine(f0_lo, (stop - 1) * hop_fine + REFINE_MARGIN + 1)
+        centers = torch.arange(first, stop, device=dev) * hop_fine - f0_lo
+        f0, _periodicity = decode.refine_f0_hz(fine_piece, centers, decode.midi_to_hz(midi))
         f0_parts.append(f0.cpu())
         prob_parts.append(voiced[0, : stop - first].float().cpu())
+        first = stop
+        if total is not None and first >= total:
+            break
 
+    if not f0_parts:
+        return PitchTrack(np.zeros(0, np.float64), np.zeros(0, np.float32))
     f0_all = torch.cat(f0_parts)
     prob = voicing.median_smooth(torch.cat(prob_parts))
     f0_all = voicing.apply_threshold(f0_all, prob.double(), threshold)
@@ -151,10 +254,11 @@ def track_pitch(
 
 def track_file(path: Path | str, *, device: str | None = None) -> PitchTrack:
     """Decode any audio/video file ffmpeg reads (:mod:`core.probe`, :mod:`core.media`), track it."""
-    from core.audio import to_mono
-    from core.media import decode_audio
+    import contextlib
+
+    from core.media import start_decode
     from core.probe import probe
 
     info = probe(Path(path))
-    audio = decode_audio(Path(path), info)
-    return track_pitch(to_mono(audio), int(info.sample_rate), device=device)
+    with contextlib.closing(start_decode(Path(path), info)) as spool:
+        return track_source(spool, device=device)

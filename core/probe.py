@@ -4,11 +4,14 @@ Everything goes through the ``ffmpeg`` binary that imageio-ffmpeg ships (there i
 always as an argv list, never through a shell. Three rules keep a hostile upload harmless:
 
 * The container is decided by the first bytes (:func:`sniff_container`), never by the name;
-  playlists, concat scripts, WebM/MKV and friends are refused before ffmpeg sees them.
-* Every ffmpeg call forces the QuickTime/MP4 demuxer (``-f mov``), restricts protocols to
-  ``file,pipe``, switches off external data references (``-enable_drefs 0``) and names the
-  input as a ``file:`` URL, so nothing in the bytes can make ffmpeg open another file or a URL,
-  and a name starting with ``-`` or holding ``:`` is still just a name.
+  playlists, concat scripts, web pages, WebM/MKV and friends are refused before ffmpeg sees
+  them. The audio containers (OGG, MP3, WAV) are also walked at the byte level by
+  :mod:`core.containers` for what ffmpeg would forgive (truncation, chaining, lying sizes).
+* Every ffmpeg call forces the demuxer the bytes named (``-f mov`` for MP4/MOV/M4A, ``ogg``,
+  ``mp3``, ``wav``, ``flac``), restricts protocols to ``file,pipe``, switches off external data
+  references for QuickTime (``-enable_drefs 0``) and names the input as a ``file:`` URL, so
+  nothing in the bytes can make ffmpeg open another file or a URL, and a name starting with
+  ``-`` or holding ``:`` is still just a name.
 * :class:`~core.limits.MediaLimits` are checked on the header before anything is decoded, and
   every subprocess has a timeout.
 
@@ -36,10 +39,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from core import containers
 from core.errors import (
     Corrupt,
     EmptyFile,
     Hostile,
+    LengthMismatch,
     NoAudio,
     NotMedia,
     NotVideo,
@@ -48,15 +53,19 @@ from core.errors import (
     TooLarge,
     TooLong,
     UnsupportedContainer,
+    VideoInAudio,
+    WebPage,
 )
 from core.limits import MediaLimits
 
 __all__ = [
+    "AUDIO_CONTAINERS",
     "AudioInfo",
     "Container",
     "MediaInfo",
     "VideoInfo",
     "channels_from_layout",
+    "demuxer_args",
     "ffmpeg_exe",
     "ffmpeg_stream",
     "file_url",
@@ -66,9 +75,18 @@ __all__ = [
     "sniff_container",
 ]
 
-Container = Literal["mp4", "mov", "m4a"]
+Container = Literal["mp4", "mov", "m4a", "ogg", "mp3", "wav", "flac"]
+# Containers that hold sound only: a picture stream in one of them is refused.
+AUDIO_CONTAINERS: frozenset[str] = frozenset({"ogg", "mp3", "wav", "flac"})
+# The codecs each audio container may carry (WAV: any PCM, see _codec_allowed).
+AUDIO_CODECS: dict[str, frozenset[str]] = {
+    "ogg": frozenset({"opus", "vorbis"}),
+    "mp3": frozenset({"mp3"}),
+    "flac": frozenset({"flac"}),
+}
+_DEMUXERS: dict[str, str] = {"mp4": "mov", "mov": "mov", "m4a": "mov"}
 
-# Demuxer options placed before every ``-i``: see the module docstring.
+# Demuxer options placed before every ``-i`` of an MP4/MOV/M4A: see the module docstring.
 DEMUXER_ARGS: tuple[str, ...] = (
     "-f",
     "mov",
@@ -77,6 +95,9 @@ DEMUXER_ARGS: tuple[str, ...] = (
     "-enable_drefs",
     "0",
 )
+# Header and packets may disagree by this much (s) plus LENGTH_TOLERANCE of the real length.
+LENGTH_TOLERANCE_S = 0.5
+LENGTH_TOLERANCE = 0.05
 PROBE_TIMEOUT_S = 30.0  # s, header parse and packet scan of a file within the size limit
 DECODE_CHECK_FRAMES = {"v": 3, "a": 8}  # frames per stream probe() actually decodes
 MAX_PACKETS_PER_S = 1000  # packets/s of allowed duration; real clips use < 400 (240 fps + AAC)
@@ -96,10 +117,8 @@ _M4A_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 # Leading bytes of containers ffmpeg could read but we do not accept.
 _OTHER_CONTAINERS: tuple[tuple[bytes, str], ...] = (
     (b"\x1a\x45\xdf\xa3", "matroska/webm"),
-    (b"RIFF", "riff (wav/avi)"),
-    (b"OggS", "ogg"),
-    (b"fLaC", "flac"),
-    (b"ID3", "mp3"),
+    (b"RIFF", "riff (avi...)"),
+    (b"RF64", "rf64"),
     (b"FLV", "flv"),
     (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf/wmv"),
     (b".RMF", "realmedia"),
@@ -121,6 +140,8 @@ _REFERENCE_MARKERS = (
     b"file '",
     b'file "',
 )
+# Text that starts a web page (a download link that answered with HTML).
+_WEB_PAGE_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--")
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,6 +194,8 @@ class AudioInfo:
     bit_rate_kbps: int | None
     start_s: float
     duration_s: float
+    sample_format: str = ""  # as ffmpeg names it: s16, s32, fltp...
+    bits_per_sample: int | None = None  # when the format says more than its size ("24 bit")
 
 
 @dataclass(frozen=True)
@@ -241,8 +264,16 @@ def file_url(path: Path) -> str:
     return "file:" + str(Path(path).absolute())
 
 
-def input_args(path: Path) -> list[str]:
-    return [*DEMUXER_ARGS, "-i", file_url(path)]
+def demuxer_args(container: Container = "mp4") -> list[str]:
+    """The forced demuxer and protocol whitelist for ``container`` (see the module docstring)."""
+    demuxer = _DEMUXERS.get(container, container)
+    if demuxer == "mov":
+        return list(DEMUXER_ARGS)
+    return ["-f", demuxer, "-protocol_whitelist", "file,pipe"]
+
+
+def input_args(path: Path, container: Container = "mp4") -> list[str]:
+    return [*demuxer_args(container), "-i", file_url(path)]
 
 
 def _ffmpeg(args: Sequence[str], *, timeout_s: float) -> subprocess.CompletedProcess[bytes]:
@@ -262,10 +293,6 @@ def _ffmpeg(args: Sequence[str], *, timeout_s: float) -> subprocess.CompletedPro
 
 def media_timeout_s(duration_s: float) -> float:
     return SUBPROCESS_BASE_TIMEOUT_S + SUBPROCESS_TIMEOUT_PER_MEDIA_S * max(duration_s, 0.0)
-
-
-def _stderr_tail(proc: subprocess.CompletedProcess[bytes], n_chars: int = 600) -> str:
-    return proc.stderr.decode("utf-8", "replace").strip()[-n_chars:]
 
 
 @dataclass
@@ -329,8 +356,9 @@ def sniff_container(head: bytes) -> Container:
     """Classify a file by its first bytes (at least 12; ``SNIFF_BYTES`` is plenty).
 
     Raises the input error that fits: :class:`Hostile` for playlists and concat scripts (they
-    exist to make a player open other files), :class:`UnsupportedContainer` for real media
-    in other containers, :class:`NotMedia` for anything else.
+    exist to make a player open other files), :class:`WebPage` for HTML, :class:`Unsupported
+    Container` for real media in other containers, :class:`NotMedia` for anything else. An
+    MP3 is only named here; :func:`core.containers.check_mp3` checks what is behind its tag.
     """
     if len(head) >= 8:
         size = int.from_bytes(head[0:4], "big")
@@ -349,6 +377,14 @@ def sniff_container(head: bytes) -> Container:
             # Pre-ftyp QuickTime files start straight with a movie, data or padding box.
             return "mov"
 
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav"
+    if containers.id3v2_size(head) is not None or containers.is_mpeg_audio_frame(head):
+        return "mp3"
     for magic, kind in _OTHER_CONTAINERS:
         if head.startswith(magic):
             raise UnsupportedContainer(f"{kind} container", kind=kind)
@@ -361,6 +397,8 @@ def sniff_container(head: bytes) -> Container:
         lowered = head.lower()
         if any(marker in lowered for marker in _REFERENCE_MARKERS):
             raise Hostile("a playlist or concat script, not a clip")
+        if lowered.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(_WEB_PAGE_STARTS):
+            raise WebPage("an HTML page, not a recording")
     raise NotMedia("unrecognised leading bytes")
 
 
@@ -603,6 +641,35 @@ def _check_duration(duration_s: float, limits: MediaLimits) -> None:
         )
 
 
+def _codec_allowed(container: str, codec: str) -> bool:
+    if container == "wav":
+        return codec.startswith("pcm_")
+    return codec in AUDIO_CODECS.get(container, frozenset())
+
+
+def _check_length(declared_s: float, packets_s: float) -> None:
+    """The header's length (Xing frames, FLAC sample count...) must match the packets'."""
+    if abs(declared_s - packets_s) > LENGTH_TOLERANCE_S + LENGTH_TOLERANCE * packets_s:
+        raise LengthMismatch(
+            f"header says {declared_s:.2f} s, the audio holds {packets_s:.2f} s",
+            declared_s=round(declared_s, 2),
+            actual_s=round(packets_s, 2),
+        )
+
+
+_SAMPLE_FORMAT_RE = re.compile(r", (u8|s16|s32|s64|flt|dbl)(p?)(?: \((\d+) bit\))?(?:,|$)")
+
+
+def _sample_format(stream: _HeaderStream) -> dict[str, Any]:
+    """``sample_format`` and ``bits_per_sample`` from an "Audio:" line (lossless re-encode)."""
+    if m := _SAMPLE_FORMAT_RE.search(stream.description):
+        return {
+            "sample_format": m.group(1) + m.group(2),
+            "bits_per_sample": int(m.group(3)) if m.group(3) else None,
+        }
+    return {}
+
+
 def _header_sound(stream: _HeaderStream) -> tuple[int, int, str]:
     """(sample_rate, channels, layout) from an "Audio:" line; zeros when unreadable."""
     rate = _RATE_RE.search(stream.description)
@@ -617,7 +684,8 @@ def probe(
     limits: MediaLimits = MediaLimits(),  # noqa: B008  (frozen, so one shared default is safe)
     require_video: bool = False,
 ) -> MediaInfo:
-    """Check that ``path`` is an MP4/MOV/M4A clip we can correct, and describe it.
+    """Check that ``path`` is a clip (MP4/MOV) or a recording (M4A, OGG, MP3, WAV, FLAC) we
+    can correct, and describe it.
 
     Order matters for safety and cost: size and leading bytes first (no subprocess), then the
     header (limits refuse absurd durations, pictures and channel counts before anything is
@@ -634,18 +702,27 @@ def probe(
         MediaInfo with ``audio`` always set, ``video`` None for audio-only files.
 
     Raises:
-        EmptyFile, NotMedia, Hostile, UnsupportedContainer, Corrupt, TooLarge, TooLong, TooBig,
-        NotVideo, NoAudio (all :class:`core.errors.InputError`); ProcessingError if ffmpeg hangs.
+        EmptyFile, NotMedia, WebPage, Hostile, UnsupportedContainer, Corrupt, TooLarge,
+        TooLong, TooBig, NotVideo, NoAudio, VideoInAudio, ChainedStream, OversizedTag,
+        LengthMismatch (all :class:`core.errors.InputError`); ProcessingError if ffmpeg hangs.
     """
     path = Path(path)
     size_bytes, head = _read_head(path)
     if size_bytes > limits.max_bytes:
         raise TooLarge(f"{size_bytes} bytes", size_bytes=size_bytes, max_bytes=limits.max_bytes)
     container = sniff_container(head)
+    audio_only = container in AUDIO_CONTAINERS
+    if container == "mp3":
+        containers.check_mp3(path, head, size_bytes)
+    elif container == "ogg":
+        containers.check_ogg(path)
+    elif container == "wav":
+        containers.check_wav(path, size_bytes)
     url = file_url(path)
+    demuxer = demuxer_args(container)
 
     # 1. The header, as ffmpeg prints it; cheap refusals come first.
-    proc = _ffmpeg([*DEMUXER_ARGS, "-i", url], timeout_s=PROBE_TIMEOUT_S)
+    proc = _ffmpeg([*demuxer, "-i", url], timeout_s=PROBE_TIMEOUT_S)
     # Drop the echo of our own file name so no name can forge a header line.
     stderr = proc.stderr.decode("utf-8", "replace").replace(url, "<input>")
     if "Input #0" not in stderr:
@@ -658,6 +735,8 @@ def probe(
         _check_duration(header.duration_s, limits)
     video_h = _pick(header.streams, "video")
     audio_h = _pick(header.streams, "audio")
+    if audio_only and video_h is not None:
+        raise VideoInAudio(f"a {video_h.codec} picture stream in an {container.upper()} file")
     if require_video and video_h is None:
         raise NotVideo("no picture stream")
     if audio_h is None:
@@ -666,18 +745,41 @@ def probe(
         size_m = _SIZE_RE.search(video_h.description)
         width, height = (int(size_m.group(1)), int(size_m.group(2))) if size_m else (0, 0)
         _check_picture(width, height, limits)
+    if audio_only and not _codec_allowed(container, audio_h.codec):
+        kind = f"{container}/{audio_h.codec}"
+        raise UnsupportedContainer(f"{audio_h.codec} audio in {container.upper()}", kind=kind)
     sample_rate, channels, channel_layout = _header_sound(audio_h)
     _check_sound(sample_rate, channels, limits)
 
-    # 2. Every packet of the streams we use, copied, not decoded.
+    # 2. Every packet of the streams we use, copied, not decoded; and in the same run (one
+    # ffmpeg start less) a few frames of each actually decoded, one output per stream: ffmpeg
+    # ends an output as soon as any of its streams reaches its -frames count, which would
+    # starve a sound that starts late. Packets can be present and still be garbage.
     used = [s for s in (video_h, audio_h) if s is not None]
     maps = [arg for s in used for arg in ("-map", f"0:{s.index}")]
-    packets, returncode, errors = _scan_packets(
-        ["-v", "error", *DEMUXER_ARGS, "-i", url, *maps, "-c", "copy", "-f", "framecrc", "pipe:1"],
-        len(used),
-        max_packets=int(limits.max_duration_s * MAX_PACKETS_PER_S),
-        timeout_s=PROBE_TIMEOUT_S,
-    )
+    with tempfile.TemporaryDirectory(prefix="smask-probe-") as scratch:
+        decoded_at = {s.index: Path(scratch) / f"{s.index}.crc" for s in used}
+        decode_outputs = [
+            arg
+            for s in used
+            for kind in (s.kind[0],)
+            for arg in ("-map", f"0:{s.index}", f"-frames:{kind}",
+                        str(DECODE_CHECK_FRAMES[kind]), "-f", "framecrc",
+                        file_url(decoded_at[s.index]))
+        ]  # fmt: skip
+        packets, returncode, errors = _scan_packets(
+            ["-v", "error", *demuxer, "-i", url, *maps, "-c", "copy", "-f", "framecrc",
+             "pipe:1", *decode_outputs],
+            len(used),
+            max_packets=int(limits.max_duration_s * MAX_PACKETS_PER_S),
+            timeout_s=PROBE_TIMEOUT_S,
+        )  # fmt: skip
+        decoded = {
+            index: _parse_framecrc(path.read_text("ascii", "replace"), 1)[0].count
+            if path.exists()
+            else 0
+            for index, path in decoded_at.items()
+        }
     errors = errors.replace(url, "<input>").strip()
     if returncode != 0 or errors:
         raise Corrupt("packets unreadable", reason=errors[-200:])
@@ -709,20 +811,13 @@ def probe(
     timeline_start_s = max(0.0, min(p.start_s() for p in present))
     duration_s = max(p.end_s() for p in present) - timeline_start_s
     _check_duration(duration_s, limits)
+    if audio_only and header.duration_s is not None and "Estimating duration" not in stderr:
+        _check_length(header.duration_s, duration_s)
 
-    # 3. Decode a little, one stream per call: ffmpeg ends an output as soon as any of its
-    # streams reaches its -frames count, which would starve a sound that starts late.
-    for stream, kind in ((video_h, "v"), (audio_h, "a")):
-        if stream is None:
-            continue
-        proc = _ffmpeg(
-            ["-v", "error", *DEMUXER_ARGS, "-i", url, "-map", f"0:{stream.index}",
-             f"-frames:{kind}", str(DECODE_CHECK_FRAMES[kind]), "-f", "framecrc", "pipe:1"],
-            timeout_s=PROBE_TIMEOUT_S,
-        )  # fmt: skip
-        decoded = _parse_framecrc(proc.stdout.decode("ascii", "replace"), 1)[0]
-        if proc.returncode != 0 or decoded.count == 0:
-            raise Corrupt(f"{stream.kind} does not decode", reason=_stderr_tail(proc, 200))
+    # 3. The few frames decoded alongside the scan.
+    for stream in (video_h, audio_h):
+        if stream is not None and decoded[stream.index] == 0:
+            raise Corrupt(f"{stream.kind} does not decode")
 
     video: VideoInfo | None = None
     if video_h is not None and video_p is not None:
@@ -750,6 +845,7 @@ def probe(
         bit_rate_kbps=int(bitrate.group(1)) if bitrate else None,
         start_s=max(0.0, audio_p.start_s()) - timeline_start_s,
         duration_s=audio_p.end_s() - max(0.0, audio_p.start_s()),
+        **_sample_format(audio_h),
     )
     used_indices = {audio.index} | ({video.index} if video else set())
     streams = [

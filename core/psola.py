@@ -33,13 +33,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
 from core.targets import NO_SHIFT_CENTS, RAMP_S
+
+if TYPE_CHECKING:
+    from core.spool import AudioSource
 
 PHASOR_GRID_HZ = 11025  # Hz: rate at which the low-passed phasor is evaluated
 FRAME_WINDOW_PERIODS = 4.0  # periods per window in frame_f0_hz (Hann: zeros on harmonics)
@@ -100,6 +103,7 @@ def track_phase(
     *,
     start: int = 0,
     stop: int | None = None,
+    offset: int = 0,
 ) -> PhaseTrack:
     """Refine the tracker's f0 into the fundamental's phase at every sample.
 
@@ -112,8 +116,8 @@ def track_phase(
     of every ``sample_rate // PHASOR_GRID_HZ`` samples and interpolated: the same marks at a
     quarter of the cost (the whole phase track of 60 s of 48 kHz audio takes ~0.2 s).
     """
-    stop = len(mono) if stop is None else stop
-    x = np.asarray(mono[start:stop], dtype=np.float32)
+    stop = len(mono) + offset if stop is None else stop
+    x = np.asarray(mono[start - offset : stop - offset], dtype=np.float32)  # mono[0]: `offset`
     n = len(x)
     f_frames = np.asarray(f0_hz, dtype=np.float64)
     voiced_frames = np.isfinite(f_frames) & (f_frames > 0)
@@ -190,6 +194,11 @@ def frame_f0_hz(
     sample_rate: int,
     seed_f0_hz: npt.NDArray[np.float64],
     hop_s: float,
+    *,
+    offset: int = 0,
+    n_samples: int | None = None,
+    frames: tuple[int, int] | None = None,
+    out: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
     """The fundamental's frequency at each frame, refined from a seed (NaN where unmeasurable).
 
@@ -200,12 +209,20 @@ def frame_f0_hz(
     between them is the frequency offset from the seed. A frame whose fundamental carries less
     than ``MIN_FUNDAMENTAL_SHARE`` of its RMS (an octave-low seed) or lands more than
     ``MAX_SEED_ERROR_CENTS`` from the seed (noise) is NaN.
+
+    Streaming: ``mono`` may be a stretch of a clip of ``n_samples`` that starts at sample
+    ``offset``; only the frames in ``frames`` (first, stop) are measured, into ``out``. Each
+    frame reads only :func:`frame_reach` samples either side of its centre, so stretches that
+    hold that much context give the numbers a whole-clip call gives.
     """
     x = np.asarray(mono, dtype=np.float32)
-    n = len(x)
+    n = len(x) if n_samples is None else n_samples
     seed = np.asarray(seed_f0_hz, dtype=np.float64)
-    out = np.full(len(seed), np.nan)
+    if out is None:
+        out = np.full(len(seed), np.nan)
     usable = np.flatnonzero(np.isfinite(seed) & (seed > 0))
+    if frames is not None:
+        usable = usable[(usable >= frames[0]) & (usable < frames[1])]
     if n == 0 or len(usable) == 0:
         return out
     gap = max(1, round(hop_s * sample_rate / 2))  # samples between the two windows
@@ -235,7 +252,7 @@ def frame_f0_hz(
         for shift in (-gap // 2, gap - gap // 2):
             where = centres[sel, None] + shift + offsets[None, :].astype(np.int64)
             weight = (window * ((where >= 0) & (where < n))).astype(np.float32)
-            samples = x[np.clip(where, 0, n - 1)] * weight
+            samples = x[np.clip(where, 0, n - 1) - offset] * weight
             norm = np.maximum(weight.sum(axis=1), 1e-12)
             # Phase relative to the seed's phase at the *frame* centre, common to both windows.
             turn = np.exp(-2j * np.pi * f * shift / sample_rate)
@@ -258,6 +275,18 @@ def frame_f0_hz(
         good = (strength > MIN_FUNDAMENTAL_SHARE) & near
         out[usable[sel[good]]] = f_est[good]
     return out
+
+
+def frame_reach(seed_f0_hz: npt.NDArray[np.float64], sample_rate: int, hop_s: float) -> int:
+    """Samples either side of a frame centre that :func:`frame_f0_hz` may read for ``seed``."""
+    seed = np.asarray(seed_f0_hz, dtype=np.float64)
+    usable = seed[np.isfinite(seed) & (seed > 0)]
+    if len(usable) == 0:
+        return 0
+    longest = int(np.ceil(FRAME_WINDOW_PERIODS * sample_rate / usable.min()))
+    size = max(int(2 ** np.ceil(np.log2(max(longest, 2)))), 8)
+    gap = max(1, round(hop_s * sample_rate / 2))
+    return size // 2 + gap + 2
 
 
 def _crossings(phase: npt.NDArray[np.float64], start: int, end: int) -> npt.NDArray[np.float64]:
@@ -339,10 +368,12 @@ def shift_pitch(
     # Many phones write one microphone into two identical channels: shift it once.
     if out.shape[0] > 1 and all(np.array_equal(out[0], ch) for ch in out[1:]):
         single = shift_pitch(out[:1], sample_rate, f0_hz, shift_cents, hop_s, device=device,
-                             phase=phase)  # fmt: skip
+                             phase=phase, mono=out[0].copy() if mono is None else mono)  # fmt: skip
         return np.repeat(single, out.shape[0], axis=0)
     if mono is None:
-        mono = out.mean(axis=0) if out.shape[0] > 1 else out[0]
+        # The input's mix, never a view of ``out``: a region's phase is tracked on the input,
+        # not on what the region before it already wrote into its margin.
+        mono = out.mean(axis=0) if out.shape[0] > 1 else out[0].copy()
 
     def phase_for(start: int, stop: int) -> PhaseTrack:
         if phase is not None:
@@ -384,45 +415,74 @@ def _shift_regions(
     """Shift every region where ``shift_s`` (cents per sample) is non-zero, in place."""
     n = out.shape[-1]
     moving = np.abs(shift_s) > NO_SHIFT_CENTS
-    fade = max(1, round(FADE_S * sample_rate))
-    realign = max(2, round(RAMP_S * sample_rate))
-    margin = round(MARK_MARGIN_S * sample_rate)
     signal = torch.from_numpy(out.copy()).to(dev)
     for r0, r1 in _regions(moving):
-        s0, s1 = max(0, r0 - fade), min(n, r1 + fade)
-        a0, a1 = max(0, s0 - margin), min(n, s1 + margin)
-        local = phase_for(a0, a1)
-        phase_in = local.phase_cycles  # index i is sample a0 + i
-        # Synthesis phase: the input's phase, advanced faster or slower by the shift ratio.
-        ratio = np.power(2.0, shift_s[s0:s1] / 1200.0)
-        region_in = phase_in[s0 - a0 : s1 - a0]
-        d_in = np.diff(region_in, prepend=region_in[0])
-        drift = np.cumsum((ratio - 1.0) * d_in)
-        # Realign: over the region's last RAMP_S, drop the drift's fractional cycle so the
-        # output marks land back on the input's marks and the crossfade joins like with like.
-        end_drift = drift[min(r1, s1) - s0 - 1]
-        excess = end_drift - np.round(end_drift)
-        ramp_start = max(r0, r1 - realign) - s0
-        ramp = np.zeros(s1 - s0)
-        ramp_len = (r1 - s0) - ramp_start
-        ramp[ramp_start : r1 - s0] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ramp_len))
-        ramp[r1 - s0 :] = 1.0
-        phase_out = region_in + drift - excess * ramp
-        phase_out = np.maximum.accumulate(phase_out)
-        shifted = _psola_region(signal, phase_in, a0, phase_out, s0, s1, dev)
-        weight = np.ones(s1 - s0, dtype=np.float32)
-        lead = r0 - s0
-        if lead > 0:
-            weight[:lead] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, lead + 2)[1:-1])
-        trail = s1 - r1
-        if trail > 0:
-            weight[s1 - s0 - trail :] = 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, trail + 2)[1:-1])
+        s0, s1, shifted, weight = _shift_region(
+            signal, 0, n, phase_for, lambda a, b: shift_s[a:b], r0, r1, sample_rate, dev
+        )
         original = out[:, s0:s1]
         out[:, s0:s1] = original + weight[None, :] * (shifted - original)
 
 
+def region_span(r0: int, r1: int, n: int, sample_rate: int) -> tuple[int, int, int, int]:
+    """(s0, s1, a0, a1): the samples a region writes (with its fades) and whose phase it reads."""
+    fade = max(1, round(FADE_S * sample_rate))
+    margin = round(MARK_MARGIN_S * sample_rate)
+    s0, s1 = max(0, r0 - fade), min(n, r1 + fade)
+    return s0, s1, max(0, s0 - margin), min(n, s1 + margin)
+
+
+def _shift_region(
+    signal: torch.Tensor,
+    base: int,
+    n: int,
+    phase_for: Callable[[int, int], PhaseTrack],
+    shift_at: Callable[[int, int], npt.NDArray[np.float64]],
+    r0: int,
+    r1: int,
+    sample_rate: int,
+    dev: torch.device,
+) -> tuple[int, int, npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """One region [r0, r1) shifted: (s0, s1, shifted samples [s0, s1), crossfade weight).
+
+    ``signal`` holds the input from clip sample ``base`` on (the whole clip, or a stretch
+    around the region); ``n`` is the clip's length.
+    """
+    realign = max(2, round(RAMP_S * sample_rate))
+    s0, s1, a0, a1 = region_span(r0, r1, n, sample_rate)
+    local = phase_for(a0, a1)
+    phase_in = local.phase_cycles  # index i is sample a0 + i
+    # Synthesis phase: the input's phase, advanced faster or slower by the shift ratio.
+    ratio = np.power(2.0, shift_at(s0, s1) / 1200.0)
+    region_in = phase_in[s0 - a0 : s1 - a0]
+    d_in = np.diff(region_in, prepend=region_in[0])
+    drift = np.cumsum((ratio - 1.0) * d_in)
+    # Realign: over the region's last RAMP_S, drop the drift's fractional cycle so the
+    # output marks land back on the input's marks and the crossfade joins like with like.
+    end_drift = drift[min(r1, s1) - s0 - 1]
+    excess = end_drift - np.round(end_drift)
+    ramp_start = max(r0, r1 - realign) - s0
+    ramp = np.zeros(s1 - s0)
+    ramp_len = (r1 - s0) - ramp_start
+    ramp[ramp_start : r1 - s0] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ramp_len))
+    ramp[r1 - s0 :] = 1.0
+    phase_out = region_in + drift - excess * ramp
+    phase_out = np.maximum.accumulate(phase_out)
+    shifted = _psola_region(signal, base, n, phase_in, a0, phase_out, s0, s1, dev)
+    weight = np.ones(s1 - s0, dtype=np.float32)
+    lead = r0 - s0
+    if lead > 0:
+        weight[:lead] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, lead + 2)[1:-1])
+    trail = s1 - r1
+    if trail > 0:
+        weight[s1 - s0 - trail :] = 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, trail + 2)[1:-1])
+    return s0, s1, shifted, weight
+
+
 def _psola_region(
     signal: torch.Tensor,
+    base: int,
+    n: int,
     phase_in: npt.NDArray[np.float64],
     phase_in_start: int,
     phase_out: npt.NDArray[np.float64],
@@ -434,13 +494,13 @@ def _psola_region(
 
     ``phase_in`` covers the samples from ``phase_in_start`` on (a little beyond the region, so
     every synthesis mark has an analysis neighbour); ``phase_out`` covers [s0, s1).
+    ``signal[:, i]`` is clip sample ``base + i`` of a clip of ``n`` samples.
     """
-    n = signal.shape[-1]
     marks_in = phase_in_start + _crossings(phase_in, 0, len(phase_in))
     marks_out = s0 + _crossings(phase_out, 0, s1 - s0)
     channels = signal.shape[0]
     if len(marks_in) < 3 or len(marks_out) < 1:
-        return signal[:, s0:s1].cpu().numpy()
+        return signal[:, s0 - base : s1 - base].cpu().numpy()
     # Grain half-length: the local input period around each analysis mark.
     period = np.empty_like(marks_in)
     period[1:-1] = (marks_in[2:] - marks_in[:-2]) / 2.0
@@ -471,7 +531,9 @@ def _psola_region(
         first_in = torch.floor(base_in)
         frac = (base_in - first_in).to(torch.float32)[:, None]
         span = torch.arange(2 * half + 4, device=dev)
-        read = (first_in.long()[:, None] - 1 + span[None, :]).clamp(0, n - 1)
+        read = (first_in.long()[:, None] - 1 + span[None, :]).clamp(0, n - 1) - base
+        if int(read.min()) < 0 or int(read.max()) >= signal.shape[-1]:
+            raise RuntimeError("PSOLA grains reach outside the samples read for the region")
         block = signal[:, read]  # [channels, grains, taps + 3]
         w0, w1, w2, w3 = _catmull_rom_weights(frac)
         width = 2 * half + 1
@@ -489,8 +551,156 @@ def _psola_region(
         target = (out_pos - s0).clamp(0, s1 - s0 - 1).reshape(-1)
         acc.index_add_(1, target, (grains * window[None]).reshape(channels, -1))
         norm.index_add_(0, target, window.reshape(-1))
-    original = signal[:, s0:s1]
+    original = signal[:, s0 - base : s1 - base]
     shifted = acc / norm.clamp_min(1e-3)
     # Where no grain reached (only possible at the region's very edges), keep the input.
     shifted = torch.where(norm[None, :] > 1e-3, shifted, original)
     return shifted.cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# The shifter, streamed: region by region from a source, in clip order, to a sink
+
+MAX_REGION_S = 10.0  # s: longer shifted regions are cut (memory stays flat in the clip's length)
+GRAIN_READ_S = 0.1  # s: input read beyond a region's phase span for grains (longest: ~0.04 s)
+
+
+def shifted_regions(
+    shift_cents: npt.NDArray[np.float64], hop_s: float, sample_rate: int, n: int
+) -> list[tuple[int, int]]:
+    """The sample regions :func:`shift_pitch` shifts, found without a per-sample curve.
+
+    A sample moves where the linear interpolation of the frame curve exceeds
+    ``NO_SHIFT_CENTS``; only samples between a moving frame and its neighbours can, so each
+    run of moving frames is interpolated alone (the same ``np.interp`` values).
+    """
+    curve = np.asarray(shift_cents, dtype=np.float64)
+    frame_at = np.arange(len(curve)) * hop_s * sample_rate
+    regions: list[tuple[int, int]] = []
+    for f0, f1 in _regions(np.abs(curve) > NO_SHIFT_CENTS):
+        lo = 0 if f0 == 0 else int(np.floor(frame_at[f0 - 1]))
+        hi = n if f1 >= len(curve) else min(n, int(np.ceil(frame_at[f1])) + 1)
+        if hi <= lo:
+            continue
+        values = np.interp(np.arange(lo, hi, dtype=np.float64), frame_at, curve)
+        regions += [(lo + a, lo + b) for a, b in _regions(np.abs(values) > NO_SHIFT_CENTS)]
+    return regions
+
+
+def _cut_long(
+    regions: list[tuple[int, int]],
+    f0_hz: npt.NDArray[np.float64],
+    hop_s: float,
+    sample_rate: int,
+    max_samples: int,
+) -> list[tuple[int, int]]:
+    """Cut regions longer than ``max_samples``, preferably where the pitch is unvoiced.
+
+    Each piece ends like any region (its marks realigned onto the input's, then a crossfade),
+    and the next starts on the input's marks, so both sides join like with like; a cut inside
+    a breath or a note change hides the realignment's brief pitch bend.
+    """
+    out: list[tuple[int, int]] = []
+    hop = hop_s * sample_rate
+    for r0, r1 in regions:
+        while r1 - r0 > max_samples:
+            lo_f = int(np.ceil((r0 + max_samples // 2) / hop))
+            hi_f = int((r0 + max_samples) / hop)
+            window = np.asarray(f0_hz[lo_f:hi_f], dtype=np.float64)
+            cents = 1200.0 * np.log2(np.where(window > 0, window, np.nan))
+            unvoiced = np.flatnonzero(~np.isfinite(cents))
+            if len(unvoiced):
+                pick = int(unvoiced[len(unvoiced) // 2])
+            elif len(window) > 1:
+                pick = int(np.argmax(np.abs(np.diff(cents)))) + 1  # the biggest pitch step
+            else:
+                pick = 0
+            cut = min(max(r0 + 1, round((lo_f + pick) * hop)), r0 + max_samples)
+            out.append((r0, cut))
+            r0 = cut
+        out.append((r0, r1))
+    return out
+
+
+def shift_source(
+    source: AudioSource,
+    f0_hz: npt.NDArray[np.float64],
+    shift_cents: npt.NDArray[np.float64],
+    hop_s: float,
+    *,
+    write: Callable[[npt.NDArray[np.float32]], None],
+    copy: Callable[[int, int], None],
+    device: str | torch.device | None = None,
+    max_region_s: float = MAX_REGION_S,
+    progress: Callable[[float], None] | None = None,
+) -> None:
+    """:func:`shift_pitch` of a whole clip, streamed: the output is handed on in clip order.
+
+    Untouched spans are announced with ``copy(start, stop)`` (the sink reads them from the
+    source itself) the moment the previous region is done, and each shifted region follows
+    with ``write(samples)``, so an encoder can work on the start while later regions are
+    still being shifted. Only one region and its context are in memory. The output is
+    bit for bit :func:`shift_pitch`'s when no region is longer than ``max_region_s``; longer
+    ones are cut (see :func:`_cut_long`), which moves no note by a different interval.
+    """
+    from core.audio import to_mono
+
+    sample_rate = source.sample_rate
+    n = source.length
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    regions = shifted_regions(shift_cents, hop_s, sample_rate, n)
+    regions = _cut_long(regions, f0_hz, hop_s, sample_rate, round(max_region_s * sample_rate))
+    frame_at = np.arange(len(shift_cents)) * hop_s * sample_rate
+    curve = np.asarray(shift_cents, dtype=np.float64)
+
+    def shift_at(a: int, b: int) -> npt.NDArray[np.float64]:
+        return np.interp(np.arange(a, b, dtype=np.float64), frame_at, curve)
+
+    grain_read = round(GRAIN_READ_S * sample_rate)
+    done = 0  # samples handed on
+    pending: tuple[int, npt.NDArray[np.float32]] | None = None  # output not yet handed on
+    with _single_thread_on_cpu(dev):
+        for i, (r0, r1) in enumerate(regions):
+            s0, s1, a0, a1 = region_span(r0, r1, n, sample_rate)
+            if pending is not None and pending[0] + pending[1].shape[1] <= s0:
+                write(pending[1])
+                done = pending[0] + pending[1].shape[1]
+                pending = None
+            if pending is None and done < s0:
+                copy(done, s0)
+                done = s0
+            base = max(0, a0 - grain_read)
+            local = source.read(base, min(n, a1 + grain_read))
+            mono = to_mono(local)
+            single = local.shape[0] > 1 and all(np.array_equal(local[0], c) for c in local[1:])
+            signal = torch.from_numpy(local[:1] if single else local).to(dev)
+
+            def phase_for(
+                start: int, stop: int, mono: npt.NDArray[np.float32] = mono, base: int = base
+            ) -> PhaseTrack:
+                return track_phase(mono, sample_rate, f0_hz, hop_s, start=start, stop=stop,
+                                   offset=base)  # fmt: skip
+
+            s0, s1, shifted, weight = _shift_region(
+                signal, base, n, phase_for, shift_at, r0, r1, sample_rate, dev
+            )
+            if single:
+                shifted = np.repeat(shifted, local.shape[0], axis=0)
+            # The input under the region, or what an overlapping previous region left there.
+            original = local[:, s0 - base : s1 - base]
+            if pending is not None:
+                p0, held = pending
+                overlap = p0 + held.shape[1] - s0
+                original = original.copy()
+                original[:, :overlap] = held[:, s0 - p0 :]
+                write(held[:, : s0 - p0])
+            blended = original + weight[None, :] * (shifted - original)
+            pending = (s0, blended.astype(np.float32, copy=False))
+            done = s0
+            if progress is not None:
+                progress((i + 1) / len(regions))
+    if pending is not None:
+        write(pending[1])
+        done = pending[0] + pending[1].shape[1]
+    if done < n:
+        copy(done, n)

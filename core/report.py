@@ -19,6 +19,7 @@ from models.units import A4_HZ, hz_to_midi, midi_to_note_name
 LANGS = ("ru", "en")
 _WORST_SHOWN = 3  # notes named in the chat text
 _PLAIN_CENTS = 10.0  # cents: below this a note reads as "in tune" in the chat text
+_MISTAKES_SHOWN = 10  # wrong, missed and mistimed notes named in the chat text
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,60 @@ class NoteReport:
     cents_before: float
     cents_after: float
     vibrato_cents: float = 0.0
+    # Checked against a score (all None without one, or when the take is not the tune):
+    score_index: int | None = None  # 0-based score note it was matched to; None: extra
+    expected: str | None = None  # that note's name after transposition
+    verdict: str | None = None  # "ok", "wrong" or "extra"
+    onset_error_s: float | None = None  # + late, - early, vs. the tune's rhythm at the take's tempo
+    played: str | None = None  # the note the learner played (nearest), for the text; not in JSON
+
+
+@dataclass(frozen=True)
+class MissedReport:
+    """A score note the learner skipped, and where in the take it belonged."""
+
+    score_index: int
+    expected: str
+    at_s: float
+    expected_midi: int = 0  # for the picture; not in JSON
+    duration_s: float = 0.0  # its length at the take's tempo, for the picture; not in JSON
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """How the take went against its tune. ``matched`` counts the score notes played, right
+    or wrong (``wrong`` of them wrong); ``bars`` (per score note, None without a time
+    signature), ``seconds_per_beat`` (the take's) and ``timing`` (score index -> onset error in
+    beats, for notes a teacher would call early or late) feed the text, not the JSON."""
+
+    source: str
+    notes: int
+    transposition_semitones: int
+    tempo_ratio: float
+    matched: int
+    wrong: int
+    missed: int
+    extra: int
+    is_the_tune: bool = True
+    title: str | None = None
+    bars: tuple[int | None, ...] = ()
+    seconds_per_beat: float = 0.5
+    timing: tuple[tuple[int, float], ...] = ()
+    durations_beats: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "title": self.title,
+            "notes": self.notes,
+            "is_the_tune": self.is_the_tune,
+            "transposition_semitones": self.transposition_semitones,
+            "tempo_ratio": round(self.tempo_ratio, 3),
+            "matched": self.matched,
+            "wrong": self.wrong,
+            "missed": self.missed,
+            "extra": self.extra,
+        }
 
 
 @dataclass(frozen=True)
@@ -57,6 +112,8 @@ class Report:
     times_s: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
     f0_before_hz: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
     f0_after_hz: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
+    missed: list[MissedReport] = field(default_factory=list)
+    score: ScoreReport | None = None  # None: no tune given (nearest-note correction)
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -86,21 +143,34 @@ class Report:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """report.json: per-note facts plus a summary; durations weight the means."""
+        """report.json: per-note facts plus a summary; durations weight the means.
+
+        With a score, each note also says which score note it was (``score_index``,
+        ``expected``), its ``verdict`` and ``onset_error_s``; ``missed`` lists skipped score
+        notes and ``score`` sums the take up. Without one those are null / empty.
+        """
+        notes = []
+        for n in self.notes:
+            entry = {
+                **asdict(n),
+                "start_s": round(n.start_s, 3),
+                "end_s": round(n.end_s, 3),
+                "target_hz": round(n.target_hz, 3),
+                "cents_before": round(n.cents_before, 2),
+                "cents_after": round(n.cents_after, 2),
+                "vibrato_cents": round(n.vibrato_cents, 1),
+                "onset_error_s": None if n.onset_error_s is None else round(n.onset_error_s, 3),
+            }
+            del entry["played"]
+            notes.append(entry)
         return {
             "summary": self.summary(),
-            "notes": [
-                {
-                    **asdict(n),
-                    "start_s": round(n.start_s, 3),
-                    "end_s": round(n.end_s, 3),
-                    "target_hz": round(n.target_hz, 3),
-                    "cents_before": round(n.cents_before, 2),
-                    "cents_after": round(n.cents_after, 2),
-                    "vibrato_cents": round(n.vibrato_cents, 1),
-                }
-                for n in self.notes
+            "notes": notes,
+            "missed": [
+                {"score_index": m.score_index, "expected": m.expected, "at_s": round(m.at_s, 3)}
+                for m in self.missed
             ],
+            "score": None if self.score is None else self.score.to_dict(),
         }
 
     def to_text(self, lang: str = "ru") -> str:
@@ -108,7 +178,11 @@ class Report:
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         before, after = self.mean_abs_cents_before, self.mean_abs_cents_after
-        worst = sorted(self.notes, key=lambda n: -abs(n.cents_before))[:_WORST_SHOWN]
+        tune_notes = self.notes
+        if self.score is not None and self.score.is_the_tune:
+            # Against a tune, name the tune's notes: a cough before it is no one's intonation.
+            tune_notes = [n for n in self.notes if n.verdict in ("ok", "wrong")]
+        worst = sorted(tune_notes, key=lambda n: -abs(n.cents_before))[:_WORST_SHOWN]
         worst = [n for n in worst if abs(n.cents_before) >= _PLAIN_CENTS]
         key_name = _key_name(self.key, lang)
         if lang == "ru":
@@ -139,7 +213,66 @@ class Report:
                 lines.append(f"Most out of tune: {items}.")
             else:
                 lines.append("Every note was already almost exactly in tune.")
-        return "\n".join(lines)
+        return "\n".join(self._score_lines(lang) + lines)
+
+    def _score_lines(self, lang: str) -> list[str]:
+        """What a teacher says first: was it the tune, which notes were wrong, missed or off
+        the beat (the ten that matter most, in the order of the tune), or a word of praise."""
+        sc = self.score
+        if sc is None:
+            return []
+        ru = lang == "ru"
+        title = sc.title or sc.source.split(":", 1)[-1]
+        if not sc.is_the_tune:
+            if ru:
+                return [
+                    f"Не похоже на «{title}»: подстроили к ближайшим нотам, без разбора ошибок."
+                ]
+            return [f"This doesn't sound like \"{title}\": tuned to the nearest notes, "
+                    "no mistakes named."]  # fmt: skip
+        lines = [_tune_line(sc, title, lang)]
+        right, of = sc.matched - sc.wrong, sc.matched + sc.missed
+        if ru:
+            lines.append(
+                f"Верных нот: {right} из {of}; неверных: {sc.wrong}, пропущено: {sc.missed}, "
+                f"лишних: {sc.extra}."
+            )
+        else:
+            lines.append(
+                f"Right notes: {right} of {of}; wrong: {sc.wrong}, missed: {sc.missed}, "
+                f"extra: {sc.extra}."
+            )
+        # (priority, score index, text): wrong and missed notes before timing; longer notes first.
+        items: list[tuple[float, int, str]] = []
+        for n in self.notes:
+            if n.verdict == "wrong" and n.score_index is not None and n.onset_error_s is not None:
+                text = (f"сыграно {n.played} вместо {n.expected}" if ru
+                        else f"played {n.played} instead of {n.expected}")  # fmt: skip
+                items.append((2.0 + _beats(sc, n.score_index), n.score_index, text))
+        for m in self.missed:
+            text = (f"пропущена {m.expected} (около {m.at_s:.1f} с)" if ru
+                    else f"missed {m.expected} (at {m.at_s:.1f} s)")  # fmt: skip
+            items.append((2.0 + _beats(sc, m.score_index), m.score_index, text))
+        for index, beats in sc.timing:
+            if ru:
+                text = f"вступление {'позже' if beats > 0 else 'раньше'} на {abs(beats):.1f} доли"
+            else:
+                text = f"came in {'late' if beats > 0 else 'early'} by {abs(beats):.1f} beat"
+            items.append((min(abs(beats), 1.9), index, text))
+        items.sort(key=lambda item: -item[0])
+        shown = sorted(items[:_MISTAKES_SHOWN], key=lambda item: item[1])
+        for _, index, text in shown:
+            lines.append(_note_label(sc, index, lang) + text + ".")
+        if len(items) > len(shown):
+            more = len(items) - len(shown)
+            lines.append(f"...и ещё {more}." if ru else f"...and {more} more.")
+        if sc.wrong == 0 and sc.missed == 0:
+            lines.append("Все ноты сыграны верно — молодец!" if ru
+                         else "Every note was right. Well done!")  # fmt: skip
+        elif sc.wrong + sc.missed <= 2:
+            lines.append("Почти без ошибок — так держать!" if ru
+                         else "Nearly all right. Keep it up!")  # fmt: skip
+        return lines
 
     def plot(self, path: str | Path) -> None:
         """PNG for the chat (1200x600 px): the melody on top, the tuning error below.
@@ -174,6 +307,11 @@ class Report:
                 [midi_before[np.isfinite(midi_before)], midi_after[np.isfinite(midi_after)]]
             )
             lo_f, hi_f = np.percentile(finite, [1, 99]) if len(finite) else (60.0, 72.0)
+            marked = [m.expected_midi for m in self.missed] + [
+                float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz)) for n in self.notes
+            ]
+            if marked:
+                lo_f, hi_f = min(lo_f, min(marked)), max(hi_f, max(marked))
             lo, hi = int(np.floor(lo_f)) - 1, int(np.ceil(hi_f)) + 1
             for m in range(lo, hi + 1):
                 top.axhline(m, color="#e4e4e4", linewidth=0.6, zorder=0)
@@ -184,14 +322,18 @@ class Report:
                 bar = float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz))
                 top.plot([n.start_s, n.end_s], [bar, bar], color="#2ca02c", linewidth=4, alpha=0.35,
                          solid_capstyle="butt", zorder=1)  # fmt: skip
+            self._plot_score(top)
             top.plot(self.times_s, midi_before, color="#999999", linewidth=1.1, label=_label(
                 "before", self.mean_abs_cents_before))  # fmt: skip
             top.plot(self.times_s, midi_after, color="#1f5fbf", linewidth=1.1, label=_label(
                 "after", self.mean_abs_cents_after))  # fmt: skip
             top.set_ylim(lo - 0.5, hi + 0.5)
             top.legend(loc="upper right", fontsize=8, framealpha=0.9)
-            top.set_title(f"{self.key}, A4 = {self.a4_hz:.1f} Hz; green: target notes",
-                          fontsize=9)  # fmt: skip
+            title = f"{self.key}, A4 = {self.a4_hz:.1f} Hz; green: target notes"
+            if self.score is not None and self.score.is_the_tune:
+                title = (f"{self.score.title or self.score.source}: green: the tune's notes, "
+                         "red: wrong (x) and missed (dashed) notes")  # fmt: skip
+            top.set_title(title, fontsize=9)
 
             bottom.axhspan(-5, 5, color="#2ca02c", alpha=0.12, linewidth=0)
             bottom.axhline(0, color="#2ca02c", linewidth=0.8)
@@ -210,6 +352,70 @@ class Report:
             fig.savefig(path, format="png")
         finally:
             plt.close(fig)
+
+    def _plot_score(self, ax: Any) -> None:
+        """The tune's wrong and missed notes, marked so a child sees them at once: a red bar
+        with an x where the score note was (a wrong note), a dashed red box with a "?" where
+        a note was skipped."""
+        if self.score is None or not self.score.is_the_tune:
+            return
+        from matplotlib.patches import Rectangle
+
+        from models.units import note_name_to_midi
+
+        for n in self.notes:
+            if n.verdict != "wrong" or n.expected is None:
+                continue
+            want = note_name_to_midi(n.expected)
+            ax.plot([n.start_s, n.end_s], [want, want], color="#d62728", linewidth=4, alpha=0.6,
+                    solid_capstyle="butt", zorder=2)  # fmt: skip
+            ax.plot([(n.start_s + n.end_s) / 2], [want], marker="x", color="#d62728",
+                    markersize=9, markeredgewidth=2.5, zorder=4)  # fmt: skip
+        for m in self.missed:
+            length = max(m.duration_s, 0.15)
+            ax.add_patch(
+                Rectangle((m.at_s, m.expected_midi - 0.35), length, 0.7, fill=False,
+                          edgecolor="#d62728", linestyle="--", linewidth=1.6, zorder=3)
+            )  # fmt: skip
+            ax.text(m.at_s + length / 2, m.expected_midi, "?", color="#d62728", fontsize=10,
+                    ha="center", va="center", fontweight="bold", zorder=4)  # fmt: skip
+
+
+def _beats(sc: ScoreReport, index: int) -> float:
+    """How long the score note is (beats): a long note heard wrong matters more."""
+    if 0 <= index < len(sc.durations_beats):
+        return min(sc.durations_beats[index], 4.0) / 4.0
+    return 0.0
+
+
+def _note_label(sc: ScoreReport, index: int, lang: str) -> str:
+    """'Note 7 (bar 2): ' -- numbered as a teacher counts them, from 1."""
+    bar = sc.bars[index] if 0 <= index < len(sc.bars) else None
+    if lang == "ru":
+        return f"Нота {index + 1}" + (f" (такт {bar})" if bar is not None else "") + ": "
+    return f"Note {index + 1}" + (f" (bar {bar})" if bar is not None else "") + ": "
+
+
+def _tune_line(sc: ScoreReport, title: str, lang: str) -> str:
+    """The tune, and how it was played: octave, tempo."""
+    shift = sc.transposition_semitones
+    octaves = shift // 12 if shift % 12 == 0 else None
+    if lang == "ru":
+        where = ""
+        if octaves:
+            word = "выше" if octaves > 0 else "ниже"
+            where = f", на {abs(octaves)} октав{'у' if abs(octaves) == 1 else 'ы'} {word}"
+        elif shift and octaves is None:
+            where = f", транспозиция {shift:+d} полутонов"
+        return f"Мелодия: «{title}»{where}, темп {sc.tempo_ratio:.2f} от записанного."
+    where = ""
+    if octaves:
+        where = f", {abs(octaves)} octave{'s' if abs(octaves) > 1 else ''} " + (
+            "higher" if octaves > 0 else "lower"
+        )
+    elif shift and octaves is None:
+        where = f", transposed {shift:+d} semitones"
+    return f'Tune: "{title}"{where}, at {sc.tempo_ratio:.2f}x the written tempo.'
 
 
 def _label(which: str, cents: float) -> str:

@@ -15,6 +15,7 @@ shift has ended and when it is nothing at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,6 +52,7 @@ class NoteTarget:
     centre_midi: float  # measured centre (refined by the phase-locked marks)
     target_midi: int
     shift_cents: float  # what the shifter applies to the note's centre; 0 when left alone
+    semitones: int = 0  # whole semitones moved on top of the tuning (a wrong note put right)
 
     @property
     def cents_before(self) -> float:
@@ -73,6 +75,8 @@ def plan_notes(
     mode: Mode = "natural",
     strength: float = 100.0,
     deadband_cents: float = 0.0,
+    forced_midi: Sequence[int | None] | None = None,
+    semitones: Sequence[int] | None = None,
 ) -> list[NoteTarget]:
     """Choose each note's target and how far to move it.
 
@@ -88,6 +92,12 @@ def plan_notes(
         allowed, preferred: ``[12]`` pitch-class masks (see :func:`nearest_allowed_midi`).
         measurable: ``[frames]`` True where the fundamental's phase could be followed
             (finite :func:`frame_f0_hz`); a note mostly without it is left alone.
+        forced_midi: per note, the note to tune it to instead of the nearest allowed one (a
+            score's note, core.align); None entries choose as usual. The in-tune edge, knee
+            and strength apply the same way.
+        semitones: per note, whole semitones to move it on top of that (a wrong note moved
+            onto its score note): applied in full, not scaled by strength, and only where the
+            note can be measured; ``target_midi`` then is where it lands.
     """
     midi_all = hz_to_midi(f0_hz, a4_hz=a4_hz)
     targets: list[NoteTarget] = []
@@ -95,7 +105,7 @@ def plan_notes(
     previous_note: Note | None = None
     previous_centre = np.nan
     floor_cents = max(deadband_cents, IN_TUNE_CENTS if mode == "natural" else 0.0)
-    for note in notes:
+    for k, note in enumerate(notes):
         a, b = note.steady_start, note.sustain_end
         if b - a >= 10:
             a, b = a + round(CENTRE_SKIP_ONSET * (b - a)), b - round(CENTRE_SKIP_RELEASE * (b - a))
@@ -111,13 +121,18 @@ def plan_notes(
             and note.start - previous_note.end <= HELD_GAP_FRAMES
             and abs(centre - previous_centre) * 100.0 < 2.0 * HYSTERESIS_CENTS
         )
-        target = nearest_allowed_midi(
-            centre,
-            allowed,
-            previous=previous if held else None,
-            hysteresis_cents=HYSTERESIS_CENTS,
-            preferred=preferred,
-            prefer_cents=PREFER_KEY_CENTS if preferred is not None else 0.0,
+        forced = forced_midi[k] if forced_midi is not None else None
+        target = (
+            forced
+            if forced is not None
+            else nearest_allowed_midi(
+                centre,
+                allowed,
+                previous=previous if held else None,
+                hysteresis_cents=HYSTERESIS_CENTS,
+                preferred=preferred,
+                prefer_cents=PREFER_KEY_CENTS if preferred is not None else 0.0,
+            )
         )
         off_cents = (centre - target) * 100.0
         # A note whose fundamental cannot be followed (tracker octave slip, noise) stays as it
@@ -131,7 +146,11 @@ def plan_notes(
             # side of it must not decide between 0 and 3 cents of shift.
             if floor_cents > 0.0:
                 shift *= min(1.0, excess / KNEE_CENTS)
-        targets.append(NoteTarget(note, centre, target, shift))
+        move = semitones[k] if semitones is not None else 0
+        if move and share >= MIN_MEASURED_SHARE:
+            targets.append(NoteTarget(note, centre, target + move, shift + 100.0 * move, move))
+        else:
+            targets.append(NoteTarget(note, centre, target, shift))
         previous, previous_note, previous_centre = target, note, centre
     return targets
 

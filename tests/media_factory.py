@@ -229,3 +229,68 @@ def header_text(path: Path) -> str:
         check=False,
     )
     return proc.stderr.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------------------------
+# Audio files (voice messages and audio sent as documents)
+# --------------------------------------------------------------------------------------------
+
+# (muxer, encoder arguments) per audio format name used by the tests.
+AUDIO_FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ogg_opus": ("ogg", ("-c:a", "libopus", "-b:a", "96k")),
+    "ogg_vorbis": ("ogg", ("-c:a", "libvorbis", "-q:a", "5")),
+    "mp3": ("mp3", ("-c:a", "libmp3lame", "-b:a", "160k")),
+    "m4a": ("ipod", ("-c:a", "aac", "-b:a", "128k")),
+    "wav_s16": ("wav", ("-c:a", "pcm_s16le")),
+    "wav_s24": ("wav", ("-c:a", "pcm_s24le")),
+    "flac_16": ("flac", ("-c:a", "flac", "-sample_fmt", "s16")),
+    "flac_24": ("flac", ("-c:a", "flac", "-sample_fmt", "s32", "-bits_per_raw_sample", "24")),
+}
+
+
+def tone_expression(notes: list[tuple[float, float]], *, harmonics: int = 4) -> str:
+    """aevalsrc expression of held notes: ``[(f0_hz, seconds), ...]`` one after another.
+
+    Each note is a harmonic tone with 20 ms fades, so a pitch tracker sees clean onsets. The
+    phase restarts per note, which is what a player's new bow stroke or breath does too.
+    """
+    terms = []
+    start = 0.0
+    for f0_hz, seconds in notes:
+        end = start + seconds
+        gate = f"between(t,{start:.4f},{end:.4f})*min(1,min(t-{start:.4f},{end:.4f}-t)/0.02)"
+        tone = "+".join(
+            f"{0.45 / k:.3f}*sin(2*PI*{f0_hz * k:.4f}*(t-{start:.4f}))"
+            for k in range(1, harmonics + 1)
+        )
+        terms.append(f"{gate}*({tone})")
+        start = end
+    return "+".join(terms).replace(",", "\\,")  # commas would end the filter's argument
+
+
+def make_audio(
+    path: Path,
+    fmt: str,
+    *,
+    expression: str | None = None,
+    duration_s: float = 2.0,
+    sample_rate: int = 44100,
+    channels: int = 1,
+    extra: tuple[str, ...] = (),
+) -> Path:
+    """An audio-only file in ``fmt`` (a key of ``AUDIO_FORMATS``) at ``path`` (any name).
+
+    ``expression`` is an aevalsrc expression in ``t`` (the same on every channel); the default
+    is the per-channel sweep of :func:`sweep_expression`. ``extra`` are output arguments
+    (metadata, ID3 options) placed before the muxer.
+    """
+    muxer, codec = AUDIO_FORMATS[fmt]
+    layout = LAYOUTS[channels]
+    expr = expression or sweep_expression(channels, duration_s, sample_rate)
+    if expression is not None and channels > 1:
+        expr = "|".join([expression] * channels)
+    run_ffmpeg(
+        "-y", "-f", "lavfi", "-i", f"aevalsrc={expr}:s={sample_rate}:c={layout}:d={duration_s}",
+        *codec, *extra, "-f", muxer, str(path),
+    )  # fmt: skip
+    return path

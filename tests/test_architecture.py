@@ -111,6 +111,7 @@ def test_planning_needs_no_torch() -> None:
 
 
 def test_nnaudio_lives_behind_one_module() -> None:
+    """The CQT is nnAudio's: models/cqt.py takes its kernels, and no other module knows it."""
     users = [
         p.relative_to(ROOT).as_posix()
         for pkg in ("core", "models", "bot")

@@ -14,25 +14,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from media_factory import ClipSpec, MediaFactory, packet_md5
+from media_factory import ClipSpec, MediaFactory, make_audio, packet_md5, run_ffmpeg
 
 from core import probe as probe_mod
 from core.audio import check_not_silent
 from core.errors import (
     INPUT_ERROR_CODES,
+    ChainedStream,
     Corrupt,
     EmptyFile,
     Hostile,
     InputError,
+    LengthMismatch,
     NoAudio,
     NotMedia,
     NotVideo,
+    OversizedTag,
     ProcessingError,
     Silent,
     TooBig,
     TooLarge,
     TooLong,
     UnsupportedContainer,
+    VideoInAudio,
+    WebPage,
 )
 from core.limits import MediaLimits
 from core.media import decode_audio, write_result
@@ -86,6 +91,103 @@ def _absurd_duration(media: MediaFactory, dst: Path) -> Path:
     dst.write_bytes(bytes(data))
     return dst
 
+
+def _ogg_with_theora(dst: Path) -> Path:
+    """A Theora picture multiplexed with the Vorbis sound: an OGG "audio" file with a video."""
+    run_ffmpeg(
+        "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:d=2", "-f", "lavfi",
+        "-i", "sine=f=440:d=2", "-c:v", "libtheora", "-c:a", "libvorbis", "-f", "ogg", str(dst),
+    )  # fmt: skip
+    return dst
+
+
+def _ogg_chained(dst: Path) -> Path:
+    """Two complete Opus streams one after the other (OGG "chaining"): two takes in one file."""
+    one = make_audio(dst.with_name("one.ogg"), "ogg_opus")
+    dst.write_bytes(one.read_bytes() * 2)
+    one.unlink()
+    return dst
+
+
+def _cut(path: Path, share: float) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * share)])
+    return path
+
+
+def _mp3_huge_id3(dst: Path) -> Path:
+    """A real MP3 behind an ID3v2.4 tag of 6 MiB of padding (syncsafe size)."""
+    audio = make_audio(dst.with_name("plain.mp3"), "mp3").read_bytes()
+    body = 6 * 1024 * 1024
+    size = bytes((body >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    dst.write_bytes(b"ID3\x04\x00\x00" + size + b"\x00" * body + audio)
+    dst.with_name("plain.mp3").unlink()
+    return dst
+
+
+def _mp3_false_xing(dst: Path) -> Path:
+    """LAME's Info frame says the file holds fifty times the frames it has."""
+    data = bytearray(make_audio(dst, "mp3").read_bytes())
+    tag = max(data.find(b"Info"), data.find(b"Xing"))
+    assert tag > 0 and data[tag + 7] & 0x01  # the frame-count field is present
+    frames = int.from_bytes(data[tag + 8 : tag + 12], "big")
+    data[tag + 8 : tag + 12] = (frames * 50).to_bytes(4, "big")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _wav_claims_more(dst: Path) -> Path:
+    data = bytearray(make_audio(dst, "wav_s16").read_bytes())
+    chunk = data.find(b"data")
+    size = int.from_bytes(data[chunk + 4 : chunk + 8], "little")
+    data[chunk + 4 : chunk + 8] = (size * 4).to_bytes(4, "little")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _flac_forged_count(dst: Path) -> Path:
+    """STREAMINFO's 36-bit total sample count multiplied by 20 (the frames are untouched)."""
+    data = bytearray(make_audio(dst, "flac_16").read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO comes first
+    field = int.from_bytes(data[18:26], "big")
+    total = field & ((1 << 36) - 1)
+    data[18:26] = ((field & ~((1 << 36) - 1)) | total * 20).to_bytes(8, "big")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _hour_of_silence(dst: Path) -> Path:
+    """A real hour of silent Opus, quick to make: one minute encoded, then looped by copy."""
+    minute = dst.with_name("minute.ogg")
+    run_ffmpeg("-y", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "60",
+               "-c:a", "libopus", "-b:a", "16k", "-f", "ogg", str(minute))  # fmt: skip
+    run_ffmpeg("-y", "-stream_loop", "59", "-i", str(minute), "-c", "copy", "-f", "ogg", str(dst))
+    minute.unlink()
+    return dst
+
+
+def _ogg_page_flood(dst: Path) -> Path:
+    """A real Opus stream's first pages, then 250 000 empty pages of the same stream."""
+    data = make_audio(dst, "ogg_opus", duration_s=0.5).read_bytes()
+    first = data[: data.index(b"OggS", 4)]  # the OpusHead page
+    serial = first[14:18]
+    empty = b"OggS\x00\x00" + b"\x00" * 8 + serial + b"\x00" * 8 + b"\x00"
+    assert len(empty) == 27
+    dst.write_bytes(data + empty * 250_000)
+    return dst
+
+
+def _wav_chunk_flood(dst: Path) -> Path:
+    """A real WAV with 5000 empty "junk" chunks slipped in before its fmt and data chunks."""
+    data = make_audio(dst, "wav_s16", duration_s=0.5).read_bytes()
+    dst.write_bytes(data[:12] + b"junk\x00\x00\x00\x00" * 5000 + data[12:])
+    return dst
+
+
+VK_ERROR_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Ошибка | ВКонтакте</title></head>"
+    "<body>Файл недоступен</body></html>\n"
+)
 
 CASES: list[tuple[str, Maker, type[InputError], dict[str, str], bool]] = [
     ("empty", lambda m, d: _write(d / "empty.mp4", b""), EmptyFile, {}, False),
@@ -184,6 +286,37 @@ CASES: list[tuple[str, Maker, type[InputError], dict[str, str], bool]] = [
         {},
         True,
     ),
+    # --- voice messages and audio files ---
+    ("ogg_with_theora", lambda m, d: _ogg_with_theora(d / "voice.ogg"), VideoInAudio, {}, False),
+    ("ogg_chained", lambda m, d: _ogg_chained(d / "voice.ogg"), ChainedStream, {}, False),
+    (
+        "ogg_truncated",
+        lambda m, d: _cut(make_audio(d / "voice.ogg", "ogg_opus", duration_s=4.0), 0.6),
+        Corrupt,
+        {},
+        False,
+    ),
+    ("mp3_huge_id3", lambda m, d: _mp3_huge_id3(d / "song.mp3"), OversizedTag, {}, False),
+    ("mp3_false_xing", lambda m, d: _mp3_false_xing(d / "song.mp3"), LengthMismatch, {}, False),
+    ("wav_claims_more", lambda m, d: _wav_claims_more(d / "take.wav"), LengthMismatch, {}, False),
+    (
+        "flac_forged_count",
+        lambda m, d: _flac_forged_count(d / "take.flac"),
+        LengthMismatch,
+        {},
+        False,
+    ),
+    ("html_voice_message", lambda m, d: _write(d / "voice.ogg", VK_ERROR_PAGE), WebPage, {}, False),
+    (
+        "ogg_over_size_cap",
+        lambda m, d: make_audio(d / "voice.ogg", "ogg_opus"),
+        TooLarge,
+        {"SMASK_MAX_BYTES": "10000"},
+        False,
+    ),
+    ("hour_of_silence", lambda m, d: _hour_of_silence(d / "voice.ogg"), TooLong, {}, False),
+    ("ogg_page_flood", lambda m, d: _ogg_page_flood(d / "voice.ogg"), Corrupt, {}, False),
+    ("wav_chunk_flood", lambda m, d: _wav_chunk_flood(d / "take.wav"), Corrupt, {}, False),
 ]
 
 
@@ -231,8 +364,16 @@ def test_every_case_has_its_own_code() -> None:
     codes = {error.code for _, _, error, _, _ in CASES}
     assert codes >= {
         "empty", "not_media", "corrupt", "no_audio", "not_video", "silent", "too_long",
-        "too_big_format", "too_large", "unsupported_container", "hostile",
+        "too_big_format", "too_large", "unsupported_container", "hostile", "web_page",
+        "video_in_audio", "chained_stream", "oversized_tag", "length_mismatch",
     }  # fmt: skip
+
+
+def test_an_hour_of_silence_is_refused_on_the_header(tmp_path: Path) -> None:
+    """Refused by probe (header and packet scan), so not one sample of the hour is decoded."""
+    with pytest.raises(TooLong) as caught:
+        probe(_hour_of_silence(tmp_path / "voice.ogg"))
+    assert caught.value.facts["duration_s"] == pytest.approx(3600.0, abs=1.0)
 
 
 @pytest.mark.parametrize(
@@ -289,8 +430,11 @@ def test_strange_file_names_are_just_names(media: MediaFactory, tmp_path: Path) 
     ("head", "error"),
     [
         (b"\x1a\x45\xdf\xa3" + b"\x00" * 60, UnsupportedContainer),
-        (b"RIFF\x00\x00\x00\x00WAVEfmt " + b"\x00" * 40, UnsupportedContainer),
-        (b"OggS" + b"\x00" * 60, UnsupportedContainer),
+        (b"RIFF\x00\x00\x00\x00AVI LIST" + b"\x00" * 40, UnsupportedContainer),
+        (b"\xff\xf1\x50\x80\x02\x1f\xfc" + b"\x00" * 60, UnsupportedContainer),  # ADTS AAC
+        (b"#!AMR\n" + b"\x00" * 60, UnsupportedContainer),
+        (b"\n  <!DOCTYPE html><html><head><title>VK</title>", WebPage),
+        (b"<html><body>Access denied</body></html>", WebPage),
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", UnsupportedContainer),
         (b"\xef\xbb\xbf#EXTM3U\n#EXTINF:1,\nhttp://example.invalid/a.ts\n", Hostile),
         (b"  ffconcat version 1.0\nfile a.mp4\n", Hostile),
@@ -311,6 +455,12 @@ def test_sniffing(head: bytes, error: type[InputError]) -> None:
         (b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00", "mov"),
         (b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00", "m4a"),
         (b"\x00\x00\x00\x08wide\x00\x10\x00\x00mdat", "mov"),
+        (b"OggS\x00\x02" + b"\x00" * 60, "ogg"),
+        (b"fLaC\x00\x00\x00\x22" + b"\x00" * 60, "flac"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 40, "wav"),
+        (b"ID3\x04\x00\x00\x00\x00\x10\x00" + b"\x00" * 60, "mp3"),
+        # two MPEG-1 Layer III frames of 128 kbit/s at 44.1 kHz (417 bytes each)
+        ((b"\xff\xfb\x90\x00" + b"\x00" * 413) * 2, "mp3"),
     ],
 )
 def test_sniffing_accepts_iso_media(head: bytes, container: str) -> None:

@@ -41,7 +41,21 @@ def _bad_files(tmp: Path, secret_url: str) -> dict[str, bytes]:
         "unsupported_container": _ffmpeg(
             tmp / "c.mkv", *lavfi, pic, *lavfi, tone, "-c:v", "libx264", "-f", "matroska"
         ),
-        "not_video": _ffmpeg(tmp / "a.m4a", *lavfi, tone, "-c:a", "aac", "-f", "ipod"),
+        # audio files are welcome now; a picture hidden in an "audio" file is not
+        "video_in_audio": _ffmpeg(
+            tmp / "t.ogg",
+            *lavfi,
+            pic,
+            *lavfi,
+            tone,
+            "-c:v",
+            "libtheora",
+            "-c:a",
+            "libvorbis",
+            "-f",
+            "ogg",
+        ),
+        "web_page": b"<!DOCTYPE html><html><head><title>404</title></head></html>",
         "corrupt": good[: len(good) // 3] if good[4:8] == b"ftyp" else good[:100],
         "hostile": f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{secret_url}\n".encode(),
         "no_audio": _ffmpeg(tmp / "v.mp4", *lavfi, pic, "-c:v", "libx264", "-an"),

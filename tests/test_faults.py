@@ -1,9 +1,11 @@
-"""Nothing lost, nothing twice: 50 clips from 10 users through crashes and a flaky VK.
+"""Nothing lost, nothing twice: 50 clips and voice messages from 10 users through crashes
+and a flaky VK.
 
 While the clips go through, the worker process is SIGKILLed twice in the middle of a job, the
 bot is restarted once (with messages arriving while it is down), 10% of VK method calls are
 answered with error 6, 9 or 10 (an error 10 on messages.send after the message was posted),
-and every long-poll event is delivered twice. Every clip must get exactly one answer.
+and every long-poll event is delivered twice. A third of the messages are voice messages,
+answered with a voice message and a summary. Every message must get exactly one answer.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakevk import FakeVK, doc_attachment
+from fakevk import FakeVK, audio_message_attachment, doc_attachment
 from fakevk.harness import (
     REPO,
     WorkerProcess,
@@ -29,6 +31,7 @@ from fakevk.harness import (
     tracker_or_skip,
 )
 from fakevk.redis_server import redis_server, redis_url  # noqa: F401
+from media_factory import make_audio, tone_expression
 
 from bot import jobs
 from bot.jobs import random_id_for
@@ -69,13 +72,21 @@ async def test_fifty_clips_survive_kills_restart_vk_errors_and_duplicates(
     )
     clip = make_clip(tmp_path / "short.mp4", f0_hz=452.0, seconds=1.0, size="64x48")
     data = clip.read_bytes()
+    voice_data = make_audio(
+        tmp_path / "voice.ogg", "ogg_opus", expression=tone_expression([(452.0, 1.0)]),
+        duration_s=1.0, sample_rate=48000,
+    ).read_bytes()  # fmt: skip
     messages = [(1000 + u, 10 + c) for c in range(CLIPS_PER_USER) for u in range(USERS)]
+    voices = {m for m in messages if sum(m) % 3 == 0}
 
     async def send(peer: int, msg: int) -> None:
-        url = fake.add_file(f"{peer}_{msg}.mp4", data)
-        await fake.push_message(
-            peer_id=peer, message_id=msg, attachments=[doc_attachment(url, size=len(data))]
-        )
+        if (peer, msg) in voices:
+            url = fake.add_file(f"{peer}_{msg}.ogg", voice_data)
+            attachment = audio_message_attachment(url)
+        else:
+            url = fake.add_file(f"{peer}_{msg}.mp4", data)
+            attachment = doc_attachment(url, size=len(data))
+        await fake.push_message(peer_id=peer, message_id=msg, attachments=[attachment])
 
     def downloads() -> int:
         return sum(fake.file_hits.values())
@@ -126,12 +137,21 @@ async def test_fifty_clips_survive_kills_restart_vk_errors_and_duplicates(
         assert len(results) == 1, (job_id, replies)
         assert results[0].attachment.startswith("doc-77_")
         assert not [m for m in replies if m.random_id == random_id_for(job_id, "error")]
-        assert len(replies) <= 2  # the "queued" acknowledgement and the answer, nothing else
+        if (peer, msg) in voices:  # the voice message, then its summary: each exactly once
+            reports = [m for m in replies if m.random_id == random_id_for(job_id, "report")]
+            assert len(reports) == 1 and "photo" in reports[0].attachment, (job_id, replies)
+            assert len(replies) <= 3
+        else:
+            assert len(replies) <= 2  # the "queued" acknowledgement and the answer, nothing else
         job = store.get(job_id)
         assert job is not None
         states[job_id] = job.state
         attempts += job.attempts
     assert set(states.values()) == {"done"}
+    assert 10 <= len(voices) <= 25
+    voice_uploads = [c for c in fake.calls_of("docs.getMessagesUploadServer")
+                     if c.get("type") == "audio_message"]  # fmt: skip
+    assert len(voice_uploads) >= len(voices)
     # the faults really happened
     assert attempts >= len(messages) + 2, "the two SIGKILLs should each have cost a re-run"
     assert fake.errors_injected >= 10
@@ -214,6 +234,54 @@ async def test_cancel_stops_a_running_job_at_the_next_stage(
     assert not fake.calls_of("docs.save")
     job = jobs.make_store(settings).get("80_1")
     assert job is not None and job.state == "cancelled"
+
+
+async def test_a_voice_message_killed_mid_job_is_answered_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL while the worker holds the voice job, events delivered twice: one voice, one
+    summary, and the job re-run by the next worker."""
+    tracker_or_skip()
+    monkeypatch.chdir(tmp_path)
+    fake = await FakeVK(group_id=77).start()
+    fake.duplicate_events = True
+    settings = make_settings(tmp_path, fake, lease_s=3.0, sweep_interval_s=0.3)
+    voice = make_audio(
+        tmp_path / "voice.ogg", "ogg_opus", expression=tone_expression([(452.0, 20.0)]),
+        duration_s=20.0, sample_rate=48000,
+    )  # fmt: skip
+    url = fake.add_file("voice.ogg", voice.read_bytes())
+    logs = tmp_path / "worker.log"
+    worker = WorkerProcess(settings, tmp_path / "w", logs).start()
+    try:
+        async with running_bot(settings, fake):
+            await fake.push_message(
+                peer_id=90, message_id=1, attachments=[audio_message_attachment(url)]
+            )
+            await fake.wait_for(lambda: fake.file_hits.get("voice.ogg", 0) >= 1, timeout_s=120)
+            await asyncio.to_thread(worker.kill)  # mid-job: downloaded, not yet answered
+            assert not fake.calls_of("docs.save")
+            worker = WorkerProcess(settings, tmp_path / "w2", logs).start()
+            report_id = random_id_for("90_1", "report")
+            await fake.wait_for(
+                lambda: any(m.random_id == report_id for m in fake.replies_to(90, 1)),
+                timeout_s=240,
+            )
+    finally:
+        code = await asyncio.to_thread(worker.stop)
+        await fake.stop()
+    assert code == 0, logs.read_text()[-3000:]
+    replies = fake.replies_to(90, 1)
+    by_purpose = {
+        p: [m for m in replies if m.random_id == random_id_for("90_1", p)]
+        for p in ("ack", "result", "report", "error")
+    }
+    assert [len(by_purpose[p]) for p in ("ack", "result", "report", "error")] == [1, 1, 1, 0]
+    assert by_purpose["result"][0].attachment.startswith("doc-77_")
+    assert len(replies) == 3
+    job = jobs.make_store(settings).get("90_1")
+    assert job is not None and job.state == "done" and job.attempts == 2
+    assert fake.file_hits["voice.ogg"] == 2  # the second worker fetched it again
 
 
 async def test_a_clip_that_kills_every_worker_is_given_up_and_the_others_get_done(

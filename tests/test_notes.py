@@ -121,3 +121,16 @@ def test_release_decay_is_left_out_of_the_sustain() -> None:
     assert 80 <= note.sustain_end <= 80 + 17  # 9 dB down at 60 dB/s: 0.15 s into the release
     (plain,) = segment_notes(track(midi))
     assert plain.sustain_end == plain.steady_end
+
+
+def test_running_median_is_scipys_median_filter() -> None:
+    """core.notes smooths without importing scipy.ndimage; same numbers, even sizes included."""
+    from scipy.ndimage import median_filter
+
+    from core.notes import running_median
+
+    rng = np.random.default_rng(0)
+    for n in range(1, 30):
+        for size in range(1, min(n, 7) + 1):
+            x = np.round(rng.standard_normal(n), 1)  # ties too
+            assert np.array_equal(running_median(x, size), median_filter(x, size, mode="nearest"))

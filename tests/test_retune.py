@@ -292,3 +292,21 @@ def test_overlapping_jobs_restore_the_thread_count() -> None:
         assert torch.get_num_threads() == 1  # A leaving first does not undo B's setting
     assert torch.get_num_threads() == before
     assert seen == {"a_inside": 1, "a_after": 0}
+
+
+def test_forced_targets_and_whole_semitone_moves() -> None:
+    """Score mode: a note 45 cents sharp of A4 forced to A#4 goes up (not down to A4), with the
+    same knee; a whole-semitone move (a wrong note put right) is applied in full even at half
+    strength, and lands on its new target."""
+    midi = three_notes((45.0, 30.0, 2.0))
+    track = biased_track(midi, 0.0)
+    _, targets, _ = run_natural(tone(midi), track, forced_midi=[70, None, None])
+    assert targets[0].target_midi == 70 and round(targets[0].shift_cents) == 55
+    assert targets[1].target_midi == 72 and round(targets[1].shift_cents) == -30
+    out, half, _ = run_natural(
+        tone(midi), track, forced_midi=[None, None, 76], semitones=[0, 0, 2], strength=50.0
+    )
+    assert half[2].target_midi == 78 and half[2].semitones == 2
+    assert abs(half[2].shift_cents - 200.0) < 1.5  # 2 cents in tune: only the semitones move
+    f0_out = frame_f0_hz(out[0], SR, np.full(len(midi), midi_to_hz(78)), HOP_S)
+    assert abs(cents(float(np.nanmedian(f0_out[220:280])), float(midi_to_hz(78)))) < 3.0

@@ -71,6 +71,24 @@ def doc_attachment(
     }
 
 
+def audio_message_attachment(
+    link_ogg: str, link_mp3: str = "", *, duration: int = 2, voice_id: int = 1
+) -> dict[str, Any]:
+    """A voice message as VK delivers it to a community bot (MessagesAudioMessage)."""
+    return {
+        "type": "audio_message",
+        "audio_message": {
+            "id": voice_id,
+            "owner_id": 1,
+            "duration": duration,
+            "waveform": [0, 5, 12, 20, 12, 5, 0],
+            "link_ogg": link_ogg,
+            "link_mp3": link_mp3 or link_ogg.replace(".ogg", ".mp3"),
+            "access_key": "vk_voice_key",
+        },
+    }
+
+
 def video_attachment(video_id: int = 1) -> dict[str, Any]:
     return {
         "type": "video",
@@ -293,7 +311,8 @@ class FakeVK:
         return 1
 
     def _m_docs_getMessagesUploadServer(self, params: dict[str, Any]) -> Any:
-        return {"upload_url": f"{self.base_url}/upload/doc"}
+        kind = str(params.get("type") or "doc")  # "doc" | "audio_message" | "graffiti"
+        return {"upload_url": f"{self.base_url}/upload/{kind}"}
 
     def _m_photos_getMessagesUploadServer(self, params: dict[str, Any]) -> Any:
         return {"upload_url": f"{self.base_url}/upload/photo", "album_id": 1, "user_id": 0}
@@ -301,6 +320,19 @@ class FakeVK:
     def _m_docs_save(self, params: dict[str, Any]) -> Any:
         file_id = str(params["file"])
         doc_id = next(self._ids)
+        if file_id.startswith("audio_message"):  # uploaded for a voice message
+            voice = {
+                "id": doc_id,
+                "owner_id": -self.group_id,
+                "duration": 2,
+                "waveform": [0, 10, 0],
+                "link_ogg": f"{self.base_url}/files/{file_id}",
+                "link_mp3": f"{self.base_url}/files/{file_id}",
+                "access_key": f"ak{doc_id}",
+                "file_id": file_id,
+            }
+            self.saved_docs.append({**voice, "type": "audio_message"})
+            return {"type": "audio_message", "audio_message": voice}
         doc = {
             "id": doc_id,
             "owner_id": -self.group_id,

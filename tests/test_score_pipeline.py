@@ -1,0 +1,127 @@
+"""A rendered take checked against its tune, end to end: real tracker, real weights, real PSOLA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from core.pipeline import CorrectOptions, correct_audio
+from core.score import Score, ScoreNote, load_score
+from models.synth import FLUIDR3, Note, Phrase, fluidsynth_available, render_phrase
+
+if TYPE_CHECKING:
+    from models.network import Tracker
+
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = REPO / "models" / "weights" / "default.pt"
+SR = 44100
+
+pytestmark = [
+    pytest.mark.skipif(not WEIGHTS.exists(), reason=f"tracker weights not built yet ({WEIGHTS})"),
+    pytest.mark.skipif(
+        not fluidsynth_available() or not FLUIDR3.exists(), reason="fluidsynth + FluidR3 needed"
+    ),
+]
+
+# "Twinkle, twinkle" written at C4, 120 bpm, 4/4.
+TWINKLE = [60, 60, 67, 67, 69, 69, 67, 65, 65, 64, 64, 62, 62, 60]
+LENGTHS = [1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2]
+DETUNE = [30, -25, 0, 35, -40, 20, -30, 25, 0, -35, 40, -20, 30, -25]  # cents, as played
+WRONG_AT = 9  # E4 played as D#4 (a semitone low)
+
+
+def twinkle() -> Score:
+    notes, beat = [], 0.0
+    for m, d in zip(TWINKLE, LENGTHS, strict=True):
+        notes.append(ScoreNote(m, beat, float(d), int(beat // 4) + 1, beat % 4 + 1))
+        beat += d
+    return Score(tuple(notes), "inline", "Twinkle", seconds_per_beat=0.5, has_meter=True)
+
+
+@pytest.fixture(scope="module")
+def tracker() -> Tracker:
+    from models.checkpoint import load_tracker
+
+    return load_tracker("default", "cpu")
+
+
+@pytest.fixture(scope="module")
+def take() -> np.ndarray:
+    """A flute an octave above the written tune, a little faster, one wrong note, out of tune."""
+    spb = 0.5 / 1.2
+    notes, t = [], 0.3
+    for j, (m, d) in enumerate(zip(TWINKLE, LENGTHS, strict=True)):
+        played = m + 12 + (-1 if j == WRONG_AT else 0)
+        notes.append(Note(round(t, 3), round(t + 0.92 * d * spb, 3), played, DETUNE[j]))
+        t += d * spb
+    return render_phrase(Phrase(notes, duration_s=t + 0.5, program=73), FLUIDR3, SR)
+
+
+def test_take_checked_against_its_tune(take: np.ndarray, tracker: Tracker) -> None:
+    _, report = correct_audio(take, SR, CorrectOptions(score=twinkle()), tracker=tracker)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["score"]["transposition_semitones"] == 12
+    assert data["score"]["tempo_ratio"] == pytest.approx(1.2, rel=0.1)
+    assert (data["score"]["wrong"], data["score"]["missed"], data["score"]["extra"]) == (1, 0, 0)
+    assert data["score"]["matched"] == len(TWINKLE) and data["missed"] == []
+    heads = [n for n in data["notes"] if n["onset_error_s"] is not None]
+    assert [n["score_index"] for n in heads] == list(range(len(TWINKLE)))
+    wrong = [n for n in data["notes"] if n["verdict"] == "wrong"]
+    assert [(n["score_index"], n["expected"], n["name"]) for n in wrong] == [(9, "E5", "D#5")]
+    for n in data["notes"]:
+        if n["verdict"] == "ok":
+            # Tuned to the tune's own note (an octave up), intonation as in plain mode.
+            assert n["name"] == n["expected"]
+            assert abs(n["cents_after"]) < 6.0, n
+    assert abs(wrong[0]["cents_after"]) < 6.0  # the wrong note is tuned to what was played
+    text = report.to_text("en")
+    assert "Note 10 (bar 3): played D#5 instead of E5." in text
+
+
+def test_fix_wrong_notes_moves_the_wrong_note_onto_the_score(
+    take: np.ndarray, tracker: Tracker
+) -> None:
+    options = CorrectOptions(score=twinkle(), fix_wrong_notes=True)
+    out, report = correct_audio(take, SR, options, tracker=tracker)
+    wrong = [n for n in report.notes if n.verdict == "wrong"]
+    assert len(wrong) == 1 and wrong[0].name == "E5" and wrong[0].played == "D#5"
+    assert abs(wrong[0].cents_after) < 6.0
+    assert out.shape == (1, len(take))
+
+
+def test_a_take_that_is_not_the_tune_falls_back_to_nearest_notes(
+    take: np.ndarray, tracker: Tracker
+) -> None:
+    ode = [64, 64, 65, 67, 67, 65, 64, 62, 60, 60, 62, 64, 64, 62, 62, 67, 69, 71, 72, 71, 69]
+    other = Score(tuple(ScoreNote(m, 2.0 * i, 2.0, None) for i, m in enumerate(ode)), "inline")
+    _, report = correct_audio(take, SR, CorrectOptions(score=other), tracker=tracker)
+    data = report.to_dict()
+    assert data["score"]["is_the_tune"] is False
+    assert data["missed"] == []
+    assert all(n["verdict"] is None for n in data["notes"])
+    assert "doesn't sound like" in report.to_text("en")
+
+
+def test_childs_take_against_its_reference_midi(
+    tmp_path: Path, tracker: Tracker, shared_dir: Path
+) -> None:
+    """Every note the child sang is matched to the tune (noises before it are extra)."""
+    from core.pipeline import correct_file
+
+    score = load_score(shared_dir / "eval" / "kids_tree_reference.mid")
+    report = correct_file(
+        shared_dir / "eval" / "kids_tree_portrait.mov",
+        tmp_path / "out.mov",
+        CorrectOptions(score=score, a4_hz=None),
+        tracker=tracker,
+    )
+    data = report.to_dict()
+    assert data["score"]["is_the_tune"] and data["score"]["transposition_semitones"] == 0
+    played = [n["score_index"] for n in data["notes"] if n["onset_error_s"] is not None]
+    assert played == list(range(len(score.notes)))
+    assert data["score"]["matched"] == len(score.notes)
+    assert data["score"]["wrong"] == 0 and data["missed"] == []
