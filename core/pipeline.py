@@ -50,6 +50,7 @@ STAGES = ("decoding", "analysing", "retuning", "encoding")
 MIN_PITCHED_S = 0.5  # s: less sustained pitch than this in a whole clip is "nothing to correct"
 SUSTAINED_NOTE_S = 0.15  # s: notes shorter than this don't count towards MIN_PITCHED_S...
 SUSTAINED_MEASURED_SHARE = 0.7  # ...nor do notes with a followable fundamental in fewer frames
+A4_RESEGMENT_CENTS = 0.1  # cents: an A4 read on the performance alone this far off re-cuts notes
 JUDGED_NOTE_S = 0.05  # s: shorter notes are not checked against a score (blips, not notes)...
 JUDGED_WOBBLE_CENTS = 100.0  # ...nor ones whose pitch swings more than a semitone (no pitch)
 MAX_TRANSPOSE = 48  # semitones: four octaves either way covers every instrument's reading
@@ -328,11 +329,24 @@ def plan_correction(
     a4_hz = options.a4_hz if options.a4_hz is not None else estimate_a4(track.f0_hz)
     midi_range = instrument_range(options.instrument) if options.instrument else None
     envelope = analysis.envelope_db
-    notes = segment_notes(track, a4_hz=a4_hz, midi_range=midi_range, envelope_db=envelope)
     f0_measured = analysis.f0_measured_hz
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
-    notes = performance_notes(notes, track.voiced_prob, envelope, measurable)
+
+    def performed(a4: float) -> list[Note]:
+        cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope)
+        return performance_notes(cut, track.voiced_prob, envelope, measurable)
+
+    notes = performed(a4_hz)
+    if options.a4_hz is None and notes:
+        # A4 is the performance's: a count-in, hum or a remark must not pull the estimate.
+        in_notes = np.zeros(len(track), dtype=bool)
+        for note in notes:
+            in_notes[note.start : note.end] = True
+        a4_performed = estimate_a4(np.where(in_notes, track.f0_hz, np.nan))
+        if abs(1200.0 * np.log2(a4_performed / a4_hz)) > A4_RESEGMENT_CENTS:
+            a4_hz = a4_performed
+            notes = performed(a4_hz)
     pitched_s = sum(
         n.duration_s
         for n in notes

@@ -203,3 +203,19 @@ def test_flute_take_has_no_phantom_low_note(tracker: Tracker, shared_dir: Path) 
     names = [(t.note.start_s, t.note.midi) for t in plan.targets]
     assert not [s for s, m in names if 10.6 <= s <= 10.8 and m < 48]
     assert min(m for _, m in names) >= 59  # the flute plays C4..B6
+
+
+@needs_tools
+def test_a4_is_estimated_on_the_performance_not_the_count_in(tracker: Tracker) -> None:
+    """--a4 auto: a tune played 30 cents sharp throughout reads A4 ~447.8 Hz, count-in or not."""
+    notes, t = [], 0.05
+    for step, _cents in TUNE:
+        notes.append(synth.Note(t, t + 0.42, 72 + step, 30, velocity=110))
+        t += 0.45
+    music = synth.render_phrase(synth.Phrase(notes, t + 0.6, program=73), synth.FLUIDR3, RATE)
+    scene = rooms.count_in_scene(music, RATE, seed=3)
+    options = CorrectOptions(a4_hz=None)
+    noisy = plan_correction(scene.audio[np.newaxis, :], RATE, options, tracker=tracker)
+    clean = plan_correction(alone(scene, music)[np.newaxis, :], RATE, options, tracker=tracker)
+    assert abs(1200 * np.log2(noisy.a4_hz / clean.a4_hz)) <= 1.0, (noisy.a4_hz, clean.a4_hz)
+    assert 440 * 2 ** (20 / 1200) < clean.a4_hz < 440 * 2 ** (40 / 1200)
