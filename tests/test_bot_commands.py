@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fakevk import FakeVK, doc_attachment
-from fakevk.harness import TOKEN, make_settings, running_bot
+from fakevk.harness import TOKEN, make_settings, running_bot, say
 
 from bot import jobs
 from bot.texts import t
@@ -21,13 +21,6 @@ async def fake() -> AsyncIterator[FakeVK]:
     await server.stop()
 
 
-async def _say(fake: FakeVK, peer: int, msg: int, text: str = "", **kw: object) -> str:
-    await fake.push_message(peer_id=peer, message_id=msg, text=text, **kw)  # type: ignore[arg-type]
-    await fake.wait_for(lambda: bool(fake.replies_to(peer, msg)), timeout_s=30)
-    (answer,) = fake.replies_to(peer, msg)
-    return answer.text
-
-
 async def test_settings_commands_and_language(
     fake: FakeVK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -35,24 +28,24 @@ async def test_settings_commands_and_language(
     caplog.set_level(logging.DEBUG)
     settings = make_settings(tmp_path, fake)
     async with running_bot(settings, fake):
-        assert await _say(fake, 7, 1, "/help") == t("help", "ru")
-        assert await _say(fake, 7, 2, "привет") == t("help", "ru")  # anything else: help
-        assert await _say(fake, 7, 3, "/a4 999") == t("settings_invalid_a4", "ru")
-        assert await _say(fake, 7, 4, "/key H# lydian") == t("settings_invalid_key", "ru")
-        assert (await _say(fake, 7, 5, "/key F# minor")).startswith(t("settings_saved", "ru"))
-        assert "F# minor" in await _say(fake, 7, 6, "/settings")
-        assert "442" in await _say(fake, 7, 7, "/a4 442")
-        assert "жёсткий" in await _say(fake, 7, 8, "/mode hard")
-        assert "flute" in await _say(fake, 7, 9, "/instrument flute")
-        assert (await _say(fake, 7, 10, "/lang en")).startswith(t("settings_saved", "en"))
-        assert await _say(fake, 7, 11, "/help") == t("help", "en")
-        assert await _say(fake, 8, 1, "/help") == t("help", "ru")  # settings are per user
-        assert "A4: по записи" in await _say(fake, 8, 2, "/a4 auto")
+        assert await say(fake, 7, 1, "/help") == t("help", "ru")
+        assert await say(fake, 7, 2, "привет") == t("help", "ru")  # anything else: help
+        assert await say(fake, 7, 3, "/a4 999") == t("settings_invalid_a4", "ru")
+        assert await say(fake, 7, 4, "/key H# lydian") == t("settings_invalid_key", "ru")
+        assert (await say(fake, 7, 5, "/key F# minor")).startswith(t("settings_saved", "ru"))
+        assert "F# minor" in await say(fake, 7, 6, "/settings")
+        assert "442" in await say(fake, 7, 7, "/a4 442")
+        assert "жёсткий" in await say(fake, 7, 8, "/mode hard")
+        assert "flute" in await say(fake, 7, 9, "/instrument flute")
+        assert (await say(fake, 7, 10, "/lang en")).startswith(t("settings_saved", "en"))
+        assert await say(fake, 7, 11, "/help") == t("help", "en")
+        assert await say(fake, 8, 1, "/help") == t("help", "ru")  # settings are per user
+        assert "A4: по записи" in await say(fake, 8, 2, "/a4 auto")
         # group-chat chatter is ignored, commands still answered
         await fake.push_message(peer_id=2_000_000_001, from_id=9, message_id=1, text="всем привет")
-        assert await _say(fake, 2_000_000_001, 2, "/help", from_id=9) == t("help", "ru")
+        assert await say(fake, 2_000_000_001, 2, "/help", from_id=9) == t("help", "ru")
         mention = "[club77|@smask], /status"
-        status = await _say(fake, 2_000_000_001, 3, mention, from_id=9)
+        status = await say(fake, 2_000_000_001, 3, mention, from_id=9)
         assert status == t("status_none", "ru") + "\n\n" + t("status_paused", "ru")
     assert not fake.replies_to(2_000_000_001, 1)
     assert TOKEN not in caplog.text
@@ -75,26 +68,26 @@ async def test_queue_status_cancel_limits_and_duplicates(
     url = fake.add_file("clip.mp4", b"not processed: no worker runs in this test")
     clip = [doc_attachment(url, size=100)]
     async with running_bot(settings, fake):
-        first = await _say(fake, 20, 1, attachments=clip)
+        first = await say(fake, 20, 1, attachments=clip)
         assert first == t("queued", "ru", position=1)
-        second = await _say(fake, 21, 1, attachments=clip)
+        second = await say(fake, 21, 1, attachments=clip)
         assert second == t("queued", "ru", position=2)
-        await _say(fake, 20, 2, attachments=clip)
-        limit = await _say(fake, 20, 3, attachments=clip)
+        await say(fake, 20, 2, attachments=clip)
+        limit = await say(fake, 20, 3, attachments=clip)
         assert limit == t("limit_user_waiting", "ru", limit=2)
-        status = await _say(fake, 20, 4, "/status")
+        status = await say(fake, 20, 4, "/status")
         assert "позиция 1" in status and "позиция 3" in status
-        assert await _say(fake, 20, 5, "/cancel") == t("cancel_done", "ru", count=2)
+        assert await say(fake, 20, 5, "/cancel") == t("cancel_done", "ru", count=2)
         # no worker runs in this test: /status says so, kindly, with the queue's length
         service = t("status_queue", "ru", queued=1) + "\n" + t("status_paused", "ru")
-        assert await _say(fake, 20, 6, "/status") == t("status_none", "ru") + "\n\n" + service
+        assert await say(fake, 20, 6, "/status") == t("status_none", "ru") + "\n\n" + service
         other = (
             t("status_header", "ru") + "\n" + t("status_queued", "ru", title="clip.mp4", position=1)
         )
-        assert await _say(fake, 21, 2, "/status") == other + "\n\n" + service
+        assert await say(fake, 21, 2, "/status") == other + "\n\n" + service
         # a worker's heartbeat (what Sweeper.beat writes) ends the "paused" line
         jobs.SqliteJobStore(settings.jobs_path).beat("host:1", {"worker": "host:1"}, 60.0)
-        assert await _say(fake, 21, 3, "/status") == other + "\n\n" + t(
+        assert await say(fake, 21, 3, "/status") == other + "\n\n" + t(
             "status_queue", "ru", queued=1
         )
     # every event came twice, yet each message got one answer and one job
@@ -115,7 +108,7 @@ async def test_a_redelivered_message_after_restart_is_not_queued_twice(
     settings = make_settings(tmp_path, fake)
     clip = [doc_attachment(fake.add_file("c.mp4", b"x"), size=1)]
     async with running_bot(settings, fake):
-        await _say(fake, 30, 1, attachments=clip)
+        await say(fake, 30, 1, attachments=clip)
     async with running_bot(settings, fake):  # a fresh process: its in-memory dedup is empty
         await fake.push_message(peer_id=30, message_id=1, attachments=clip)
         await fake.push_message(peer_id=30, message_id=2, text="/status")

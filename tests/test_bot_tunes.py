@@ -10,7 +10,7 @@ from pathlib import Path
 import mido
 import pytest
 from fakevk import FakeVK, doc_attachment
-from fakevk.harness import make_settings, running_bot
+from fakevk.harness import make_settings, running_bot, say
 
 from bot import jobs
 from bot.prefs import SqlitePrefsStore
@@ -26,13 +26,6 @@ async def fake() -> AsyncIterator[FakeVK]:
     server = await FakeVK(group_id=77).start()
     yield server
     await server.stop()
-
-
-async def _say(fake: FakeVK, peer: int, msg: int, text: str = "", **kw: object) -> str:
-    await fake.push_message(peer_id=peer, message_id=msg, text=text, **kw)  # type: ignore[arg-type]
-    await fake.wait_for(lambda: bool(fake.replies_to(peer, msg)), timeout_s=30)
-    (answer,) = fake.replies_to(peer, msg)
-    return answer.text
 
 
 def _leftovers(work_dir: Path) -> list[Path]:
@@ -59,26 +52,26 @@ async def test_tune_by_names_songbook_show_and_off(
     settings = make_settings(tmp_path, fake)
     prefs = SqlitePrefsStore(settings.jobs_path)
     async with running_bot(settings, fake):
-        assert await _say(fake, 7, 1, "/tune") == t("tune_none", "ru")
-        answer = await _say(fake, 7, 2, "/tune ми ре до ре ми ми ми")
+        assert await say(fake, 7, 1, "/tune") == t("tune_none", "ru")
+        answer = await say(fake, 7, 2, "/tune ми ре до ре ми ми ми")
         assert answer.startswith("🎼 Запомнил мелодию") and "7 нот" in answer
         stored = prefs.get(7).tune
         assert stored is not None
         assert Score.from_dict(stored).midi().tolist() == [64, 62, 60, 62, 64, 64, 64]
-        shown = await _say(fake, 7, 3, "/tune")
+        shown = await say(fake, 7, 3, "/tune")
         assert shown.startswith("🎼 Ваша мелодия") and "E4 D4 C4" in shown
-        assert "Мелодия: ноты по названиям" in await _say(fake, 7, 4, "/settings")
-        birch = await _say(fake, 7, 5, "/tune берёза")
+        assert "Мелодия: ноты по названиям" in await say(fake, 7, 4, "/settings")
+        birch = await say(fake, 7, 5, "/tune берёза")
         assert "Во поле берёза стояла" in birch
         assert Score.from_dict(prefs.get(7).tune or {}).source == "songbook:vo-pole-beryoza"
-        assert await _say(fake, 7, 6, "/tune мяу мяу") == t("error_score_unknown", "ru")
+        assert await say(fake, 7, 6, "/tune мяу мяу") == t("error_score_unknown", "ru")
         assert prefs.get(7).tune is not None  # a typo keeps the tune the learner had
-        assert await _say(fake, 7, 7, "/tune off") == t("tune_off", "ru")
+        assert await say(fake, 7, 7, "/tune off") == t("tune_off", "ru")
         assert prefs.get(7).tune is None
         # English, and a file path typed in the chat is never opened on the server
-        await _say(fake, 8, 1, "/lang en")
-        assert "Twinkle" in await _say(fake, 8, 2, "/tune twinkle")
-        assert await _say(fake, 8, 3, "/tune /etc/passwd") == t("error_score_unknown", "en")
+        await say(fake, 8, 1, "/lang en")
+        assert "Twinkle" in await say(fake, 8, 2, "/tune twinkle")
+        assert await say(fake, 8, 3, "/tune /etc/passwd") == t("error_score_unknown", "en")
 
 
 async def test_tunes_lists_the_songbook_and_fixwrong(
@@ -87,16 +80,16 @@ async def test_tunes_lists_the_songbook_and_fixwrong(
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, fake)
     async with running_bot(settings, fake):
-        listing = await _say(fake, 9, 1, "/tunes")
+        listing = await say(fake, 9, 1, "/tunes")
         assert listing.startswith(t("tunes_header", "ru"))
         assert "/tune twinkle" in listing and "Во поле берёза стояла" in listing
         assert "гамма до мажор" in listing
-        on = await _say(fake, 9, 2, "/fixwrong on")
+        on = await say(fake, 9, 2, "/fixwrong on")
         assert on == t("fixwrong_on", "ru") + "\n" + t("fixwrong_needs_tune", "ru")
-        assert await _say(fake, 9, 3, "/fixwrong maybe") == t("fixwrong_invalid", "ru")
-        assert "Передвигать не те ноты: да" in await _say(fake, 9, 4, "/settings")
-        assert await _say(fake, 9, 5, "/fixwrong off") == t("fixwrong_off", "ru")
-        assert "/tunes" in await _say(fake, 9, 6, "/help")
+        assert await say(fake, 9, 3, "/fixwrong maybe") == t("fixwrong_invalid", "ru")
+        assert "Передвигать не те ноты: да" in await say(fake, 9, 4, "/settings")
+        assert await say(fake, 9, 5, "/fixwrong off") == t("fixwrong_off", "ru")
+        assert "/tunes" in await say(fake, 9, 6, "/help")
     assert not SqlitePrefsStore(settings.jobs_path).get(9).fix_wrong_notes
 
 
@@ -115,24 +108,24 @@ async def test_a_score_file_sets_the_tune_and_the_next_clip_carries_it(
     bytes_doc = [doc_attachment(fake.add_file("notes.bin", b"not a score"), title="notes.bin")]
     store = jobs.SqliteJobStore(settings.jobs_path)
     async with running_bot(settings, fake):
-        answer = await _say(fake, 11, 1, attachments=score_doc)
+        answer = await say(fake, 11, 1, attachments=score_doc)
         assert answer.startswith("🎼 Запомнил мелодию") and "6 нот" in answer
         assert store.for_user(11) == []  # a score is not a job
-        await _say(fake, 11, 2, "/fixwrong on")
-        queued = await _say(fake, 11, 3, attachments=clip)
+        await say(fake, 11, 2, "/fixwrong on")
+        queued = await say(fake, 11, 3, attachments=clip)
         assert queued == t("queued", "ru", position=1)
         # a small doc that is no score goes on as a clip, after one look at its bytes
-        assert await _say(fake, 14, 1, attachments=bytes_doc) == t("queued", "ru", position=2)
+        assert await say(fake, 14, 1, attachments=bytes_doc) == t("queued", "ru", position=2)
         # "/tune" written on a MusicXML doc: the file becomes the tune
-        from_xml = await _say(fake, 12, 1, "/tune", attachments=xml_doc)
+        from_xml = await say(fake, 12, 1, "/tune", attachments=xml_doc)
         assert "Test Tune" in from_xml and "8 нот" in from_xml
         assert "Я взял дорожку 2 «Piano»" in from_xml  # the busiest of two, and how to change
-        flute = await _say(fake, 12, 2, "/tune 1", attachments=xml_doc)
+        flute = await say(fake, 12, 2, "/tune 1", attachments=xml_doc)
         assert "7 нот" in flute and "дорожку 1 «Flute»" in flute
-        assert await _say(fake, 12, 3, "/tune 9", attachments=xml_doc) == t(
+        assert await say(fake, 12, 3, "/tune 9", attachments=xml_doc) == t(
             "tune_no_such_track", "ru", track=9
         )
-        assert await _say(fake, 12, 4, "/tune hi", attachments=xml_doc) == t(
+        assert await say(fake, 12, 4, "/tune hi", attachments=xml_doc) == t(
             "tune_doc_track_hint", "ru"
         )
     (job,) = store.for_user(11)
@@ -166,8 +159,8 @@ async def test_a_bad_score_doc_is_refused_with_its_message(
     settings = make_settings(tmp_path, fake)
     doc = [doc_attachment(fake.add_file("bad.mid", data), title="bad.mid", size=len(data))]
     async with running_bot(settings, fake):
-        await _say(fake, 13, 1, "/tune до ре ми")
-        assert await _say(fake, 13, 2, attachments=doc) == t(f"error_{code}", "ru")
+        await say(fake, 13, 1, "/tune до ре ми")
+        assert await say(fake, 13, 2, attachments=doc) == t(f"error_{code}", "ru")
     assert jobs.SqliteJobStore(settings.jobs_path).for_user(13) == []
     assert _leftovers(settings.work_dir) == []
     kept = SqlitePrefsStore(settings.jobs_path).get(13).tune

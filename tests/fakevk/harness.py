@@ -170,3 +170,11 @@ async def running_bot(settings: Settings, fake: Any) -> AsyncIterator[Any]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+async def say(fake: Any, peer: int, msg: int, text: str = "", **kw: Any) -> str:
+    """Push one message to the bot and return the text of its one reply to it."""
+    await fake.push_message(peer_id=peer, message_id=msg, text=text, **kw)
+    await fake.wait_for(lambda: bool(fake.replies_to(peer, msg)), timeout_s=30)
+    (answer,) = fake.replies_to(peer, msg)
+    return str(answer.text)
