@@ -21,7 +21,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -86,7 +86,10 @@ class Job:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Job:
-        return cls(**json.loads(raw))
+        """A stored job; fields a newer version added are ignored, so workers of two
+        versions can share one Redis during a rolling upgrade."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(raw).items() if k in known})
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
+from bot.logsafe import describe_error
+
 log = logging.getLogger("smask.supervisor")
 
 MAX_BACKOFF_S = 30.0
@@ -95,13 +97,24 @@ class WorkerSupervisor(threading.Thread):
             return self._child
 
     def run(self) -> None:
-        child = self._spawn()
-        if child is not None:
-            log.info("embedded worker started (pid %d)", child.pid)
-        while child is not None:
-            code = child.wait()
-            if self._stopping.is_set():
-                return
+        started = 0
+        while True:
+            try:
+                child = self._spawn()
+            except OSError as exc:  # ENOMEM/EAGAIN right after an OOM kill: a death too
+                what, cause = "could not be started", describe_error(exc)
+            else:
+                if child is None:  # stopping
+                    return
+                if started:
+                    self.restarts += 1
+                log.info("embedded worker %s (pid %d)", "restarted" if started else "started",
+                         child.pid)  # fmt: skip
+                started += 1
+                code = child.wait()
+                if self._stopping.is_set():
+                    return
+                what, cause = f"(pid {child.pid}) died", describe_exit(code)
             now = time.monotonic()
             self._deaths.append(now)
             while self._deaths and self._deaths[0] < now - self.window_s:
@@ -109,10 +122,10 @@ class WorkerSupervisor(threading.Thread):
             recent = len(self._deaths)
             if recent >= self.max_deaths:
                 log.critical(
-                    "embedded worker (pid %d) died: %s; %d deaths within %.0f s, giving up: "
+                    "embedded worker %s: %s; %d deaths within %.0f s, giving up: "
                     "the bot exits so that its service manager restarts it",
-                    child.pid,
-                    describe_exit(code),
+                    what,
+                    cause,
                     recent,
                     self.window_s,
                 )
@@ -121,10 +134,10 @@ class WorkerSupervisor(threading.Thread):
                 return
             delay_s = min(self.backoff_s * 2 ** (recent - 1), MAX_BACKOFF_S)
             log.error(
-                "embedded worker (pid %d) died: %s; restarting in %.1f s (%d of %d deaths "
+                "embedded worker %s: %s; restarting in %.1f s (%d of %d deaths "
                 "allowed within %.0f s)",
-                child.pid,
-                describe_exit(code),
+                what,
+                cause,
                 delay_s,
                 recent,
                 self.max_deaths - 1,
@@ -132,10 +145,6 @@ class WorkerSupervisor(threading.Thread):
             )
             if self._stopping.wait(delay_s):  # back-off; stop() cuts it short
                 return
-            child = self._spawn()
-            if child is not None:
-                self.restarts += 1
-                log.info("embedded worker restarted (pid %d)", child.pid)
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """SIGINT the child (huey finishes the running job), SIGKILL it after ``timeout_s``."""

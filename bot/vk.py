@@ -29,14 +29,16 @@ from bot.logsafe import describe_error
 from bot.settings import Settings
 
 log = logging.getLogger("smask.vk")
+UPLOAD_BUDGET_S = 1800.0  # s: a 200 MB result over a slow (1 Mbit/s) uplink, and no more
 
 
 class RetryingAPI(API):
     """vkbottle's API plus back-off on VK errors 6, 9, 10 and 29 (vkbottle retries none).
 
-    ``api_url`` points the client at a fake VK server in tests. ``timeout_s`` bounds each
-    HTTP call (connecting included), so an unreachable VK fails a job's step instead of
-    hanging it for aiohttp's default five minutes.
+    ``api_url`` points the client at a fake VK server in tests. ``timeout_s`` bounds
+    connecting and each wait for VK's answer, so an unreachable VK fails a job's step instead
+    of hanging it for aiohttp's default five minutes; a slow upload of a large result may take
+    up to ``UPLOAD_BUDGET_S``.
     """
 
     def __init__(
@@ -49,7 +51,14 @@ class RetryingAPI(API):
         timeout_s: float = 60.0,
     ) -> None:
         # A fresh client per API: vkbottle's default is a process-wide singleton session.
-        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s / 2, 15.0))
+        # The uploaders post the result (up to 200 MB) through this same session, so the
+        # whole-call bound is an upload's budget; a VK that stops answering is caught by the
+        # connect and read bounds (aiohttp starts the read clock once the body is sent).
+        timeout = aiohttp.ClientTimeout(
+            total=max(timeout_s, UPLOAD_BUDGET_S),
+            sock_connect=min(timeout_s / 2, 15.0),
+            sock_read=timeout_s,
+        )
         super().__init__(token, http_client=AiohttpClient(timeout=timeout))
         if api_url:
             self.API_URL = api_url
@@ -206,14 +215,18 @@ async def deliver(
 
 
 async def _picture(api: API, job: Job, plot_path: Path | None) -> list[str]:
-    """The pitch picture as an attachment, or nothing: the sound matters more than its plot."""
+    """The pitch picture as an attachment, or nothing: the sound matters more than its plot.
+
+    Any failure (a VK error, a network timeout) leaves the picture out rather than failing a
+    job whose corrected take is already uploaded or sent.
+    """
     if plot_path is None or not plot_path.exists():
         return []
     try:
         return [
             await PhotoMessageUploader(api).upload(file_source=str(plot_path), peer_id=job.peer_id)
         ]
-    except VKAPIError as exc:
+    except Exception as exc:
         log.warning("pitch picture upload failed for job %s: %s", job.job_id, describe_error(exc))
         return []
 

@@ -64,6 +64,7 @@ COST_MISSED = 1.0
 COST_CONTINUE = 0.3  # a piece of the previous note (same pitch, no gap): cheaper than extra
 COST_HELD = 0.3  # per repeat of its pitch one performed note held through (re-articulations the
 HELD_SHARE = 0.7  # note cutter did not split), if it lasts this share of their onsets' span
+MAX_HELD_REPEATS = 8  # repeats one performed note may be held through, at most
 COST_JUMP = 3.0  # going back in the score: pays off from a repeat of three notes or more
 COST_LATE_START = 0.5  # per score note skipped before the take begins (the earliest wins ties)...
 LATE_START_CAP = 2.5  # ...up to this: practising from bar 5 is fine, noise before the tune
@@ -339,7 +340,9 @@ class _Held:
         for j in range(len(written) - 2, -1, -1):
             if written[j + 1] == written[j]:
                 ahead[j] = ahead[j + 1] + 1
-        longest = int(ahead.max(initial=0))
+        # A note held through more than a few repeats of itself is not a learner's reading;
+        # the cap keeps the held pass linear in the score (a 2000 x "C4" score: 13 s -> 0.4 s).
+        longest = min(int(ahead.max(initial=0)), MAX_HELD_REPEATS)
         return cls(ahead, longest, duration_s, onset_beats, end_beats, seconds_per_beat)
 
     def lasts(self, i: int, j: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.bool_]:

@@ -162,7 +162,9 @@ def check_ogg(path: Path) -> OggFacts:
     with open(path, "rb") as f:
         offset = 0
         while offset < size:
-            header = _read_exact(f, min(OGG_PAGE_HEADER, size - offset))
+            if size - offset < OGG_PAGE_HEADER:
+                raise Corrupt("truncated: the last OGG page header is cut short", offset=offset)
+            header = _read_exact(f, OGG_PAGE_HEADER)
             if header[:4] != b"OggS" or header[4] != 0:
                 raise Corrupt("not an OGG page where one should start", offset=offset)
             flags = header[5]

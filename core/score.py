@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from core.songbook import SongbookEntry
 
 MAX_SCORE_NOTES = 5000
+MAX_LABEL_CHARS = 100  # a score's source and title, as shown and stored
 DEFAULT_SECONDS_PER_BEAT = 0.5  # 120 quarter notes a minute when the score names no tempo
 _TEMPO_BPM_RANGE = (20.0, 400.0)  # a tempo mark outside this is a typo: the default is used
 
@@ -181,7 +182,19 @@ def checked_score(
         previous_end = note.onset_beats + note.duration_beats
     if not (seconds_per_beat > 0 and math.isfinite(seconds_per_beat)):
         raise ScoreUnreadable(f"{source}: tempo {seconds_per_beat} s a beat")
-    return Score(tuple(notes), source, title, seconds_per_beat, has_meter)
+    # A file's own names (track, work title, file name) are labels, not content: a 900 KB
+    # track name must not become a chat reply VK refuses or a tune stored with every job.
+    return Score(tuple(notes), _label(source), _label(title), seconds_per_beat, has_meter)
+
+
+@overload
+def _label(text: str) -> str: ...
+@overload
+def _label(text: None) -> None: ...
+def _label(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_LABEL_CHARS:
+        return text
+    return text[: MAX_LABEL_CHARS - 1] + "…"
 
 
 def seconds_per_beat_from_bpm(bpm: float | None) -> float:

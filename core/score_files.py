@@ -37,6 +37,9 @@ MAX_XML_BYTES = 32 * 2**20  # MusicXML text unzipped from an .mxl
 MAX_ZIP_ENTRIES = 256
 MAX_SOURCE_NOTES = 4 * MAX_SCORE_NOTES  # all parts together; music21 reads ~4000 a second
 MAX_XML_DEPTH = 64  # MusicXML nests about 8 deep
+# MuseScore writes ~25 elements a note, so 20000 notes is ~500k; a million bounds the element
+# tree (~100 MB) where a tiny .mxl of empty elements would otherwise build 800 MB of it.
+MAX_XML_ELEMENTS = 1_000_000
 MAX_MIDI_TRACKS = 1024
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 GRID_BEATS = (1 / 16, 1 / 12)  # onsets of a written (not performed) MIDI fall on these grids
@@ -84,11 +87,16 @@ def read_score_voices(data: bytes, name: str, *, track: int | None = None) -> Sc
     """As :func:`read_score_bytes`, also saying which voices the file has (the bot tells a
     learner which track it took and how to take another)."""
     kind = sniff(data)
-    if kind == "midi":
-        return _read_midi(data, name, track)
-    if kind == "mxl":
-        data = _unzip_mxl(data)
-    return _read_musicxml(data, name, track)
+    try:
+        if kind == "midi":
+            return _read_midi(data, name, track)
+        if kind == "mxl":
+            data = _unzip_mxl(data)
+        return _read_musicxml(data, name, track)
+    except (ArithmeticError, LookupError, TypeError, AttributeError) as exc:
+        # A file the parsers accept but whose values make no sense (a zero tempo, a 0/4
+        # meter, a part with no attributes): broken, in the learner's words, not a crash.
+        raise ScoreUnreadable(f"values a score cannot have ({type(exc).__name__})") from exc
 
 
 def sniff(data: bytes) -> str:
@@ -199,9 +207,9 @@ def _read_midi(data: bytes, name: str, track: int | None) -> ScoreFile:
         for msg in trk:
             tick += msg.time
             kind = msg.type
-            if kind == "set_tempo" and (tempo is None or tick < tempo[0]):
+            if kind == "set_tempo" and msg.tempo > 0 and (tempo is None or tick < tempo[0]):
                 tempo = (tick, msg.tempo)
-            elif kind == "time_signature":
+            elif kind == "time_signature" and msg.numerator >= 1:
                 meters.append((tick, msg.numerator, msg.denominator))
             elif kind == "track_name" and ti not in names and msg.name.strip():
                 names[ti] = msg.name.strip()
@@ -336,6 +344,7 @@ def _rootfile(container: bytes) -> str | None:
 @dataclass
 class _ScreenState:
     depth: int = 0
+    elements: int = 0
     notes: int = 0
     root: str = ""
 
@@ -360,6 +369,9 @@ def _screen(data: bytes) -> tuple[str, int]:
         if not state.root:
             state.root = tag
         state.depth += 1
+        state.elements += 1
+        if state.elements > MAX_XML_ELEMENTS:
+            raise _Refused(f"over {MAX_XML_ELEMENTS} XML elements")
         if state.depth > MAX_XML_DEPTH:
             raise _Refused(f"XML nested over {MAX_XML_DEPTH} deep")
         if tag == "note":

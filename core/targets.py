@@ -187,7 +187,9 @@ def shift_curve_cents(
         a, b = t.note.start, t.note.end
         if mode == "hard" and f0_ref_hz is not None:
             midi = hz_to_midi(f0_ref_hz[a:b], a4_hz=a4_hz)
-            frame_shift = (t.target_midi - midi) * 100.0 * np.clip(strength, 0.0, 100.0) / 100.0
+            # A wrong note's whole-semitone move is made in full; strength scales the tuning.
+            tuning = (t.target_midi - t.semitones - midi) * 100.0
+            frame_shift = tuning * np.clip(strength, 0.0, 100.0) / 100.0 + 100.0 * t.semitones
             frame_shift = np.where(np.isfinite(frame_shift), frame_shift, t.shift_cents)
             shift[a:b] = frame_shift
         else:

@@ -109,6 +109,13 @@ def _ogg_chained(dst: Path) -> Path:
     return dst
 
 
+def _append(path: Path, tail: bytes) -> Path:
+    """An upload cut inside what follows: ``tail`` is the start of a next page or chunk."""
+    with path.open("ab") as f:
+        f.write(tail)
+    return path
+
+
 def _cut(path: Path, share: float) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * share)])
@@ -292,6 +299,13 @@ CASES: list[tuple[str, Maker, type[InputError], dict[str, str], bool]] = [
     (
         "ogg_truncated",
         lambda m, d: _cut(make_audio(d / "voice.ogg", "ogg_opus", duration_s=4.0), 0.6),
+        Corrupt,
+        {},
+        False,
+    ),
+    (
+        "ogg_cut_inside_a_page_header",
+        lambda m, d: _append(make_audio(d / "voice.ogg", "ogg_opus", duration_s=1.0), b"OggS\x00"),
         Corrupt,
         {},
         False,

@@ -58,6 +58,29 @@ def test_a_child_that_keeps_dying_is_given_up(caplog: pytest.LogCaptureFixture) 
     assert "3 deaths within 60 s, giving up" in caplog.text
 
 
+def test_a_worker_that_cannot_even_start_is_a_death_not_a_dead_supervisor(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """Popen failing (ENOMEM/EAGAIN after an OOM kill; here: no such program) counts as a
+    death, so the back-off and the give-up still happen instead of the thread dying."""
+    caplog.set_level(logging.INFO, logger="smask.supervisor")
+    gave_up = threading.Event()
+    supervisor = WorkerSupervisor(
+        [str(tmp_path / "no-such-worker")],
+        os.environ,
+        max_deaths=2,
+        window_s=60.0,
+        backoff_s=0.01,
+        on_give_up=gave_up.set,
+    )
+    supervisor.start()
+    assert gave_up.wait(60)
+    supervisor.join(10)
+    assert supervisor.gave_up and supervisor.restarts == 0
+    assert caplog.text.count("embedded worker could not be started") == 2
+    assert "2 deaths within 60 s, giving up" in caplog.text
+
+
 def test_stop_ends_the_child_without_a_restart() -> None:
     supervisor = WorkerSupervisor(
         [sys.executable, "-c", "import time; time.sleep(60)"], os.environ, backoff_s=0.01

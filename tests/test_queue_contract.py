@@ -6,6 +6,7 @@ Like huey's own StorageTests: the tests are written once and a fixture swaps the
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import sqlite3
 import threading
 import time
@@ -339,3 +340,11 @@ def test_sqlite_reads_do_not_wait_for_the_write_lock(tmp_path: Path) -> None:
         writer.close()
     assert got is not None and got.state == "queued"
     assert [j.job_id for j in active] == ["91_1"] and position == 1
+
+
+def test_a_job_written_by_a_newer_version_still_reads() -> None:
+    """Rolling upgrade on one Redis: a field this version does not know is ignored."""
+    job = _job(5, 1)
+    raw = json.loads(job.to_json())
+    raw["added_in_a_later_version"] = {"anything": 1}
+    assert Job.from_json(json.dumps(raw)) == job

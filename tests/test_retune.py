@@ -310,3 +310,16 @@ def test_forced_targets_and_whole_semitone_moves() -> None:
     assert abs(half[2].shift_cents - 200.0) < 1.5  # 2 cents in tune: only the semitones move
     f0_out = frame_f0_hz(out[0], SR, np.full(len(midi), midi_to_hz(78)), HOP_S)
     assert abs(cents(float(np.nanmedian(f0_out[220:280])), float(midi_to_hz(78)))) < 3.0
+
+
+def test_hard_mode_moves_a_wrong_note_in_full_at_half_strength() -> None:
+    """Hard mode scales the per-frame tuning by strength, never the whole-semitone move."""
+    midi = three_notes((0.0, 0.0, 20.0))
+    track = biased_track(midi, 0.0)
+    notes = segment_notes(track)
+    plan: dict[str, Any] = {"mode": "hard", "strength": 50.0}
+    targets = plan_notes(notes, track.f0_hz, allowed=CHROMATIC.allowed_mask(),
+                         forced_midi=[None, None, 76], semitones=[0, 0, 2], **plan)  # fmt: skip
+    shift = shift_curve_cents(targets, len(midi), HOP_S, f0_ref_hz=track.f0_hz, **plan)
+    inner = shift[220:280]
+    assert np.allclose(inner, 200.0 - 0.5 * 20.0, atol=0.5)  # 2 semitones up, half the 20 c

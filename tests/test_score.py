@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import re
 import subprocess
 import sys
@@ -528,6 +529,29 @@ def _rests_only_xml() -> bytes:
     )
 
 
+def _element_flood() -> bytes:
+    """A 40 KB .mxl whose 3M empty elements would build an 800 MB tree if parsed."""
+    return _mxl(b"<score-partwise>" + b"<x/>" * 3_000_000 + b"</score-partwise>")
+
+
+def _nonsense_values_midi() -> bytes:
+    """A zero tempo and a 0/4 meter (mido saves both) ahead of a good melody."""
+    mid = _type1_with_drums_and_chords()
+    mid.tracks[0].insert(1, mido.MetaMessage("set_tempo", tempo=0, time=0))
+    mid.tracks[0].insert(1, mido.MetaMessage("time_signature", numerator=0, denominator=4))
+    return _midi_bytes(mid)
+
+
+def test_nonsense_tempo_and_meter_are_ignored_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "song.mid"
+    path.write_bytes(_nonsense_values_midi())
+    score = load_score(path)
+    reference = tmp_path / "plain.mid"
+    reference.write_bytes(_midi_bytes(_type1_with_drums_and_chords()))
+    assert score.midi().tolist() == load_score(reference).midi().tolist()
+    assert score.seconds_per_beat > 0
+
+
 BAD_SCORES = {
     "garbage": (lambda: b"\x00\x01hello, not a score at all", ScoreUnreadable, "score_unreadable"),
     "png": (lambda: b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, ScoreUnreadable, "score_unreadable"),
@@ -545,6 +569,7 @@ BAD_SCORES = {
     "zip bomb": (_zip_bomb, ScoreHostile, "score_hostile"),
     "entity bomb": (_entity_bomb, ScoreHostile, "score_hostile"),
     "external entity": (_external_entity, ScoreHostile, "score_hostile"),
+    "element flood": (_element_flood, ScoreHostile, "score_hostile"),
     "huge": (_huge_xml, ScoreTooLarge, "score_too_large"),
     "drums only": (_drums_only_midi, ScoreEmpty, "score_empty"),
     "rests only": (_rests_only_xml, ScoreEmpty, "score_empty"),
@@ -677,3 +702,16 @@ def test_top_line_keeps_the_melody_over_inner_voices() -> None:
         a.onset_beats + a.duration_beats <= b.onset_beats + 1e-9
         for a, b in itertools.pairwise(line)
     )
+
+
+def test_a_huge_track_name_is_clipped_to_a_label(tmp_path: Path) -> None:
+    """A 900 KB name would become an unsendable chat line and a tune stored with every job."""
+    mid = _type1_with_drums_and_chords()
+    mid.tracks[0][0] = mido.MetaMessage("track_name", name="é" * 200_000, time=0)
+    path = tmp_path / ("x" * 200 + ".mid")
+    path.write_bytes(_midi_bytes(mid))
+    score = load_score(path)
+    assert score.title is not None and len(score.title) <= 100 and score.title.endswith("…")
+    assert len(score.source) <= 100
+    assert len(json.dumps(score.to_dict())) < 20_000
+    assert len(score.describe("ru")) < 400
