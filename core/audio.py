@@ -84,8 +84,9 @@ def check_not_silent(
 ) -> None:
     """Raise :class:`core.errors.Silent` for a clip with nothing to analyse.
 
-    Decided on decoded samples, not on the header (a muted phone still writes an AAC track),
-    so the pipeline calls this right after :func:`core.media.decode_audio`.
+    Decided on decoded samples, not on the header (a muted phone still writes an AAC track);
+    the streamed pipeline makes the same decision with :func:`check_level` on the loudest
+    window the decoder's loudness pass saw.
     """
     check_level(peak_window_dbfs(audio, sample_rate), threshold_dbfs=threshold_dbfs)
 

@@ -311,6 +311,7 @@ class ResultWriter:
         self._room = threading.Condition()
         self._queued_bytes = 0
         self._error: BaseException | None = None
+        self._fed_out = False  # the feeder has ended (done, or failed: see _error)
         self._thread = threading.Thread(target=self._feed, name="smask-encode", daemon=True)
         self._thread.start()
 
@@ -321,8 +322,10 @@ class ResultWriter:
         if not np.isfinite(samples).all():
             raise ValueError("audio holds NaN or infinity")
         with self._room:
-            while self._queued_bytes > _QUEUE_BYTES and self._thread.is_alive():
+            while self._queued_bytes > _QUEUE_BYTES and not self._fed_out:
                 self._room.wait()
+            if self._error is not None:  # the feeder failed: stop queueing a dead result
+                raise self._error
             self._queued_bytes += samples.nbytes
         self._items.put(("array", samples))
 
@@ -365,6 +368,7 @@ class ResultWriter:
             with contextlib.suppress(BrokenPipeError, OSError):
                 stdin.close()
             with self._room:
+                self._fed_out = True  # under the lock: a blocked write() sees it on waking
                 self._room.notify_all()
 
     def close(self) -> None:

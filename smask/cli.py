@@ -52,15 +52,22 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    code = core_cli.run(args)
-    if any(t.name == "smask-model" and t.is_alive() for t in threading.enumerate()):
-        # The model was still loading in its thread (a clip refused before it was needed):
-        # torch's C++ runtime aborts if the interpreter finalizes under a thread inside it, so
-        # leave without finalizing, after flushing what we print.
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    code = 1
+    try:
+        code = core_cli.run(args)
+    finally:
+        # Also on Ctrl-C or an unexpected error: if the model is still loading in its thread
+        # (a clip refused before it was needed), torch's C++ runtime aborts when the
+        # interpreter finalizes under a thread inside it, so leave without finalizing, after
+        # flushing what we print (a traceback included).
+        if any(t.name == "smask-model" and t.is_alive() for t in threading.enumerate()):
+            if (exc := sys.exc_info()[1]) is not None:
+                code = 130 if isinstance(exc, KeyboardInterrupt) else 4
+                logging.getLogger("smask").error("stopped: %s", type(exc).__name__)
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     return code
 
 

@@ -257,3 +257,28 @@ def test_the_streamed_pipeline_runs_on_cuda_with_one_setting(tmp_path: Path) -> 
     assert [n.name for n in gpu.notes] == [n.name for n in cpu.notes]
     for a, b in zip(gpu.notes, cpu.notes, strict=True):
         assert abs(a.cents_after - b.cents_after) < 0.5
+
+
+class _FailingSource(ArraySource):
+    """A spool whose disk read fails (a full or vanished temp disk)."""
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        raise OSError("the spool's file is gone")
+
+
+def test_a_failed_feed_stops_the_writer_instead_of_queueing_the_rest() -> None:
+    """Once the encoder's feeder has failed, write() raises its error at once: it neither
+    blocks on a dead thread nor piles up the rest of the clip in memory."""
+    from core.media import ResultWriter
+
+    encoder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.buffer.read()"], stdin=subprocess.PIPE
+    )
+    writer = ResultWriter(encoder, 1)
+    writer.copy(_FailingSource(np.zeros((1, 1000), dtype=np.float32), 8000), 0, 1000)
+    writer._thread.join(10)  # the feeder has met the failing read and ended
+    with pytest.raises(OSError, match="gone"):
+        writer.write(np.zeros((1, 100), dtype=np.float32))
+    with pytest.raises(OSError, match="gone"):
+        writer.close()
+    encoder.wait(10)
