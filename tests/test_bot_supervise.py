@@ -39,13 +39,13 @@ def test_exits_are_described_in_words() -> None:
     assert describe_exit(3) == "exit code 3"
 
 
-def test_a_child_that_keeps_dying_is_given_up(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="smask.supervisor")
+def _until_given_up(cmd: list[str], max_deaths: int) -> WorkerSupervisor:
+    """Supervise ``cmd`` with a tiny back-off and wait until the supervisor gives up."""
     gave_up = threading.Event()
     supervisor = WorkerSupervisor(
-        [sys.executable, "-c", "raise SystemExit(3)"],
+        cmd,
         os.environ,
-        max_deaths=3,
+        max_deaths=max_deaths,
         window_s=60.0,
         backoff_s=0.01,
         on_give_up=gave_up.set,
@@ -53,7 +53,14 @@ def test_a_child_that_keeps_dying_is_given_up(caplog: pytest.LogCaptureFixture) 
     supervisor.start()
     assert gave_up.wait(60)
     supervisor.join(10)
-    assert supervisor.gave_up and supervisor.restarts == 2
+    assert supervisor.gave_up
+    return supervisor
+
+
+def test_a_child_that_keeps_dying_is_given_up(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smask.supervisor")
+    supervisor = _until_given_up([sys.executable, "-c", "raise SystemExit(3)"], max_deaths=3)
+    assert supervisor.restarts == 2
     assert caplog.text.count("died: exit code 3; restarting in") == 2
     assert "3 deaths within 60 s, giving up" in caplog.text
 
@@ -64,19 +71,8 @@ def test_a_worker_that_cannot_even_start_is_a_death_not_a_dead_supervisor(
     """Popen failing (ENOMEM/EAGAIN after an OOM kill; here: no such program) counts as a
     death, so the back-off and the give-up still happen instead of the thread dying."""
     caplog.set_level(logging.INFO, logger="smask.supervisor")
-    gave_up = threading.Event()
-    supervisor = WorkerSupervisor(
-        [str(tmp_path / "no-such-worker")],
-        os.environ,
-        max_deaths=2,
-        window_s=60.0,
-        backoff_s=0.01,
-        on_give_up=gave_up.set,
-    )
-    supervisor.start()
-    assert gave_up.wait(60)
-    supervisor.join(10)
-    assert supervisor.gave_up and supervisor.restarts == 0
+    supervisor = _until_given_up([str(tmp_path / "no-such-worker")], max_deaths=2)
+    assert supervisor.restarts == 0
     assert caplog.text.count("embedded worker could not be started") == 2
     assert "2 deaths within 60 s, giving up" in caplog.text
 
