@@ -26,6 +26,16 @@ class TrainConfig:
     noise_clips: int = 0  # unpitched material only (silence, hiss, breath, clicks)
     augment_copies: int = 1  # augmented copies per clip, on top of the clean one
     tinysol_root: str = ""  # optional: a TinySOL folder laid out as its metadata CSV says
+    synthetic_high_midi: int = 96  # top note of the additive phrases (108: C8, 4186 Hz)
+    whistle_clips: int = 0  # near-sine whistled phrases 0.8-4.4 kHz (models.augment)
+    # Real rooms and noises (models.augment): copies per clip through a random image-source
+    # room and noise at an SNR drawn from [room_snr_min_db, room_snr_max_db].
+    room_copies: int = 0
+    room_snr_min_db: float = 0.0
+    room_snr_max_db: float = 25.0
+    room_irs: int = 48  # impulse responses in the cached bank
+    noise_bank_s: float = 120.0  # seconds of each noise kind in the cached bank
+    init_from: str = ""  # optional checkpoint to start from (same network shape)
     # Optimisation.
     steps: int = 4000
     batch_frames: int = 1024

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import torch
 from scipy.io import wavfile
 
-from models import synth
+from models import augment, synth
 from models.config import TrainConfig
 from models.cqt import CqtFrontEnd, chunk_audio
 from models.units import hz_to_midi, note_name_to_midi
@@ -131,8 +131,16 @@ def _generated_clips(
     return clips
 
 
-def synthetic_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
-    return _generated_clips(synth.synthetic_phrase, 999, "synthetic", n, clip_s, seed)
+def synthetic_clips(n: int, *, clip_s: float, seed: int, high_midi: int = 96) -> list[Clip]:
+    def make(rng: np.random.Generator, **kw: Any) -> tuple[Any, Any]:
+        return synth.synthetic_phrase(rng, high_midi=high_midi, **kw)
+
+    return _generated_clips(make, 999, "synthetic", n, clip_s, seed)
+
+
+def whistle_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
+    """Training whistles (:func:`models.augment.whistle_clip`, not the bench's generator)."""
+    return _generated_clips(augment.whistle_clip, 8081, "whistle", n, clip_s, seed)
 
 
 def noise_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
@@ -214,21 +222,46 @@ def clip_log_cqt(front_end: CqtFrontEnd, audio_16k: npt.NDArray[np.float32]) -> 
     return front_end(piece[None])[0].T.contiguous()
 
 
+@dataclass(frozen=True)
+class RoomBanks:
+    """Cached impulse responses and noises that ``room_copies`` draw from."""
+
+    irs: list[npt.NDArray[np.float32]]
+    noises: dict[str, npt.NDArray[np.float32]]
+
+
 def frame_bank(
-    clips: list[Clip], front_end: CqtFrontEnd, *, config: TrainConfig, rng: np.random.Generator
+    clips: list[Clip],
+    front_end: CqtFrontEnd,
+    *,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    room_banks: RoomBanks | None = None,
 ) -> FrameBank:
-    """CQT frames of each clip, clean and ``augment_copies`` times augmented."""
+    """CQT frames of each clip, clean, ``augment_copies`` times augmented and (with
+    ``room_banks``) ``room_copies`` times in a real room with real noise."""
     feats, midis, voiced, weights = [], [], [], []
+    snr = (config.room_snr_min_db, config.room_snr_max_db)
     for clip in clips:
-        versions = [(clip.audio, False)]
-        versions += [
-            synth.augment(rng, clip.audio, CLIP_RATE) for _ in range(config.augment_copies)
-        ]
-        for audio, reverb in versions:
+        versions = [(clip.audio, False, False)]
+        for _ in range(config.augment_copies):
+            audio, reverb = synth.augment(rng, clip.audio, CLIP_RATE)
+            versions.append((audio, reverb, False))
+        if room_banks is not None:
+            for _ in range(config.room_copies):
+                mixed = augment.room_mix(
+                    rng, clip.audio, CLIP_RATE, room_banks.irs, room_banks.noises, snr_db=snr
+                )
+                versions.append((mixed.audio, mixed.reverb, mixed.pitched_noise))
+        for audio, reverb, pitched_noise in versions:
             x = clip_log_cqt(front_end, audio)
             n = min(x.shape[0], clip.truth.f0_hz.shape[0])
             t = clip.truth
             w = t.voicing_weight[:n].copy()
+            if pitched_noise:
+                # Speech in the rests is not the take, but a voice it is: calling it either
+                # way is core.performance's job, so the network is taught neither.
+                w[~t.voiced[:n]] = 0.0
             if reverb:
                 # A room keeps a note ringing after its end: don't punish either answer there.
                 v = t.voiced[:n]

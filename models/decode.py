@@ -32,6 +32,10 @@ REFINE_WINDOW_S = 0.03  # s, correlation window: two periods of the lowest note 
 MIN_LAG_S = 0.006  # s, shortest lag searched (high notes use a multiple of their period)
 SEARCH_CENTS = 60.0  # cents, half-width of the refinement window around the coarse pitch
 LOWEST_F0_HZ = 55.0  # Hz, below this a frame keeps its coarse pitch
+# Refined up to a third of the rate (5.3 kHz at 16 kHz, past C8 and whistling's top): a period
+# of 3-4 samples is still found, because the search reads the k-th period (lag >= MIN_LAG_S)
+# and interpolates the peak; above that a frame keeps its coarse pitch.
+HIGHEST_F0_FRACTION = 3.0
 ONSET_RATIO = 0.1  # new note's probability / old note's at which a frame joins the new note
 ONSET_MAX_FRAMES = 10  # 100 ms: how long an old note may ring over a new one
 ONSET_HOLD_FRAMES = 3  # the new note must hold this long to count as a note change
@@ -151,7 +155,7 @@ def refine_f0_hz(
     n_fft = 1 << math.ceil(math.log2(window + seg_len))
 
     f0 = coarse_f0_hz.double()
-    valid = torch.isfinite(f0) & (f0 >= LOWEST_F0_HZ) & (f0 < sample_rate / 4)
+    valid = torch.isfinite(f0) & (f0 >= LOWEST_F0_HZ) & (f0 < sample_rate / HIGHEST_F0_FRACTION)
     safe_f0 = torch.where(valid, f0, torch.full_like(f0, 440.0))
     period = sample_rate / safe_f0
     k = torch.clamp(torch.ceil(min_lag / period), min=1.0)
@@ -174,9 +178,32 @@ def refine_f0_hz(
     e_lag = energy[:, taus + window] - energy[:, taus]
     nccf = corr / torch.sqrt(e_head * e_lag).clamp_min(1e-20)
 
-    # Best peak inside the search window, then a parabola through it and its neighbours.
-    lo = torch.floor(lag - half).clamp(min=1)
-    hi = torch.ceil(lag + half).clamp(max=max_lag)
+    # A coarse pitch off by ``search_cents`` moves the k-th period by k times as many samples;
+    # past ``k_direct`` periods that could reach the next period's peak (high notes, k up to
+    # 30), so those frames first find the period on a shorter lag, then the k-th peak there.
+    k_direct = max(1.0, math.floor(0.4 / ratio))
+    k1 = torch.clamp(k, max=k_direct)
+    tau1, peak1 = _nccf_peak(nccf, k1 * period, torch.minimum(k1 * period * ratio, half), max_lag)
+    period2 = tau1 / k1
+    tau2, peak2 = _nccf_peak(nccf, k * period2, 0.3 * period2, max_lag)
+    far = k > k1
+    tau = torch.where(far, tau2, tau1)
+    peak = torch.where(far, peak2, peak1)
+    refined = torch.where(far, k, k1) * sample_rate / tau
+
+    f0_out = torch.where(valid, refined, f0_out)
+    periodicity = torch.where(valid, peak, torch.zeros_like(peak)).float()
+    return f0_out, periodicity
+
+
+def _nccf_peak(
+    nccf: torch.Tensor, centre: torch.Tensor, half: torch.Tensor, max_lag: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best lag inside ``centre +- half`` (per row), refined by a parabola through the peak and
+    its neighbours: (lag in samples, float64; peak height clamped to [0, 1])."""
+    taus = torch.arange(nccf.shape[1], device=nccf.device)
+    lo = torch.floor(centre - half).clamp(min=1)
+    hi = torch.ceil(centre + half).clamp(max=max_lag)
     inside = (taus[None, :] >= lo[:, None]) & (taus[None, :] <= hi[:, None])
     masked = torch.where(inside, nccf, torch.full_like(nccf, -2.0))
     best = masked.argmax(dim=1).clamp(1, max_lag)
@@ -186,10 +213,4 @@ def refine_f0_hz(
     denom = a - 2.0 * b + c
     shift = torch.where(denom < 0, 0.5 * (a - c) / denom.clamp(max=-1e-12), torch.zeros_like(b))
     shift = shift.clamp(-0.5, 0.5)
-    tau = best.double() + shift
-    refined = k * sample_rate / tau
-    peak = (b - 0.25 * (a - c) * shift).clamp(0.0, 1.0)
-
-    f0_out = torch.where(valid, refined, f0_out)
-    periodicity = torch.where(valid, peak, torch.zeros_like(peak)).float()
-    return f0_out, periodicity
+    return best.double() + shift, (b - 0.25 * (a - c) * shift).clamp(0.0, 1.0)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import checkpoint, dataset, synth
+from models import augment, checkpoint, dataset, synth
 from models.config import TrainConfig
 from models.cqt import CqtParams
 from models.network import NetworkHparams, Tracker
@@ -49,7 +49,13 @@ def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> datase
             seed=config.seed,
             cache_dir=cache_dir,
         )
-    clips += dataset.synthetic_clips(config.synthetic_clips, clip_s=config.clip_s, seed=config.seed)
+    clips += dataset.synthetic_clips(
+        config.synthetic_clips,
+        clip_s=config.clip_s,
+        seed=config.seed,
+        high_midi=config.synthetic_high_midi,
+    )
+    clips += dataset.whistle_clips(config.whistle_clips, clip_s=config.clip_s, seed=config.seed)
     clips += dataset.noise_clips(config.noise_clips, clip_s=config.clip_s, seed=config.seed)
     if config.tinysol_root:
         items = dataset.tinysol_items(Path(config.tinysol_root))
@@ -59,14 +65,29 @@ def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> datase
         len(clips),
         sum(len(c.audio) for c in clips) / dataset.CLIP_RATE / 60,
     )
+    banks = None
+    if config.room_copies > 0:
+        banks = dataset.RoomBanks(
+            augment.room_bank(config.seed, config.room_irs, dataset.CLIP_RATE, cache_dir),
+            augment.noise_bank(config.seed, config.noise_bank_s, dataset.CLIP_RATE, cache_dir),
+        )
     rng = np.random.default_rng(config.seed)
-    return dataset.frame_bank(clips, tracker.front_end.cpu(), config=config, rng=rng)
+    return dataset.frame_bank(
+        clips, tracker.front_end.cpu(), config=config, rng=rng, room_banks=banks
+    )
 
 
 def train(config: TrainConfig, out: Path, *, cache_dir: Path, device: str | None = None) -> Tracker:
     torch.manual_seed(config.seed)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     tracker = Tracker(NetworkHparams(channels=config.channels), CqtParams())
+    if config.init_from:
+        # The network's weights do not depend on how many bins it reads (convolutions over
+        # log-frequency), so earlier weights are a starting point for a wider range.
+        payload = checkpoint.read_checkpoint(Path(config.init_from))
+        net_state = {k[4:]: v for k, v in payload["state_dict"].items() if k.startswith("net.")}
+        tracker.net.load_state_dict(net_state)
+        log.info("starting from %s", config.init_from)
     started = time.monotonic()
     bank = build_bank(config, tracker, cache_dir)
     log.info(
