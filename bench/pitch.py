@@ -306,10 +306,15 @@ def ours_core_seconds(checkpoint: str, audio_16k: npt.NDArray[np.float32], devic
     params = tracker.cqt_params
     coarse = taf.resample(torch.from_numpy(audio_16k), RATE, params.sample_rate).to(device)
     n = _grid(len(audio_16k))
+    high = params.high() if params.high_n_bins else None
+    fine = taf.resample(torch.from_numpy(audio_16k), RATE, high.sample_rate) if high else None
 
     def run() -> None:
         with torch.inference_mode():
-            tracker(chunk_audio(coarse, params, 0, n)[None])
+            high_piece = None
+            if high is not None and fine is not None:
+                high_piece = chunk_audio(fine.to(device), high, 0, n)[None]
+            tracker(chunk_audio(coarse, params, 0, n)[None], high_piece)
         if device == "cuda":
             torch.cuda.synchronize()
 

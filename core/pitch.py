@@ -197,6 +197,8 @@ def track_source(
     f0_parts: list[torch.Tensor] = []
     prob_parts: list[torch.Tensor] = []
     hop_fine = round(HOP_S * decode.REFINE_SAMPLE_RATE)
+    high = params.high() if params.high_n_bins else None
+    high_reach_s = high.kernel_width / high.sample_rate if high is not None else 0.0
     first = 0
     while True:
         # Enough of the clip for this chunk and its look-ahead, or the whole rest of it.
@@ -204,7 +206,7 @@ def track_source(
         # decoded, or the clip must have ended: only then are its zeros the clip's own.
         reach_s = (
             (first + chunk_frames + decode.ONSET_CONTEXT_FRAMES + 1) * HOP_S
-            + params.kernel_width / params.sample_rate
+            + max(params.kernel_width / params.sample_rate, high_reach_s)
             + (REFINE_MARGIN + 4 * RESAMPLE_MARGIN) / decode.REFINE_SAMPLE_RATE
         )
         need = math.ceil(reach_s * sample_rate)
@@ -226,7 +228,18 @@ def track_source(
         c0 = first * params.hop_length - margin
         c1 = max((ahead - 1) * params.hop_length + margin + 1, c0 + params.kernel_width)
         piece = coarse(c0, c1)
-        pitch_probs, voiced = tracker(piece[None])
+        high_piece = None
+        if high is not None:
+            # The top band reads the 16 kHz audio (or its own rate) over the same frames.
+            band = (
+                fine
+                if high.sample_rate == decode.REFINE_SAMPLE_RATE
+                else (_Resampled(fine, decode.REFINE_SAMPLE_RATE, high.sample_rate, fine.n_out))
+            )
+            h0 = first * high.hop_length - high.margin_samples
+            h1 = (ahead - 1) * high.hop_length + high.margin_samples + 1
+            high_piece = band(h0, h1)[None]
+        pitch_probs, voiced = tracker(piece[None], high_piece)
         peaks = decode.extend_onsets(pitch_probs[0])
         midi = decode.local_average_midi(
             pitch_probs[0, : stop - first],

@@ -45,6 +45,11 @@ def save_tracker(tracker: Tracker, path: Path, *, meta: dict[str, Any] | None = 
         "cqt": tracker.cqt_params.to_dict(),
         # Only each octave's non-zero span: 0.6 MB, not the 4.6 MB of nnAudio's full buffers.
         "cqt_kernels": tracker.front_end.kernels.to_state(),
+        **(
+            {"cqt_high_kernels": tracker.front_end_high.kernels.to_state()}
+            if tracker.front_end_high is not None
+            else {}
+        ),
         "state_dict": state,
         "meta": dict(meta or {}),
     }
@@ -59,10 +64,12 @@ def build_tracker(payload: dict[str, Any], device: str | torch.device = "cpu") -
             f"checkpoint format {version!r} is not {FORMAT_VERSION}; retrain or update"
         )
     kernels = payload.get("cqt_kernels")
+    high_kernels = payload.get("cqt_high_kernels")
     tracker = Tracker(
         NetworkHparams.from_dict(payload["hparams"]),
         CqtParams.from_dict(payload["cqt"]),
         CqtKernels.from_state(kernels) if kernels is not None else None,
+        CqtKernels.from_state(high_kernels) if high_kernels is not None else None,
     )
     missing, unexpected = tracker.load_state_dict(payload["state_dict"], strict=False)
     missing = [k for k in missing if not k.startswith("front_end.")]

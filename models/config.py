@@ -44,8 +44,10 @@ class TrainConfig:
     pitch_sigma_cents: float = 25.0
     voicing_loss_weight: float = 1.0
     max_minutes: float = 25.0  # wall-clock cap; training stops early and saves
-    # Network size.
+    # Network size and range.
     channels: int = 16
+    n_pitch_bins: int = 125  # fundamentals from B1 in 50-cent bins (125: to C#7; 152: to D8)
+    cqt_high_bins: int = 0  # bins of the 16 kHz band above the 8 kHz CQT's 141 (24: to 7 kHz)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)

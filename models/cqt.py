@@ -53,6 +53,30 @@ class CqtParams:
     n_bins: int = 141
     bins_per_octave: int = 24
     filter_scale: float = 0.5
+    # A second band above the first, analysed at ``high_sample_rate`` (0 bins: none). The
+    # 8 kHz band ends at ~3.6 kHz; whistling and the piccolo reach 4.2 kHz, so the top octave
+    # comes from the 16 kHz audio the refinement reads anyway (see :meth:`high`).
+    high_n_bins: int = 0
+    high_sample_rate: int = 16000
+
+    @property
+    def total_bins(self) -> int:
+        """Bins the network reads: this band's and the high band's, in order of frequency."""
+        return self.n_bins + self.high_n_bins
+
+    def high(self) -> CqtParams:
+        """The high band: nnAudio's CQT1992v2 at ``high_sample_rate``, same bins per octave,
+        filter scale and 10 ms hop, starting one bin above this band's top bin."""
+        if self.high_n_bins <= 0:
+            raise ValueError("these CQT params have no high band")
+        return CqtParams(
+            sample_rate=self.high_sample_rate,
+            hop_length=round(self.hop_s * self.high_sample_rate),
+            fmin_hz=self.fmin_hz * 2.0 ** (self.n_bins / self.bins_per_octave),
+            n_bins=self.high_n_bins,
+            bins_per_octave=self.bins_per_octave,
+            filter_scale=self.filter_scale,
+        )
 
     @property
     def hop_s(self) -> float:

@@ -24,7 +24,8 @@ from scipy.io import wavfile
 
 from models import augment, synth
 from models.config import TrainConfig
-from models.cqt import CqtFrontEnd, chunk_audio
+from models.cqt import chunk_audio
+from models.network import Tracker
 from models.units import hz_to_midi, note_name_to_midi
 
 log = logging.getLogger(__name__)
@@ -213,13 +214,19 @@ def load_tinysol_clip(item: TinySolItem, *, threshold_db: float = -35.0) -> Clip
 
 
 @torch.inference_mode()
-def clip_log_cqt(front_end: CqtFrontEnd, audio_16k: npt.NDArray[np.float32]) -> torch.Tensor:
-    """``[frames, n_bins]`` with frame ``i`` at ``i * 10 ms``, exactly as inference sees it."""
-    params = front_end.params
+def clip_log_cqt(tracker: Tracker, audio_16k: npt.NDArray[np.float32]) -> torch.Tensor:
+    """``[frames, total_bins]`` with frame ``i`` at ``i * 10 ms``, exactly as inference sees
+    it (both bands when the tracker has a high one)."""
+    params = tracker.cqt_params
     coarse = torch.from_numpy(_resample(audio_16k, CLIP_RATE, params.sample_rate))
     n = (len(audio_16k) - 1) // (CLIP_RATE // 100) + 1
     piece = chunk_audio(coarse, params, 0, n)
-    return front_end(piece[None])[0].T.contiguous()
+    high = None
+    if params.high_n_bins:
+        hp = params.high()
+        fine = torch.from_numpy(_resample(audio_16k, CLIP_RATE, hp.sample_rate))
+        high = chunk_audio(fine, hp, 0, n)[None]
+    return tracker.log_cqt(piece[None], high)[0].T.contiguous()
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,7 @@ class RoomBanks:
 
 def frame_bank(
     clips: list[Clip],
-    front_end: CqtFrontEnd,
+    tracker: Tracker,
     *,
     config: TrainConfig,
     rng: np.random.Generator,
@@ -254,7 +261,7 @@ def frame_bank(
                 )
                 versions.append((mixed.audio, mixed.reverb, mixed.pitched_noise))
         for audio, reverb, pitched_noise in versions:
-            x = clip_log_cqt(front_end, audio)
+            x = clip_log_cqt(tracker, audio)
             n = min(x.shape[0], clip.truth.f0_hz.shape[0])
             t = clip.truth
             w = t.voicing_weight[:n].copy()

@@ -57,7 +57,7 @@ class PitchNet(nn.Module):
     def __init__(self, hparams: NetworkHparams, cqt: CqtParams) -> None:
         super().__init__()
         self.hparams = hparams
-        self.n_bins = cqt.n_bins
+        self.n_bins = cqt.total_bins
         shifts = [round(cqt.bins_per_octave * math.log2(h)) for h in hparams.harmonics]
         self.shifts = shifts
         c, k = hparams.channels, hparams.kernel_size
@@ -129,12 +129,17 @@ class Tracker(nn.Module):
     """Front end + network: everything a checkpoint rebuilds, moved to a device as one unit."""
 
     def __init__(
-        self, hparams: NetworkHparams, cqt: CqtParams, kernels: CqtKernels | None = None
+        self,
+        hparams: NetworkHparams,
+        cqt: CqtParams,
+        kernels: CqtKernels | None = None,
+        high_kernels: CqtKernels | None = None,
     ) -> None:
         super().__init__()
         self.cqt_params = cqt
         self.hparams = hparams
         self.front_end = CqtFrontEnd(cqt, kernels)
+        self.front_end_high = CqtFrontEnd(cqt.high(), high_kernels) if cqt.high_n_bins else None
         self.net = PitchNet(hparams, cqt)
 
     @property
@@ -150,10 +155,29 @@ class Tracker(nn.Module):
     def bins_per_semitone(self) -> float:
         return self.cqt_params.bins_per_octave / 12.0
 
-    def forward(self, padded_audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Padded CQT-rate audio ``[batch, samples]`` -> (pitch probabilities
-        ``[batch, frames, n_pitch_bins]``, voicing probability ``[batch, frames]``)."""
-        log_cqt = self.front_end(padded_audio)  # [B, F, T]
+    def log_cqt(
+        self, padded_audio: torch.Tensor, padded_high: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``[batch, total_bins, frames]``: the CQT of the padded CQT-rate audio, with the high
+        band's bins (of ``padded_high``, the same frames padded at the high band's rate) on top
+        when the tracker has one."""
+        log_cqt = self.front_end(padded_audio)
+        if self.front_end_high is None:
+            return log_cqt
+        if padded_high is None:
+            raise ValueError("this tracker reads a second band: pass padded_high")
+        high = self.front_end_high(padded_high)
+        if high.shape[-1] != log_cqt.shape[-1]:
+            raise ValueError(f"bands disagree: {log_cqt.shape[-1]} vs {high.shape[-1]} frames")
+        return torch.cat([log_cqt, high], dim=1)
+
+    def forward(
+        self, padded_audio: torch.Tensor, padded_high: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded CQT-rate audio ``[batch, samples]`` (and, for a tracker with a high band, the
+        same frames padded at its rate) -> (pitch probabilities ``[batch, frames,
+        n_pitch_bins]``, voicing probability ``[batch, frames]``)."""
+        log_cqt = self.log_cqt(padded_audio, padded_high)  # [B, F, T]
         b, f, t = log_cqt.shape
         frames = log_cqt.transpose(1, 2).reshape(b * t, f)
         pitch_logits, voicing_logit = self.net(frames)

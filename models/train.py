@@ -72,15 +72,16 @@ def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> datase
             augment.noise_bank(config.seed, config.noise_bank_s, dataset.CLIP_RATE, cache_dir),
         )
     rng = np.random.default_rng(config.seed)
-    return dataset.frame_bank(
-        clips, tracker.front_end.cpu(), config=config, rng=rng, room_banks=banks
-    )
+    return dataset.frame_bank(clips, tracker.cpu(), config=config, rng=rng, room_banks=banks)
 
 
 def train(config: TrainConfig, out: Path, *, cache_dir: Path, device: str | None = None) -> Tracker:
     torch.manual_seed(config.seed)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    tracker = Tracker(NetworkHparams(channels=config.channels), CqtParams())
+    tracker = Tracker(
+        NetworkHparams(channels=config.channels, n_pitch_bins=config.n_pitch_bins),
+        CqtParams(high_n_bins=config.cqt_high_bins),
+    )
     if config.init_from:
         # The network's weights do not depend on how many bins it reads (convolutions over
         # log-frequency), so earlier weights are a starting point for a wider range.

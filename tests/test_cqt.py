@@ -154,3 +154,50 @@ def test_a_checkpoint_written_by_training_carries_its_kernels(tmp_path: Path) ->
         loaded.front_end.kernels.groups, tracker.front_end.kernels.groups, strict=True
     ):
         assert torch.equal(a, b)
+
+
+def test_the_high_band_continues_the_low_one_with_nnaudios_kernels() -> None:
+    """The 16 kHz band starts one bin above the 8 kHz band's top, is nnAudio's CQT1992v2 at
+    its own rate, and puts a 4.2 kHz whistle (above the 8 kHz band's reach) in its bin."""
+    from nnAudio.features import CQT1992v2
+
+    params = CqtParams(high_n_bins=24)
+    high = params.high()
+    assert params.total_bins == 165 and high.hop_s == pytest.approx(0.01)
+    assert high.fmin_hz == pytest.approx(params.fmin_hz * 2 ** (141 / 24))
+    front = CqtFrontEnd(high)
+    reference = CQT1992v2(
+        sr=high.sample_rate, hop_length=high.hop_length, fmin=high.fmin_hz, n_bins=high.n_bins,
+        bins_per_octave=high.bins_per_octave, filter_scale=high.filter_scale, center=False,
+        output_format="Magnitude", verbose=False,
+    )  # fmt: skip
+    real, imag = front.kernels.full(high.kernel_width)
+    assert torch.equal(real, reference.cqt_kernels_real)
+    assert torch.equal(imag, reference.cqt_kernels_imag)
+    t = torch.arange(16000) / high.sample_rate
+    spec = front(chunk_audio(torch.sin(2 * math.pi * 4186.0 * t), high, 0, 100)[None])[0]
+    expected = high.bins_per_octave * math.log2(4186.0 / high.fmin_hz)
+    assert abs(int(spec[:, 50].argmax()) - expected) <= 0.6
+
+
+def test_a_two_band_tracker_round_trips_its_kernels_and_chunks_agree(tmp_path: Path) -> None:
+    from core.pitch import track_pitch
+    from models.checkpoint import build_tracker, read_checkpoint, save_tracker
+    from models.network import NetworkHparams, Tracker
+
+    torch.manual_seed(0)
+    tracker = Tracker(NetworkHparams(n_pitch_bins=152), CqtParams(high_n_bins=24)).eval()
+    save_tracker(tracker, tmp_path / "two.pt")
+    payload = read_checkpoint(tmp_path / "two.pt")
+    loaded = build_tracker(payload)
+    assert loaded.front_end_high is not None and tracker.front_end_high is not None
+    for (_, a), (_, b) in zip(
+        loaded.front_end_high.kernels.groups, tracker.front_end_high.kernels.groups, strict=True
+    ):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="second band"):
+        loaded(torch.zeros(1, loaded.cqt_params.kernel_width))
+    audio = np.random.default_rng(2).standard_normal(16000 * 12).astype(np.float32) * 0.1
+    whole = track_pitch(audio, 16000, tracker=loaded)
+    chunked = track_pitch(audio, 16000, tracker=loaded, chunk_frames=257)
+    np.testing.assert_allclose(chunked.voiced_prob, whole.voiced_prob, atol=1e-6)
