@@ -198,11 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-s", type=float, default=10.0, help="seconds of each clip scored")
     parser.add_argument("--quick", action="store_true", help="6 s clips, ours and Praat only")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--checkpoint", default="default", help="our weights (name or .pt)")
     args = parser.parse_args(argv)
     if args.quick:
         args.clip_s, args.trackers = 6.0, "ours,praat"
     names = [n for n in args.trackers.split(",") if n]
-    fns = {name: wrapped(fn) for name, fn in tracker_fns(names).items()}
+    fns = {name: wrapped(fn) for name, fn in tracker_fns(names, args.checkpoint).items()}
     lines: list[str] = []
 
     def emit(line: str = "") -> None:
@@ -271,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(f"{100 * _steady_rpa(runs, sub):.2f}% / {s.steady_median_cents:.2f}")
             emit(f"| {name} | {snr:g} dB | {' | '.join(cells)} |")
 
-    _phantoms(emit, sets, fns, min(8.0, args.clip_s))
-    _shifter(emit, quick=args.quick)
+    _phantoms(emit, sets, fns, min(8.0, args.clip_s), args.checkpoint)
+    _shifter(emit, quick=args.quick, checkpoint=args.checkpoint)
     _whistles(emit, fns, seconds=args.clip_s)
 
     if "ours" in fns:
@@ -320,7 +321,11 @@ def _steady_rpa(runs: list[tuple[npt.NDArray, npt.NDArray]], items: list[RoomCli
 
 
 def _phantoms(
-    emit: Emit, sets: dict[str, list[dataset.Clip]], fns: dict[str, TrackFn], seconds: float
+    emit: Emit,
+    sets: dict[str, list[dataset.Clip]],
+    fns: dict[str, TrackFn],
+    seconds: float,
+    checkpoint: str = "default",
 ) -> None:
     from core.audio import to_mono
     from models.checkpoint import load_tracker
@@ -342,7 +347,7 @@ def _phantoms(
     emit("| tracker | phantom notes before/after the music | phantom notes within its time "
          "| voiced s before/after | notes on the music |")  # fmt: skip
     emit("| --- | --- | --- | --- | --- |")
-    tracker = load_tracker("default", "cpu")
+    tracker = load_tracker(checkpoint, "cpu")
     before, after = PhantomCount(), PhantomCount()
     for take in takes:
         audio = take.scene.audio[None, :]
@@ -369,7 +374,7 @@ def _phantoms(
         )
 
 
-def _shifter(emit: Emit, *, quick: bool) -> None:
+def _shifter(emit: Emit, *, quick: bool, checkpoint: str = "default") -> None:
     from bench import retune
     from core.psola import FADE_S, shift_pitch
     from models.checkpoint import load_tracker
@@ -377,7 +382,7 @@ def _shifter(emit: Emit, *, quick: bool) -> None:
     emit()
     emit("## The shifter in noise: pink noise at 10 dB SNR")
     emit()
-    tracker = load_tracker("default", "cpu")
+    tracker = load_tracker(checkpoint, "cpu")
     instruments = retune.INSTRUMENTS[:2] if quick else retune.INSTRUMENTS[:4]
     rng = np.random.default_rng(12)
     rows = []

@@ -44,6 +44,9 @@ class TrainConfig:
     pitch_sigma_cents: float = 25.0
     voicing_loss_weight: float = 1.0
     max_minutes: float = 25.0  # wall-clock cap; training stops early and saves
+    # Anneal the rate by max(steps, wall clock) progress, so a run cut by max_minutes on a busy
+    # machine still ends annealed (the step schedule would stop it at a high rate).
+    schedule_by_time: bool = False
     # Network size and range.
     channels: int = 16
     n_pitch_bins: int = 125  # fundamentals from B1 in 50-cent bins (125: to C#7; 152: to D8)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -35,6 +36,18 @@ def pitch_targets(midi: torch.Tensor, tracker: Tracker, sigma_cents: float) -> t
     )
     cents = (bin_midi[None, :] - midi[:, None]) * 100.0
     return torch.exp(-0.5 * (cents / sigma_cents) ** 2)
+
+
+def one_cycle(progress: float, *, pct_start: float = 0.1) -> float:
+    """OneCycleLR's shape (cosine up from 1/25 to 1, cosine down to 1/25e4) at ``progress`` in
+    [0, 1]: a shared machine can then stop a run at ``max_minutes`` with the rate annealed,
+    where a schedule by steps would stop it at a high rate."""
+    start, end = 1 / 25, 1 / 25e4
+    if progress < pct_start:
+        a, b, x = start, 1.0, progress / pct_start
+    else:
+        a, b, x = 1.0, end, (progress - pct_start) / (1 - pct_start)
+    return b + (a - b) * (1 + math.cos(math.pi * min(1.0, x))) / 2
 
 
 def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> dataset.FrameBank:
@@ -111,8 +124,20 @@ def train(config: TrainConfig, out: Path, *, cache_dir: Path, device: str | None
     generator = torch.Generator().manual_seed(config.seed)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     deadline = started + 60.0 * config.max_minutes
+    train_started = time.monotonic()
     step = 0
     for step in range(1, config.steps + 1):
+        if config.schedule_by_time:
+            progress = max(
+                (step - 1) / max(1, config.steps),
+                (time.monotonic() - train_started) / max(1e-9, deadline - train_started),
+            )
+            if progress >= 1.0:
+                log.warning("stopping at step %d: max_minutes=%s reached", step, config.max_minutes)
+                step -= 1
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * one_cycle(progress)
         idx = torch.randint(len(bank), (config.batch_frames,), generator=generator)
         x = bank.log_cqt[idx].to(dev)
         midi, voiced = bank.midi[idx].to(dev), bank.voiced[idx].to(dev)
@@ -126,7 +151,8 @@ def train(config: TrainConfig, out: Path, *, cache_dir: Path, device: str | None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.step()
+        if not config.schedule_by_time:
+            scheduler.step()
         if step % 200 == 0 or step == 1:
             log.info("step %d loss %.4f (%.0f s)", step, loss.item(), time.monotonic() - started)
         if time.monotonic() > deadline:

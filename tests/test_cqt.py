@@ -114,6 +114,13 @@ def test_the_shipped_kernels_are_what_the_installed_nnaudio_builds() -> None:
     ):
         assert torch.equal(got, want)
     assert reference.kernels.nnaudio_version == shipped.nnaudio_version
+    if params.high_n_bins:  # the second band's kernels: nnAudio's too
+        high = CqtKernels.from_state(payload["cqt_high_kernels"])
+        fresh_high = CqtKernels.from_nnaudio(params.high())
+        assert [t0 for t0, _ in high.groups] == [t0 for t0, _ in fresh_high.groups]
+        for (_, a), (_, b) in zip(high.groups, fresh_high.groups, strict=True):
+            assert torch.equal(a, b)
+        assert torch.equal(high.length_scale, fresh_high.length_scale)
 
 
 def test_loading_the_tracker_imports_no_nnaudio() -> None:
@@ -127,10 +134,17 @@ payload = read_checkpoint(resolve("default"))
 shipped = build_tracker(payload)
 assert not [m for m in sys.modules if m.startswith(("nnAudio", "scipy"))], "imported at load"
 payload.pop("cqt_kernels")
+payload.pop("cqt_high_kernels", None)
 rebuilt = build_tracker(payload)
 assert "nnAudio.features" in sys.modules
-x = torch.randn(1, 8000 * 3, generator=torch.Generator().manual_seed(3))
-for a, b in zip(shipped(x), rebuilt(x), strict=True):
+g = torch.Generator().manual_seed(3)
+params = shipped.cqt_params
+x = torch.randn(1, params.kernel_width + params.hop_length * 99, generator=g)
+high = None
+if params.high_n_bins:
+    hp = params.high()
+    high = torch.randn(1, hp.kernel_width + hp.hop_length * 99, generator=g)
+for a, b in zip(shipped(x, high), rebuilt(x, high), strict=True):
     assert torch.equal(a, b)
 print("ok")
 """
