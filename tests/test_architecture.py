@@ -61,6 +61,7 @@ TRAINING_MODULES = {
     "models.synth",
     "models.evaluate",
     "models.rooms",
+    "models.augment",
 }
 
 
