@@ -252,7 +252,8 @@ def track_source(
         centers = torch.arange(first, stop, device=dev) * hop_fine - f0_lo
         f0, _periodicity = decode.refine_f0_hz(fine_piece, centers, decode.midi_to_hz(midi))
         f0_parts.append(f0.cpu())
-        prob_parts.append(voiced[0, : stop - first].float().cpu())
+        peak = pitch_probs[0, : stop - first].amax(dim=-1)
+        prob_parts.append(voicing.cap_by_pitch_peak(voiced[0, : stop - first], peak).float().cpu())
         first = stop
         if total is not None and first >= total:
             break
