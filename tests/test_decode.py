@@ -133,3 +133,12 @@ def test_the_walk_back_is_bounded() -> None:
     path = extend_onsets(probs).tolist()
     assert path[:4] == [10] * 4
     assert path[4:] == [30] * (len(path) - 4)
+
+
+def test_voicing_is_capped_by_how_sure_the_network_is_of_a_pitch() -> None:
+    voiced = torch.tensor([0.99, 0.99, 0.8, 0.77, 0.2])
+    peak = torch.tensor([0.95, voicing.PITCH_PEAK_FULL, 0.08, 0.3, 0.9])
+    capped = voicing.cap_by_pitch_peak(voiced, peak)
+    # A clear pitch leaves the voicing head alone; a frame naming no pitch is no note.
+    assert capped[0] == voiced[0] and capped[1] == voiced[1] and capped[4] == voiced[4]
+    assert capped[2] < 0.2 and capped[3] < 0.65
