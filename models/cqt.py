@@ -7,6 +7,12 @@ Choices, and why (measured with nnAudio 0.3.4 on this project's 2-core CPU, 60 s
   harmonics that disambiguate octaves below ~2 kHz, and halves the CQT cost of 16 kHz. The fine
   pitch does not come from these bins at all (see :mod:`models.decode`: a lag search at 16 kHz
   refines it), so the CQT only has to be good enough for a robust semitone-level estimate.
+* **A second band at 16 kHz for the top octave** (``high_n_bins``; the shipped weights use 24
+  bins, 3.6-7.0 kHz). Whistling and the piccolo reach 4.2 kHz, above what 8 kHz can hold; one
+  CQT at 16 kHz for everything would double the cost of every octave, while the top octave's
+  kernels at 16 kHz are at most 128 taps, and the tracker has the 16 kHz audio anyway (the
+  refinement reads it). Same bins per octave, filter scale and frame centres, so the network
+  sees one continuous log-frequency axis.
 * **24 bins per octave (50-cent bins), 141 bins from B1 (61.7 Hz) to ~3.6 kHz.** Two bins per
   semitone is enough for the network to place a note within a quarter tone; more bins would only
   make both the CQT and the network slower.
