@@ -8,9 +8,10 @@ remove), and the ffmpeg floor, plain ffmpeg doing the same decode + AAC encode +
 pitch within T_import + 1 s, help and probe without torch.
 
 ``import torch, nnAudio`` imports nnAudio's package only; its CQT lives in
-``nnAudio.features``, whose import brings scipy.signal (about 0.5 s here). The tracker uses
-nnAudio's CQT, so the table also gives the cold figures against ``import torch,
-nnAudio.features``, the cost of the stack as chosen.
+``nnAudio.features``, whose import brings scipy.signal (about 0.5 s here). The checkpoint
+carries the kernels nnAudio built (:class:`models.cqt.CqtKernels`), so a cold run imports
+neither; the table still gives the cold figures against ``import torch, nnAudio.features``
+for comparison with earlier runs, which loaded nnAudio to build the kernels.
 
 Warm (what the bot's worker runs: one process, model loaded): ``correct_file`` in-process
 against the floor; target 1.3x.

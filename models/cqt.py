@@ -16,13 +16,16 @@ Choices, and why (measured with nnAudio 0.3.4 on this project's 2-core CPU, 60 s
   Halving the filter length halves the cost and sharpens onsets; the wider bands (about two bins)
   are harmless because the harmonic stack in the network still resolves semitones.
 * **nnAudio's kernels, applied octave by octave.** The kernels and their normalisation are
-  nnAudio's own (the front end builds nnAudio's CQT1992v2 and takes its buffers), so the
+  nnAudio's own (nnAudio's CQT1992v2 builds them and we take its buffers), so the
   spectrogram is nnAudio's by definition. Its forward pass convolves every bin over the full
   4096-tap width, 85 % of it zeros; here each octave of bins is convolved over that octave's
   non-zero span only: the same sums, about 5x fewer multiply-adds (``tests/test_cqt.py``
-  compares with nnAudio's own forward). Importing nnAudio costs a cold start 1.2-1.5 s
-  (it imports scipy.signal); the CLI and the worker load the tracker on a background thread
-  while ffmpeg decodes, so that cost overlaps the decode.
+  compares with nnAudio's own forward).
+* **Kernels stored with the weights.** Importing ``nnAudio.features`` costs a cold start about
+  0.5 s (it imports scipy.signal). The kernels depend only on the params, so a checkpoint
+  carries the ones nnAudio built when it was written (:class:`CqtKernels`), and loading the
+  tracker imports no nnAudio at all; a test keeps them equal to what the installed nnAudio
+  builds.
 * **center=False with our own padding.** The caller pads, so a chunk of a long recording sees
   exactly the samples the whole recording would: chunked and one-shot analysis agree
   (``tests/test_cqt.py``). :attr:`CqtParams.margin_samples` is the half-kernel each chunk needs.
@@ -34,7 +37,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -83,25 +85,29 @@ class CqtParams:
         return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
-class CqtFrontEnd(nn.Module):
-    """Log-magnitude CQT of pre-padded audio.
+@dataclass
+class CqtKernels:
+    """nnAudio's CQT1992v2 kernels, kept only over each octave's non-zero span.
 
-    Input ``[batch, samples]`` at ``params.sample_rate`` already padded by ``margin_samples`` on
-    both sides; output ``[batch, n_bins, frames]`` where frame ``j`` is centred on input sample
-    ``margin_samples + j * hop_length``. Kernels are registered buffers, so ``.to(device)``
-    moves them. The transform is nnAudio's CQT1992v2 (center=False, "librosa" normalisation,
-    magnitude): strided convolutions, each bin scaled by the square root of its length.
+    Why a value of its own: building the kernels needs ``nnAudio.features``, whose import pulls
+    scipy.signal (about 0.5 s of a cold start). The kernels are a pure function of
+    :class:`CqtParams` and nnAudio's version, so they are computed once by nnAudio, when a
+    checkpoint is written, and stored in it beside the weights (float32, about 0.6 MB); inference
+    then loads nnAudio's numbers without importing nnAudio. ``tests/test_cqt.py`` checks that the
+    shipped kernels are still bit for bit what the installed nnAudio builds.
 
-    Each bin's kernel is only as long as its own window (2217 samples at B1, 17 at the top),
-    centred in the ``kernel_width`` frame; the convolutions run one octave of bins at a time
-    over that octave's non-zero span, real and imaginary parts together, which skips the
-    zeros (85 % of the multiply-adds of one full-width convolution). The sums are the same;
-    only their rounding order may differ (about 1e-7 relative, tests/test_cqt.py).
+    ``groups``: per octave of bins, (first tap within ``kernel_width``, weight
+    ``[2 * bins, 1, span]``: real rows then imaginary rows). ``length_scale``: ``[n_bins, 1]``,
+    the root of each bin's window length (nnAudio's "librosa" normalisation).
     """
 
-    def __init__(self, params: CqtParams) -> None:
-        super().__init__()
-        self.params = params
+    groups: list[tuple[int, torch.Tensor]]
+    length_scale: torch.Tensor
+    nnaudio_version: str
+
+    @classmethod
+    def from_nnaudio(cls, params: CqtParams) -> CqtKernels:
+        import nnAudio
         from nnAudio.features import CQT1992v2
 
         reference = CQT1992v2(
@@ -119,25 +125,80 @@ class CqtFrontEnd(nn.Module):
             raise RuntimeError(
                 f"nnAudio kernel width {reference.kernel_width} != expected {params.kernel_width}"
             )
-        self.kernel_real: torch.Tensor
-        self.kernel_imag: torch.Tensor
-        self.length_scale: torch.Tensor
-        self.register_buffer("kernel_real", reference.cqt_kernels_real.detach().clone())
-        self.register_buffer("kernel_imag", reference.cqt_kernels_imag.detach().clone())
-        # nnAudio's "librosa" normalisation: each bin scaled by the root of its kernel length.
-        self.register_buffer("length_scale", torch.sqrt(reference.lenghts.float().view(-1, 1)))
-        kernels = (self.kernel_real + 1j * self.kernel_imag)[:, 0].numpy()
-        # Octave groups: (first tap, buffer name) per group, real rows then imaginary rows.
-        self.groups: list[tuple[int, str]] = []
-        nonzero = np.abs(kernels) > 0
-        for g, b0 in enumerate(range(0, params.n_bins, params.bins_per_octave)):
+        real = reference.cqt_kernels_real.detach()
+        imag = reference.cqt_kernels_imag.detach()
+        nonzero = ((real != 0) | (imag != 0))[:, 0]
+        groups: list[tuple[int, torch.Tensor]] = []
+        for b0 in range(0, params.n_bins, params.bins_per_octave):
             b1 = min(params.n_bins, b0 + params.bins_per_octave)
-            taps = np.flatnonzero(nonzero[b0:b1].any(axis=0))
+            taps = torch.nonzero(nonzero[b0:b1].any(dim=0)).flatten()
             t0, t1 = int(taps[0]), int(taps[-1]) + 1
-            weight = torch.cat(
-                [self.kernel_real[b0:b1, :, t0:t1], self.kernel_imag[b0:b1, :, t0:t1]]
-            )
-            self.register_buffer(f"group_{g}", weight.contiguous(), persistent=False)
+            weight = torch.cat([real[b0:b1, :, t0:t1], imag[b0:b1, :, t0:t1]]).contiguous()
+            groups.append((t0, weight.clone()))
+        length_scale = torch.sqrt(reference.lenghts.float().view(-1, 1)).clone()
+        return cls(groups, length_scale, str(getattr(nnAudio, "__version__", "unknown")))
+
+    def full(self, kernel_width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The full-width ``[n_bins, 1, kernel_width]`` real and imaginary kernels, as nnAudio
+        holds them (zeros outside each octave's span)."""
+        n_bins = sum(w.shape[0] // 2 for _, w in self.groups)
+        real = torch.zeros(n_bins, 1, kernel_width)
+        imag = torch.zeros(n_bins, 1, kernel_width)
+        b0 = 0
+        for t0, weight in self.groups:
+            half = weight.shape[0] // 2
+            real[b0 : b0 + half, :, t0 : t0 + weight.shape[-1]] = weight[:half]
+            imag[b0 : b0 + half, :, t0 : t0 + weight.shape[-1]] = weight[half:]
+            b0 += half
+        return real, imag
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain tensors and builtins, so a checkpoint still loads with ``weights_only=True``."""
+        return {
+            "starts": [t0 for t0, _ in self.groups],
+            "weights": [w.cpu() for _, w in self.groups],
+            "length_scale": self.length_scale.cpu(),
+            "nnaudio_version": self.nnaudio_version,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> CqtKernels:
+        groups = list(zip((int(t) for t in state["starts"]), state["weights"], strict=True))
+        return cls(groups, state["length_scale"], str(state["nnaudio_version"]))
+
+
+class CqtFrontEnd(nn.Module):
+    """Log-magnitude CQT of pre-padded audio.
+
+    Input ``[batch, samples]`` at ``params.sample_rate`` already padded by ``margin_samples`` on
+    both sides; output ``[batch, n_bins, frames]`` where frame ``j`` is centred on input sample
+    ``margin_samples + j * hop_length``. Kernels are registered buffers, so ``.to(device)``
+    moves them. The transform is nnAudio's CQT1992v2 (center=False, "librosa" normalisation,
+    magnitude): strided convolutions, each bin scaled by the square root of its length.
+
+    Each bin's kernel is only as long as its own window (2217 samples at B1, 17 at the top),
+    centred in the ``kernel_width`` frame; the convolutions run one octave of bins at a time
+    over that octave's non-zero span, real and imaginary parts together, which skips the
+    zeros (85 % of the multiply-adds of one full-width convolution). The sums are the same;
+    only their rounding order may differ (about 1e-7 relative, tests/test_cqt.py).
+
+    ``kernels`` come from a checkpoint when it carries them; otherwise nnAudio builds them.
+    """
+
+    def __init__(self, params: CqtParams, kernels: CqtKernels | None = None) -> None:
+        super().__init__()
+        self.params = params
+        self.kernels = kernels if kernels is not None else CqtKernels.from_nnaudio(params)
+        n_bins = sum(w.shape[0] // 2 for _, w in self.kernels.groups)
+        if n_bins != params.n_bins or self.kernels.length_scale.shape[0] != params.n_bins:
+            raise ValueError(f"CQT kernels hold {n_bins} bins, params say {params.n_bins}")
+        self.length_scale: torch.Tensor
+        self.register_buffer("length_scale", self.kernels.length_scale.clone(), persistent=False)
+        self.groups: list[tuple[int, str]] = []
+        for g, (t0, weight) in enumerate(self.kernels.groups):
+            if t0 < 0 or t0 + weight.shape[-1] > params.kernel_width:
+                raise ValueError(f"CQT kernel group {g} does not fit the kernel width")
+            self.register_buffer(f"group_{g}", weight.clone(), persistent=False)
             self.groups.append((t0, f"group_{g}"))
 
     def forward(self, padded_audio: torch.Tensor) -> torch.Tensor:

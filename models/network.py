@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.cqt import CqtFrontEnd, CqtParams
+from models.cqt import CqtFrontEnd, CqtKernels, CqtParams
 
 NORM_FLOOR = -10.0  # natural-log units below each frame's peak (~87 dB): quieter is "nothing"
 
@@ -128,11 +128,13 @@ class PitchNet(nn.Module):
 class Tracker(nn.Module):
     """Front end + network: everything a checkpoint rebuilds, moved to a device as one unit."""
 
-    def __init__(self, hparams: NetworkHparams, cqt: CqtParams) -> None:
+    def __init__(
+        self, hparams: NetworkHparams, cqt: CqtParams, kernels: CqtKernels | None = None
+    ) -> None:
         super().__init__()
         self.cqt_params = cqt
         self.hparams = hparams
-        self.front_end = CqtFrontEnd(cqt)
+        self.front_end = CqtFrontEnd(cqt, kernels)
         self.net = PitchNet(hparams, cqt)
 
     @property

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from models.cqt import CqtFrontEnd, CqtParams, chunk_audio, n_frames
+from models.cqt import CqtFrontEnd, CqtKernels, CqtParams, chunk_audio, n_frames
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +31,8 @@ def test_frames_are_centred_every_hop_inside_the_signal() -> None:
 def test_params_round_trip_and_kernel_width_matches_nnaudio(front_end: CqtFrontEnd) -> None:
     params = front_end.params
     assert CqtParams.from_dict(params.to_dict()) == params
-    assert front_end.kernel_real.shape[-1] == params.kernel_width
+    real, _ = front_end.kernels.full(params.kernel_width)
+    assert real.shape == (params.n_bins, 1, params.kernel_width)
     assert params.hop_s == pytest.approx(0.01)
 
 
@@ -40,8 +46,9 @@ def test_kernels_are_nnaudios_bit_for_bit_and_so_is_the_transform(front_end: Cqt
         bins_per_octave=p.bins_per_octave, filter_scale=p.filter_scale, center=False,
         output_format="Magnitude", verbose=False,
     )  # fmt: skip
-    assert torch.equal(front_end.kernel_real, reference.cqt_kernels_real)
-    assert torch.equal(front_end.kernel_imag, reference.cqt_kernels_imag)
+    real, imag = front_end.kernels.full(p.kernel_width)
+    assert torch.equal(real, reference.cqt_kernels_real)
+    assert torch.equal(imag, reference.cqt_kernels_imag)
     audio = torch.from_numpy(np.random.default_rng(1).standard_normal(8000 * 2).astype("float32"))
     piece = chunk_audio(audio, p, 0, n_frames(len(audio), p.sample_rate))[None]
     from models.cqt import LOG_FLOOR
@@ -85,3 +92,65 @@ def test_cuda_matches_cpu(front_end: CqtFrontEnd) -> None:
     cpu = front_end(piece)
     gpu = CqtFrontEnd(params).cuda()(piece.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-3, rtol=1e-3)
+
+
+def test_the_shipped_kernels_are_what_the_installed_nnaudio_builds() -> None:
+    """default.pt carries the kernels so inference needs no nnAudio import; they must stay
+    nnAudio's own, bit for bit (a new nnAudio that built other kernels fails here)."""
+    from models.checkpoint import read_checkpoint, resolve
+
+    payload = read_checkpoint(resolve("default"))
+    params = CqtParams.from_dict(payload["cqt"])
+    shipped = CqtKernels.from_state(payload["cqt_kernels"])
+    fresh = CqtKernels.from_nnaudio(params)
+    assert [t0 for t0, _ in shipped.groups] == [t0 for t0, _ in fresh.groups]
+    for (_, a), (_, b) in zip(shipped.groups, fresh.groups, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(shipped.length_scale, fresh.length_scale)
+    # Only zeros were left out: the spans hold all of nnAudio's full-width kernels.
+    reference = CqtFrontEnd(params)  # built by nnAudio
+    for got, want in zip(
+        shipped.full(params.kernel_width), fresh.full(params.kernel_width), strict=True
+    ):
+        assert torch.equal(got, want)
+    assert reference.kernels.nnaudio_version == shipped.nnaudio_version
+
+
+def test_loading_the_tracker_imports_no_nnaudio() -> None:
+    """The cold start skips nnAudio.features (and its scipy.signal): the checkpoint has the
+    kernels. A checkpoint without them still loads, by asking nnAudio."""
+    script = """
+import sys
+import torch
+from models.checkpoint import build_tracker, read_checkpoint, resolve
+payload = read_checkpoint(resolve("default"))
+shipped = build_tracker(payload)
+assert not [m for m in sys.modules if m.startswith(("nnAudio", "scipy"))], "imported at load"
+payload.pop("cqt_kernels")
+rebuilt = build_tracker(payload)
+assert "nnAudio.features" in sys.modules
+x = torch.randn(1, 8000 * 3, generator=torch.Generator().manual_seed(3))
+for a, b in zip(shipped(x), rebuilt(x), strict=True):
+    assert torch.equal(a, b)
+print("ok")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ok"
+
+
+def test_a_checkpoint_written_by_training_carries_its_kernels(tmp_path: Path) -> None:
+    from models.checkpoint import build_tracker, read_checkpoint, save_tracker
+    from models.network import NetworkHparams, Tracker
+
+    tracker = Tracker(NetworkHparams(), CqtParams())
+    save_tracker(tracker, tmp_path / "t.pt")
+    payload = read_checkpoint(tmp_path / "t.pt")
+    assert len(payload["cqt_kernels"]["weights"]) == len(tracker.front_end.groups)
+    loaded = build_tracker(payload)
+    for (_, a), (_, b) in zip(
+        loaded.front_end.kernels.groups, tracker.front_end.kernels.groups, strict=True
+    ):
+        assert torch.equal(a, b)

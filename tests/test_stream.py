@@ -227,15 +227,16 @@ def test_correct_file_streams_the_in_memory_result(tmp_path: Path, tracker: Trac
 
 
 def test_the_correct_path_imports_only_what_it_uses(tmp_path: Path) -> None:
-    """No pandas or plotting on `smask correct`; torch and nnAudio (whose import brings
-    scipy.signal) only once a clip is being decoded (the model loads in the background)."""
+    """No pandas, plotting, scipy or nnAudio on `smask correct` (the checkpoint carries
+    nnAudio's CQT kernels); torch only once a clip is being decoded (the model loads in the
+    background)."""
     script = f"""
 import sys
 import core.pipeline
 assert "torch" not in sys.modules, "torch at import"
 from core.pipeline import CorrectOptions, correct_file
 correct_file({str(SAMPLE)!r}, {str(tmp_path / "out.mp4")!r}, CorrectOptions(key="D"))
-heavy = [m for m in ("pandas", "matplotlib")
+heavy = [m for m in ("pandas", "matplotlib", "scipy", "nnAudio")
          if m in sys.modules]
 print(heavy)
 """
