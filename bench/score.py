@@ -501,15 +501,16 @@ def main(argv: list[str] | None = None) -> int:
     ours = tallies["ours"]
     lines = ["# Score-aware checking and correction (bench/score.py)", ""]
     lines.append(
-        f"Host: {platform.machine()}; torch CPU. {n_takes} takes rendered with TimGM6mb (never "
-        f"seen by the pitch model): {', '.join(i[0] for i in instruments)}; "
+        f"Host: {platform.machine()}; torch CPU. {n_takes} takes rendered with {soundfont.stem} "
+        f"({'the dev set' if args.dev else 'never seen by the pitch model'}): "
+        f"{', '.join(i[0] for i in instruments)}; "
         f"{per_instrument} with mistakes and 1 clean per instrument, tunes inline in the bench. "
         f"{ours.judged} performed score notes: {ours.f1['wrong'][2]} wrong, "
         f"{ours.f1['missed'][2]} missed, {ours.f1['extra'][2]} extra; tempo 0.6-1.6x, rubato "
         "+-25 % a note, octave shifts, one repeated passage a take, detune +-45 c (a quarter "
-        "in tune), a quarter with vibrato. Rates are over the notes core.notes cut: "
-        f"{ours.unsegmented} performed notes had no note of their own there (merged into a "
-        "neighbour, mostly soft re-articulations of a repeated pitch) and are left out."
+        "in tune), a quarter with vibrato. Every performed note counts: "
+        f"{ours.unsegmented} had no note of their own in what core.notes cut (merged into a "
+        "neighbour) and count as not matched (and, if wrong or extra, as not found)."
     )
     lines += ["", "| method | matched to the right score note | wrong F1 | missed F1 | extra F1 | "
               "flags on clean takes |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
