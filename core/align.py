@@ -282,7 +282,7 @@ def _dp(
     score_of = np.full(n, -1, dtype=np.int64)
     kinds = np.full(n, _EXTRA, dtype=np.int64)
     missed: list[tuple[int, int]] = []
-    held: list[tuple[int, int]] = []
+    held_through: list[tuple[int, int]] = []
     i = n
     while i > 0:
         kind = int(move[i, j])
@@ -292,7 +292,7 @@ def _dp(
             continue
         if kind == _HELD:
             k = int(held_by[i, j])
-            held += [(q, i - 1) for q in range(j - k, j)]
+            held_through += [(q, i - 1) for q in range(j - k, j)]
             j -= k
             continue
         kinds[i - 1] = kind
@@ -308,7 +308,7 @@ def _dp(
         if kinds[k] == _CONTINUE and k > 0:
             score_of[k] = score_of[k - 1]
     missed.sort()
-    return _Path(total, score_of, kinds, missed, sorted(held))
+    return _Path(total, score_of, kinds, missed, sorted(held_through))
 
 
 def _suffix_argmin(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:

@@ -125,3 +125,66 @@ class FrameF0:
         if self.next_frame < len(self.seed):
             raise RuntimeError("FrameF0: the clip has not been fed to its end")
         return self.out
+
+
+class OnsetFlux:
+    """:func:`core.notes.frame_flux`, fed a block at a time.
+
+    Frame i is the Hann-windowed ``flux_window`` samples centred on sample ``i * hop`` (the
+    clip zero-padded by half a window at both ends); its flux is the half-wave rectified growth
+    of ``log(1 + FLUX_GAIN x magnitude)`` over frame i - 1's, summed over the bins (0 for frame
+    0). Only half a window of samples before the next frame is kept.
+    """
+
+    def __init__(self, sample_rate: int, hop_s: float) -> None:
+        from core.notes import FLUX_WINDOW_S
+
+        self.n = 1 << max(4, round(np.log2(FLUX_WINDOW_S * sample_rate)))
+        self.hop = max(1, round(hop_s * sample_rate))
+        self.window = np.hanning(self.n)
+        self.buffer = np.zeros(self.n // 2, dtype=np.float64)  # the padding before sample 0
+        self.start = -(self.n // 2)  # clip index of buffer[0]
+        self.next_frame = 0
+        self.previous: npt.NDArray[np.float64] | None = None
+        self.out: list[npt.NDArray[np.float64]] = []
+
+    def push(self, mono: npt.NDArray[np.float32]) -> None:
+        self.buffer = np.concatenate([self.buffer, np.asarray(mono, dtype=np.float64)])
+        self._frames(None)
+
+    def _frames(self, limit: int | None) -> None:
+        """Every frame whose window has arrived (up to ``limit`` frames in all)."""
+        from core.notes import FLUX_GAIN
+
+        half = self.n // 2
+        end = self.start + len(self.buffer)  # clip index after the last sample held
+        stop = (end - half) // self.hop + 1 if end >= half else 0
+        if limit is not None:
+            stop = min(stop, limit)
+        for first in range(self.next_frame, stop, 256):
+            last = min(stop, first + 256)
+            starts = np.arange(first, last) * self.hop - half - self.start
+            frames = self.buffer[starts[:, None] + np.arange(self.n)[None, :]] * self.window
+            spectrum = np.log1p(FLUX_GAIN / self.n * np.abs(np.fft.rfft(frames, axis=1)))
+            before = spectrum[:-1]
+            if self.previous is not None:
+                before = np.concatenate([self.previous[None, :], before])
+                grow = np.maximum(spectrum - before, 0.0).sum(axis=1)
+            else:
+                grow = np.concatenate([[0.0], np.maximum(spectrum[1:] - before, 0.0).sum(axis=1)])
+            self.out.append(grow)
+            self.previous = spectrum[-1]
+            self.next_frame = last
+        keep_from = self.next_frame * self.hop - half  # the next frame's first sample
+        if keep_from > self.start:
+            self.buffer = self.buffer[keep_from - self.start :]
+            self.start = keep_from
+
+    def result(self, n_frames: int) -> npt.NDArray[np.float64]:
+        """The flux of frames 0..n_frames - 1, the clip zero-padded after its end."""
+        if self.next_frame < n_frames:
+            need = (n_frames - 1) * self.hop + self.n // 2 - (self.start + len(self.buffer))
+            self.buffer = np.concatenate([self.buffer, np.zeros(max(need, 0) + 1)])
+            self._frames(n_frames)
+        flux = np.concatenate(self.out) if self.out else np.zeros(0)
+        return flux[:n_frames]

@@ -27,6 +27,12 @@ VIBRATO_DETREND_S = 0.5  # s: notes this long get a curved (quadratic) drift rem
 DIP_DB = 6.0  # dB: a loudness dip this deep on both sides re-articulates a note (tonguing)
 DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to the dip
 RELEASE_DROP_DB = 9.0  # dB below the note's median level: the sound is decaying, not sustained
+DEEP_DIP_DB = 12.0  # dB: a dip this deep splits a note whatever the spectrum says (near silence)
+ATTACK_FLUX_RATIO = 2.5  # spectral flux this many times its local median within a few frames of
+ATTACK_REACH_FRAMES = 4  # a dip is a new attack (a sample's loop or a tremolo swells smoothly)
+FLUX_BASE_FRAMES = 25  # frames either side whose median flux is the note's own level
+FLUX_WINDOW_S = 0.046  # s: spectral flux window (2048 samples at 44.1 kHz)
+FLUX_GAIN = 1000.0  # log(1 + gain x magnitude): compresses so quiet partials count too
 REPEAT_DIP_DB = 2.0  # dB: a dip this deep is a re-struck repeat where a score expects one
 GLITCH_SEMITONES = 1.5  # frames this far from a note's median are tracker slips, not vibrato
 
@@ -81,6 +87,7 @@ def segment_notes(
     midi_range: tuple[int, int] | None = None,
     min_note_s: float = MIN_NOTE_S,
     envelope_db: npt.NDArray[np.float64] | None = None,
+    flux: npt.NDArray[np.float64] | None = None,
 ) -> list[Note]:
     """Cut a pitch track into notes.
 
@@ -98,6 +105,9 @@ def segment_notes(
         envelope_db: per-frame loudness (:func:`frame_envelope_db`); when given, a repeated note
             re-tongued without a pitch change is split at its loudness dip, so each take of it
             is judged (and moved) on its own.
+        flux: per-frame spectral flux (:func:`frame_flux`); when given, a dip splits only with
+            a new attack beside it (or when it is ``DEEP_DIP_DB`` deep): a sample's loop or a
+            tremolo dips as deep as a soft re-tonguing but starts nothing new.
     """
     midi_raw = np.asarray(hz_to_midi(track.f0_hz, a4_hz=a4_hz), dtype=np.float64)
     voiced = np.isfinite(midi_raw)
@@ -113,7 +123,12 @@ def segment_notes(
         if envelope_db is not None:
             reach = max(1, round(DIP_REACH_S / track.hop_s))
             env = np.asarray(envelope_db, dtype=np.float64)[run_start:run_end]
-            pieces = [q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach)]
+            attack = None
+            if flux is not None:
+                attack = _attacks(np.asarray(flux, dtype=np.float64), run_start, run_end)
+            pieces = [
+                q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach, attack)
+            ]
         for a, b in _absorb_short(pieces, min_frames):
             notes.append(
                 _make_note(midi_raw, run_start + a, run_start + b, track.hop_s, envelope_db)
@@ -162,16 +177,25 @@ def frame_envelope_db(
 
 
 def _split_dips(
-    env: npt.NDArray[np.float64], a: int, b: int, min_frames: int, reach: int
+    env: npt.NDArray[np.float64],
+    a: int,
+    b: int,
+    min_frames: int,
+    reach: int,
+    attack: npt.NDArray[np.bool_] | None = None,
 ) -> list[tuple[int, int]]:
-    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks."""
+    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks (with
+    ``attack``, only those beside a new attack, or ``DEEP_DIP_DB`` deep)."""
     cuts = [a]
     for i in range(a + min_frames, b - min_frames):
         if env[i] > env[i - 1] or env[i] > env[i + 1]:
             continue
         left = env[max(cuts[-1], i - reach) : i].max()
         right = env[i + 1 : min(b, i + 1 + reach)].max()
-        if min(left, right) - env[i] >= DIP_DB and i - cuts[-1] >= min_frames:
+        depth = min(left, right) - env[i]
+        if attack is not None and depth < DEEP_DIP_DB and not attack[i]:
+            continue
+        if depth >= DIP_DB and i - cuts[-1] >= min_frames:
             cuts.append(i)
     cuts.append(b)
     return list(pairwise(cuts))
@@ -226,6 +250,33 @@ def split_repeats(
     cuts.append(note.end)
     midi_raw = np.asarray(hz_to_midi(f0_hz, a4_hz=a4_hz), dtype=np.float64)
     return [_make_note(midi_raw, a, b, note.hop_s, env) for a, b in pairwise(cuts)]
+
+
+def _attacks(flux: npt.NDArray[np.float64], start: int, end: int) -> npt.NDArray[np.bool_]:
+    """Per frame of [start, end): is there a new attack within ``ATTACK_REACH_FRAMES``? The
+    flux peaks there at ``ATTACK_FLUX_RATIO`` times its median over the frames around."""
+    n = len(flux)
+    frames = np.arange(start, end)
+    base = np.array([np.median(flux[max(0, i - FLUX_BASE_FRAMES) : i + FLUX_BASE_FRAMES + 1])
+                     for i in frames]) if end > start else np.zeros(0)  # fmt: skip
+    padded = np.pad(flux, ATTACK_REACH_FRAMES, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * ATTACK_REACH_FRAMES + 1)
+    peak = windows[np.clip(frames, 0, n - 1)].max(axis=1) if end > start else np.zeros(0)
+    return np.asarray(peak >= ATTACK_FLUX_RATIO * np.maximum(base, 1e-9))
+
+
+def frame_flux(
+    mono: npt.NDArray[np.floating], sample_rate: int, hop_s: float, n_frames: int
+) -> npt.NDArray[np.float64]:
+    """Spectral flux per frame (frame i at ``i * hop_s``): how much the log magnitude spectrum
+    grew since the frame before, summed over the bins (half-wave rectified). A note's attack
+    (a tongue, a bow, a hammer: new partials and noise) is a peak; a held note, its vibrato
+    and a smooth swell of its level are a low, even floor."""
+    from core.measures import OnsetFlux
+
+    measure = OnsetFlux(sample_rate, hop_s)
+    measure.push(np.asarray(mono, dtype=np.float32))
+    return measure.result(n_frames)
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
