@@ -210,6 +210,7 @@ def split_repeats(
     *,
     a4_hz: float = A4_HZ,
     min_note_s: float = MIN_NOTE_S,
+    flux: npt.NDArray[np.float64] | None = None,
 ) -> list[Note]:
     """Cut ``note`` where a re-struck repeat of its pitch was expected (a score says when).
 
@@ -226,23 +227,29 @@ def split_repeats(
         expected_frames: frames where the score's repeats of the note's pitch belong.
         tolerance_frames: how far from there the attack may come (rubato).
         f0_hz, envelope_db: the track's pitch and :func:`frame_envelope_db`.
+        flux: :func:`frame_flux`; when given, a dip beside a new attack wins over a deeper
+            one without (a sample's loop or a tremolo may dip deeper than a soft re-tonguing).
     """
     min_frames = max(2, round(min_note_s / note.hop_s))
     reach = max(1, round(DIP_REACH_S / note.hop_s))
     env = np.asarray(envelope_db, dtype=np.float64)
+    attack = None
+    if flux is not None:
+        attack = _attacks(np.asarray(flux, dtype=np.float64), note.start, note.end)
     cuts = [note.start]
     for at in sorted(expected_frames):
         lo = max(cuts[-1] + min_frames, at - tolerance_frames, 1)
         hi = min(note.end - min_frames, at + tolerance_frames + 1, len(env) - 1)
-        best, best_depth = -1, REPEAT_DIP_DB
+        best, best_rank = -1, (False, REPEAT_DIP_DB)
         for i in range(lo, hi):
             if env[i] > env[i - 1] or env[i] > env[i + 1]:
                 continue
             left = env[max(note.start, i - reach) : i].max()
             right = env[i + 1 : min(note.end, i + 1 + reach)].max()
             depth = min(left, right) - env[i]
-            if depth >= best_depth:
-                best, best_depth = i, depth
+            rank = (attack is not None and bool(attack[i - note.start]), depth)
+            if depth >= REPEAT_DIP_DB and rank >= best_rank:
+                best, best_rank = i, rank
         if best >= 0:
             cuts.append(best)
     if len(cuts) == 1:

@@ -384,7 +384,7 @@ def plan_correction(
         alignment = _align(targets, options)
         if alignment.is_the_tune:
             split = _split_repeats(notes, targets, alignment, options.score, track.f0_hz,
-                                   envelope, a4_hz)  # fmt: skip
+                                   envelope, a4_hz, analysis.onset_flux)  # fmt: skip
             if len(split) > len(notes):
                 notes = split
                 targets = plan_targets(notes)
@@ -448,6 +448,7 @@ def _split_repeats(
     f0_hz: npt.NDArray[np.float64],
     envelope_db: npt.NDArray[np.float64],
     a4_hz: float,
+    flux: npt.NDArray[np.float64] | None,
 ) -> list[Note]:
     """Notes re-cut where the tune has a repeat of a note's pitch that the note sounds through.
 
@@ -479,7 +480,7 @@ def _split_repeats(
             continue
         tolerance = max(1, round(tolerance_s / note.hop_s))
         frames = [round(at / note.hop_s) for at in wanted[k]]
-        out += split_repeats(note, frames, tolerance, f0_hz, envelope_db, a4_hz=a4_hz)
+        out += split_repeats(note, frames, tolerance, f0_hz, envelope_db, a4_hz=a4_hz, flux=flux)
     return out
 
 
