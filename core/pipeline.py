@@ -334,9 +334,16 @@ def plan_correction(
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
 
+    # Against a score, a loudness dip cuts a note only with a new attack beside it: a held
+    # note dipping with a sample's loop or a tremolo stays one note (pieces of it would be taken
+    # for repeats of its pitch), and a soft repeat without an attack is found from the tune
+    # (_split_repeats). Without a score nothing finds those, and a held note tuned in pieces
+    # costs little (bench/retune.py), so every deep enough dip cuts as before.
+    attacks = analysis.onset_flux if options.score is not None else None
+
     def performed(a4: float) -> list[Note]:
         cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope,
-                            flux=analysis.onset_flux)  # fmt: skip
+                            flux=attacks)  # fmt: skip
         return performance_notes(cut, track.voiced_prob, envelope, measurable)
 
     notes = performed(a4_hz)
