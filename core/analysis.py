@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.audio import check_level, to_mono
-from core.measures import Envelope, FrameF0, LoudestWindow, OnsetFlux
+from core.measures import Envelope, FrameF0, LoudestWindow
 
 if TYPE_CHECKING:
     from core.pitch import PitchTrack
@@ -37,7 +37,6 @@ class Analysis:
     envelope_db: npt.NDArray[np.float64]
     f0_measured_hz: npt.NDArray[np.float64]  # refined from the track, NaN where unmeasurable
     loudest_dbfs: float
-    onset_flux: npt.NDArray[np.float64] | None = None  # core.notes.frame_flux (new attacks)
 
 
 def analyse(
@@ -60,7 +59,6 @@ def analyse(
     sample_rate = source.sample_rate
     step = max(1, round(BLOCK_S * sample_rate))
     loudest, envelope = LoudestWindow(sample_rate), Envelope(sample_rate, HOP_S)
-    flux = OnsetFlux(sample_rate, HOP_S)
     failed: list[BaseException] = []
 
     def measure() -> None:
@@ -73,7 +71,6 @@ def analyse(
                 mono = to_mono(source.read(start, start + got))
                 loudest.push(mono)
                 envelope.push(mono)
-                flux.push(mono)
                 start += got
                 if got < step:
                     break
@@ -111,5 +108,4 @@ def analyse(
     refined = FrameF0(track.f0_hz, sample_rate, track.hop_s, n)
     for first in range(0, n, step):
         refined.push(to_mono(source.read(first, min(n, first + step))))
-    return Analysis(track, envelope.db(len(track)), refined.result(), loudest.dbfs(),
-                    flux.result(len(track)))  # fmt: skip
+    return Analysis(track, envelope.db(len(track)), refined.result(), loudest.dbfs())

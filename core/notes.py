@@ -27,12 +27,6 @@ VIBRATO_DETREND_S = 0.5  # s: notes this long get a curved (quadratic) drift rem
 DIP_DB = 6.0  # dB: a loudness dip this deep on both sides re-articulates a note (tonguing)
 DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to the dip
 RELEASE_DROP_DB = 9.0  # dB below the note's median level: the sound is decaying, not sustained
-DEEP_DIP_DB = 12.0  # dB: a dip this deep splits a note whatever the spectrum says (near silence)
-ATTACK_FLUX_RATIO = 2.5  # spectral flux this many times its local median within a few frames of
-ATTACK_REACH_FRAMES = 4  # a dip is a new attack (a sample's loop or a tremolo swells smoothly)
-FLUX_BASE_FRAMES = 25  # frames either side whose median flux is the note's own level
-FLUX_WINDOW_S = 0.046  # s: spectral flux window (2048 samples at 44.1 kHz)
-FLUX_GAIN = 1000.0  # log(1 + gain x magnitude): compresses so quiet partials count too
 REPEAT_DIP_DB = 2.0  # dB: a dip this deep is a re-struck repeat where a score expects one
 GLITCH_SEMITONES = 1.5  # frames this far from a note's median are tracker slips, not vibrato
 
@@ -87,7 +81,6 @@ def segment_notes(
     midi_range: tuple[int, int] | None = None,
     min_note_s: float = MIN_NOTE_S,
     envelope_db: npt.NDArray[np.float64] | None = None,
-    flux: npt.NDArray[np.float64] | None = None,
 ) -> list[Note]:
     """Cut a pitch track into notes.
 
@@ -105,9 +98,6 @@ def segment_notes(
         envelope_db: per-frame loudness (:func:`frame_envelope_db`); when given, a repeated note
             re-tongued without a pitch change is split at its loudness dip, so each take of it
             is judged (and moved) on its own.
-        flux: per-frame spectral flux (:func:`frame_flux`); when given, a dip splits only with
-            a new attack beside it (or when it is ``DEEP_DIP_DB`` deep): a sample's loop or a
-            tremolo dips as deep as a soft re-tonguing but starts nothing new.
     """
     midi_raw = np.asarray(hz_to_midi(track.f0_hz, a4_hz=a4_hz), dtype=np.float64)
     voiced = np.isfinite(midi_raw)
@@ -123,12 +113,7 @@ def segment_notes(
         if envelope_db is not None:
             reach = max(1, round(DIP_REACH_S / track.hop_s))
             env = np.asarray(envelope_db, dtype=np.float64)[run_start:run_end]
-            attack = None
-            if flux is not None:
-                attack = _attacks(np.asarray(flux, dtype=np.float64), run_start, run_end)
-            pieces = [
-                q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach, attack)
-            ]
+            pieces = [q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach)]
         for a, b in _absorb_short(pieces, min_frames):
             notes.append(
                 _make_note(midi_raw, run_start + a, run_start + b, track.hop_s, envelope_db)
@@ -177,25 +162,16 @@ def frame_envelope_db(
 
 
 def _split_dips(
-    env: npt.NDArray[np.float64],
-    a: int,
-    b: int,
-    min_frames: int,
-    reach: int,
-    attack: npt.NDArray[np.bool_] | None = None,
+    env: npt.NDArray[np.float64], a: int, b: int, min_frames: int, reach: int
 ) -> list[tuple[int, int]]:
-    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks (with
-    ``attack``, only those beside a new attack, or ``DEEP_DIP_DB`` deep)."""
+    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks."""
     cuts = [a]
     for i in range(a + min_frames, b - min_frames):
         if env[i] > env[i - 1] or env[i] > env[i + 1]:
             continue
         left = env[max(cuts[-1], i - reach) : i].max()
         right = env[i + 1 : min(b, i + 1 + reach)].max()
-        depth = min(left, right) - env[i]
-        if attack is not None and depth < DEEP_DIP_DB and not attack[i]:
-            continue
-        if depth >= DIP_DB and i - cuts[-1] >= min_frames:
+        if min(left, right) - env[i] >= DIP_DB and i - cuts[-1] >= min_frames:
             cuts.append(i)
     cuts.append(b)
     return list(pairwise(cuts))
@@ -210,7 +186,6 @@ def split_repeats(
     *,
     a4_hz: float = A4_HZ,
     min_note_s: float = MIN_NOTE_S,
-    flux: npt.NDArray[np.float64] | None = None,
 ) -> list[Note]:
     """Cut ``note`` where a re-struck repeat of its pitch was expected (a score says when).
 
@@ -227,29 +202,23 @@ def split_repeats(
         expected_frames: frames where the score's repeats of the note's pitch belong.
         tolerance_frames: how far from there the attack may come (rubato).
         f0_hz, envelope_db: the track's pitch and :func:`frame_envelope_db`.
-        flux: :func:`frame_flux`; when given, a dip beside a new attack wins over a deeper
-            one without (a sample's loop or a tremolo may dip deeper than a soft re-tonguing).
     """
     min_frames = max(2, round(min_note_s / note.hop_s))
     reach = max(1, round(DIP_REACH_S / note.hop_s))
     env = np.asarray(envelope_db, dtype=np.float64)
-    attack = None
-    if flux is not None:
-        attack = _attacks(np.asarray(flux, dtype=np.float64), note.start, note.end)
     cuts = [note.start]
     for at in sorted(expected_frames):
         lo = max(cuts[-1] + min_frames, at - tolerance_frames, 1)
         hi = min(note.end - min_frames, at + tolerance_frames + 1, len(env) - 1)
-        best, best_rank = -1, (False, REPEAT_DIP_DB)
+        best, best_depth = -1, REPEAT_DIP_DB
         for i in range(lo, hi):
             if env[i] > env[i - 1] or env[i] > env[i + 1]:
                 continue
             left = env[max(note.start, i - reach) : i].max()
             right = env[i + 1 : min(note.end, i + 1 + reach)].max()
             depth = min(left, right) - env[i]
-            rank = (attack is not None and bool(attack[i - note.start]), depth)
-            if depth >= REPEAT_DIP_DB and rank >= best_rank:
-                best, best_rank = i, rank
+            if depth >= best_depth:
+                best, best_depth = i, depth
         if best >= 0:
             cuts.append(best)
     if len(cuts) == 1:
@@ -257,33 +226,6 @@ def split_repeats(
     cuts.append(note.end)
     midi_raw = np.asarray(hz_to_midi(f0_hz, a4_hz=a4_hz), dtype=np.float64)
     return [_make_note(midi_raw, a, b, note.hop_s, env) for a, b in pairwise(cuts)]
-
-
-def _attacks(flux: npt.NDArray[np.float64], start: int, end: int) -> npt.NDArray[np.bool_]:
-    """Per frame of [start, end): is there a new attack within ``ATTACK_REACH_FRAMES``? The
-    flux peaks there at ``ATTACK_FLUX_RATIO`` times its median over the frames around."""
-    n = len(flux)
-    frames = np.arange(start, end)
-    base = np.array([np.median(flux[max(0, i - FLUX_BASE_FRAMES) : i + FLUX_BASE_FRAMES + 1])
-                     for i in frames]) if end > start else np.zeros(0)  # fmt: skip
-    padded = np.pad(flux, ATTACK_REACH_FRAMES, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * ATTACK_REACH_FRAMES + 1)
-    peak = windows[np.clip(frames, 0, n - 1)].max(axis=1) if end > start else np.zeros(0)
-    return np.asarray(peak >= ATTACK_FLUX_RATIO * np.maximum(base, 1e-9))
-
-
-def frame_flux(
-    mono: npt.NDArray[np.floating], sample_rate: int, hop_s: float, n_frames: int
-) -> npt.NDArray[np.float64]:
-    """Spectral flux per frame (frame i at ``i * hop_s``): how much the log magnitude spectrum
-    grew since the frame before, summed over the bins (half-wave rectified). A note's attack
-    (a tongue, a bow, a hammer: new partials and noise) is a peak; a held note, its vibrato
-    and a smooth swell of its level are a low, even floor."""
-    from core.measures import OnsetFlux
-
-    measure = OnsetFlux(sample_rate, hop_s)
-    measure.push(np.asarray(mono, dtype=np.float32))
-    return measure.result(n_frames)
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:

@@ -334,16 +334,8 @@ def plan_correction(
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
 
-    # Against a score, a loudness dip cuts a note only with a new attack beside it: a held
-    # note dipping with a sample's loop or a tremolo stays one note (pieces of it would be taken
-    # for repeats of its pitch), and a soft repeat without an attack is found from the tune
-    # (_split_repeats). Without a score nothing finds those, and a held note tuned in pieces
-    # costs little (bench/retune.py), so every deep enough dip cuts as before.
-    attacks = analysis.onset_flux if options.score is not None else None
-
     def performed(a4: float) -> list[Note]:
-        cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope,
-                            flux=attacks)  # fmt: skip
+        cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope)
         return performance_notes(cut, track.voiced_prob, envelope, measurable)
 
     notes = performed(a4_hz)
@@ -391,7 +383,7 @@ def plan_correction(
         alignment = _align(targets, options)
         if alignment.is_the_tune:
             split = _split_repeats(notes, targets, alignment, options.score, track.f0_hz,
-                                   envelope, a4_hz, analysis.onset_flux)  # fmt: skip
+                                   envelope, a4_hz)  # fmt: skip
             if len(split) > len(notes):
                 notes = split
                 targets = plan_targets(notes)
@@ -455,7 +447,6 @@ def _split_repeats(
     f0_hz: npt.NDArray[np.float64],
     envelope_db: npt.NDArray[np.float64],
     a4_hz: float,
-    flux: npt.NDArray[np.float64] | None,
 ) -> list[Note]:
     """Notes re-cut where the tune has a repeat of a note's pitch that the note sounds through.
 
@@ -487,7 +478,7 @@ def _split_repeats(
             continue
         tolerance = max(1, round(tolerance_s / note.hop_s))
         frames = [round(at / note.hop_s) for at in wanted[k]]
-        out += split_repeats(note, frames, tolerance, f0_hz, envelope_db, a4_hz=a4_hz, flux=flux)
+        out += split_repeats(note, frames, tolerance, f0_hz, envelope_db, a4_hz=a4_hz)
     return out
 
 

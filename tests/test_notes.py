@@ -9,7 +9,6 @@ import numpy as np
 from core.notes import (
     centre_midi,
     frame_envelope_db,
-    frame_flux,
     segment_notes,
     split_repeats,
     vibrato_extent_cents,
@@ -116,46 +115,6 @@ def test_held_note_without_an_attack_is_not_split_where_a_repeat_was_expected() 
         assert (whole.start, whole.end) == (note.start, note.end)
 
 
-def dipping_note(*, attacks: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """1.2 s of a five-partial C5 whose level dips about 8 dB at 0.4 and 0.8 s, over a room's
-    noise 40 dB down. ``attacks``: each dip is a re-tongued note (the partials start afresh,
-    with a breath of noise); else the level only swells back (a sample's loop, a tremolo).
-    Returns (midi, env, flux)."""
-    sr, frames = 16000, 120
-    rng = np.random.default_rng(3)
-    seconds = np.arange(int(frames * HOP_S * sr)) / sr
-    amplitude = np.ones(len(seconds))
-    since = seconds.copy()  # time since the last (re)start of the partials
-    for at in (0.4, 0.8):
-        amplitude *= 1.0 - 0.7 * np.exp(-(((seconds - at) / 0.05) ** 2))  # over ~0.1 s
-        if attacks:
-            since = np.where(seconds >= at, seconds - at, since)
-    tone = sum(np.sin(2 * np.pi * 523.25 * k * since + k) / k for k in range(1, 6))
-    x = 0.2 * amplitude * tone + 0.002 * rng.standard_normal(len(seconds))
-    if attacks:
-        for at in (0.4, 0.8):
-            burst = (seconds >= at) & (seconds < at + 0.02)
-            x[burst] += 0.02 * rng.standard_normal(int(burst.sum()))
-    midi = np.full(frames, 72.0)
-    return midi, frame_envelope_db(x, sr, HOP_S, frames), frame_flux(x, sr, HOP_S, frames)
-
-
-def test_a_dip_without_a_new_attack_does_not_split_a_held_note() -> None:
-    midi, env, flux = dipping_note(attacks=False)
-    assert 6.0 < env[20] - env[40] < 12.0  # as deep as a tongued dip...
-    assert len(segment_notes(track(midi), envelope_db=env)) == 3  # ...which the level alone cuts
-    (note,) = segment_notes(track(midi), envelope_db=env, flux=flux)
-    assert (note.start, note.end) == (0, 120)
-
-
-def test_a_dip_with_a_new_attack_splits_the_repeat() -> None:
-    midi, env, flux = dipping_note(attacks=True)
-    assert 6.0 < env[20] - env[40] < 12.0
-    notes = segment_notes(track(midi), envelope_db=env, flux=flux)
-    assert len(notes) == 3
-    assert [abs(n.start - at) <= 3 for n, at in zip(notes[1:], (40, 80), strict=True)] == [True] * 2
-
-
 def test_vibrato_extent_of_a_steady_tone_is_zero() -> None:
     assert vibrato_extent_cents(np.full(100, 60.0), HOP_S) < 1e-9
     assert vibrato_extent_cents(np.array([60.0, np.nan]), HOP_S) == 0.0
@@ -221,26 +180,3 @@ def test_running_median_is_scipys_median_filter() -> None:
         for size in range(1, min(n, 7) + 1):
             x = np.round(rng.standard_normal(n), 1)  # ties too
             assert np.array_equal(running_median(x, size), median_filter(x, size, mode="nearest"))
-
-
-def test_a_repeat_is_cut_at_its_attack_not_at_a_deeper_swell_nearby() -> None:
-    """Where the tune expects a repeat (0.5 s), a sample's loop dips 9 dB at 0.44 s and the
-    learner's soft re-tonguing only 4 dB at 0.56 s: the attack decides."""
-    sr, frames = 16000, 100
-    rng = np.random.default_rng(5)
-    seconds = np.arange(int(frames * HOP_S * sr)) / sr
-    amplitude = 1.0 - 0.65 * np.exp(-(((seconds - 0.44) / 0.05) ** 2))
-    amplitude *= 1.0 - 0.37 * np.exp(-(((seconds - 0.56) / 0.01) ** 2))
-    since = np.where(seconds >= 0.56, seconds - 0.56, seconds)
-    tone = sum(np.sin(2 * np.pi * 523.25 * k * since + k) / k for k in range(1, 6))
-    x = 0.2 * amplitude * tone + 0.002 * rng.standard_normal(len(seconds))
-    burst = (seconds >= 0.56) & (seconds < 0.58)
-    x[burst] += 0.02 * rng.standard_normal(int(burst.sum()))
-    midi = np.full(frames, 72.0)
-    env = frame_envelope_db(x, sr, HOP_S, frames)
-    flux = frame_flux(x, sr, HOP_S, frames)
-    (note,) = segment_notes(track(midi), envelope_db=env, flux=flux)
-    _, by_level = split_repeats(note, [50], 15, track(midi).f0_hz, env)
-    assert abs(by_level.start - 44) <= 2  # the level alone picks the deeper swell
-    _, by_attack = split_repeats(note, [50], 15, track(midi).f0_hz, env, flux=flux)
-    assert abs(by_attack.start - 56) <= 2
