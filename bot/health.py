@@ -58,6 +58,24 @@ def check(store: JobStore, *, max_queued_s: float = 0.0, now: float | None = Non
     )
 
 
+MAX_QUEUED_ENV = "SMASK_HEALTH_MAX_QUEUED_S"
+
+
+def _max_queued_from_env(env: dict[str, str]) -> float:
+    """The image's HEALTHCHECK is a fixed ``smask health``: an operator sets the queue-wait
+    limit through the environment, as every other setting, without rebuilding the image."""
+    raw = env.get(MAX_QUEUED_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_QUEUED_ENV} must be seconds, not {raw[:20]!r}") from None
+    if not value >= 0:  # also refuses NaN
+        raise ValueError(f"{MAX_QUEUED_ENV} must be 0 (off) or more seconds")
+    return value
+
+
 def add_command(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "health",
@@ -67,8 +85,9 @@ def add_command(subparsers: Any) -> None:
     p.add_argument(
         "--max-queued-s",
         type=float,
-        default=0.0,
-        help="also unhealthy when a job has waited longer than this (default: off)",
+        default=None,
+        help="also unhealthy when a job has waited longer than this (default: "
+        f"${MAX_QUEUED_ENV}, else off)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
     p.set_defaults(handler=cmd_health)
@@ -88,9 +107,12 @@ def cmd_health(args: argparse.Namespace) -> int:
         if not env.get(name, "").strip():
             env[name] = placeholder
     try:
+        max_queued_s = (
+            args.max_queued_s if args.max_queued_s is not None else _max_queued_from_env(env)
+        )
         store = make_store(Settings.from_env(env))
         try:
-            health = check(store, max_queued_s=args.max_queued_s)
+            health = check(store, max_queued_s=max_queued_s)
         finally:
             store.close()
     except Exception as exc:  # an unreachable Redis or unreadable file is "not healthy"

@@ -194,3 +194,30 @@ def test_smask_health_json_and_an_unreadable_store(
     assert main(["health"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("healthy: no\nerror: DatabaseError")
+
+
+def test_smask_health_takes_its_queue_wait_limit_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The image's HEALTHCHECK is plain ``smask health``: SMASK_HEALTH_MAX_QUEUED_S sets the
+    limit there; the flag still wins; a bad value is "not healthy" with a reason."""
+    from smask.cli import main
+
+    monkeypatch.delenv("VK_TOKEN", raising=False)
+    monkeypatch.delenv("SMASK_REDIS_URL", raising=False)
+    monkeypatch.setenv("SMASK_JOBS_PATH", str(tmp_path / "jobs.db"))
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    store.submit(_job(40), LIMITS, now=time.time() - 600)  # waiting 10 minutes
+    _sweeper(store).beat()
+    monkeypatch.setenv("SMASK_HEALTH_MAX_QUEUED_S", "300")
+    assert main(["health"]) == 1
+    assert "healthy: no" in capsys.readouterr().out
+    assert main(["health", "--max-queued-s", "0"]) == 0  # the flag wins: off
+    capsys.readouterr()
+    monkeypatch.setenv("SMASK_HEALTH_MAX_QUEUED_S", "3600")
+    assert main(["health"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("SMASK_HEALTH_MAX_QUEUED_S", "soon")
+    assert main(["health"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("healthy: no\nerror: ") and "SMASK_HEALTH_MAX_QUEUED_S" in out
