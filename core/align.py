@@ -43,7 +43,7 @@ False) and flags nothing: the caller falls back to nearest-note correction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -109,6 +109,9 @@ class Alignment:
     transposition_semitones: int
     tempo_ratio: float  # performed tempo / score tempo
     is_the_tune: bool  # False: not this tune -> nearest-note correction, nothing flagged
+    # Score notes a performed note was held through (repeats of its pitch it did not re-strike
+    # as far as the note cutter heard), at the time they belonged: neither missed nor matched.
+    held: tuple[MissedNote, ...] = ()
 
     @property
     def n_ok(self) -> int:
@@ -136,6 +139,7 @@ class _Path:
     score_of: npt.NDArray[np.int64]  # [N] score index, -1 when extra
     move: npt.NDArray[np.int64]  # [N] _MATCH/_JUMP/_EXTRA/_CONTINUE
     missed: list[tuple[int, int]]  # (score index, performed notes before it)
+    held: list[tuple[int, int]] = field(default_factory=list)  # (score index, holding note)
 
 
 def align(
@@ -278,6 +282,7 @@ def _dp(
     score_of = np.full(n, -1, dtype=np.int64)
     kinds = np.full(n, _EXTRA, dtype=np.int64)
     missed: list[tuple[int, int]] = []
+    held_through: list[tuple[int, int]] = []
     i = n
     while i > 0:
         kind = int(move[i, j])
@@ -286,7 +291,9 @@ def _dp(
             j -= 1
             continue
         if kind == _HELD:
-            j -= int(held_by[i, j])
+            k = int(held_by[i, j])
+            held_through += [(q, i - 1) for q in range(j - k, j)]
+            j -= k
             continue
         kinds[i - 1] = kind
         if kind in (_MATCH, _JUMP):
@@ -301,7 +308,7 @@ def _dp(
         if kinds[k] == _CONTINUE and k > 0:
             score_of[k] = score_of[k - 1]
     missed.sort()
-    return _Path(total, score_of, kinds, missed)
+    return _Path(total, score_of, kinds, missed, sorted(held_through))
 
 
 def _suffix_argmin(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
@@ -522,6 +529,14 @@ def _verdicts(
         if not np.isfinite(at):
             at = float(onset[min(ref, n - 1)])
         missed.append(MissedNote(j, int(expected[j]), round(max(at, 0.0), 3)))
+    held: list[MissedNote] = []
+    for j, i in path.held:
+        k = anchors[seg[anchors] == seg[i]]
+        at = _local_fit(
+            beats[path.score_of[k]], onset[k], float(beats[j]), exclude=None, fallback_slope=spb
+        )
+        at = at if np.isfinite(at) else float(onset[i])
+        held.append(MissedNote(j, int(expected[j]), round(max(at, 0.0), 3)))
     # Another tune in the same key still lines up with half its notes here and there, but only
     # as a patchwork (jumps back) and not in the rhythm as well. On 60 simulated takes with 15 %
     # wrong and 7 % missed and extra notes every take scored over 0.5 and 59 over 0.55; 60
@@ -533,7 +548,7 @@ def _verdicts(
     is_tune = n_ok >= min(THE_TUNE_MIN_OK, len(written)) and agreement >= THE_TUNE_AGREEMENT
     if not is_tune:
         return Alignment((), (), shift, tempo_ratio, False)
-    return Alignment(tuple(matches), tuple(missed), shift, tempo_ratio, True)
+    return Alignment(tuple(matches), tuple(missed), shift, tempo_ratio, True, tuple(held))
 
 
 def timing_flags(alignment: Alignment, score: Score) -> list[tuple[NoteMatch, float]]:

@@ -27,6 +27,7 @@ VIBRATO_DETREND_S = 0.5  # s: notes this long get a curved (quadratic) drift rem
 DIP_DB = 6.0  # dB: a loudness dip this deep on both sides re-articulates a note (tonguing)
 DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to the dip
 RELEASE_DROP_DB = 9.0  # dB below the note's median level: the sound is decaying, not sustained
+REPEAT_DIP_DB = 2.0  # dB: a dip this deep is a re-struck repeat where a score expects one
 GLITCH_SEMITONES = 1.5  # frames this far from a note's median are tracker slips, not vibrato
 
 
@@ -174,6 +175,57 @@ def _split_dips(
             cuts.append(i)
     cuts.append(b)
     return list(pairwise(cuts))
+
+
+def split_repeats(
+    note: Note,
+    expected_frames: list[int],
+    tolerance_frames: int,
+    f0_hz: npt.NDArray[np.float64],
+    envelope_db: npt.NDArray[np.float64],
+    *,
+    a4_hz: float = A4_HZ,
+    min_note_s: float = MIN_NOTE_S,
+) -> list[Note]:
+    """Cut ``note`` where a re-struck repeat of its pitch was expected (a score says when).
+
+    Left alone, a soft re-articulation of the same pitch (a tongued or re-bowed repeat with a
+    few milliseconds between the notes) is one note to :func:`segment_notes`: its level dips
+    only a few dB, no deeper than the swell of a held note's tremolo or a sample's loop, so
+    the level alone cannot tell the two apart. The tune can: where it has a repeat of this
+    pitch at a time this note sounds through, a learner played one, and the dip nearest that
+    time (within ``tolerance_frames``, at least ``REPEAT_DIP_DB`` below both sides) is its
+    attack. Without such a dip the note stays whole (held through the repeat).
+
+    Args:
+        note: a note from :func:`segment_notes` of the same track.
+        expected_frames: frames where the score's repeats of the note's pitch belong.
+        tolerance_frames: how far from there the attack may come (rubato).
+        f0_hz, envelope_db: the track's pitch and :func:`frame_envelope_db`.
+    """
+    min_frames = max(2, round(min_note_s / note.hop_s))
+    reach = max(1, round(DIP_REACH_S / note.hop_s))
+    env = np.asarray(envelope_db, dtype=np.float64)
+    cuts = [note.start]
+    for at in sorted(expected_frames):
+        lo = max(cuts[-1] + min_frames, at - tolerance_frames, 1)
+        hi = min(note.end - min_frames, at + tolerance_frames + 1, len(env) - 1)
+        best, best_depth = -1, REPEAT_DIP_DB
+        for i in range(lo, hi):
+            if env[i] > env[i - 1] or env[i] > env[i + 1]:
+                continue
+            left = env[max(note.start, i - reach) : i].max()
+            right = env[i + 1 : min(note.end, i + 1 + reach)].max()
+            depth = min(left, right) - env[i]
+            if depth >= best_depth:
+                best, best_depth = i, depth
+        if best >= 0:
+            cuts.append(best)
+    if len(cuts) == 1:
+        return [note]
+    cuts.append(note.end)
+    midi_raw = np.asarray(hz_to_midi(f0_hz, a4_hz=a4_hz), dtype=np.float64)
+    return [_make_note(midi_raw, a, b, note.hop_s, env) for a, b in pairwise(cuts)]
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:

@@ -53,6 +53,7 @@ SUSTAINED_MEASURED_SHARE = 0.7  # ...nor do notes with a followable fundamental 
 A4_RESEGMENT_CENTS = 0.1  # cents: an A4 read on the performance alone this far off re-cuts notes
 JUDGED_NOTE_S = 0.05  # s: shorter notes are not checked against a score (blips, not notes)...
 JUDGED_WOBBLE_CENTS = 100.0  # ...nor ones whose pitch swings more than a semitone (no pitch)
+REPEAT_TOLERANCE_BEATS = 0.4  # a re-struck repeat's attack this far (beats) from where it belonged
 MAX_TRANSPOSE = 48  # semitones: four octaves either way covers every instrument's reading
 
 
@@ -365,8 +366,7 @@ def plan_correction(
     # under strong harmonics (violin: up to 8 cents apart, measured in bench/retune.py).
     plan_targets = partial(
         plan_notes,
-        notes,
-        track.f0_hz,
+        f0_hz=track.f0_hz,
         allowed=allowed,
         preferred=preferred,
         measurable=measurable,
@@ -375,38 +375,27 @@ def plan_correction(
         strength=options.strength,
         deadband_cents=options.deadband_cents,
     )
-    targets = plan_targets()
+    targets = plan_targets(notes)
     alignment = None
     if options.score is not None:
         # With a tune, its notes are the targets: the nearest-note plan gives the centres,
         # the alignment says which score note each one is (milliseconds: it is note-level).
-        from core.align import align, correction_targets
-
-        centres = [t.centre_midi for t in targets]
-        # Blips and pitchless wobbles (a breath, a word, a tracker slip) are not notes a
-        # teacher would judge: they are left out of the alignment and tuned as usual.
-        judged = [
-            k
-            for k, t in enumerate(targets)
-            if t.note.duration_s >= JUDGED_NOTE_S and t.note.vibrato_cents <= JUDGED_WOBBLE_CENTS
-        ]
-        alignment = align(
-            [centres[k] for k in judged],
-            [targets[k].note.start_s for k in judged],
-            [targets[k].note.end_s for k in judged],
-            options.score,
-            transpose=options.transpose,
-        )
-        alignment = replace(
-            alignment,
-            matches=tuple(replace(m, performed_index=judged[m.performed_index])
-                          for m in alignment.matches),
-        )  # fmt: skip
+        alignment = _align(targets, options)
         if alignment.is_the_tune:
+            split = _split_repeats(notes, targets, alignment, options.score, track.f0_hz,
+                                   envelope, a4_hz)  # fmt: skip
+            if len(split) > len(notes):
+                notes = split
+                targets = plan_targets(notes)
+                alignment = _align(targets, options)
+        if alignment.is_the_tune:
+            from core.align import correction_targets
+
+            centres = [t.centre_midi for t in targets]
             forced, moves = correction_targets(
                 alignment, centres, fix_wrong_notes=options.fix_wrong_notes
             )
-            targets = plan_targets(forced_midi=forced, semitones=moves)
+            targets = plan_targets(notes, forced_midi=forced, semitones=moves)
     # Hard mode flattens frame by frame on the tracker's own reading: a periodicity measure
     # agrees with the ear (and Praat) frame by frame better than the fundamental alone does
     # (real flute take: 4.8 vs 7.1 cents mean difference from Praat per frame).
@@ -421,6 +410,76 @@ def plan_correction(
     )
     report_progress("analysing", 1.0)
     return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift, alignment)
+
+
+def _align(targets: list[NoteTarget], options: CorrectOptions) -> Alignment:
+    """The take's notes against options.score; performed indices are into ``targets``."""
+    from core.align import align
+
+    assert options.score is not None
+    centres = [t.centre_midi for t in targets]
+    # Blips and pitchless wobbles (a breath, a word, a tracker slip) are not notes a
+    # teacher would judge: they are left out of the alignment and tuned as usual.
+    judged = [
+        k
+        for k, t in enumerate(targets)
+        if t.note.duration_s >= JUDGED_NOTE_S and t.note.vibrato_cents <= JUDGED_WOBBLE_CENTS
+    ]
+    alignment = align(
+        [centres[k] for k in judged],
+        [targets[k].note.start_s for k in judged],
+        [targets[k].note.end_s for k in judged],
+        options.score,
+        transpose=options.transpose,
+    )
+    return replace(
+        alignment,
+        matches=tuple(replace(m, performed_index=judged[m.performed_index])
+                      for m in alignment.matches),
+    )  # fmt: skip
+
+
+def _split_repeats(
+    notes: list[Note],
+    targets: list[NoteTarget],
+    alignment: Alignment,
+    score: Score,
+    f0_hz: npt.NDArray[np.float64],
+    envelope_db: npt.NDArray[np.float64],
+    a4_hz: float,
+) -> list[Note]:
+    """Notes re-cut where the tune has a repeat of a note's pitch that the note sounds through.
+
+    A score note the alignment found missed or held, at a time a performed note of its pitch
+    is sounding, was most likely re-struck softly (core.notes.split_repeats looks for its
+    attack there); the notes come back in order, the same list when nothing was split.
+    """
+    from core.align import OK_SEMITONES
+    from core.notes import MIN_NOTE_S, split_repeats
+
+    beat_s = alignment.seconds_per_beat(score)
+    if beat_s <= 0:
+        return notes
+    tolerance_s = REPEAT_TOLERANCE_BEATS * beat_s
+    wanted: dict[int, list[float]] = {}
+    for gone in (*alignment.missed, *alignment.held):
+        for k, t in enumerate(targets):
+            # It belonged inside the note (a skipped repeat leaves a gap: the note ends first).
+            sounds = t.note.start_s < gone.at_s < t.note.end_s - MIN_NOTE_S
+            if sounds and abs(t.centre_midi - gone.expected_midi) < OK_SEMITONES:
+                wanted.setdefault(k, []).append(gone.at_s)
+                break
+    if not wanted:
+        return notes
+    out: list[Note] = []
+    for k, note in enumerate(notes):
+        if k not in wanted:
+            out.append(note)
+            continue
+        tolerance = max(1, round(tolerance_s / note.hop_s))
+        frames = [round(at / note.hop_s) for at in wanted[k]]
+        out += split_repeats(note, frames, tolerance, f0_hz, envelope_db, a4_hz=a4_hz)
+    return out
 
 
 def correct_audio(

@@ -237,6 +237,11 @@ def test_repeated_note_heard_as_one_long_note_is_not_missed() -> None:
     al = align(midi, onset, offset, SCORE)
     assert al.missed == () and al.n_extra == 0 and al.n_wrong == 0
     assert [m.score_index for m in al.matches][4:6] == [4, 6]
+    # ...and says which score note was held through and when it belonged (where the pipeline
+    # looks for its soft attack inside the long note).
+    (held,) = al.held
+    assert held.score_index == 5 and held.expected_midi == 69
+    assert abs(held.at_s - onset[4] - 0.5) < 0.1
 
 
 def test_skipped_repeat_of_a_normal_length_note_is_missed() -> None:
@@ -245,3 +250,4 @@ def test_skipped_repeat_of_a_normal_length_note_is_missed() -> None:
     midi, onset, offset = np.delete(midi, 5), np.delete(onset, 5), np.delete(offset, 5)
     al = align(midi, onset, offset, SCORE)
     assert [m.score_index for m in al.missed] == [5]
+    assert al.held == ()

@@ -6,7 +6,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.notes import centre_midi, frame_envelope_db, segment_notes, vibrato_extent_cents
+from core.notes import (
+    centre_midi,
+    frame_envelope_db,
+    segment_notes,
+    split_repeats,
+    vibrato_extent_cents,
+)
 from models.units import midi_to_hz
 
 HOP_S = 0.01  # s
@@ -67,6 +73,46 @@ def test_retongued_repeated_note_splits_at_the_loudness_dip() -> None:
     notes = segment_notes(track(midi), envelope_db=envelope)
     assert len(notes) == 2 and abs(notes[1].start - 60) <= 3
     assert len(segment_notes(track(midi))) == 1
+
+
+def soft_repeats(
+    dip_at_s: list[float], *, dip: float = 0.6, vibrato_cents: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A 1.5 s note at C5 whose level dips by ``dip`` (amplitude share) for 30 ms at each time:
+    a repeat re-tongued so softly that the level drops only a few dB. Returns (midi, env)."""
+    sr = 16000
+    frames = 150
+    t = np.arange(frames) * HOP_S
+    midi = 72.0 + vibrato_cents / 100.0 * np.sin(2 * np.pi * 5.5 * t)
+    seconds = np.arange(int(frames * HOP_S * sr)) / sr
+    # A player's vibrato moves the level too (here +-0.7 dB with the pitch).
+    swing_db = 0.7 * np.sin(2 * np.pi * 5.5 * seconds) if vibrato_cents else 0.0
+    amplitude = 0.5 * 10 ** (swing_db / 20.0) * np.ones(len(seconds))
+    for at in dip_at_s:
+        amplitude[np.abs(seconds - at) < 0.015] *= dip
+    phase = 2 * np.pi * np.cumsum(midi_to_hz(np.interp(seconds, t, midi))) / sr
+    return midi, frame_envelope_db(amplitude * np.sin(phase), sr, HOP_S, frames)
+
+
+def test_soft_repeat_too_shallow_for_the_cutter_is_split_where_the_score_expects_it() -> None:
+    midi, env = soft_repeats([0.5, 1.0])
+    assert 2.5 < env[70] - env[100] < 6.0  # shallower than a tongued dip (DIP_DB)
+    (note,) = segment_notes(track(midi), envelope_db=env)
+    pieces = split_repeats(note, [52, 97], 15, track(midi).f0_hz, env)
+    assert [(p.start, p.end) for p in pieces] == [(0, 50), (50, 100), (100, 150)]
+    assert all(abs(p.midi - 72.0) < 1e-6 for p in pieces)
+    # Only where the score has a repeat: a dip far from it (beyond the tolerance) stays inside.
+    (whole,) = split_repeats(note, [75], 15, track(midi).f0_hz, env)
+    assert (whole.start, whole.end) == (0, 150)
+
+
+def test_held_note_without_an_attack_is_not_split_where_a_repeat_was_expected() -> None:
+    # A steady note, and one with a wide vibrato (its level swings with it): no attack anywhere.
+    for vibrato in (0.0, 40.0):
+        midi, env = soft_repeats([], vibrato_cents=vibrato)
+        (note,) = segment_notes(track(midi), envelope_db=env)
+        (whole,) = split_repeats(note, [50, 100], 20, track(midi).f0_hz, env)
+        assert (whole.start, whole.end) == (note.start, note.end)
 
 
 def test_vibrato_extent_of_a_steady_tone_is_zero() -> None:
