@@ -4,7 +4,8 @@ A checkpoint is a plain dict (``format_version``, ``hparams``, ``cqt``, ``cqt_ke
 ``state_dict``, ``meta``) of tensors and builtins, so it loads with ``weights_only=True`` and
 rebuilds the front end and the network from the file alone (PESTO's layout). ``cqt_kernels`` are
 nnAudio's, computed when the file was written, so loading imports no nnAudio (a cold start saves
-the scipy.signal import); a file without them gets them from nnAudio on load. The cache is an
+the scipy.signal import; a tracker with a second band stores its kernels as ``cqt_high_kernels``);
+a file without them gets them from nnAudio on load. The cache is an
 explicit dict keyed by (resolved path, device) rather than an attribute on a function
 (torchcrepe's habit), so a worker holding a CPU and a GPU tracker gets two independent models.
 """

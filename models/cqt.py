@@ -163,9 +163,8 @@ class CqtKernels:
             b1 = min(params.n_bins, b0 + params.bins_per_octave)
             taps = torch.nonzero(nonzero[b0:b1].any(dim=0)).flatten()
             t0, t1 = int(taps[0]), int(taps[-1]) + 1
-            weight = torch.cat([real[b0:b1, :, t0:t1], imag[b0:b1, :, t0:t1]]).contiguous()
-            groups.append((t0, weight.clone()))
-        length_scale = torch.sqrt(reference.lenghts.float().view(-1, 1)).clone()
+            groups.append((t0, torch.cat([real[b0:b1, :, t0:t1], imag[b0:b1, :, t0:t1]])))
+        length_scale = torch.sqrt(reference.lenghts.float().view(-1, 1))
         return cls(groups, length_scale, str(getattr(nnAudio, "__version__", "unknown")))
 
     def full(self, kernel_width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,12 +222,13 @@ class CqtFrontEnd(nn.Module):
         if n_bins != params.n_bins or self.kernels.length_scale.shape[0] != params.n_bins:
             raise ValueError(f"CQT kernels hold {n_bins} bins, params say {params.n_bins}")
         self.length_scale: torch.Tensor
-        self.register_buffer("length_scale", self.kernels.length_scale.clone(), persistent=False)
+        # The buffers share the kernels' storage on the CPU; ``.to(device)`` copies them there.
+        self.register_buffer("length_scale", self.kernels.length_scale, persistent=False)
         self.groups: list[tuple[int, str]] = []
         for g, (t0, weight) in enumerate(self.kernels.groups):
             if t0 < 0 or t0 + weight.shape[-1] > params.kernel_width:
                 raise ValueError(f"CQT kernel group {g} does not fit the kernel width")
-            self.register_buffer(f"group_{g}", weight.clone(), persistent=False)
+            self.register_buffer(f"group_{g}", weight, persistent=False)
             self.groups.append((t0, f"group_{g}"))
 
     def forward(self, padded_audio: torch.Tensor) -> torch.Tensor:
