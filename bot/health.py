@@ -58,24 +58,6 @@ def check(store: JobStore, *, max_queued_s: float = 0.0, now: float | None = Non
     )
 
 
-MAX_QUEUED_ENV = "SMASK_HEALTH_MAX_QUEUED_S"
-
-
-def _max_queued_from_env(env: dict[str, str]) -> float:
-    """The image's HEALTHCHECK is a fixed ``smask health``: an operator sets the queue-wait
-    limit through the environment, as every other setting, without rebuilding the image."""
-    raw = env.get(MAX_QUEUED_ENV, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{MAX_QUEUED_ENV} must be seconds, not {raw[:20]!r}") from None
-    if not value >= 0:  # also refuses NaN
-        raise ValueError(f"{MAX_QUEUED_ENV} must be 0 (off) or more seconds")
-    return value
-
-
 def add_command(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "health",
@@ -87,7 +69,7 @@ def add_command(subparsers: Any) -> None:
         type=float,
         default=None,
         help="also unhealthy when a job has waited longer than this (default: "
-        f"${MAX_QUEUED_ENV}, else off)",
+        "$SMASK_HEALTH_MAX_QUEUED_S, else off)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
     p.set_defaults(handler=cmd_health)
@@ -107,10 +89,12 @@ def cmd_health(args: argparse.Namespace) -> int:
         if not env.get(name, "").strip():
             env[name] = placeholder
     try:
+        settings = Settings.from_env(env)
+        # The image's HEALTHCHECK is a fixed `smask health`: the environment sets the limit.
         max_queued_s = (
-            args.max_queued_s if args.max_queued_s is not None else _max_queued_from_env(env)
+            args.max_queued_s if args.max_queued_s is not None else settings.health_max_queued_s
         )
-        store = make_store(Settings.from_env(env))
+        store = make_store(settings)
         try:
             health = check(store, max_queued_s=max_queued_s)
         finally:

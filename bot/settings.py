@@ -33,12 +33,18 @@ DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = (
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
-    return int(raw) if raw else default
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw[:20]!r}") from None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
-    return float(raw) if raw else default
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw[:20]!r}") from None
 
 
 def mask_url(url: str | None) -> str | None:
@@ -110,6 +116,7 @@ class Settings:
     max_queue_length: int = 500
     lease_s: float = 600.0
     stale_queued_s: float = 900.0
+    health_max_queued_s: float = 0.0  # `smask health`: unhealthy past this wait (0: off)
     sweep_interval_s: float = 30.0
     workers: int = 1
     tracker: str = "default"
@@ -170,6 +177,9 @@ class Settings:
                 "VK_CALLBACK_PORT is set but VK_CALLBACK_SECRET is not: without the secret key "
                 "from the community's Callback API settings anyone could post fake events"
             )
+        health_max_queued_s = _float(env, "SMASK_HEALTH_MAX_QUEUED_S", 0.0)
+        if not health_max_queued_s >= 0:  # also refuses NaN
+            raise ValueError("SMASK_HEALTH_MAX_QUEUED_S must be 0 (off) or more seconds")
         retention_s = _float(env, "SMASK_JOB_RETENTION_S", 7 * 24 * 3600.0)
         if retention_s < 3600:
             raise ValueError(
@@ -199,6 +209,7 @@ class Settings:
             max_queue_length=_int(env, "SMASK_MAX_QUEUE_LENGTH", 500),
             lease_s=_float(env, "SMASK_LEASE_S", 600.0),
             stale_queued_s=_float(env, "SMASK_STALE_QUEUED_S", 900.0),
+            health_max_queued_s=health_max_queued_s,
             sweep_interval_s=_float(env, "SMASK_SWEEP_INTERVAL_S", 30.0),
             workers=_int(env, "SMASK_WORKERS", 1),
             tracker=env.get("SMASK_TRACKER", "").strip() or "default",
