@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from fakevk import FakeVK, doc_attachment
-from fakevk.harness import TOKEN, make_settings, settings_env
+from fakevk.harness import TOKEN, make_settings, service_process, settings_env
 
 from bot.jobs import random_id_for
 from bot.texts import t
@@ -39,13 +35,7 @@ async def test_smask_bot_runs_bot_and_embedded_worker(fake: FakeVK, tmp_path: Pa
         }
     )
     log_path = tmp_path / "service.log"
-    polls = fake.lp_requests
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "bot"], cwd=tmp_path, env=env, stdout=log, stderr=log
-        )
-    try:
-        await fake.wait_for(lambda: fake.lp_requests > polls, timeout_s=60)
+    async with service_process(fake, env, tmp_path, log_path) as proc:
         url = fake.add_file("notes.mp4", b"these are my notes, not a video\n" * 20)
         await fake.push_message(
             peer_id=60, message_id=1, attachments=[doc_attachment(url, size=640)]
@@ -56,10 +46,7 @@ async def test_smask_bot_runs_bot_and_embedded_worker(fake: FakeVK, tmp_path: Pa
             return any(m.random_id == error_id for m in fake.replies_to(60, 1))
 
         await fake.wait_for(answered, timeout_s=120)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        code = await asyncio.to_thread(proc.wait, 60)
-    assert code == 0, log_path.read_text()[-3000:]
+    assert proc.returncode == 0, log_path.read_text()[-3000:]
     texts = {m.text for m in fake.replies_to(60, 1)}
     assert t("error_not_media", "ru") in texts
     assert t("queued", "ru", position=1) in texts

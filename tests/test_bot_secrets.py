@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,7 +20,14 @@ import aiohttp
 import pytest
 from fakevk import FakeVK, doc_attachment
 from fakevk.blackhole import Blackhole
-from fakevk.harness import TOKEN, make_clip, make_settings, settings_env, tracker_or_skip
+from fakevk.harness import (
+    TOKEN,
+    make_clip,
+    make_settings,
+    service_process,
+    settings_env,
+    tracker_or_skip,
+)
 
 from bot import jobs
 from bot.jobs import Job, SqliteJobStore, SubmitLimits
@@ -210,13 +214,7 @@ async def test_smask_bot_output_holds_no_token_when_vk_is_unreachable(
     url = fake.add_file("clip.mp4", clip.read_bytes())
     fake.unreachable_methods = {"messages.send"}
     log_path = tmp_path / "service.log"
-    polls = fake.lp_requests
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "bot"], cwd=tmp_path, env=env, stdout=log, stderr=log
-        )
-    try:
-        await fake.wait_for(lambda: fake.lp_requests > polls, timeout_s=60)
+    async with service_process(fake, env, tmp_path, log_path) as proc:
         await fake.push_message(
             peer_id=61, message_id=1, attachments=[doc_attachment(url, size=1000)]
         )
@@ -231,11 +229,8 @@ async def test_smask_bot_output_holds_no_token_when_vk_is_unreachable(
             assert proc.poll() is None, log_path.read_text()[-3000:]
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             await asyncio.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        code = await asyncio.to_thread(proc.wait, 60)
     text = log_path.read_text()
-    assert code == 0, text[-3000:]
+    assert proc.returncode == 0, text[-3000:]
     assert len(fake.calls_of("messages.send")) >= 2  # the acknowledgement and the answer
     assert "attempt 1 failed (ConnectionTimeoutError" in text
     for secret in (TOKEN, USER_TOKEN, "callback-secret-31"):

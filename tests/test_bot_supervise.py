@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 from fakevk import FakeVK, doc_attachment
-from fakevk.harness import TOKEN, make_clip, make_settings, settings_env, tracker_or_skip
+from fakevk.harness import (
+    TOKEN,
+    make_clip,
+    make_settings,
+    service_process,
+    settings_env,
+    tracker_or_skip,
+)
 
 from bot.jobs import SqliteJobStore, random_id_for
 from bot.supervise import WorkerSupervisor, describe_exit
@@ -132,13 +139,7 @@ async def test_smask_bot_restarts_a_killed_worker_and_gives_up_when_it_keeps_dyi
         return {int(w["pid"]) for w in store.live_workers()}
 
     log_path = tmp_path / "service.log"
-    polls = fake.lp_requests
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "bot"], cwd=tmp_path, env=env, stdout=log, stderr=log
-        )
-    try:
-        await fake.wait_for(lambda: fake.lp_requests > polls, timeout_s=60)
+    async with service_process(fake, env, tmp_path, log_path) as proc:
         await _until(lambda: bool(worker_pids()), proc, log_path)
         (first,) = worker_pids()
         code, out = _health(env)
@@ -166,10 +167,6 @@ async def test_smask_bot_restarts_a_killed_worker_and_gives_up_when_it_keeps_dyi
 
         os.kill(second, signal.SIGKILL)  # the second death within the window: give up
         code = await asyncio.to_thread(proc.wait, 60)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            await asyncio.to_thread(proc.wait, 60)
     text = log_path.read_text()
     assert code == 1, text[-3000:]
     assert f"embedded worker (pid {first}) died: killed by SIGKILL; restarting in" in text

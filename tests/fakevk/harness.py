@@ -172,6 +172,27 @@ async def running_bot(settings: Settings, fake: Any) -> AsyncIterator[Any]:
         await asyncio.wait_for(task, 30)
 
 
+@contextlib.asynccontextmanager
+async def service_process(
+    fake: Any, env: dict[str, str], cwd: Path, log_path: Path
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """``python -m bot bot``, the whole service, as a real child process logging to
+    ``log_path``; entered once its first long-poll request arrived. On the way out it gets
+    SIGINT (if still running) and is waited for; its exit code is ``proc.returncode``."""
+    polls = fake.lp_requests
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "bot"], cwd=cwd, env=env, stdout=log, stderr=log
+        )
+    try:
+        await fake.wait_for(lambda: fake.lp_requests > polls, timeout_s=60)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        await asyncio.to_thread(proc.wait, 60)
+
+
 async def say(fake: Any, peer: int, msg: int, text: str = "", **kw: Any) -> str:
     """Push one message to the bot and return the text of its one reply to it."""
     await fake.push_message(peer_id=peer, message_id=msg, text=text, **kw)
