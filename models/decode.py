@@ -126,6 +126,7 @@ def refine_f0_hz(
     window_s: float = REFINE_WINDOW_S,
     min_lag_s: float = MIN_LAG_S,
     search_cents: float = SEARCH_CENTS,
+    keep_coarse_at_edge: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sub-cent f0 near ``coarse_f0_hz`` for frames centred on ``centers`` (sample indices).
 
@@ -183,24 +184,30 @@ def refine_f0_hz(
     # 30), so those frames first find the period on a shorter lag, then the k-th peak there.
     k_direct = max(1.0, math.floor(0.4 / ratio))
     k1 = torch.clamp(k, max=k_direct)
-    tau1, peak1 = _nccf_peak(nccf, k1 * period, torch.minimum(k1 * period * ratio, half), max_lag)
+    tau1, peak1, inner1 = _nccf_peak(
+        nccf, k1 * period, torch.minimum(k1 * period * ratio, half), max_lag
+    )
     period2 = tau1 / k1
-    tau2, peak2 = _nccf_peak(nccf, k * period2, 0.3 * period2, max_lag)
+    tau2, peak2, inner2 = _nccf_peak(nccf, k * period2, 0.3 * period2, max_lag)
     far = k > k1
     tau = torch.where(far, tau2, tau1)
     peak = torch.where(far, peak2, peak1)
     refined = torch.where(far, k, k1) * sample_rate / tau
+    use = valid
+    if keep_coarse_at_edge:
+        use = valid & inner1 & (inner2 | ~far)
 
-    f0_out = torch.where(valid, refined, f0_out)
+    f0_out = torch.where(use, refined, f0_out)
     periodicity = torch.where(valid, peak, torch.zeros_like(peak)).float()
     return f0_out, periodicity
 
 
 def _nccf_peak(
     nccf: torch.Tensor, centre: torch.Tensor, half: torch.Tensor, max_lag: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Best lag inside ``centre +- half`` (per row), refined by a parabola through the peak and
-    its neighbours: (lag in samples, float64; peak height clamped to [0, 1])."""
+    its neighbours: (lag in samples, float64; peak height clamped to [0, 1]; whether the best
+    lag is a local maximum of the NCCF rather than the window's edge on a slope)."""
     taus = torch.arange(nccf.shape[1], device=nccf.device)
     lo = torch.floor(centre - half).clamp(min=1)
     hi = torch.ceil(centre + half).clamp(max=max_lag)
@@ -213,4 +220,5 @@ def _nccf_peak(
     denom = a - 2.0 * b + c
     shift = torch.where(denom < 0, 0.5 * (a - c) / denom.clamp(max=-1e-12), torch.zeros_like(b))
     shift = shift.clamp(-0.5, 0.5)
-    return best.double() + shift, (b - 0.25 * (a - c) * shift).clamp(0.0, 1.0)
+    inner = (b >= a) & (b >= c)
+    return best.double() + shift, (b - 0.25 * (a - c) * shift).clamp(0.0, 1.0), inner
