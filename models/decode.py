@@ -1,5 +1,8 @@
-"""From network posteriors to f0 in Hz, in two documented stages.
+"""From network posteriors to f0 in Hz, in documented stages.
 
+0. **Path** (:class:`PitchPath`): which bin each frame follows -- the argmax, except that a hop
+   away from the held note for a few frames (the octave, a fifth, a talker, a tail in a noisy
+   room) must out-score the note by ``PATH_JUMP`` to be taken (a fixed-lag Viterbi).
 1. **Coarse** (:func:`local_average_midi`): the pitch bin with the highest probability and a
    probability-weighted mean of its neighbours (CREPE's "local average"). The network's bins are
    50 cents wide, so this is good to roughly +-10 cents and, more importantly, picks the right
@@ -14,9 +17,11 @@
    search on the waveform's normalized cross-correlation (NCCF, as in RAPT/Praat) with parabolic
    interpolation of the peak. Because the window excludes other octaves the classic
    autocorrelation failure modes (octave and sub-octave jumps) cannot happen here, and on a
-   steady note the result is accurate to a fraction of a cent. For high notes the search looks
-   at the ``k``-th period (``k * T0 >= min_lag_samples``): a longer lag divides the
-   interpolation error by ``k``.
+   steady note the result is accurate to a fraction of a cent. Where the best lag in the window
+   is its edge on a slope (no peak inside: in a room, the last note's tail tilts the NCCF), the
+   frame keeps its coarse pitch rather than an answer up to ``SEARCH_CENTS`` off. For high
+   notes the search looks at the ``k``-th period (``k * T0 >= min_lag_samples``): a longer lag
+   divides the interpolation error by ``k``.
 
 Both stages are plain functions on batched torch tensors, so they run on the tracker's device.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 REFINE_SAMPLE_RATE = 16000  # Hz, rate of the waveform the lag search reads
@@ -39,7 +45,89 @@ HIGHEST_F0_FRACTION = 3.0
 ONSET_RATIO = 0.1  # new note's probability / old note's at which a frame joins the new note
 ONSET_MAX_FRAMES = 10  # 100 ms: how long an old note may ring over a new one
 ONSET_HOLD_FRAMES = 3  # the new note must hold this long to count as a note change
+PATH_JUMP = 10.0  # log-probability a note change costs on the pitch path (PitchPath)
+PATH_FLOOR = 1e-3  # probability floor of a bin on the path: one frame's veto is bounded
+PATH_LAG_FRAMES = 25  # 250 ms: how far the path looks ahead before it settles a frame
 ONSET_CONTEXT_FRAMES = ONSET_MAX_FRAMES + ONSET_HOLD_FRAMES
+# Frames after a chunk a chunked run must decode for its last frame to be final.
+CONTEXT_FRAMES = ONSET_CONTEXT_FRAMES + PATH_LAG_FRAMES
+
+
+class PitchPath:
+    """The pitch path: a fixed-lag Viterbi over the network's pitch bins, fed chunk by chunk.
+
+    Why: in a room with noise the network's best bin sometimes hops for a few frames to the
+    octave, a fifth or the last note's ringing tail while the note itself still holds a good
+    share of the posterior; the plain argmax reports those hops as pitch. On the path, staying
+    on a bin (or moving by one 50-cent bin: vibrato, a bend, a glide) is free, and any other
+    move costs ``jump`` (log-probability), so a hop must out-score the held note by that much
+    over its frames to be taken. A real note change does at once, since the new note's bins
+    soon dominate; ``extend_onsets`` then hands the ringing frames before it to the new note.
+
+    Each frame is settled from the frames up to ``lag`` after it (the backtrack from the best
+    state there), and the forward scores carry over from one chunk to the next, so a chunked
+    run gives the same path as a one-shot run when every chunk is fed ``lag`` frames of
+    look-ahead (plus what the caller needs after the path: ``CONTEXT_FRAMES``).
+    """
+
+    def __init__(
+        self, *, jump: float = PATH_JUMP, floor: float = PATH_FLOOR, lag: int = PATH_LAG_FRAMES
+    ) -> None:
+        self.jump, self.floor, self.lag = jump, floor, lag
+        self._score: np.ndarray | None = None  # forward score after the last kept frame
+
+    def advance(self, pitch_probs: torch.Tensor, keep: int, *, final: bool) -> torch.Tensor:
+        """Path over ``pitch_probs`` ``[n, n_bins]`` (the frames after those kept so far).
+
+        Returns the bins of the first ``n - lag`` frames (all ``n`` when ``final``: the clip
+        ends there); the forward scores after the first ``keep`` frames are kept for the next
+        call, whose rows must start right after them.
+        """
+        n, n_bins = int(pitch_probs.shape[0]), int(pitch_probs.shape[1])
+        settled = n if final else max(0, n - self.lag)
+        if n == 0:
+            return torch.zeros(0, dtype=torch.int64, device=pitch_probs.device)
+        emit = torch.log(pitch_probs.double().clamp_min(0.0) + self.floor).cpu().numpy()
+        scores = np.empty((n, n_bins))
+        back = np.empty((n, n_bins), dtype=np.int64)
+        bins = np.arange(n_bins)
+        stay = np.full((3, n_bins), -np.inf)  # from bin - 1, the same bin, bin + 1
+        start = 0
+        if self._score is None:
+            scores[0] = emit[0] - emit[0].max()
+            back[0] = bins
+            start = 1
+        else:
+            scores[0] = self._score  # placeholder row, overwritten below
+        score = scores[0] if self._score is None else self._score
+        for t in range(start, n):
+            stay[0, 1:] = score[:-1]
+            stay[1] = score
+            stay[2, :-1] = score[1:]
+            step = stay.argmax(axis=0)
+            near = stay.max(axis=0)
+            best = int(score.argmax())
+            leap = score[best] - self.jump
+            moved = leap > near
+            back[t] = np.where(moved, best, bins + step - 1)
+            new = np.where(moved, leap, near)
+            new += emit[t]
+            new -= new.max()  # only differences matter; keeps long takes in range
+            scores[t] = new
+            score = new
+        if 0 < keep <= n:
+            self._score = scores[keep - 1].copy()
+        # Settle frame t from the best state at min(t + lag, n - 1), walking back.
+        frames = np.arange(settled)
+        frame = np.minimum(frames + self.lag, n - 1)
+        state = scores[frame].argmax(axis=1)
+        for _ in range(self.lag):
+            walk = frame > frames
+            if not walk.any():
+                break
+            state = np.where(walk, back[frame, state], state)
+            frame = np.where(walk, frame - 1, frame)
+        return torch.from_numpy(state).to(pitch_probs.device)
 
 
 def extend_onsets(
@@ -49,15 +137,17 @@ def extend_onsets(
     max_frames: int = ONSET_MAX_FRAMES,
     hold_frames: int = ONSET_HOLD_FRAMES,
     tolerance_bins: int = 1,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``[n_frames, n_bins]`` probabilities -> peak bin per frame ``[n_frames]`` (int64).
 
-    The argmax, except that the frames just before a note change (peak moves by more than
-    ``tolerance_bins`` and stays on the new bin for ``hold_frames``) go to the new note while its
-    probability near its bin is at least ``ratio`` times the old note's, walking back at most
-    ``max_frames``. Sequential over note changes, not frames: cheap even for long takes.
+    The argmax (or the ``start`` path, e.g. :class:`PitchPath`'s), except that the frames just
+    before a note change (peak moves by more than ``tolerance_bins`` and stays on the new bin
+    for ``hold_frames``) go to the new note while its probability near its bin is at least
+    ``ratio`` times the old note's, walking back at most ``max_frames``. Sequential over note
+    changes, not frames: cheap even for long takes.
     """
-    peak = pitch_probs.argmax(dim=-1)
+    peak = pitch_probs.argmax(dim=-1) if start is None else start.to(pitch_probs.device)
     n = int(peak.shape[0])
     if n < 2:
         return peak
