@@ -34,12 +34,12 @@ import numpy as np
 import torch
 
 REFINE_SAMPLE_RATE = 16000  # Hz, rate of the waveform the lag search reads
-# s, correlation window: three periods of the lowest note we track. Longer than the 2 periods
-# that suffice on a clean take: in a room with noise at 10 dB the lag search's error falls with
-# the window (bench.rooms' steady median against the room's truth: 30 ms 1.21 c, 40 ms 1.10,
-# 50 ms 1.04, 60 ms 1.03) while dry notes' own drift starts to blur past 50 ms (0.22, 0.17,
-# 0.21, 0.29 c); the FFT stays 2048 points long, so it costs nothing.
-REFINE_WINDOW_S = 0.05
+# s, correlation window: 600 samples at 16 kHz, just over two periods of the lowest note we
+# track. In a room with noise the lag search's error falls with the window (bench.rooms' 10 dB
+# steady median against the room's truth: 30 ms 1.21 c, 37.5 ms 1.13, 50 ms 1.04) while dry
+# notes stay sharp (0.22, 0.18, 0.21 c); 37.5 ms is the longest whose segment (window plus the
+# longest lag) still fits a 1024-point FFT: 50 ms would take 2048 and half again the time.
+REFINE_WINDOW_S = 0.0375
 MIN_LAG_S = 0.006  # s, shortest lag searched (high notes use a multiple of their period)
 SEARCH_CENTS = 60.0  # cents, half-width of the refinement window around the coarse pitch
 LOWEST_F0_HZ = 55.0  # Hz, below this a frame keeps its coarse pitch
