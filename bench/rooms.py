@@ -324,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             emit(f"| {name} | {snr:g} dB | {' | '.join(cells)} |")
 
+    if "ours" in fns:
+        _error_kinds(emit, {c: outputs[("ours", c)] for c in conditions}, conditions)
     _phantoms(emit, sets, fns, min(8.0, args.clip_s), args.checkpoint)
     _shifter(emit, quick=args.quick, checkpoint=args.checkpoint)
     _whistles(emit, fns, seconds=args.clip_s)
@@ -356,6 +358,57 @@ def _score(
     """Pooled scores of runs already made (evaluate.evaluate asks for them in order)."""
     queue = iter(runs)
     return evaluate.evaluate(lambda audio, sr: next(queue), [it.clip for it in items])
+
+
+def _error_kinds(
+    emit: Emit,
+    runs: dict[str, list[tuple[npt.NDArray, npt.NDArray]]],
+    conditions: dict[str, list[RoomClip]],
+) -> None:
+    """Where ours still misses: its wrong steady frames by kind and by place in the note."""
+    emit()
+    emit("### Ours: the steady frames still wrong (more than 50 cents off), by kind")
+    emit()
+    emit(
+        "Share of all steady frames. Octave: 1200 +- 100 cents (or more octaves); fifth or "
+        "fourth: 700 or 500 (or 1900) +- 100; neighbour: 50-150 cents; other: the rest. "
+        "Note start: within 0.3 s of the note's onset (the last note's tail still rings there); "
+        "low: notes below A2 (110 Hz)."
+    )
+    emit()
+    emit(
+        "| condition | wrong | octave | fifth/fourth | neighbour | other | at note starts "
+        "| low notes |"
+    )
+    emit("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for cond, items in conditions.items():
+        counts = dict.fromkeys(("octave", "fifth", "neighbour", "other", "start", "low"), 0)
+        wrong = total = 0
+        for (pitch, _), it in zip(runs[cond], items, strict=True):
+            t = it.clip.truth
+            n = min(len(pitch), len(t.f0_hz))
+            steady = t.steady[:n] & t.voiced[:n] & (t.voicing_weight[:n] > 0)
+            p = np.asarray(pitch[:n], dtype=np.float64)
+            err = np.abs(evaluate.cents_error(np.where(p > 0, p, np.nan), t.f0_hz[:n]))
+            err = np.where(np.isfinite(err), err, 1e9)
+            cents = 1200.0 * np.log2(np.where(t.voiced[:n], t.f0_hz[:n], 1.0))
+            onset = np.r_[True, ~t.voiced[: n - 1] | (np.abs(np.diff(cents)) > 50.0)]
+            since = np.arange(n) - np.maximum.accumulate(np.where(onset, np.arange(n), 0))
+            bad = steady & (err > 50.0)
+            total += int(steady.sum())
+            wrong += int(bad.sum())
+            octave = (err >= 1100.0) & (np.abs((err + 600.0) % 1200.0 - 600.0) <= 100.0)
+            fifth = (np.abs(err - 700.0) <= 100.0) | (np.abs(err - 500.0) <= 100.0)
+            fifth |= np.abs(err - 1900.0) <= 100.0
+            near = err <= 150.0
+            counts["octave"] += int(np.sum(bad & octave))
+            counts["fifth"] += int(np.sum(bad & fifth & ~octave))
+            counts["neighbour"] += int(np.sum(bad & near))
+            counts["other"] += int(np.sum(bad & ~octave & ~fifth & ~near))
+            counts["start"] += int(np.sum(bad & (since * HOP_S < 0.3)))
+            counts["low"] += int(np.sum(bad & (t.f0_hz[:n] < 110.0)))
+        share = [f"{100 * counts[k] / max(1, total):.2f}%" for k in counts]
+        emit(f"| {cond} | {100 * wrong / max(1, total):.2f}% | {' | '.join(share)} |")
 
 
 def _room_median(runs: list[tuple[npt.NDArray, npt.NDArray]], items: list[RoomClip]) -> float:
