@@ -252,6 +252,75 @@ def judge(take: Take, verdicts: Mapping[int, tuple[int | None, str]], missed: li
         tally.clean_flags += found["wrong"] + found["extra"] + len(missed)
 
 
+def causes(take: Take, plan: Any, onsets: npt.NDArray[np.float64],
+           offsets: npt.NDArray[np.float64]) -> list[tuple[int, str, str]]:  # fmt: skip
+    """Every performed note our reading got wrong, with why: (played index, cause, detail).
+
+    The causes name the stage to fix: the note cutter (``merged``: no note of its own starts
+    within 80 ms, another note sounds through its onset; ``lost``: nothing sounds there), the
+    centre (``centre side``: matched to its score note, but the centre fell on the wrong side
+    of the half-semitone edge; ``octave``), or the aligner (``repeat/skip``: matched to another
+    score note of the same pitch; ``aligner``: any other wrong match; ``called extra``; for
+    extra notes, ``extra matched``). Missed notes: ``false missed`` (the score note was played)
+    and ``missed not found``.
+    """
+    assert plan.alignment is not None
+    if not plan.alignment.is_the_tune:
+        return [(-1, "not the tune", f"{len(take.played)} notes played, nothing judged")]
+    centres = [t.centre_midi for t in plan.targets]
+    mine = {m.performed_index: m for m in plan.alignment.matches}
+    out: list[tuple[int, str, str]] = []
+    for q, p in enumerate(take.played):
+        truth = "extra" if p.kind == "extra" else f"{p.kind} s{p.score_index}"
+        heard = p.midi + p.detune_cents / 100.0
+        k = note_of(onsets, p)
+        if k is None:
+            over = np.flatnonzero((onsets < p.onset_s) & (offsets > p.onset_s + 0.02))
+            if len(over):
+                c = centres[int(over[0])]
+                same = "same pitch" if abs(c - heard) < 0.5 else f"{c - heard:+.1f} st"
+                out.append((q, "merged", f"{truth} into the note at {onsets[over[0]]:.2f} s "
+                                         f"({same})"))  # fmt: skip
+            else:
+                out.append((q, "lost", truth))
+            continue
+        m = mine.get(k)
+        err = f"centre {100 * (centres[k] - heard):+.1f} c off the truth"
+        if m is None or (m.onset_error_s is None and m.verdict != "extra"):
+            out.append((q, "not judged", f"{truth}: blip or continuation; {err}"))
+            continue
+        got = "extra" if m.score_index is None else f"{m.verdict} s{m.score_index}"
+        if p.kind == "extra":
+            if m.verdict != "extra":
+                out.append((q, "extra matched", f"{truth} read as {got}; {err}"))
+            continue
+        j = p.score_index
+        assert j is not None
+        if m.score_index is None:
+            out.append((q, "called extra", f"{truth}; {err}"))
+        elif m.score_index != j:
+            if abs(round(centres[k]) - p.midi) >= 11:
+                cause = "octave"
+            elif take.score.notes[m.score_index].midi == take.score.notes[j].midi:
+                cause = "repeat/skip"
+            else:
+                cause = "aligner"
+            out.append((q, cause, f"{truth} read as {got}; {err}"))
+        elif (m.verdict == "wrong") != (p.kind == "wrong"):
+            want = take.score.notes[j].midi + take.shift
+            cause = "octave" if abs(centres[k] - heard) > 6 else "centre side"
+            out.append((q, cause, f"{truth} read as {got}: played {p.midi} {p.detune_cents:+.0f}"
+                                  f" c, score {want}, {err}"))  # fmt: skip
+    played = {p.score_index for p in take.played if p.kind != "extra"}
+    got_missed = {m.score_index for m in plan.alignment.missed}
+    for j in sorted(got_missed - set(take.missed)):
+        why = "played" if j in played else "after the take's end"
+        out.append((-1, "false missed", f"s{j} ({why})"))
+    for j in sorted(set(take.missed) - got_missed):
+        out.append((-1, "missed not found", f"s{j}"))
+    return out
+
+
 def dtw_baseline(track_midi: npt.NDArray[np.float64], score: Score,
                  onsets: npt.NDArray[np.float64], centres: list[float]
                  ) -> tuple[dict[int, tuple[int | None, str]], list[int]]:  # fmt: skip
