@@ -15,7 +15,8 @@ and the output's log-spectral distance to a render of the right notes in tune. B
 a peer would build, DTW (dtw-python) of the pitch track against the score's piano roll at every
 octave shift, each performed note taking the score note its onset frame is warped to.
 
-Run: ``python -m bench.score [--quick]`` (bench extra: praat-parselmouth, dtw-python).
+Run: ``python -m bench.score [--quick] [--dev] [--diagnose]`` (bench extra: praat-parselmouth,
+dtw-python, parangonar).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,8 +263,10 @@ def causes(take: Take, plan: Any, onsets: npt.NDArray[np.float64],
     centre (``centre side``: matched to its score note, but the centre fell on the wrong side
     of the half-semitone edge; ``octave``), or the aligner (``repeat/skip``: matched to another
     score note of the same pitch; ``aligner``: any other wrong match; ``called extra``; for
-    extra notes, ``extra matched``). Missed notes: ``false missed`` (the score note was played)
-    and ``missed not found``.
+    extra notes, ``extra matched``), or neither (``not judged``: its note was a blip or a
+    continuation the pipeline does not judge; ``not the tune``: the whole take was taken for
+    another tune, one entry). Missed notes: ``false missed`` (the score note was played) and
+    ``missed not found``.
     """
     assert plan.alignment is not None
     if not plan.alignment.is_the_tune:
@@ -491,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two instruments, one take each")
     parser.add_argument("--takes", type=int, default=3, help="takes with mistakes per instrument")
     parser.add_argument("--dev", action="store_true", help=DEV_HELP)
+    parser.add_argument(
+        "--diagnose", action="store_true", help="print every misread note with its cause"
+    )
     args = parser.parse_args(argv)
     soundfont = FLUIDR3 if args.dev else TIMGM6MB
     scores = dev_scores() if args.dev else [make_score(*tune) for tune in TUNES]
@@ -501,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     instruments = INSTRUMENTS[:2] if args.quick else INSTRUMENTS
     per_instrument = 1 if args.quick else args.takes
     tallies = {"ours": Tally(), "dtw": Tally(), "parangonar": Tally()}
+    by_cause: Counter[str] = Counter()
     ok_res: list[float] = []
     plain_res: list[float] = []
     fixed_res: list[float] = []
@@ -526,6 +534,12 @@ def main(argv: list[str] | None = None) -> int:
                     if m.onset_error_s is not None or m.verdict == "extra"}  # fmt: skip
             judge(take, mine, [m.score_index for m in plan.alignment.missed], onsets,
                   tallies["ours"])  # fmt: skip
+            for q, cause, detail in causes(take, plan, onsets, offsets):
+                by_cause[cause] += 1
+                if args.diagnose:
+                    at = f"{take.played[q].onset_s:.2f} s" if q >= 0 else "-"
+                    print(f"  {take.name} ({'clean' if clean else 'take'}) {at}: {cause}: "
+                          f"{detail}", flush=True)  # fmt: skip
             track_midi = 69 + 12 * np.log2(plan.track.f0_hz / plan.a4_hz)
             theirs, their_missed = dtw_baseline(track_midi, score, onsets, centres)
             judge(take, theirs, their_missed, onsets, tallies["dtw"])
@@ -612,6 +626,12 @@ def main(argv: list[str] | None = None) -> int:
         matched = t.right / max(t.judged, 1)
         f1 = " | ".join(f"{t.score(k):.3f}" for k in ("wrong", "missed", "extra"))
         lines.append(f"| {labels[key]} | {matched:.3f} | {f1} | {t.clean_flags} |")
+    lines += [
+        "",
+        "Our misreadings by cause (bench.score.causes; `--diagnose` lists each): "
+        + (", ".join(f"{c} {n}" for c, n in by_cause.most_common()) or "none")
+        + ".",
+    ]
     lines += ["", "After correction, Praat's centre of each note (bench.retune's measure) against "
               "the score pitch, cents:", "",
               "| notes | median | p95 | notes | Praat lost (octave / no pitch) |",
