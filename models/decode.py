@@ -152,7 +152,6 @@ def refine_f0_hz(
     max_period = sample_rate / LOWEST_F0_HZ
     max_lag = math.ceil((min_lag + max_period) * (1.0 + ratio)) + 2
     seg_len = window + max_lag + 1
-    n_fft = 1 << math.ceil(math.log2(window + seg_len))
 
     f0 = coarse_f0_hz.double()
     valid = torch.isfinite(f0) & (f0 >= LOWEST_F0_HZ) & (f0 < sample_rate / HIGHEST_F0_FRACTION)
@@ -167,16 +166,7 @@ def refine_f0_hz(
     padded = torch.nn.functional.pad(audio.double(), (seg_len, seg_len))
     idx = (start + seg_len)[:, None] + torch.arange(seg_len, device=device)[None, :]
     seg = padded[idx.clamp(0, padded.shape[0] - 1)]
-    head = seg[:, :window]
-
-    # r[tau] = sum_{i < window} seg[i] * seg[i + tau], for tau in [0, max_lag], via one FFT.
-    spec = torch.fft.rfft(seg, n_fft) * torch.conj(torch.fft.rfft(head, n_fft))
-    corr = torch.fft.irfft(spec, n_fft)[:, : max_lag + 2]
-    energy = torch.cumsum(torch.nn.functional.pad(seg * seg, (1, 0)), dim=1)
-    taus = torch.arange(max_lag + 2, device=device)
-    e_head = energy[:, window : window + 1]
-    e_lag = energy[:, taus + window] - energy[:, taus]
-    nccf = corr / torch.sqrt(e_head * e_lag).clamp_min(1e-20)
+    nccf = lagged_nccf(seg, window, max_lag + 2)
 
     # A coarse pitch off by ``search_cents`` moves the k-th period by k times as many samples;
     # past ``k_direct`` periods that could reach the next period's peak (high notes, k up to
@@ -194,6 +184,29 @@ def refine_f0_hz(
     f0_out = torch.where(valid, refined, f0_out)
     periodicity = torch.where(valid, peak, torch.zeros_like(peak)).float()
     return f0_out, periodicity
+
+
+def lagged_nccf(seg: torch.Tensor, window: int, n_lags: int) -> torch.Tensor:
+    """Normalised cross-correlation of each row's first ``window`` samples with the row
+    ``tau`` samples later, for ``tau`` in [0, n_lags): ``[rows, n_lags]``.
+
+    One FFT per row. A circular correlation of length ``n_fft >= seg_len`` is the linear one
+    for every lag read (the head's sample ``i < window`` meets ``i + tau < seg_len``, nothing
+    wraps), so the FFT need not cover ``window + seg_len``: half the size, the same numbers.
+    """
+    seg_len = seg.shape[1]
+    if window + n_lags - 1 > seg_len:
+        raise ValueError("each row must hold window + n_lags - 1 samples")
+    n_fft = 1 << math.ceil(math.log2(seg_len))
+    head = seg[:, :window]
+    # r[tau] = sum_{i < window} seg[i] * seg[i + tau]
+    spec = torch.fft.rfft(seg, n_fft) * torch.conj(torch.fft.rfft(head, n_fft))
+    corr = torch.fft.irfft(spec, n_fft)[:, :n_lags]
+    energy = torch.cumsum(torch.nn.functional.pad(seg * seg, (1, 0)), dim=1)
+    taus = torch.arange(n_lags, device=seg.device)
+    e_head = energy[:, window : window + 1]
+    e_lag = energy[:, taus + window] - energy[:, taus]
+    return corr / torch.sqrt(e_head * e_lag).clamp_min(1e-20)
 
 
 def _nccf_peak(

@@ -13,6 +13,7 @@ from models.decode import (
     ONSET_HOLD_FRAMES,
     ONSET_MAX_FRAMES,
     extend_onsets,
+    lagged_nccf,
     local_average_midi,
     refine_f0_hz,
 )
@@ -82,6 +83,27 @@ def test_each_frame_is_independent_of_the_others_in_its_batch() -> None:
     whole, _ = refine_f0_hz(audio, centers, coarse)
     part, _ = refine_f0_hz(audio, centers[30:37], coarse[30:37])
     torch.testing.assert_close(part, whole[30:37], atol=1e-9, rtol=0)
+
+
+def test_lagged_nccf_is_the_linear_correlation_at_every_lag() -> None:
+    # The FFT is only as long as a row: a wrap-around would mix the row's end into its start.
+    gen = torch.Generator().manual_seed(3)
+    window, n_lags = 480, 405
+    seg = torch.randn(4, window + n_lags - 1, generator=gen, dtype=torch.float64)
+    seg[:, -50:] *= 1000.0  # the end of each row, which a wrap would fold onto small lags
+    got = lagged_nccf(seg, window, n_lags)
+    rows = seg.numpy()
+    for row, out in zip(rows, got.numpy(), strict=True):
+        head = row[:window]
+        want = [
+            head
+            @ row[tau : tau + window]
+            / math.sqrt((head @ head) * (row[tau : tau + window] @ row[tau : tau + window]))
+            for tau in range(n_lags)
+        ]
+        np.testing.assert_allclose(out, want, atol=1e-9, rtol=0)
+    with pytest.raises(ValueError, match="window"):
+        lagged_nccf(seg, window, n_lags + 1)
 
 
 def test_median_smoothing_removes_isolated_flips_and_threshold_copies() -> None:

@@ -11,9 +11,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
+import torchaudio.functional
 from scipy.io import wavfile
 
-from core.pitch import PitchTrack, track_file, track_pitch
+from core.pitch import PitchTrack, _Resampled, track_file, track_pitch
 from models.checkpoint import WEIGHTS_DIR, load_tracker, read_checkpoint
 
 RATE = 22050
@@ -106,6 +107,33 @@ def test_long_input_agrees_with_its_beginning() -> None:
     both = np.isfinite(long.f0_hz[:keep]) & np.isfinite(short.f0_hz[:keep])
     cents = 1200 * np.log2(long.f0_hz[:keep][both] / short.f0_hz[:keep][both])
     assert np.abs(cents).max() < 0.01
+
+
+def test_a_held_stretch_serves_the_same_samples_a_resampler_call_gives() -> None:
+    # track_source resamples a chunk's span once and slices it for the three readers.
+    signal = torch.from_numpy(melody(3.0))
+    whole = torchaudio.functional.resample(signal, RATE, 16000)
+
+    def read(start: int, stop: int) -> torch.Tensor:
+        out = torch.zeros(stop - start)
+        lo, hi = max(0, start), min(stop, signal.shape[0])
+        if hi > lo:
+            out[lo - start : hi - start] = signal[lo:hi]
+        return out
+
+    held = _Resampled(read, RATE, 16000, signal.shape[0])
+    plain = _Resampled(read, RATE, 16000, signal.shape[0])
+    held.hold(-300, 30000)
+    # Float32 rounding may differ with a stretch's length (the convolution's blocking).
+    same = {"atol": 5e-7, "rtol": 0.0}
+    for start, stop in [(-300, 30000), (0, 16000), (12345, 23456), (29000, 30000), (-5, 7)]:
+        assert held(start, stop).shape == (stop - start,)
+        torch.testing.assert_close(held(start, stop), plain(start, stop), **same)
+        lo, hi = max(0, start), min(stop, whole.shape[0])
+        torch.testing.assert_close(held(lo, hi), whole[lo:hi], **same)
+    assert torch.equal(held(-300, -1), torch.zeros(299))
+    # Outside the held stretch it still computes.
+    torch.testing.assert_close(held(30000, 40000), whole[30000:40000], **same)
 
 
 def test_empty_input_gives_an_empty_track() -> None:
