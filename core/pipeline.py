@@ -454,7 +454,10 @@ def _split_repeats(
     is sounding, was most likely re-struck softly (core.notes.split_repeats looks for its
     attack there); so was a repeat the alignment passed over when it went back in the score
     right after the note (a jump back from the note leaves the repeats after it unvisited,
-    neither missed nor held, yet the note sounds through where they belong). The notes come
+    neither missed nor held, yet the note sounds through where they belong). The repeats that
+    follow a right note are timed from its own onset by the score's rhythm at the take's
+    tempo (nearer the attack than the local tempo line a missed note's time comes from, which
+    leans on neighbours a beat or more away), so they are looked for first. The notes come
     back in order, the same list when nothing was split.
     """
     from core.align import OK_SEMITONES
