@@ -196,9 +196,9 @@ def _swings(env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: flo
     drops 34 of the 36 that were swings (a sustained violin note had been cut in 6-10 pieces).
     """
     dips: list[tuple[int, float]] = []
-    for i in range(a + 1, b - 1):
-        if env[i] > env[i - 1] or env[i] > env[i + 1]:
-            continue
+    inner = env[a + 1 : b - 1]
+    lows = np.flatnonzero((inner <= env[a : b - 2]) & (inner <= env[a + 2 : b])) + a + 1
+    for i in lows.tolist():
         left = env[max(a, i - reach) : i].max()
         right = env[i + 1 : min(b, i + 1 + reach)].max()
         depth = float(min(left, right) - env[i])
