@@ -223,6 +223,7 @@ def track_source(
 
     f0_parts: list[torch.Tensor] = []
     prob_parts: list[torch.Tensor] = []
+    pitch_path = decode.PitchPath()
     hop_fine = round(HOP_S * decode.REFINE_SAMPLE_RATE)
     high = params.high() if params.high_n_bins else None
     high_reach_s = high.kernel_width / high.sample_rate if high is not None else 0.0
@@ -232,7 +233,7 @@ def track_source(
         # Everything the chunk reads (CQT and refinement context, resampler taps) must be
         # decoded, or the clip must have ended: only then are its zeros the clip's own.
         reach_s = (
-            (first + chunk_frames + decode.ONSET_CONTEXT_FRAMES + 1) * HOP_S
+            (first + chunk_frames + decode.CONTEXT_FRAMES + 1) * HOP_S
             + max(params.kernel_width / params.sample_rate, high_reach_s)
             + (REFINE_MARGIN + 4 * RESAMPLE_MARGIN) / decode.REFINE_SAMPLE_RATE
         )
@@ -243,7 +244,7 @@ def track_source(
         if total is not None and first >= total:
             break
         stop = first + chunk_frames if total is None else min(total, first + chunk_frames)
-        ahead = stop + decode.ONSET_CONTEXT_FRAMES
+        ahead = stop + decode.CONTEXT_FRAMES
         if total is not None:
             ahead = min(total, ahead)
         # The resamplers know the signal's length only once it is decoded; before that their
@@ -272,7 +273,8 @@ def track_source(
         piece = coarse(c0, c1)
         high_piece = band(h0, h1)[None] if band is not None else None
         pitch_probs, voiced = tracker(piece[None], high_piece)
-        peaks = decode.extend_onsets(pitch_probs[0])
+        path = pitch_path.advance(pitch_probs[0], stop - first, final=ahead == total)
+        peaks = decode.extend_onsets(pitch_probs[0, : len(path)], start=path)
         midi = decode.local_average_midi(
             pitch_probs[0, : stop - first],
             midi0=tracker.pitch_bin_midi0,

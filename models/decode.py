@@ -1,5 +1,8 @@
-"""From network posteriors to f0 in Hz, in two documented stages.
+"""From network posteriors to f0 in Hz, in documented stages.
 
+0. **Path** (:class:`PitchPath`): which bin each frame follows -- the argmax, except that a hop
+   away from the held note for a few frames (the octave, a fifth, a talker, a tail in a noisy
+   room) must out-score the note by ``PATH_JUMP`` to be taken (a fixed-lag Viterbi).
 1. **Coarse** (:func:`local_average_midi`): the pitch bin with the highest probability and a
    probability-weighted mean of its neighbours (CREPE's "local average"). The network's bins are
    50 cents wide, so this is good to roughly +-10 cents and, more importantly, picks the right
@@ -14,9 +17,11 @@
    search on the waveform's normalized cross-correlation (NCCF, as in RAPT/Praat) with parabolic
    interpolation of the peak. Because the window excludes other octaves the classic
    autocorrelation failure modes (octave and sub-octave jumps) cannot happen here, and on a
-   steady note the result is accurate to a fraction of a cent. For high notes the search looks
-   at the ``k``-th period (``k * T0 >= min_lag_samples``): a longer lag divides the
-   interpolation error by ``k``.
+   steady note the result is accurate to a fraction of a cent. Where the best lag in the window
+   is its edge on a slope (no peak inside: in a room, the last note's tail tilts the NCCF), the
+   frame keeps its coarse pitch rather than an answer up to ``SEARCH_CENTS`` off. For high
+   notes the search looks at the ``k``-th period (``k * T0 >= min_lag_samples``): a longer lag
+   divides the interpolation error by ``k``.
 
 Both stages are plain functions on batched torch tensors, so they run on the tracker's device.
 """
@@ -25,10 +30,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 REFINE_SAMPLE_RATE = 16000  # Hz, rate of the waveform the lag search reads
-REFINE_WINDOW_S = 0.03  # s, correlation window: two periods of the lowest note we track
+# s, correlation window: 600 samples at 16 kHz, just over two periods of the lowest note we
+# track. In a room with noise the lag search's error falls with the window (bench.rooms' 10 dB
+# steady median against the room's truth: 30 ms 1.21 c, 37.5 ms 1.13, 50 ms 1.04) while dry
+# notes stay sharp (0.22, 0.18, 0.21 c); 37.5 ms is the longest whose segment (window plus the
+# longest lag) still fits a 1024-point FFT: 50 ms would take 2048 and half again the time.
+REFINE_WINDOW_S = 0.0375
 MIN_LAG_S = 0.006  # s, shortest lag searched (high notes use a multiple of their period)
 SEARCH_CENTS = 60.0  # cents, half-width of the refinement window around the coarse pitch
 LOWEST_F0_HZ = 55.0  # Hz, below this a frame keeps its coarse pitch
@@ -39,7 +50,89 @@ HIGHEST_F0_FRACTION = 3.0
 ONSET_RATIO = 0.1  # new note's probability / old note's at which a frame joins the new note
 ONSET_MAX_FRAMES = 10  # 100 ms: how long an old note may ring over a new one
 ONSET_HOLD_FRAMES = 3  # the new note must hold this long to count as a note change
+PATH_JUMP = 10.0  # log-probability a note change costs on the pitch path (PitchPath)
+PATH_FLOOR = 1e-3  # probability floor of a bin on the path: one frame's veto is bounded
+PATH_LAG_FRAMES = 25  # 250 ms: how far the path looks ahead before it settles a frame
 ONSET_CONTEXT_FRAMES = ONSET_MAX_FRAMES + ONSET_HOLD_FRAMES
+# Frames after a chunk a chunked run must decode for its last frame to be final.
+CONTEXT_FRAMES = ONSET_CONTEXT_FRAMES + PATH_LAG_FRAMES
+
+
+class PitchPath:
+    """The pitch path: a fixed-lag Viterbi over the network's pitch bins, fed chunk by chunk.
+
+    Why: in a room with noise the network's best bin sometimes hops for a few frames to the
+    octave, a fifth or the last note's ringing tail while the note itself still holds a good
+    share of the posterior; the plain argmax reports those hops as pitch. On the path, staying
+    on a bin (or moving by one 50-cent bin: vibrato, a bend, a glide) is free, and any other
+    move costs ``jump`` (log-probability), so a hop must out-score the held note by that much
+    over its frames to be taken. A real note change does at once, since the new note's bins
+    soon dominate; ``extend_onsets`` then hands the ringing frames before it to the new note.
+
+    Each frame is settled from the frames up to ``lag`` after it (the backtrack from the best
+    state there), and the forward scores carry over from one chunk to the next, so a chunked
+    run gives the same path as a one-shot run when every chunk is fed ``lag`` frames of
+    look-ahead (plus what the caller needs after the path: ``CONTEXT_FRAMES``).
+    """
+
+    def __init__(
+        self, *, jump: float = PATH_JUMP, floor: float = PATH_FLOOR, lag: int = PATH_LAG_FRAMES
+    ) -> None:
+        self.jump, self.floor, self.lag = jump, floor, lag
+        self._score: np.ndarray | None = None  # forward score after the last kept frame
+
+    def advance(self, pitch_probs: torch.Tensor, keep: int, *, final: bool) -> torch.Tensor:
+        """Path over ``pitch_probs`` ``[n, n_bins]`` (the frames after those kept so far).
+
+        Returns the bins of the first ``n - lag`` frames (all ``n`` when ``final``: the clip
+        ends there); the forward scores after the first ``keep`` frames are kept for the next
+        call, whose rows must start right after them.
+        """
+        n, n_bins = int(pitch_probs.shape[0]), int(pitch_probs.shape[1])
+        settled = n if final else max(0, n - self.lag)
+        if n == 0:
+            return torch.zeros(0, dtype=torch.int64, device=pitch_probs.device)
+        emit = torch.log(pitch_probs.double().clamp_min(0.0) + self.floor).cpu().numpy()
+        scores = np.empty((n, n_bins))
+        back = np.empty((n, n_bins), dtype=np.int64)
+        bins = np.arange(n_bins)
+        stay = np.full((3, n_bins), -np.inf)  # from bin - 1, the same bin, bin + 1
+        start = 0
+        if self._score is None:
+            scores[0] = emit[0] - emit[0].max()
+            back[0] = bins
+            start = 1
+        else:
+            scores[0] = self._score  # placeholder row, overwritten below
+        score = scores[0] if self._score is None else self._score
+        for t in range(start, n):
+            stay[0, 1:] = score[:-1]
+            stay[1] = score
+            stay[2, :-1] = score[1:]
+            step = stay.argmax(axis=0)
+            near = stay.max(axis=0)
+            best = int(score.argmax())
+            leap = score[best] - self.jump
+            moved = leap > near
+            back[t] = np.where(moved, best, bins + step - 1)
+            new = np.where(moved, leap, near)
+            new += emit[t]
+            new -= new.max()  # only differences matter; keeps long takes in range
+            scores[t] = new
+            score = new
+        if 0 < keep <= n:
+            self._score = scores[keep - 1].copy()
+        # Settle frame t from the best state at min(t + lag, n - 1), walking back.
+        frames = np.arange(settled)
+        frame = np.minimum(frames + self.lag, n - 1)
+        state = scores[frame].argmax(axis=1)
+        for _ in range(self.lag):
+            walk = frame > frames
+            if not walk.any():
+                break
+            state = np.where(walk, back[frame, state], state)
+            frame = np.where(walk, frame - 1, frame)
+        return torch.from_numpy(state).to(pitch_probs.device)
 
 
 def extend_onsets(
@@ -49,15 +142,17 @@ def extend_onsets(
     max_frames: int = ONSET_MAX_FRAMES,
     hold_frames: int = ONSET_HOLD_FRAMES,
     tolerance_bins: int = 1,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``[n_frames, n_bins]`` probabilities -> peak bin per frame ``[n_frames]`` (int64).
 
-    The argmax, except that the frames just before a note change (peak moves by more than
-    ``tolerance_bins`` and stays on the new bin for ``hold_frames``) go to the new note while its
-    probability near its bin is at least ``ratio`` times the old note's, walking back at most
-    ``max_frames``. Sequential over note changes, not frames: cheap even for long takes.
+    The argmax (or the ``start`` path, e.g. :class:`PitchPath`'s), except that the frames just
+    before a note change (peak moves by more than ``tolerance_bins`` and stays on the new bin
+    for ``hold_frames``) go to the new note while its probability near its bin is at least
+    ``ratio`` times the old note's, walking back at most ``max_frames``. Sequential over note
+    changes, not frames: cheap even for long takes.
     """
-    peak = pitch_probs.argmax(dim=-1)
+    peak = pitch_probs.argmax(dim=-1) if start is None else start.to(pitch_probs.device)
     n = int(peak.shape[0])
     if n < 2:
         return peak
@@ -126,6 +221,7 @@ def refine_f0_hz(
     window_s: float = REFINE_WINDOW_S,
     min_lag_s: float = MIN_LAG_S,
     search_cents: float = SEARCH_CENTS,
+    keep_coarse_at_edge: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sub-cent f0 near ``coarse_f0_hz`` for frames centred on ``centers`` (sample indices).
 
@@ -173,15 +269,20 @@ def refine_f0_hz(
     # 30), so those frames first find the period on a shorter lag, then the k-th peak there.
     k_direct = max(1.0, math.floor(0.4 / ratio))
     k1 = torch.clamp(k, max=k_direct)
-    tau1, peak1 = _nccf_peak(nccf, k1 * period, torch.minimum(k1 * period * ratio, half), max_lag)
+    tau1, peak1, inner1 = _nccf_peak(
+        nccf, k1 * period, torch.minimum(k1 * period * ratio, half), max_lag
+    )
     period2 = tau1 / k1
-    tau2, peak2 = _nccf_peak(nccf, k * period2, 0.3 * period2, max_lag)
+    tau2, peak2, inner2 = _nccf_peak(nccf, k * period2, 0.3 * period2, max_lag)
     far = k > k1
     tau = torch.where(far, tau2, tau1)
     peak = torch.where(far, peak2, peak1)
     refined = torch.where(far, k, k1) * sample_rate / tau
+    use = valid
+    if keep_coarse_at_edge:
+        use = valid & inner1 & (inner2 | ~far)
 
-    f0_out = torch.where(valid, refined, f0_out)
+    f0_out = torch.where(use, refined, f0_out)
     periodicity = torch.where(valid, peak, torch.zeros_like(peak)).float()
     return f0_out, periodicity
 
@@ -211,9 +312,10 @@ def lagged_nccf(seg: torch.Tensor, window: int, n_lags: int) -> torch.Tensor:
 
 def _nccf_peak(
     nccf: torch.Tensor, centre: torch.Tensor, half: torch.Tensor, max_lag: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Best lag inside ``centre +- half`` (per row), refined by a parabola through the peak and
-    its neighbours: (lag in samples, float64; peak height clamped to [0, 1])."""
+    its neighbours: (lag in samples, float64; peak height clamped to [0, 1]; whether the best
+    lag is a local maximum of the NCCF rather than the window's edge on a slope)."""
     taus = torch.arange(nccf.shape[1], device=nccf.device)
     lo = torch.floor(centre - half).clamp(min=1)
     hi = torch.ceil(centre + half).clamp(max=max_lag)
@@ -226,4 +328,5 @@ def _nccf_peak(
     denom = a - 2.0 * b + c
     shift = torch.where(denom < 0, 0.5 * (a - c) / denom.clamp(max=-1e-12), torch.zeros_like(b))
     shift = shift.clamp(-0.5, 0.5)
-    return best.double() + shift, (b - 0.25 * (a - c) * shift).clamp(0.0, 1.0)
+    inner = (b >= a) & (b >= c)
+    return best.double() + shift, (b - 0.25 * (a - c) * shift).clamp(0.0, 1.0), inner

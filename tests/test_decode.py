@@ -12,6 +12,8 @@ from core import voicing
 from models.decode import (
     ONSET_HOLD_FRAMES,
     ONSET_MAX_FRAMES,
+    PATH_LAG_FRAMES,
+    PitchPath,
     extend_onsets,
     lagged_nccf,
     local_average_midi,
@@ -155,6 +157,70 @@ def test_the_walk_back_is_bounded() -> None:
     path = extend_onsets(probs).tolist()
     assert path[:4] == [10] * 4
     assert path[4:] == [30] * (len(path) - 4)
+
+
+def _bump(n_bins: int, centre: int, height: float) -> torch.Tensor:
+    bins = torch.arange(n_bins, dtype=torch.float32)
+    return height * torch.exp(-0.5 * ((bins - centre) / 0.7) ** 2)
+
+
+def _held_note_with_hops(frames: int = 120) -> torch.Tensor:
+    """A note on bin 40 whose best bin hops for 3 frames to the octave (bin 64) and for 2 to a
+    fifth (bin 54) while the note keeps a good share, then a real change to bin 48."""
+    probs = torch.stack([_bump(152, 40, 0.8) for _ in range(frames)])
+    for f in range(30, 33):
+        probs[f] = _bump(152, 40, 0.3) + _bump(152, 64, 0.6)
+    for f in range(60, 62):
+        probs[f] = _bump(152, 40, 0.2) + _bump(152, 54, 0.5)
+    for f in range(90, frames):
+        probs[f] = _bump(152, 48, 0.9) + _bump(152, 40, 0.05)
+    return probs
+
+
+def test_the_path_ignores_short_hops_and_follows_a_real_note_change() -> None:
+    probs = _held_note_with_hops()
+    assert int(probs.argmax(dim=-1)[31]) == 64  # the plain argmax takes the hop
+    path = PitchPath().advance(probs, len(probs), final=True).tolist()
+    assert path[:90] == [40] * 90
+    assert path[90:] == [48] * 30
+
+
+def test_the_path_follows_a_glide_bin_by_bin() -> None:
+    probs = torch.stack([_bump(152, 30 + f // 4, 0.9) for f in range(80)])
+    path = PitchPath().advance(probs, len(probs), final=True)
+    assert path.tolist() == probs.argmax(dim=-1).tolist()
+
+
+@pytest.mark.parametrize("chunk", [7, 50, 137])
+def test_the_path_fed_in_chunks_equals_one_shot(chunk: int) -> None:
+    # Noisy posteriors with hops everywhere: the carried forward scores and the look-ahead
+    # must make every chunk boundary invisible.
+    rng = np.random.default_rng(3)
+    probs = _held_note_with_hops(300)
+    probs = (probs + torch.from_numpy(rng.uniform(0, 0.4, probs.shape)).float()).clamp(0, 1)
+    whole = PitchPath().advance(probs, len(probs), final=True)
+    path, parts, first, n = PitchPath(), [], 0, len(probs)
+    while first < n:
+        stop = min(n, first + chunk)
+        ahead = min(n, stop + PATH_LAG_FRAMES + 5)
+        got = path.advance(probs[first:ahead], stop - first, final=ahead == n)
+        assert len(got) >= stop - first
+        parts.append(got[: stop - first])
+        first = stop
+    assert torch.cat(parts).tolist() == whole.tolist()
+    assert whole.tolist() != probs.argmax(dim=-1).tolist()  # the path did change something
+
+
+def test_the_refinement_keeps_the_coarse_pitch_where_the_lag_search_finds_no_peak() -> None:
+    # The sound is a semitone above the coarse guess, outside the +-60 cent search: the NCCF
+    # only slopes inside the window, and its edge lag would be reported ~60 cents off.
+    audio = harmonic_tone(220.0 * 2 ** (100 / 1200))
+    centers = torch.arange(20, 80) * 160
+    coarse = torch.full((60,), 220.0)
+    guarded, _ = refine_f0_hz(audio, centers, coarse)
+    unguarded, _ = refine_f0_hz(audio, centers, coarse, keep_coarse_at_edge=False)
+    assert guarded.tolist() == coarse.double().tolist()
+    assert np.abs(1200 * np.log2(unguarded.numpy() / 220.0)).min() > 50.0
 
 
 def test_voicing_is_capped_by_how_sure_the_network_is_of_a_pitch() -> None:

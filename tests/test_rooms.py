@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import rooms
+from bench.rooms import room_truth
+from models import rooms, synth
 
 RATE = 16000
 
@@ -60,3 +61,33 @@ def test_count_in_scene_keeps_the_music_and_puts_speech_before_it() -> None:
     assert speaking > 3 * rest  # a spoken count-in, then the hum and noise alone
     played = scene.audio[start : start + len(music)] - music
     assert np.sqrt(np.mean(played**2)) < 0.05 * np.sqrt(np.mean(music**2))  # music added as is
+
+
+def _two_notes() -> tuple[synth.FrameTruth, np.ndarray]:
+    """A held A3 for 1 s, then a B3 whose dry pitch drifts up 20 cents over its second."""
+    n = 201
+    f0 = np.full(n, 220.0)
+    f0[100:] = 246.94 * 2 ** (np.linspace(0.0, 20.0, 101) / 1200)
+    voiced = np.ones(n, bool)
+    truth = synth.FrameTruth(f0, voiced, np.ones(n, np.float32), np.ones(n, bool))
+    return truth, np.ones(200 * 160, np.float32)  # constant level: only the room weights
+
+
+def test_room_truth_is_the_dry_truth_in_a_dry_room_and_on_a_held_pitch() -> None:
+    truth, dry = _two_notes()
+    direct = np.zeros(64, np.float32)
+    direct[0] = 1.0
+    np.testing.assert_allclose(room_truth(truth, dry, direct), truth.f0_hz, rtol=1e-12)
+    hall, _ = rooms.room_ir(rooms.ROOMS[3], RATE)
+    in_hall = room_truth(truth, dry, hall)
+    np.testing.assert_allclose(in_hall[:100], 220.0, rtol=1e-12)  # nothing to smear
+
+
+def test_room_truth_smears_a_drift_but_never_mixes_in_the_last_note() -> None:
+    truth, dry = _two_notes()
+    hall, _ = rooms.room_ir(rooms.ROOMS[3], RATE)
+    in_hall = room_truth(truth, dry, hall)
+    cents = 1200 * np.log2(in_hall[100:] / truth.f0_hz[100:])
+    assert cents[0] == pytest.approx(0.0, abs=1e-9)  # the new note's first frame: only itself
+    assert np.all(cents[1:] < 0.0)  # the room still carries the note's lower, earlier pitch
+    assert np.all(cents > -20.0)  # but never below where the note started
