@@ -15,7 +15,8 @@ and the output's log-spectral distance to a render of the right notes in tune. B
 a peer would build, DTW (dtw-python) of the pitch track against the score's piano roll at every
 octave shift, each performed note taking the score note its onset frame is warped to.
 
-Run: ``python -m bench.score [--quick]`` (bench extra: praat-parselmouth, dtw-python).
+Run: ``python -m bench.score [--quick] [--dev] [--diagnose]`` (bench extra: praat-parselmouth,
+dtw-python, parangonar).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +254,77 @@ def judge(take: Take, verdicts: Mapping[int, tuple[int | None, str]], missed: li
         tally.clean_flags += found["wrong"] + found["extra"] + len(missed)
 
 
+def causes(take: Take, plan: Any, onsets: npt.NDArray[np.float64],
+           offsets: npt.NDArray[np.float64]) -> list[tuple[int, str, str]]:  # fmt: skip
+    """Every performed note our reading got wrong, with why: (played index, cause, detail).
+
+    The causes name the stage to fix: the note cutter (``merged``: no note of its own starts
+    within 80 ms, another note sounds through its onset; ``lost``: nothing sounds there), the
+    centre (``centre side``: matched to its score note, but the centre fell on the wrong side
+    of the half-semitone edge; ``octave``), or the aligner (``repeat/skip``: matched to another
+    score note of the same pitch; ``aligner``: any other wrong match; ``called extra``; for
+    extra notes, ``extra matched``), or neither (``not judged``: its note was a blip or a
+    continuation the pipeline does not judge; ``not the tune``: the whole take was taken for
+    another tune, one entry). Missed notes: ``false missed`` (the score note was played) and
+    ``missed not found``.
+    """
+    assert plan.alignment is not None
+    if not plan.alignment.is_the_tune:
+        return [(-1, "not the tune", f"{len(take.played)} notes played, nothing judged")]
+    centres = [t.centre_midi for t in plan.targets]
+    mine = {m.performed_index: m for m in plan.alignment.matches}
+    out: list[tuple[int, str, str]] = []
+    for q, p in enumerate(take.played):
+        truth = "extra" if p.kind == "extra" else f"{p.kind} s{p.score_index}"
+        heard = p.midi + p.detune_cents / 100.0
+        k = note_of(onsets, p)
+        if k is None:
+            over = np.flatnonzero((onsets < p.onset_s) & (offsets > p.onset_s + 0.02))
+            if len(over):
+                c = centres[int(over[0])]
+                same = "same pitch" if abs(c - heard) < 0.5 else f"{c - heard:+.1f} st"
+                out.append((q, "merged", f"{truth} into the note at {onsets[over[0]]:.2f} s "
+                                         f"({same})"))  # fmt: skip
+            else:
+                out.append((q, "lost", truth))
+            continue
+        m = mine.get(k)
+        err = f"centre {100 * (centres[k] - heard):+.1f} c off the truth"
+        if m is None or (m.onset_error_s is None and m.verdict != "extra"):
+            out.append((q, "not judged", f"{truth}: blip or continuation; {err}"))
+            continue
+        got = "extra" if m.score_index is None else f"{m.verdict} s{m.score_index}"
+        if p.kind == "extra":
+            if m.verdict != "extra":
+                out.append((q, "extra matched", f"{truth} read as {got}; {err}"))
+            continue
+        j = p.score_index
+        assert j is not None
+        if m.score_index is None:
+            out.append((q, "called extra", f"{truth}; {err}"))
+        elif m.score_index != j:
+            if abs(round(centres[k]) - p.midi) >= 11:
+                cause = "octave"
+            elif take.score.notes[m.score_index].midi == take.score.notes[j].midi:
+                cause = "repeat/skip"
+            else:
+                cause = "aligner"
+            out.append((q, cause, f"{truth} read as {got}; {err}"))
+        elif (m.verdict == "wrong") != (p.kind == "wrong"):
+            want = take.score.notes[j].midi + take.shift
+            cause = "octave" if abs(centres[k] - heard) > 6 else "centre side"
+            out.append((q, cause, f"{truth} read as {got}: played {p.midi} {p.detune_cents:+.0f}"
+                                  f" c, score {want}, {err}"))  # fmt: skip
+    played = {p.score_index for p in take.played if p.kind != "extra"}
+    got_missed = {m.score_index for m in plan.alignment.missed}
+    for j in sorted(got_missed - set(take.missed)):
+        why = "played" if j in played else "after the take's end"
+        out.append((-1, "false missed", f"s{j} ({why})"))
+    for j in sorted(set(take.missed) - got_missed):
+        out.append((-1, "missed not found", f"s{j}"))
+    return out
+
+
 def dtw_baseline(track_midi: npt.NDArray[np.float64], score: Score,
                  onsets: npt.NDArray[np.float64], centres: list[float]
                  ) -> tuple[dict[int, tuple[int | None, str]], list[int]]:  # fmt: skip
@@ -422,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two instruments, one take each")
     parser.add_argument("--takes", type=int, default=3, help="takes with mistakes per instrument")
     parser.add_argument("--dev", action="store_true", help=DEV_HELP)
+    parser.add_argument(
+        "--diagnose", action="store_true", help="print every misread note with its cause"
+    )
     args = parser.parse_args(argv)
     soundfont = FLUIDR3 if args.dev else TIMGM6MB
     scores = dev_scores() if args.dev else [make_score(*tune) for tune in TUNES]
@@ -432,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     instruments = INSTRUMENTS[:2] if args.quick else INSTRUMENTS
     per_instrument = 1 if args.quick else args.takes
     tallies = {"ours": Tally(), "dtw": Tally(), "parangonar": Tally()}
+    by_cause: Counter[str] = Counter()
     ok_res: list[float] = []
     plain_res: list[float] = []
     fixed_res: list[float] = []
@@ -457,6 +534,12 @@ def main(argv: list[str] | None = None) -> int:
                     if m.onset_error_s is not None or m.verdict == "extra"}  # fmt: skip
             judge(take, mine, [m.score_index for m in plan.alignment.missed], onsets,
                   tallies["ours"])  # fmt: skip
+            for q, cause, detail in causes(take, plan, onsets, offsets):
+                by_cause[cause] += 1
+                if args.diagnose:
+                    at = f"{take.played[q].onset_s:.2f} s" if q >= 0 else "-"
+                    print(f"  {take.name} ({'clean' if clean else 'take'}) {at}: {cause}: "
+                          f"{detail}", flush=True)  # fmt: skip
             track_midi = 69 + 12 * np.log2(plan.track.f0_hz / plan.a4_hz)
             theirs, their_missed = dtw_baseline(track_midi, score, onsets, centres)
             judge(take, theirs, their_missed, onsets, tallies["dtw"])
@@ -543,6 +626,12 @@ def main(argv: list[str] | None = None) -> int:
         matched = t.right / max(t.judged, 1)
         f1 = " | ".join(f"{t.score(k):.3f}" for k in ("wrong", "missed", "extra"))
         lines.append(f"| {labels[key]} | {matched:.3f} | {f1} | {t.clean_flags} |")
+    lines += [
+        "",
+        "Our misreadings by cause (bench.score.causes; `--diagnose` lists each): "
+        + (", ".join(f"{c} {n}" for c, n in by_cause.most_common()) or "none")
+        + ".",
+    ]
     lines += ["", "After correction, Praat's centre of each note (bench.retune's measure) against "
               "the score pitch, cents:", "",
               "| notes | median | p95 | notes | Praat lost (octave / no pitch) |",

@@ -29,6 +29,10 @@ DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to 
 RELEASE_DROP_DB = 9.0  # dB below the note's median level: the sound is decaying, not sustained
 REPEAT_DIP_DB = 2.0  # dB: a dip this deep is a re-struck repeat where a score expects one
 GLITCH_SEMITONES = 1.5  # frames this far from a note's median are tracker slips, not vibrato
+SWING_MIN_DB = 3.0  # dB: dips at least this deep make up a note's train of loudness swings...
+SWING_SPACING_S = (0.1, 0.3)  # ...when they come this far apart (a vibrato's 3-10 Hz)...
+SWING_REGULARITY = 0.25  # ...each gap within this share of its neighbour's...
+SWING_MAX_DB = 12.0  # ...and a dip in that train no deeper than this is a swing, not a new note
 
 
 class TrackLike(Protocol):
@@ -113,7 +117,9 @@ def segment_notes(
         if envelope_db is not None:
             reach = max(1, round(DIP_REACH_S / track.hop_s))
             env = np.asarray(envelope_db, dtype=np.float64)[run_start:run_end]
-            pieces = [q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach)]
+            pieces = [
+                q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach, track.hop_s)
+            ]
         for a, b in _absorb_short(pieces, min_frames):
             notes.append(
                 _make_note(midi_raw, run_start + a, run_start + b, track.hop_s, envelope_db)
@@ -162,12 +168,14 @@ def frame_envelope_db(
 
 
 def _split_dips(
-    env: npt.NDArray[np.float64], a: int, b: int, min_frames: int, reach: int
+    env: npt.NDArray[np.float64], a: int, b: int, min_frames: int, reach: int, hop_s: float
 ) -> list[tuple[int, int]]:
-    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks."""
+    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks, except
+    the swings of a vibrato's loudness (:func:`_swings`)."""
+    swings = _swings(env, a, b, reach, hop_s)
     cuts = [a]
     for i in range(a + min_frames, b - min_frames):
-        if env[i] > env[i - 1] or env[i] > env[i + 1]:
+        if env[i] > env[i - 1] or env[i] > env[i + 1] or i in swings:
             continue
         left = env[max(cuts[-1], i - reach) : i].max()
         right = env[i + 1 : min(b, i + 1 + reach)].max()
@@ -175,6 +183,45 @@ def _split_dips(
             cuts.append(i)
     cuts.append(b)
     return list(pairwise(cuts))
+
+
+def _swings(env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: float) -> set[int]:
+    """Frames of [a, b) whose loudness dip is a swing of the note's vibrato, not an attack.
+
+    A vibrato moves the partials across the instrument's resonances, so the level swings with
+    the pitch, on a violin or an oboe 7-11 dB at every cycle: a train of dips at the vibrato's
+    rate, evenly spaced (``SWING_SPACING_S``, ``SWING_REGULARITY``), none very deep. A tongued
+    or bowed re-articulation breaks such a train or goes deeper than ``SWING_MAX_DB``. On the
+    dev set of bench.score (FluidR3) this keeps all 170 dips where a note was re-struck and
+    drops 34 of the 36 that were swings (a sustained violin note had been cut in 6-10 pieces).
+    """
+    dips: list[tuple[int, float]] = []
+    inner = env[a + 1 : b - 1]
+    lows = np.flatnonzero((inner <= env[a : b - 2]) & (inner <= env[a + 2 : b])) + a + 1
+    for i in lows.tolist():
+        left = env[max(a, i - reach) : i].max()
+        right = env[i + 1 : min(b, i + 1 + reach)].max()
+        depth = float(min(left, right) - env[i])
+        if depth >= SWING_MIN_DB:
+            dips.append((i, depth))
+    if len(dips) < 3:
+        return set()
+    lo, hi = (round(s / hop_s) for s in SWING_SPACING_S)
+    at = [i for i, _ in dips]
+    swings = set()
+    for k, (i, depth) in enumerate(dips):
+        if depth > SWING_MAX_DB:
+            continue
+        # The gaps on both sides, or the two next ones at either end of the train.
+        if k == 0:
+            g1, g2 = at[1] - at[0], at[2] - at[1]
+        elif k == len(at) - 1:
+            g1, g2 = at[-1] - at[-2], at[-2] - at[-3]
+        else:
+            g1, g2 = i - at[k - 1], at[k + 1] - i
+        if lo <= g1 <= hi and lo <= g2 <= hi and abs(g1 - g2) <= SWING_REGULARITY * (g1 + g2) / 2:
+            swings.add(i)
+    return swings
 
 
 def split_repeats(

@@ -452,7 +452,13 @@ def _split_repeats(
 
     A score note the alignment found missed or held, at a time a performed note of its pitch
     is sounding, was most likely re-struck softly (core.notes.split_repeats looks for its
-    attack there); the notes come back in order, the same list when nothing was split.
+    attack there); so was a repeat the alignment passed over when it went back in the score
+    right after the note (a jump back from the note leaves the repeats after it unvisited,
+    neither missed nor held, yet the note sounds through where they belong). The repeats that
+    follow a right note are timed from its own onset by the score's rhythm at the take's
+    tempo (nearer the attack than the local tempo line a missed note's time comes from, which
+    leans on neighbours a beat or more away), so they are looked for first. The notes come
+    back in order, the same list when nothing was split.
     """
     from core.align import OK_SEMITONES
     from core.notes import MIN_NOTE_S, split_repeats
@@ -462,12 +468,31 @@ def _split_repeats(
         return notes
     tolerance_s = REPEAT_TOLERANCE_BEATS * beat_s
     wanted: dict[int, list[float]] = {}
+    anchors = [m for m in alignment.matches if m.score_index is not None
+               and m.onset_error_s is not None]  # fmt: skip
+    for m, after in zip(anchors, [*anchors[1:], None], strict=True):
+        if m.verdict != "ok":
+            continue
+        assert m.score_index is not None
+        t, j = targets[m.performed_index], m.score_index
+        reached = after.score_index if after is not None and after.score_index is not None else -1
+        q = j + 1
+        while q < len(score.notes) and score.notes[q].midi == score.notes[j].midi:
+            at = t.note.start_s + (score.notes[q].onset_beats - score.notes[j].onset_beats) * beat_s
+            if q >= reached > j or at >= t.note.end_s - MIN_NOTE_S:
+                break
+            times = wanted.setdefault(m.performed_index, [])
+            if all(abs(at - was) > tolerance_s for was in times):  # not asked for already
+                times.append(at)
+            q += 1
     for gone in (*alignment.missed, *alignment.held):
         for k, t in enumerate(targets):
             # It belonged inside the note (a skipped repeat leaves a gap: the note ends first).
             sounds = t.note.start_s < gone.at_s < t.note.end_s - MIN_NOTE_S
             if sounds and abs(t.centre_midi - gone.expected_midi) < OK_SEMITONES:
-                wanted.setdefault(k, []).append(gone.at_s)
+                times = wanted.setdefault(k, [])
+                if all(abs(gone.at_s - was) > tolerance_s for was in times):
+                    times.append(gone.at_s)
                 break
     if not wanted:
         return notes

@@ -119,6 +119,26 @@ def test_correct_on_the_bundled_sample_writes_clip_report_and_picture(tmp_path: 
     assert out.stat().st_size > 10_000
 
 
+def test_a_command_that_loaded_torch_exits_with_the_collector_frozen(tmp_path: Path) -> None:
+    # The last collection over torch's objects cost a cold run 0.3-0.4 s; smask skips it by
+    # freezing them, and what it wrote must still be complete.
+    track = tmp_path / "track.csv"
+    probe = (
+        "import gc, sys\n"
+        "from smask.cli import main\n"
+        f"code = main(['pitch', 'data/sample/sample.mp4', '-o', {str(track)!r}])\n"
+        "print(code, gc.get_freeze_count() > 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+        check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "True"]
+    lines = track.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "time_s,f0_hz,voiced_prob" and len(lines) > 100
+
+
 def test_a4_auto_reads_the_reference_from_the_recording(tmp_path: Path) -> None:
     """The sample is rendered at A4 = 440 with notes detuned both ways: the estimate stays near."""
     out, report = tmp_path / "fixed.mp4", tmp_path / "r.json"

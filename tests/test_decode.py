@@ -211,6 +211,39 @@ def test_the_path_fed_in_chunks_equals_one_shot(chunk: int) -> None:
     assert whole.tolist() != probs.argmax(dim=-1).tolist()  # the path did change something
 
 
+def _textbook_path(probs: torch.Tensor, jump: float, floor: float) -> list[int]:
+    """The same Viterbi written plainly: back-pointers kept, a full backtrack from the end."""
+    emit = np.log(probs.double().clamp_min(0.0).numpy() + floor)
+    n, n_bins = emit.shape
+    score = emit[0].copy()
+    back = np.zeros((n, n_bins), dtype=np.int64)
+    for t in range(1, n):
+        new = np.empty(n_bins)
+        for b in range(n_bins):
+            options = [(score[c], c) for c in (b - 1, b, b + 1) if 0 <= c < n_bins]
+            near, came = max(options, key=lambda o: o[0])  # the first of equals wins
+            best = int(score.argmax())
+            if score[best] - jump > near:
+                near, came = score[best] - jump, best
+            new[b], back[t, b] = near + emit[t, b], came
+        score = new
+    path = [int(score.argmax())]
+    for t in range(n - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
+
+
+def test_the_fast_path_is_the_textbook_viterbi() -> None:
+    # PitchPath keeps no back-pointers and leaps from a best of exactly 0; with the look-ahead
+    # reaching the end it must choose exactly what the plain algorithm chooses.
+    rng = np.random.default_rng(11)
+    probs = _held_note_with_hops(200)
+    probs = (probs + torch.from_numpy(rng.uniform(0, 0.5, probs.shape)).float()).clamp(0, 1)
+    path = PitchPath(lag=len(probs)).advance(probs, len(probs), final=True).tolist()
+    assert path == _textbook_path(probs, PitchPath().jump, PitchPath().floor)
+    assert path != probs.argmax(dim=-1).tolist()
+
+
 def test_the_refinement_keeps_the_coarse_pitch_where_the_lag_search_finds_no_peak() -> None:
     # The sound is a semitone above the coarse guess, outside the +-60 cent search: the NCCF
     # only slopes inside the window, and its edge lag would be reported ~60 cents off.

@@ -115,6 +115,48 @@ def test_held_note_without_an_attack_is_not_split_where_a_repeat_was_expected() 
         assert (whole.start, whole.end) == (note.start, note.end)
 
 
+def swinging_note(
+    swing_db: float, retongued_at_s: list[float], *, dip: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """A 2 s note at A4 with a 5.5 Hz vibrato whose level swings with it (``swing_db`` from
+    peak to trough, as a violin's body or an oboe's formants make it), re-tongued at each of
+    ``retongued_at_s`` (the amplitude times ``dip`` for 30 ms). Returns (midi, env)."""
+    sr = 16000
+    frames = 200
+    t = np.arange(frames) * HOP_S
+    midi = 69.0 + 0.15 * np.sin(2 * np.pi * 5.5 * t)
+    seconds = np.arange(int(frames * HOP_S * sr)) / sr
+    level_db = swing_db / 2.0 * np.cos(2 * np.pi * 5.5 * seconds)
+    amplitude = 0.3 * 10 ** (level_db / 20.0)
+    for at in retongued_at_s:
+        amplitude[np.abs(seconds - at) < 0.015] *= dip
+    phase = 2 * np.pi * np.cumsum(midi_to_hz(np.interp(seconds, t, midi))) / sr
+    return midi, frame_envelope_db(amplitude * np.sin(phase), sr, HOP_S, frames)
+
+
+def test_a_vibratos_loudness_swing_does_not_cut_the_note() -> None:
+    """Dips of 8 dB at every vibrato cycle (deeper than DIP_DB) are one sustained note."""
+    midi, env = swinging_note(8.0, [])
+    troughs = [round((k + 0.5) / 5.5 / HOP_S) for k in range(1, 9)]
+    assert all(env[i - 10 : i + 10].max() - env[i] > 6.0 for i in troughs)
+    assert len(segment_notes(track(midi), envelope_db=env)) == 1
+
+
+def test_a_retongued_repeat_inside_a_swinging_note_is_still_cut() -> None:
+    """The tongue's dip goes deeper than any swing: the note is cut there, and only there."""
+    midi, env = swinging_note(8.0, [1.0])
+    notes = segment_notes(track(midi), envelope_db=env)
+    assert len(notes) == 2 and abs(notes[1].start - 100) <= 3
+
+
+def test_fast_retongued_repeats_at_a_vibratos_rate_are_each_a_note() -> None:
+    """Five notes tongued 0.18 s apart (a vibrato's spacing) on a steady tone: each attack's
+    dip is deep, so the even train is re-articulations, not a swing."""
+    midi, env = swinging_note(0.0, [0.4, 0.58, 0.76, 0.94])
+    notes = segment_notes(track(midi), envelope_db=env)
+    assert len(notes) == 5
+
+
 def test_vibrato_extent_of_a_steady_tone_is_zero() -> None:
     assert vibrato_extent_cents(np.full(100, 60.0), HOP_S) < 1e-9
     assert vibrato_extent_cents(np.array([60.0, np.nan]), HOP_S) == 0.0

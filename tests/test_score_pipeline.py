@@ -127,26 +127,36 @@ def test_childs_take_against_its_reference_midi(
     assert data["score"]["wrong"] == 0 and data["missed"] == []
 
 
-def test_softly_re_tongued_repeats_each_get_their_own_note(tracker: Tracker) -> None:
-    """Hot Cross Buns' "one a penny, two a penny": runs of repeated eighths on a flute, each
-    re-tongued 18 ms before the next (the level dips only a few dB). The note cutter alone
-    hears long notes; against the tune every repeat is found, none missed or held."""
-    from core.pipeline import plan_correction
+BUNS = [64, 62, 60, 60, 60, 60, 60, 62, 62, 62, 62, 64, 62, 60]
+BUNS_BEATS = [1, 1, 2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 2]
 
-    written = [64, 62, 60, 60, 60, 60, 60, 62, 62, 62, 62, 64, 62, 60]
-    lengths = [1, 1, 2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 2]
+
+def buns_take(order: list[int]) -> tuple[Score, np.ndarray]:
+    """Hot Cross Buns and a flute take of its notes in ``order`` (an octave up, out of tune),
+    each re-tongued 18 ms before the next: the level dips only a few dB between repeats."""
     notes, beat = [], 0.0
-    for m, d in zip(written, lengths, strict=True):
+    for m, d in zip(BUNS, BUNS_BEATS, strict=True):
         notes.append(ScoreNote(m, beat, float(d), int(beat // 4) + 1, beat % 4 + 1))
         beat += d
     buns = Score(tuple(notes), "inline", "Hot Cross Buns", seconds_per_beat=0.5, has_meter=True)
     detune = [20, -15, 10, -25, 30, -10, 15, -30, 25, -20, 5, -5, 35, -35]
     played, t = [], 0.3
-    for n, cents in zip(buns.notes, detune, strict=True):
-        length = n.duration_beats * 0.45
-        played.append(Note(round(t, 3), round(t + 0.92 * length, 3), n.midi + 12, cents))
+    for k, j in enumerate(order):
+        length = buns.notes[j].duration_beats * 0.45
+        cents = detune[k % len(detune)]
+        played.append(Note(round(t, 3), round(t + 0.92 * length, 3), BUNS[j] + 12, cents))
         t += length
-    take = render_phrase(Phrase(played, duration_s=t + 0.5, program=73), FLUIDR3, SR)
+    return buns, render_phrase(Phrase(played, duration_s=t + 0.5, program=73), FLUIDR3, SR)
+
+
+def test_softly_re_tongued_repeats_each_get_their_own_note(tracker: Tracker) -> None:
+    """Hot Cross Buns' "one a penny, two a penny": runs of repeated eighths on a flute. The
+    note cutter alone hears long notes; against the tune every repeat is found, none missed
+    or held."""
+    from core.pipeline import plan_correction
+
+    written = BUNS
+    buns, take = buns_take(list(range(len(written))))
     plain = plan_correction(take, SR, CorrectOptions(), tracker=tracker)
     assert len(plain.targets) < len(written)  # the cutter alone merges some repeats
     plan = plan_correction(take, SR, CorrectOptions(score=buns), tracker=tracker)
@@ -154,4 +164,23 @@ def test_softly_re_tongued_repeats_each_get_their_own_note(tracker: Tracker) -> 
     assert al is not None and al.is_the_tune and al.transposition_semitones == 12
     heads = [m.score_index for m in al.matches if m.onset_error_s is not None]
     assert heads == list(range(len(written)))
+    assert al.missed == () and al.held == () and al.n_wrong == 0
+
+
+def test_repeats_before_a_jump_back_get_their_own_notes(tracker: Tracker) -> None:
+    """The learner plays into "one a penny" (two re-tongued Cs), then starts the tune again.
+    Going back right after the first C, the alignment never visits the second one (neither
+    missed nor held), yet the first note sounds through where it belongs: it is looked for
+    there and found, so the Cs are two notes and the reading is the one played."""
+    from core.pipeline import plan_correction
+
+    order = [0, 1, 2, 3, 4, *range(len(BUNS))]
+    buns, take = buns_take(order)
+    plain = plan_correction(take, SR, CorrectOptions(), tracker=tracker)
+    assert len(plain.targets) < len(order)  # the cutter alone merges the Cs before the jump
+    plan = plan_correction(take, SR, CorrectOptions(score=buns), tracker=tracker)
+    al = plan.alignment
+    assert al is not None and al.is_the_tune
+    heads = [m.score_index for m in al.matches if m.onset_error_s is not None]
+    assert heads == order
     assert al.missed == () and al.held == () and al.n_wrong == 0
