@@ -271,10 +271,8 @@ def whistle_clip(
     n = round(duration_s * sample_rate)
     frames = int(np.floor(duration_s / HOP_S)) + 1
     t_frames = np.arange(frames) * HOP_S
-    f0 = np.full(frames, np.nan)
-    voiced = np.zeros(frames, bool)
-    weight = np.ones(frames, np.float32)
-    steady = np.zeros(frames, bool)
+    truth = FrameTruth.silent(frames)
+    f0, voiced, weight, steady = truth.f0_hz, truth.voiced, truth.voicing_weight, truth.steady
     inst = np.zeros(n)
     amp = np.zeros(n)
     low_hz = 800.0 if rng.random() < 0.3 else 1400.0
@@ -341,4 +339,4 @@ def whistle_clip(
     )
     mix = tone + breath
     audio = 0.5 * mix / max(1e-9, np.abs(mix).max())
-    return audio.astype(np.float32), FrameTruth(f0, voiced, weight, steady)
+    return audio.astype(np.float32), truth

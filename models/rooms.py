@@ -306,10 +306,8 @@ def whistle_phrase(
     n = round(duration_s * sample_rate)
     frames = int(np.floor(duration_s / HOP_S)) + 1
     t_frames = np.arange(frames) * HOP_S
-    f0 = np.full(frames, np.nan)
-    voiced = np.zeros(frames, bool)
-    weight = np.ones(frames, np.float32)
-    steady = np.zeros(frames, bool)
+    truth = FrameTruth.silent(frames)
+    f0, voiced, weight, steady = truth.f0_hz, truth.voiced, truth.voicing_weight, truth.steady
     inst = np.zeros(n)  # instantaneous frequency per sample, 0 in rests
     amp = np.zeros(n)
     t = float(rng.uniform(0.05, 0.3))
@@ -344,7 +342,7 @@ def whistle_phrase(
                      rng.standard_normal(n))  # fmt: skip
     breath *= np.sqrt(np.mean(tone**2)) / (np.sqrt(np.mean(breath**2)) + 1e-12) * 10 ** (-35 / 20)
     audio = 0.5 * (tone + breath) / max(1e-9, np.abs(tone + breath).max())
-    return audio.astype(np.float32), FrameTruth(f0, voiced, weight, steady)
+    return audio.astype(np.float32), truth
 
 
 def _whistle_cents(

@@ -300,14 +300,23 @@ class FrameTruth:
     voicing_weight: npt.NDArray[np.float32]  # 0 on ambiguous frames (attacks, release tails)
     steady: npt.NDArray[np.bool_]  # no bend movement, away from note edges
 
+    @classmethod
+    def silent(cls, frames: int) -> FrameTruth:
+        """Nothing sounding on ``frames`` frames (every one weighed): the arrays a generator
+        fills in place note by note."""
+        return cls(
+            np.full(frames, np.nan),
+            np.zeros(frames, bool),
+            np.ones(frames, np.float32),
+            np.zeros(frames, bool),
+        )
+
 
 def phrase_truth(phrase: Phrase, *, tail_s: float = 0.25) -> FrameTruth:
     n = int(np.floor(phrase.duration_s / HOP_S)) + 1
     t = np.arange(n) * HOP_S
-    f0 = np.full(n, np.nan)
-    voiced = np.zeros(n, bool)
-    weight = np.ones(n, np.float32)
-    steady = np.zeros(n, bool)
+    truth = FrameTruth.silent(n)
+    f0, voiced, weight, steady = truth.f0_hz, truth.voiced, truth.voicing_weight, truth.steady
     for i, note in enumerate(phrase.notes):
         in_note = (t >= note.onset_s) & (t < note.offset_s)
         tail = (t >= note.offset_s) & (t < note.offset_s + tail_s)
@@ -332,7 +341,7 @@ def phrase_truth(phrase: Phrase, *, tail_s: float = 0.25) -> FrameTruth:
         still = note.detune_cents == 0 and note.vibrato_cents == 0 and note.glide_cents == 0
         if still:
             steady |= (t >= note.onset_s + 0.1) & (t < note.offset_s - 0.05)
-    return FrameTruth(f0, voiced, weight, steady)
+    return truth
 
 
 def synthetic_phrase(
@@ -449,10 +458,4 @@ def noise_clip(
         out[t : t + length] = seg
         t += length
     frames = int(np.floor((n - 1) / sample_rate / HOP_S)) + 1
-    truth = FrameTruth(
-        np.full(frames, np.nan),
-        np.zeros(frames, bool),
-        np.ones(frames, np.float32),
-        np.zeros(frames, bool),
-    )
-    return out.astype(np.float32), truth
+    return out.astype(np.float32), FrameTruth.silent(frames)
