@@ -468,6 +468,13 @@ def _split_repeats(
         return notes
     tolerance_s = REPEAT_TOLERANCE_BEATS * beat_s
     wanted: dict[int, list[float]] = {}
+
+    def want(k: int, at_s: float) -> None:
+        """Look for a repeat in note ``k`` at ``at_s``, unless one is asked for near it."""
+        times = wanted.setdefault(k, [])
+        if all(abs(at_s - was) > tolerance_s for was in times):
+            times.append(at_s)
+
     anchors = [m for m in alignment.matches if m.score_index is not None
                and m.onset_error_s is not None]  # fmt: skip
     for m, after in zip(anchors, [*anchors[1:], None], strict=True):
@@ -481,18 +488,14 @@ def _split_repeats(
             at = t.note.start_s + (score.notes[q].onset_beats - score.notes[j].onset_beats) * beat_s
             if q >= reached > j or at >= t.note.end_s - MIN_NOTE_S:
                 break
-            times = wanted.setdefault(m.performed_index, [])
-            if all(abs(at - was) > tolerance_s for was in times):  # not asked for already
-                times.append(at)
+            want(m.performed_index, at)
             q += 1
     for gone in (*alignment.missed, *alignment.held):
         for k, t in enumerate(targets):
             # It belonged inside the note (a skipped repeat leaves a gap: the note ends first).
             sounds = t.note.start_s < gone.at_s < t.note.end_s - MIN_NOTE_S
             if sounds and abs(t.centre_midi - gone.expected_midi) < OK_SEMITONES:
-                times = wanted.setdefault(k, [])
-                if all(abs(gone.at_s - was) > tolerance_s for was in times):
-                    times.append(gone.at_s)
+                want(k, gone.at_s)
                 break
     if not wanted:
         return notes
