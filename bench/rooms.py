@@ -85,8 +85,7 @@ def room_truth(
     x = np.pad(x, (hop // 2, n * hop))
     energy = (x[: n * hop].reshape(n, hop) ** 2).sum(axis=1)
     cents = 1200.0 * np.log2(np.where(truth.voiced, truth.f0_hz, 1.0) / 440.0)
-    new_note = np.r_[True, ~truth.voiced[:-1] | (np.abs(np.diff(cents)) > 50.0)]
-    note = np.cumsum(new_note)
+    note = np.cumsum(_note_starts(cents, truth.voiced))
     out = np.where(truth.voiced, truth.f0_hz, np.nan)
     for f in np.flatnonzero(truth.voiced).tolist():
         k = np.arange(min(blocks, f + 1))
@@ -386,13 +385,11 @@ def _error_kinds(
         wrong = total = 0
         for (pitch, _), it in zip(runs[cond], items, strict=True):
             t = it.clip.truth
-            n = min(len(pitch), len(t.f0_hz))
-            steady = t.steady[:n] & t.voiced[:n] & (t.voicing_weight[:n] > 0)
-            p = np.asarray(pitch[:n], dtype=np.float64)
-            err = np.abs(evaluate.cents_error(np.where(p > 0, p, np.nan), t.f0_hz[:n]))
+            err, steady = _steady_cents(pitch, t)
+            n = len(err)
             err = np.where(np.isfinite(err), err, 1e9)
             cents = 1200.0 * np.log2(np.where(t.voiced[:n], t.f0_hz[:n], 1.0))
-            onset = np.r_[True, ~t.voiced[: n - 1] | (np.abs(np.diff(cents)) > 50.0)]
+            onset = _note_starts(cents, t.voiced[:n])
             since = np.arange(n) - np.maximum.accumulate(np.where(onset, np.arange(n), 0))
             bad = steady & (err > 50.0)
             total += int(steady.sum())
@@ -415,26 +412,37 @@ def _room_median(runs: list[tuple[npt.NDArray, npt.NDArray]], items: list[RoomCl
     """Median |cents| on the truth's steady frames against :func:`room_truth`."""
     errors = []
     for (pitch, _), it in zip(runs, items, strict=True):
-        t = it.clip.truth
-        ref = t.f0_hz if it.room_f0_hz is None else it.room_f0_hz
-        n = min(len(pitch), len(ref))
-        steady = t.steady[:n] & t.voiced[:n] & (t.voicing_weight[:n] > 0)
-        p = np.asarray(pitch[:n], dtype=np.float64)
-        errors.append(np.abs(evaluate.cents_error(np.where(p > 0, p, np.nan), ref[:n]))[steady])
+        err, steady = _steady_cents(pitch, it.clip.truth, it.room_f0_hz)
+        errors.append(err[steady])
     both = np.concatenate(errors) if errors else np.zeros(0)
     return float(np.nanmedian(both)) if len(both) else float("nan")
+
+
+def _steady_cents(
+    pitch: npt.NDArray, truth: synth.FrameTruth, ref_hz: npt.NDArray[np.float64] | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """|cents| of a track from ``ref_hz`` (the truth when None) per frame, NaN where the
+    tracker gives no pitch, and the truth's steady frames: what every steady figure reads."""
+    ref = truth.f0_hz if ref_hz is None else ref_hz
+    n = min(len(pitch), len(ref))
+    steady = truth.steady[:n] & truth.voiced[:n] & (truth.voicing_weight[:n] > 0)
+    p = np.asarray(pitch[:n], dtype=np.float64)
+    return np.abs(evaluate.cents_error(np.where(p > 0, p, np.nan), ref[:n])), steady
+
+
+def _note_starts(
+    cents: npt.NDArray[np.float64], voiced: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Frames where a truth note begins: after a rest, or a move of more than 50 cents."""
+    return np.r_[True, ~voiced[:-1] | (np.abs(np.diff(cents)) > 50.0)]
 
 
 def _steady_rpa(runs: list[tuple[npt.NDArray, npt.NDArray]], items: list[RoomClip]) -> float:
     """RPA (50 cents) on the truth's steady frames only: the issue's room target."""
     ok, total = 0, 0
     for (pitch, _), it in zip(runs, items, strict=True):
-        t = it.clip.truth
-        n = min(len(pitch), len(t.f0_hz))
-        steady = t.steady[:n] & t.voiced[:n] & (t.voicing_weight[:n] > 0)
-        p = np.asarray(pitch[:n], dtype=np.float64)
-        err = evaluate.cents_error(np.where(p > 0, p, np.nan), t.f0_hz[:n])
-        ok += int(np.sum(np.abs(err[steady]) <= 50.0))
+        err, steady = _steady_cents(pitch, it.clip.truth)
+        ok += int(np.sum(err[steady] <= 50.0))
         total += int(steady.sum())
     return ok / max(1, total)
 
