@@ -163,3 +163,30 @@ def test_a_refiner_streamed_from_a_spool_is_the_one_shot_tracker() -> None:
     assert np.array_equal(np.isnan(streamed.f0_hz), np.isnan(whole.f0_hz))
     np.testing.assert_allclose(streamed.f0_hz, whole.f0_hz, rtol=1e-7)
     np.testing.assert_allclose(streamed.voiced_prob, whole.voiced_prob, rtol=0, atol=1e-5)
+
+
+def test_a_few_refiner_steps_on_a_frozen_body_write_a_loadable_tracker(tmp_path: Path) -> None:
+    from models.config import CONFIG_DIR, TrainConfig
+    from models.train_refiner import train_refiner
+
+    config = TrainConfig.from_toml(CONFIG_DIR / "smoke.toml").override(
+        init_from="models/weights/default.pt",
+        n_pitch_bins=152,
+        cqt_high_bins=24,
+        refiner_channels=2,
+        refiner_window=128,
+        refiner_batch=2,
+        steps=3,
+    )
+    out, bank_path = tmp_path / "r.pt", tmp_path / "bank.pt"
+    trained = train_refiner(config, out, cache_dir=tmp_path / "cache", bank_path=bank_path)
+    bank = LogitBank.load(bank_path)  # kept for the next run
+    assert int(bank.starts[-1]) == len(bank) and bank.pitch_logits.dtype == torch.float16
+    loaded = load_tracker(out, "cpu")
+    body = load_tracker("default", "cpu")
+    assert loaded.refiner is not None and trained.refiner is not None
+    assert loaded.refiner.out.weight.abs().sum() > 0, "three steps must move the last layer"
+    for (k, a), (_, b) in zip(
+        loaded.net.state_dict().items(), body.net.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), f"the body must stay frozen: {k}"
