@@ -139,7 +139,12 @@ def train_refiner(
         log.info("logit bank: %d frames in %.0f s", len(bank), time.monotonic() - started)
         if bank_path is not None:
             bank.save(bank_path)
-    refiner = TemporalRefiner(hp, body.cqt_params.bins_per_octave).to(dev).train()
+    refiner = TemporalRefiner(hp, body.cqt_params.bins_per_octave)
+    if body.refiner is not None:
+        # init_from already has a refiner: continue it (same shape) rather than start afresh.
+        refiner.load_state_dict(body.refiner.state_dict())
+        log.info("continuing the refiner of %s", config.init_from)
+    refiner = refiner.to(dev).train()
     context, window = refiner.context_frames, config.refiner_window
     optimizer = torch.optim.AdamW(
         refiner.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
