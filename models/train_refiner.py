@@ -140,8 +140,8 @@ def train_refiner(
         if bank_path is not None:
             bank.save(bank_path)
     refiner = TemporalRefiner(hp, body.cqt_params.bins_per_octave)
-    if body.refiner is not None:
-        # init_from already has a refiner: continue it (same shape) rather than start afresh.
+    if body.refiner is not None and body.hparams.refiner_channels == hp.refiner_channels:
+        # init_from already has a refiner of this shape: continue it rather than start afresh.
         refiner.load_state_dict(body.refiner.state_dict())
         log.info("continuing the refiner of %s", config.init_from)
     refiner = refiner.to(dev).train()

@@ -33,10 +33,19 @@ def melody(seconds: float) -> np.ndarray:
     return (tone + 0.01 * rng.standard_normal(n)).astype(np.float32)
 
 
+def body_only() -> Tracker:
+    """The shipped weights' per-frame network alone: a checkpoint as written before the
+    refiner existed (no refiner hparams, no refiner weights)."""
+    payload = read_checkpoint(Path("models/weights/default.pt"))
+    hparams = {k: v for k, v in payload["hparams"].items() if not k.startswith("refiner")}
+    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith("refiner.")}
+    return build_tracker({**payload, "hparams": hparams, "state_dict": state})
+
+
 def with_refiner(seed: int = 0, channels: int = 4) -> Tracker:
     """The shipped body plus a refiner with random (non-zero) weights everywhere, so every
     path through it changes the output."""
-    body = load_tracker("default", "cpu")
+    body = body_only()
     hp = NetworkHparams.from_dict({**body.hparams.to_dict(), "refiner_channels": channels})
     high = body.front_end_high.kernels if body.front_end_high is not None else None
     tracker = Tracker(hp, body.cqt_params, body.front_end.kernels, high)
@@ -49,17 +58,27 @@ def with_refiner(seed: int = 0, channels: int = 4) -> Tracker:
 
 
 def test_without_a_refiner_old_checkpoints_load_and_read_no_context() -> None:
-    payload = read_checkpoint(Path("models/weights/default.pt"))
-    assert "refiner_channels" not in payload["hparams"]  # written before the refiner existed
-    tracker = build_tracker(payload)
+    tracker = body_only()
     assert tracker.refiner is None and tracker.context_frames == 0
     assert not any(k.startswith("refiner.") for k in tracker.state_dict())
+    piece = torch.randn(1, tracker.cqt_params.kernel_width + 160 * 30) * 0.1
+    high = torch.randn(1, tracker.cqt_params.high().kernel_width + 320 * 30) * 0.1
+    probs, voiced = tracker(piece, high)
+    logits, voicing, _ = tracker.frame_logits(piece, high)
+    assert torch.equal(probs, torch.sigmoid(logits)) and torch.equal(voiced, torch.sigmoid(voicing))
+
+
+def test_the_shipped_tracker_has_a_trained_refiner() -> None:
+    tracker = load_tracker("default", "cpu")
+    assert tracker.refiner is not None and tracker.context_frames > 0
+    assert tracker.refiner.out.weight.abs().sum() > 0
 
 
 def test_an_untrained_refiner_changes_nothing() -> None:
-    body = load_tracker("default", "cpu")
+    body = body_only()
     hp = NetworkHparams.from_dict({**body.hparams.to_dict(), "refiner_channels": 4})
-    fresh = Tracker(hp, body.cqt_params, body.front_end.kernels, body.front_end_high.kernels)  # type: ignore[union-attr]
+    high = body.front_end_high.kernels if body.front_end_high is not None else None
+    fresh = Tracker(hp, body.cqt_params, body.front_end.kernels, high)
     fresh.net.load_state_dict(body.net.state_dict())
     fresh.eval()
     audio = melody(3.0)
@@ -90,7 +109,7 @@ def test_chunked_and_one_shot_agree_with_a_refiner() -> None:
     tracker = with_refiner()
     audio = melody(9.0)
     whole = track_pitch(audio, RATE, tracker=tracker, chunk_frames=100_000)
-    plain = track_pitch(audio, RATE, tracker=load_tracker("default", "cpu"))
+    plain = track_pitch(audio, RATE, tracker=body_only())
     assert not np.array_equal(whole.voiced_prob, plain.voiced_prob) or not np.array_equal(
         whole.f0_hz, plain.f0_hz, equal_nan=True
     ), "a random refiner must change something, or this test shows nothing"
@@ -183,7 +202,7 @@ def test_a_few_refiner_steps_on_a_frozen_body_write_a_loadable_tracker(tmp_path:
     bank = LogitBank.load(bank_path)  # kept for the next run
     assert int(bank.starts[-1]) == len(bank) and bank.pitch_logits.dtype == torch.float16
     loaded = load_tracker(out, "cpu")
-    body = load_tracker("default", "cpu")
+    body = load_tracker("default", "cpu")  # init_from: its refiner is continued, body frozen
     assert loaded.refiner is not None and trained.refiner is not None
     assert loaded.refiner.out.weight.abs().sum() > 0, "three steps must move the last layer"
     for (k, a), (_, b) in zip(
