@@ -28,6 +28,10 @@ DIP_DB = 6.0  # dB: a loudness dip this deep on both sides re-articulates a note
 DIP_REACH_S = 0.25  # s: the louder frames on either side must be this close to the dip
 RELEASE_DROP_DB = 9.0  # dB below the note's median level: the sound is decaying, not sustained
 REPEAT_DIP_DB = 2.0  # dB: a dip this deep is a re-struck repeat where a score expects one
+SOFT_DIP_DB = 4.5  # dB: a shallower dip re-articulates a note too when the fundamental's phase...
+JOLT_CENTS = 15.0  # ...jumps there: its measured frequency leaves the tracker's by this much
+JOLT_FRAMES = (3, 4)  # frames before / after the dip where the jump may show (attack smear)
+JOLT_CONTRAST = 2.0  # ...and it must stand out this many times above the note's usual jump
 GLITCH_SEMITONES = 1.5  # frames this far from a note's median are tracker slips, not vibrato
 SWING_MIN_DB = 3.0  # dB: dips at least this deep make up a note's train of loudness swings...
 SWING_SPACING_S = (0.1, 0.3)  # ...when they come this far apart (a vibrato's 3-10 Hz)...
@@ -85,6 +89,7 @@ def segment_notes(
     midi_range: tuple[int, int] | None = None,
     min_note_s: float = MIN_NOTE_S,
     envelope_db: npt.NDArray[np.float64] | None = None,
+    f0_measured_hz: npt.NDArray[np.float64] | None = None,
 ) -> list[Note]:
     """Cut a pitch track into notes.
 
@@ -102,6 +107,10 @@ def segment_notes(
         envelope_db: per-frame loudness (:func:`frame_envelope_db`); when given, a repeated note
             re-tongued without a pitch change is split at its loudness dip, so each take of it
             is judged (and moved) on its own.
+        f0_measured_hz: the fundamental measured from its phase (core.psola.frame_f0_hz; NaN
+            where unmeasurable); with ``envelope_db``, a shallower dip (``SOFT_DIP_DB``) splits
+            too where the phase jumps (:func:`phase_gap_cents`): a re-struck note starts its
+            waveform afresh, a held one does not.
     """
     midi_raw = np.asarray(hz_to_midi(track.f0_hz, a4_hz=a4_hz), dtype=np.float64)
     voiced = np.isfinite(midi_raw)
@@ -110,6 +119,9 @@ def segment_notes(
         voiced &= (midi_raw >= lo - 2) & (midi_raw <= hi + 2)
     notes: list[Note] = []
     min_frames = max(2, round(min_note_s / track.hop_s))
+    gaps = None
+    if envelope_db is not None and f0_measured_hz is not None:
+        gaps = phase_gap_cents(track.f0_hz, f0_measured_hz)
     for run_start, run_end in _runs(voiced):
         run = midi_raw[run_start:run_end]
         smooth = running_median(run, min(SMOOTH_FRAMES, len(run)))
@@ -117,8 +129,11 @@ def segment_notes(
         if envelope_db is not None:
             reach = max(1, round(DIP_REACH_S / track.hop_s))
             env = np.asarray(envelope_db, dtype=np.float64)[run_start:run_end]
+            gap = gaps[run_start:run_end] if gaps is not None else None
             pieces = [
-                q for a, b in pieces for q in _split_dips(env, a, b, min_frames, reach, track.hop_s)
+                q
+                for a, b in pieces
+                for q in _split_dips(env, a, b, min_frames, reach, track.hop_s, gap)
             ]
         for a, b in _absorb_short(pieces, min_frames):
             notes.append(
@@ -167,19 +182,60 @@ def frame_envelope_db(
     return 10.0 * np.log10(np.maximum(power, 1e-12))
 
 
+def phase_gap_cents(
+    f0_hz: npt.NDArray[np.float64], f0_measured_hz: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Per frame, cents between the tracker's pitch and the fundamental measured from its
+    phase (infinite where the tracker hears a pitch the phase cannot follow, 0 unvoiced).
+
+    A held note's waveform runs on, so its phase advances as its pitch says, vibrato and all:
+    the two agree within a few cents. A re-struck note starts a new waveform whose phase has
+    nothing to do with the ringing one's, and the measured frequency leaps for a frame or two.
+    """
+    tracked = np.asarray(f0_hz, dtype=np.float64)
+    measured = np.asarray(f0_measured_hz, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.abs(1200.0 * np.log2(measured / tracked))
+    gap = np.where(np.isfinite(gap), gap, np.inf)
+    return np.asarray(np.where(np.isfinite(tracked), gap, 0.0), dtype=np.float64)
+
+
+def _jolted(gap: npt.NDArray[np.float64], a: int, b: int) -> npt.NDArray[np.bool_]:
+    """Frames of [a, b) (indices relative to ``gap``) where the phase jumps: the largest gap
+    within ``JOLT_FRAMES`` reaches ``JOLT_CENTS`` and ``JOLT_CONTRAST`` times the median of
+    that over the piece (a sample whose weak fundamental is measured 20-40 cents off all
+    along, as a violin's can be, is not re-struck at every loudness swing)."""
+    before, after = JOLT_FRAMES
+    padded = np.pad(gap[a:b], (before, after))
+    jolt = np.lib.stride_tricks.sliding_window_view(padded, before + after + 1).max(axis=1)
+    floor = max(JOLT_CENTS, JOLT_CONTRAST * float(np.median(jolt)))
+    out = np.zeros(len(gap), dtype=bool)
+    out[a:b] = jolt >= floor
+    return out
+
+
 def _split_dips(
-    env: npt.NDArray[np.float64], a: int, b: int, min_frames: int, reach: int, hop_s: float
+    env: npt.NDArray[np.float64],
+    a: int,
+    b: int,
+    min_frames: int,
+    reach: int,
+    hop_s: float,
+    gap: npt.NDArray[np.float64] | None = None,
 ) -> list[tuple[int, int]]:
-    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks, except
-    the swings of a vibrato's loudness (:func:`_swings`)."""
+    """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks (or
+    ``SOFT_DIP_DB`` where the phase jumps, :func:`_jolted` of :func:`phase_gap_cents`),
+    except the swings of a vibrato's loudness (:func:`_swings`)."""
     swings = _swings(env, a, b, reach, hop_s)
+    jolted = _jolted(gap, a, b) if gap is not None else None
     cuts = [a]
     for i in range(a + min_frames, b - min_frames):
         if env[i] > env[i - 1] or env[i] > env[i + 1] or i in swings:
             continue
         left = env[max(cuts[-1], i - reach) : i].max()
         right = env[i + 1 : min(b, i + 1 + reach)].max()
-        if min(left, right) - env[i] >= DIP_DB and i - cuts[-1] >= min_frames:
+        need = SOFT_DIP_DB if jolted is not None and jolted[i] else DIP_DB
+        if min(left, right) - env[i] >= need and i - cuts[-1] >= min_frames:
             cuts.append(i)
     cuts.append(b)
     return list(pairwise(cuts))

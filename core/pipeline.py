@@ -335,7 +335,8 @@ def plan_correction(
     measurable = np.isfinite(f0_measured)
 
     def performed(a4: float) -> list[Note]:
-        cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope)
+        cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope,
+                            f0_measured_hz=f0_measured)  # fmt: skip
         return performance_notes(cut, track.voiced_prob, envelope, measurable)
 
     notes = performed(a4_hz)

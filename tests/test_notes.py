@@ -13,6 +13,7 @@ from core.notes import (
     split_repeats,
     vibrato_extent_cents,
 )
+from core.psola import frame_f0_hz
 from models.units import midi_to_hz
 
 HOP_S = 0.01  # s
@@ -155,6 +156,46 @@ def test_fast_retongued_repeats_at_a_vibratos_rate_are_each_a_note() -> None:
     midi, env = swinging_note(0.0, [0.4, 0.58, 0.76, 0.94])
     notes = segment_notes(track(midi), envelope_db=env)
     assert len(notes) == 5
+
+
+def soft_restrike(*, restarted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 1.2 s C5 whose level dips about 5 dB for 30 ms at 0.6 s (shallower than DIP_DB, as a
+    re-tongued note whose room fills the gap), where the waveform either runs on (a held note
+    swelling) or starts afresh at another phase (a re-struck one). Returns (midi, env, the
+    fundamental measured from the phase by core.psola.frame_f0_hz)."""
+    sr = 16000
+    frames = 120
+    seconds = np.arange(int(frames * HOP_S * sr)) / sr
+    amplitude = 0.5 * np.ones(len(seconds))
+    amplitude[np.abs(seconds - 0.6) < 0.015] *= 0.55
+    hz = float(midi_to_hz(72.0))
+    phase = 2 * np.pi * hz * seconds
+    if restarted:
+        phase = np.where(seconds >= 0.6, 2 * np.pi * hz * (seconds - 0.6) + 2.0, phase)
+    mono = (amplitude * np.sin(phase)).astype(np.float32)
+    midi = np.full(frames, 72.0)
+    env = frame_envelope_db(mono, sr, HOP_S, frames)
+    return midi, env, frame_f0_hz(mono, sr, midi_to_hz(midi), HOP_S)
+
+
+def test_a_soft_restrike_is_cut_where_the_phase_jumps_and_a_held_swell_is_not() -> None:
+    midi, env, measured = soft_restrike(restarted=True)
+    assert 4.5 < env[30] - env[60] < 6.0  # too shallow for the loudness alone (DIP_DB)
+    assert len(segment_notes(track(midi), envelope_db=env)) == 1
+    notes = segment_notes(track(midi), envelope_db=env, f0_measured_hz=measured)
+    assert len(notes) == 2 and abs(notes[1].start - 60) <= 3
+    # The same dip with the waveform running on: a swell of one held note.
+    midi, env, measured = soft_restrike(restarted=False)
+    assert len(segment_notes(track(midi), envelope_db=env, f0_measured_hz=measured)) == 1
+
+
+def test_a_phase_measured_far_off_all_along_does_not_cut_at_every_soft_dip() -> None:
+    """A weak fundamental (a violin sample's) read 25 cents off at every frame, alternately
+    up and down: no frame's jump stands out, so a soft dip stays inside the note."""
+    midi, env, measured = soft_restrike(restarted=False)
+    wobble = np.where(np.arange(len(midi)) % 2 == 0, 25.0, -25.0)
+    noisy = measured * 2.0 ** (wobble / 1200.0)
+    assert len(segment_notes(track(midi), envelope_db=env, f0_measured_hz=noisy)) == 1
 
 
 def test_vibrato_extent_of_a_steady_tone_is_zero() -> None:
