@@ -16,7 +16,7 @@ import queue
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -304,9 +304,15 @@ class ResultWriter:
     up, so memory stays bounded when the caller outruns the encoder.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes], channels: int) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        channels: int,
+        on_first_input: Callable[[], None] = lambda: None,
+    ) -> None:
         self._proc = proc
         self._channels = channels
+        self._on_first_input: Callable[[], None] | None = on_first_input
         self._items: queue.Queue[tuple[object, ...] | None] = queue.Queue()
         self._room = threading.Condition()
         self._queued_bytes = 0
@@ -353,6 +359,9 @@ class ResultWriter:
         broken = False
         try:
             while (item := self._items.get()) is not None:
+                if self._on_first_input is not None:
+                    self._on_first_input()  # the encoder's own work starts now
+                    self._on_first_input = None
                 for piece in self._pieces(item):
                     if broken:
                         continue
@@ -408,9 +417,14 @@ def open_result(
     try:
         timeout_s = media_timeout_s(info.duration_s)
         with ffmpeg_stream(
-            [*args, file_url(tmp)], timeout_s=timeout_s, stdin=True, stdout=False
+            [*args, file_url(tmp)],
+            timeout_s=timeout_s,
+            stdin=True,
+            stdout=False,
+            clock_from_first_input=True,
         ) as run:
-            writer = ResultWriter(run.proc, info.audio.channels)
+            # Opened before the analysis: its clock starts with the first audio it gets.
+            writer = ResultWriter(run.proc, info.audio.channels, on_first_input=run.start_clock)
             try:
                 yield writer
             except BaseException:

@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 import threading
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -303,11 +303,17 @@ class _Stream:
     returncode: int = 0
     stderr: str = ""
     timed_out: bool = False
+    start_clock: Callable[[], None] = lambda: None
 
 
 @contextlib.contextmanager
 def ffmpeg_stream(
-    args: Sequence[str], *, timeout_s: float, stdin: bool = False, stdout: bool = True
+    args: Sequence[str],
+    *,
+    timeout_s: float,
+    stdin: bool = False,
+    stdout: bool = True,
+    clock_from_first_input: bool = False,
 ) -> Iterator[_Stream]:
     """Run ffmpeg with pipes the caller reads or writes incrementally, bounding memory.
 
@@ -316,6 +322,10 @@ def ffmpeg_stream(
     A timer kills ffmpeg after ``timeout_s``, and so does an exception in the block; a caller
     that stops reading early must kill ``proc`` itself. After the block, ``returncode`` and the
     tail of ``stderr`` are set; a timeout raises ProcessingError.
+
+    ``clock_from_first_input``: the timer starts at ``run.start_clock()`` (or when the block
+    ends) instead of now. An encoder opened early waits on its pipe while the clip is analysed,
+    and a slow analysis (a cold model, a busy host) is not ffmpeg's time.
     """
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     with tempfile.TemporaryFile() as err:
@@ -332,13 +342,23 @@ def ffmpeg_stream(
                 proc.kill()
 
             timer = threading.Timer(timeout_s, expire)
-            timer.start()
+            clock = threading.Lock()
+
+            def start_clock() -> None:
+                with clock:
+                    if not timer.is_alive() and not timer.finished.is_set():
+                        timer.start()
+
+            run.start_clock = start_clock
+            if not clock_from_first_input:
+                start_clock()
             try:
                 yield run
             except BaseException:
                 proc.kill()
                 raise
             finally:
+                start_clock()  # a block that never fed the pipe still waits under the timer
                 run.returncode = proc.wait()  # still under the timer
                 timer.cancel()
         err.seek(max(0, err.seek(0, os.SEEK_END) - 4096))

@@ -283,3 +283,53 @@ def test_a_failed_feed_stops_the_writer_instead_of_queueing_the_rest() -> None:
     with pytest.raises(OSError, match="gone"):
         writer.close()
     encoder.wait(10)
+
+
+def _short_wav(path: Path) -> None:
+    from scipy.io import wavfile
+
+    t = np.arange(int(0.5 * SR)) / SR
+    wavfile.write(path, SR, (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32))
+
+
+def test_the_encoder_clock_starts_with_its_first_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The result's encoder is opened before the clip is analysed and waits on its pipe; a slow
+    analysis (a cold model, a busy host) must not use up ffmpeg's time budget. Here the
+    analysis takes twice the budget, then the encoder gets its audio and finishes in time."""
+    import core.media
+    from core.probe import probe
+
+    src, dst = tmp_path / "take.wav", tmp_path / "out.wav"
+    _short_wav(src)
+    info = probe(src)
+    monkeypatch.setattr(core.media, "media_timeout_s", lambda duration_s: 0.6)
+    with core.media.open_result(src, dst, info) as writer:
+        threading.Event().wait(1.2)  # the analysis' stand-in: longer than the whole budget
+        writer.write(np.zeros((1, int(0.5 * SR)), dtype=np.float32))
+    assert dst.stat().st_size > 0
+
+
+def test_the_encoder_is_still_bounded_after_its_first_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restarting the clock must not switch it off: an encoder fed once and then left
+    waiting is killed after its budget, and no result file appears."""
+    import core.media
+    from core.errors import ProcessingError
+    from core.probe import probe
+
+    src, dst = tmp_path / "take.wav", tmp_path / "out.wav"
+    _short_wav(src)
+    info = probe(src)
+    monkeypatch.setattr(core.media, "media_timeout_s", lambda duration_s: 0.6)
+    with (
+        pytest.raises(ProcessingError, match="did not finish"),
+        core.media.open_result(src, dst, info) as writer,
+    ):
+        writer.write(np.zeros((1, 1000), dtype=np.float32))
+        threading.Event().wait(1.5)  # stalls past the budget with the pipe open
+        writer.write(np.zeros((1, int(0.5 * SR) - 1000), dtype=np.float32))
+    assert not dst.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["take.wav"]
