@@ -490,21 +490,21 @@ def heard_midi(midi: npt.NDArray[np.floating], hop_s: float) -> float:
     if len(np.flatnonzero((above[:-1] < 0.0) & (above[1:] >= 0.0))) >= 3 or len(pitch) < 8:
         return centre  # two whole cycles or more: centre_midi is exact there
     spread = float(np.sum((pitch - pitch.mean()) ** 2))
-    if spread <= 0.0:
-        return centre
+    if 100.0 * np.ptp(pitch) < SINE_MIN_CENTS:
+        return centre  # no sine that wide fits this closely (nearly every steady note)
     slow, fast = VIBRATO_RATE_HZ
-    best: tuple[float, float, float] | None = None  # residual, centre, amplitude
-    for period in np.arange(1.0 / (fast * hop_s), 1.0 / (slow * hop_s) + 0.25, 0.5):
-        phase = 2.0 * np.pi * frames / period
-        basis = np.stack([np.ones(len(frames)), np.sin(phase), np.cos(phase)], axis=1)
-        coef = np.linalg.lstsq(basis, pitch, rcond=None)[0]
-        residual = float(np.sum((basis @ coef - pitch) ** 2))
-        if best is None or residual < best[0]:
-            best = (residual, float(coef[0]), float(np.hypot(coef[1], coef[2])))
-    assert best is not None
-    residual, fitted, amplitude = best
+    periods = np.arange(1.0 / (fast * hop_s), 1.0 / (slow * hop_s) + 0.25, 0.5)
+    # Least squares of pitch ~ c + s sin + k cos at every period at once (3x3 normal equations).
+    phase = 2.0 * np.pi * frames[None, :] / periods[:, None]
+    basis = np.stack([np.ones_like(phase), np.sin(phase), np.cos(phase)], axis=2)  # [P, N, 3]
+    gram = np.einsum("pni,pnj->pij", basis, basis)
+    coef = np.linalg.solve(gram, np.einsum("pni,n->pi", basis, pitch)[:, :, None])[:, :, 0]
+    residual = np.sum((np.einsum("pni,pi->pn", basis, coef) - pitch) ** 2, axis=1)
+    k = int(np.argmin(residual))
+    fitted, amplitude = float(coef[k, 0]), float(np.hypot(coef[k, 1], coef[k, 2]))
+    residual_k = float(residual[k])
     inside = pitch.min() <= fitted <= pitch.max() and amplitude <= np.ptp(pitch)
-    vibrato = 100.0 * amplitude >= SINE_MIN_CENTS and 1.0 - residual / spread >= SINE_MIN_FIT
+    vibrato = 100.0 * amplitude >= SINE_MIN_CENTS and 1.0 - residual_k / spread >= SINE_MIN_FIT
     return fitted if inside and vibrato else centre
 
 
