@@ -86,7 +86,9 @@ JUMP_EVENTS = 3  # a jump back counts as this many events against "the tune" (a 
 THE_TUNE_MIN_OK = 3  # ...and at least this many notes right (fewer if the score is shorter)
 OCTAVE_CANDIDATES = (0, 12, -12, 24, -24)
 
-_MATCH, _JUMP, _EXTRA, _CONTINUE, _MISSED, _HELD = 1, 2, 3, 4, 5, 6
+SKIP_LOOKBACK = 2  # missed notes in a row a match is priced across by its own rhythm (below)
+
+_MATCH, _JUMP, _EXTRA, _CONTINUE, _MISSED, _HELD, _SKIP = 1, 2, 3, 4, 5, 6, 7
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,15 @@ def _dp(
     With ``held``, a matched note may also cover the repeats of its own pitch that follow it
     in the score (the learner re-tongued them, the note cutter heard one long note): neither
     missed nor matched, and cheap, so a child is not told they skipped a note they played.
+
+    A cell keeps one path, and with ``rhythm`` its price depends on that path's last match, so
+    the cheapest way into a cell can be the wrong one to go on from: of C C C played C C and
+    a pause, "began at the second C" (a late start, cheaper than a missed note) beats "missed
+    the third C" into the third C's cell, and the pause before the D then costs the late
+    start its rhythm. So a match is also priced straight from the cells up to
+    ``SKIP_LOOKBACK`` score notes back in the previous row, as they were before that row's
+    missed notes were swept in (``_SKIP``: a match after missed notes, each path with its own
+    last match).
     """
     n, m = cost.shape
     cols = np.arange(m + 1, dtype=np.float64)
@@ -237,12 +248,26 @@ def _dp(
     last_i = np.full(m + 1, -1, dtype=np.int64)  # performed index of each cell's last match
     last_j = np.full(m + 1, -1, dtype=np.int64)  # ...and its score index
     every = np.arange(m + 1)
+    # Each row before its missed notes are swept in (for _SKIP): values, moves, last matches.
+    unswept = d.copy()
+    move_unswept = np.zeros((n + 1, m + 1), dtype=np.int8)
+    skipped = np.zeros((n + 1, m + 1), dtype=np.int16)  # _SKIP cells: how many notes missed
+    unswept_i, unswept_j = last_i.copy(), last_j.copy()
     for i in range(1, n + 1):
         prev = d[i - 1]
-        cand = np.full((4, m + 1), np.inf)
+        cand = np.full((5, m + 1), np.inf)
         cand[0, 1:] = prev[:-1] + cost[i - 1]
+        skip_by = np.zeros(m + 1, dtype=np.int16)
         if rhythm is not None:
             cand[0, 1:] += rhythm.cost(i - 1, last_i[:-1], last_j[:-1], every[1:] - 1)
+            for k in range(1, min(SKIP_LOOKBACK, m - 1) + 1):
+                dst = every[k + 1 :]  # the match's column; it comes from column dst - 1 - k
+                src = dst - 1 - k
+                value = (unswept[i - 1, src] + k * COST_MISSED + cost[i - 1, dst - 1]
+                         + rhythm.cost(i - 1, unswept_i[src], unswept_j[src], dst - 1))  # fmt: skip
+                better = value < cand[4, dst]
+                cand[4, dst[better]] = value[better]
+                skip_by[dst[better]] = k
         if i >= 2:
             # Going back from wherever the take was: min over j' >= j, each source priced by
             # how soon the restart came after the note it left (a restart keeps the beat or
@@ -256,8 +281,9 @@ def _dp(
             cand[3] = prev + COST_CONTINUE
         pick = np.argmin(cand, axis=0)
         row = cand[pick, every]
-        moves = np.array([_MATCH, _JUMP, _EXTRA, _CONTINUE], dtype=np.int8)[pick]
-        matched = (moves == _MATCH) | (moves == _JUMP)
+        moves = np.array([_MATCH, _JUMP, _EXTRA, _CONTINUE, _SKIP], dtype=np.int8)[pick]
+        skipped[i] = np.where(moves == _SKIP, skip_by, 0)
+        matched = (moves == _MATCH) | (moves == _JUMP) | (moves == _SKIP)
         row_i = np.where(matched, i - 1, last_i)
         row_j = np.where(matched, every - 1, last_j)
         if held is not None:
@@ -273,6 +299,8 @@ def _dp(
                 held_by[i, dst] = k
                 row_i[dst] = i - 1
                 row_j[dst] = src[better] - 1
+        unswept[i], move_unswept[i] = row, moves
+        unswept_i, unswept_j = row_i.copy(), row_j.copy()
         # Missed score notes: row[j] = min(row[j], row[j-1] + COST_MISSED), as a running min.
         swept = np.minimum.accumulate(row - COST_MISSED * cols) + COST_MISSED * cols
         moves[swept < row - 1e-12] = _MISSED
@@ -287,8 +315,19 @@ def _dp(
     missed: list[tuple[int, int]] = []
     held_through: list[tuple[int, int]] = []
     i = n
+    before_sweep = False  # after a _SKIP: the cell it came from, as it was before the sweep
     while i > 0:
-        kind = int(move[i, j])
+        kind = int(move_unswept[i, j] if before_sweep else move[i, j])
+        before_sweep = False
+        if kind == _SKIP:
+            k = int(skipped[i, j])
+            score_of[i - 1] = j - 1
+            kinds[i - 1] = _MATCH
+            missed += [(q, i - 1) for q in range(j - 1 - k, j - 1)]
+            j -= 1 + k
+            i -= 1
+            before_sweep = True
+            continue
         if kind == _MISSED:
             missed.append((j - 1, i))
             j -= 1

@@ -33,7 +33,7 @@ from core.scales import (
     parse_key,
 )
 from core.targets import NoteTarget, plan_notes, shift_curve_cents
-from models.units import A4_HZ, midi_to_hz, midi_to_note_name
+from models.units import A4_HZ, hz_to_midi, midi_to_hz, midi_to_note_name
 
 if TYPE_CHECKING:
     from core.align import Alignment
@@ -335,7 +335,8 @@ def plan_correction(
     measurable = np.isfinite(f0_measured)
 
     def performed(a4: float) -> list[Note]:
-        cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope)
+        cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope,
+                            f0_measured_hz=f0_measured)  # fmt: skip
         return performance_notes(cut, track.voiced_prob, envelope, measurable)
 
     notes = performed(a4_hz)
@@ -380,14 +381,14 @@ def plan_correction(
     if options.score is not None:
         # With a tune, its notes are the targets: the nearest-note plan gives the centres,
         # the alignment says which score note each one is (milliseconds: it is note-level).
-        alignment = _align(targets, options)
+        alignment = _align(targets, options, track.f0_hz, a4_hz)
         if alignment.is_the_tune:
             split = _split_repeats(notes, targets, alignment, options.score, track.f0_hz,
                                    envelope, a4_hz)  # fmt: skip
             if len(split) > len(notes):
                 notes = split
                 targets = plan_targets(notes)
-                alignment = _align(targets, options)
+                alignment = _align(targets, options, track.f0_hz, a4_hz)
         if alignment.is_the_tune:
             from core.align import correction_targets
 
@@ -412,12 +413,26 @@ def plan_correction(
     return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift, alignment)
 
 
-def _align(targets: list[NoteTarget], options: CorrectOptions) -> Alignment:
-    """The take's notes against options.score; performed indices are into ``targets``."""
+def _align(
+    targets: list[NoteTarget], options: CorrectOptions, f0_hz: npt.NDArray[np.float64], a4_hz: float
+) -> Alignment:
+    """The take's notes against options.score; performed indices are into ``targets``.
+
+    Each note is judged by where it is heard (:func:`core.notes.heard_midi` over the frames
+    its centre comes from): a short note with a wide vibrato played 40 cents sharp must not
+    be read 50 cents sharp and called the next note.
+    """
     from core.align import align
+    from core.notes import heard_midi
+    from core.targets import centre_window
 
     assert options.score is not None
-    centres = [t.centre_midi for t in targets]
+    midi_all = hz_to_midi(f0_hz, a4_hz=a4_hz)
+    centres = []
+    for t in targets:
+        a, b = centre_window(t.note)
+        heard = heard_midi(midi_all[a:b], t.note.hop_s)
+        centres.append(heard if np.isfinite(heard) else t.centre_midi)
     # Blips and pitchless wobbles (a breath, a word, a tracker slip) are not notes a
     # teacher would judge: they are left out of the alignment and tuned as usual.
     judged = [

@@ -64,6 +64,14 @@ class NoteTarget:
         return self.cents_before + self.shift_cents
 
 
+def centre_window(note: Note) -> tuple[int, int]:
+    """The frames a note's centre is measured over (see :func:`plan_notes`)."""
+    a, b = note.steady_start, note.sustain_end
+    if b - a >= 10:
+        a, b = a + round(CENTRE_SKIP_ONSET * (b - a)), b - round(CENTRE_SKIP_RELEASE * (b - a))
+    return a, b
+
+
 def plan_notes(
     notes: list[Note],
     f0_hz: npt.NDArray[np.float64],
@@ -106,9 +114,7 @@ def plan_notes(
     previous_centre = np.nan
     floor_cents = max(deadband_cents, IN_TUNE_CENTS if mode == "natural" else 0.0)
     for k, note in enumerate(notes):
-        a, b = note.steady_start, note.sustain_end
-        if b - a >= 10:
-            a, b = a + round(CENTRE_SKIP_ONSET * (b - a)), b - round(CENTRE_SKIP_RELEASE * (b - a))
+        a, b = centre_window(note)
         centre = centre_midi(midi_all[a:b])
         centre = note.midi if not np.isfinite(centre) else centre
         share = 1.0

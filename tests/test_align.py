@@ -251,3 +251,18 @@ def test_skipped_repeat_of_a_normal_length_note_is_missed() -> None:
     al = align(midi, onset, offset, SCORE)
     assert [m.score_index for m in al.missed] == [5]
     assert al.held == ()
+
+
+def test_a_skipped_repeat_at_the_start_is_missed_not_a_late_start() -> None:
+    """ "Row, row, row your boat" (C. C. C D E.), the third C skipped with its beat kept: the
+    take began on the first C. Taking the first two notes for the second and third Cs (a late
+    start costs less than a missed note) leaves the pause before the D out of rhythm; the
+    aligner must weigh that through the missed note, not only along the cheapest path into
+    the third C (the one that started late)."""
+    row = make_score([60, 60, 60, 62, 64, 64, 62, 64, 65, 67], [1.5, 1.5, 1, 0.5, 1.5, 1, 0.5, 1,
+                                                               0.5, 3])  # fmt: skip
+    midi, onset, offset = perform(row, tempo=0.9, seed=3)
+    midi, onset, offset = np.delete(midi, 2), np.delete(onset, 2), np.delete(offset, 2)
+    al = align(midi, onset, offset, row)
+    assert [m.score_index for m in al.matches] == [0, 1, 3, 4, 5, 6, 7, 8, 9]
+    assert [m.score_index for m in al.missed] == [2]

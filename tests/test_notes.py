@@ -9,10 +9,12 @@ import numpy as np
 from core.notes import (
     centre_midi,
     frame_envelope_db,
+    heard_midi,
     segment_notes,
     split_repeats,
     vibrato_extent_cents,
 )
+from core.psola import frame_f0_hz
 from models.units import midi_to_hz
 
 HOP_S = 0.01  # s
@@ -157,6 +159,46 @@ def test_fast_retongued_repeats_at_a_vibratos_rate_are_each_a_note() -> None:
     assert len(notes) == 5
 
 
+def soft_restrike(*, restarted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 1.2 s C5 whose level dips about 5 dB for 30 ms at 0.6 s (shallower than DIP_DB, as a
+    re-tongued note whose room fills the gap), where the waveform either runs on (a held note
+    swelling) or starts afresh at another phase (a re-struck one). Returns (midi, env, the
+    fundamental measured from the phase by core.psola.frame_f0_hz)."""
+    sr = 16000
+    frames = 120
+    seconds = np.arange(int(frames * HOP_S * sr)) / sr
+    amplitude = 0.5 * np.ones(len(seconds))
+    amplitude[np.abs(seconds - 0.6) < 0.015] *= 0.55
+    hz = float(midi_to_hz(72.0))
+    phase = 2 * np.pi * hz * seconds
+    if restarted:
+        phase = np.where(seconds >= 0.6, 2 * np.pi * hz * (seconds - 0.6) + 2.0, phase)
+    mono = (amplitude * np.sin(phase)).astype(np.float32)
+    midi = np.full(frames, 72.0)
+    env = frame_envelope_db(mono, sr, HOP_S, frames)
+    return midi, env, frame_f0_hz(mono, sr, midi_to_hz(midi), HOP_S)
+
+
+def test_a_soft_restrike_is_cut_where_the_phase_jumps_and_a_held_swell_is_not() -> None:
+    midi, env, measured = soft_restrike(restarted=True)
+    assert 4.5 < env[30] - env[60] < 6.0  # too shallow for the loudness alone (DIP_DB)
+    assert len(segment_notes(track(midi), envelope_db=env)) == 1
+    notes = segment_notes(track(midi), envelope_db=env, f0_measured_hz=measured)
+    assert len(notes) == 2 and abs(notes[1].start - 60) <= 3
+    # The same dip with the waveform running on: a swell of one held note.
+    midi, env, measured = soft_restrike(restarted=False)
+    assert len(segment_notes(track(midi), envelope_db=env, f0_measured_hz=measured)) == 1
+
+
+def test_a_phase_measured_far_off_all_along_does_not_cut_at_every_soft_dip() -> None:
+    """A weak fundamental (a violin sample's) read 25 cents off at every frame, alternately
+    up and down: no frame's jump stands out, so a soft dip stays inside the note."""
+    midi, env, measured = soft_restrike(restarted=False)
+    wobble = np.where(np.arange(len(midi)) % 2 == 0, 25.0, -25.0)
+    noisy = measured * 2.0 ** (wobble / 1200.0)
+    assert len(segment_notes(track(midi), envelope_db=env, f0_measured_hz=noisy)) == 1
+
+
 def test_vibrato_extent_of_a_steady_tone_is_zero() -> None:
     assert vibrato_extent_cents(np.full(100, 60.0), HOP_S) < 1e-9
     assert vibrato_extent_cents(np.array([60.0, np.nan]), HOP_S) == 0.0
@@ -222,3 +264,25 @@ def test_running_median_is_scipys_median_filter() -> None:
         for size in range(1, min(n, 7) + 1):
             x = np.round(rng.standard_normal(n), 1)  # ties too
             assert np.array_equal(running_median(x, size), median_filter(x, size, mode="nearest"))
+
+
+def test_a_short_notes_wide_vibrato_is_heard_at_its_centre_wherever_the_window_cuts_it() -> None:
+    """0.24 s of an 18-cent vibrato at 5.5 Hz (1.3 cycles) around 40 cents sharp: the mean
+    over whole cycles leans up to 9 cents towards the half-cycle held once more; the fitted
+    vibrato's centre does not, at any phase the note starts in."""
+    t = np.arange(24) * HOP_S
+    leaned = 0.0
+    for start in np.linspace(0.0, 2.0 * np.pi, 8, endpoint=False):
+        midi = 72.4 + 0.18 * np.sin(2.0 * np.pi * 5.5 * t + start)
+        leaned = max(leaned, abs(centre_midi(midi) - 72.4))
+        assert abs(heard_midi(midi, HOP_S) - 72.4) < 0.005
+    assert leaned > 0.05
+
+
+def test_a_steady_or_long_note_is_heard_at_centre_midi() -> None:
+    t = np.arange(40) * HOP_S
+    drifting = 72.4 + 0.05 * t / 0.4 + 0.02 * np.sin(2.0 * np.pi * 2.0 * t)  # no vibrato
+    assert heard_midi(drifting, HOP_S) == centre_midi(drifting)
+    t = np.arange(80) * HOP_S
+    long_vibrato = 72.4 + 0.18 * np.sin(2.0 * np.pi * 5.5 * t + 0.8)  # four whole cycles
+    assert heard_midi(long_vibrato, HOP_S) == centre_midi(long_vibrato)
