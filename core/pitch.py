@@ -227,13 +227,16 @@ def track_source(
     hop_fine = round(HOP_S * decode.REFINE_SAMPLE_RATE)
     high = params.high() if params.high_n_bins else None
     high_reach_s = high.kernel_width / high.sample_rate if high is not None else 0.0
+    # The temporal refiner reads this many frames each side: the network also runs over them
+    # (clipped to the clip, where the refiner pads as a one-shot run does) and they are cut off.
+    context = tracker.context_frames
     first = 0
     while True:
         # Enough of the clip for this chunk and its look-ahead, or the whole rest of it.
         # Everything the chunk reads (CQT and refinement context, resampler taps) must be
         # decoded, or the clip must have ended: only then are its zeros the clip's own.
         reach_s = (
-            (first + chunk_frames + decode.CONTEXT_FRAMES + 1) * HOP_S
+            (first + chunk_frames + decode.CONTEXT_FRAMES + context + 1) * HOP_S
             + max(params.kernel_width / params.sample_rate, high_reach_s)
             + (REFINE_MARGIN + 4 * RESAMPLE_MARGIN) / decode.REFINE_SAMPLE_RATE
         )
@@ -245,16 +248,17 @@ def track_source(
             break
         stop = first + chunk_frames if total is None else min(total, first + chunk_frames)
         ahead = stop + decode.CONTEXT_FRAMES
+        lo, hi = max(0, first - context), ahead + context
         if total is not None:
-            ahead = min(total, ahead)
+            ahead, hi = min(total, ahead), min(total, hi)
         # The resamplers know the signal's length only once it is decoded; before that their
         # outputs are all inside it (the chunk ends well before what has been decoded).
         length = n_in if n_in is not None else 1 << 62
         fine = _Resampled(read_mono, sample_rate, decode.REFINE_SAMPLE_RATE, length)
         coarse = _Resampled(fine, decode.REFINE_SAMPLE_RATE, params.sample_rate, fine.n_out)
         margin = params.margin_samples
-        c0 = first * params.hop_length - margin
-        c1 = max((ahead - 1) * params.hop_length + margin + 1, c0 + params.kernel_width)
+        c0 = lo * params.hop_length - margin
+        c1 = max((hi - 1) * params.hop_length + margin + 1, c0 + params.kernel_width)
         f0_lo = first * hop_fine - REFINE_MARGIN
         f0_hi = (stop - 1) * hop_fine + REFINE_MARGIN + 1
         spans = [coarse.reads(c0, c1), (f0_lo, f0_hi)]
@@ -266,13 +270,16 @@ def track_source(
                 if high.sample_rate == decode.REFINE_SAMPLE_RATE
                 else (_Resampled(fine, decode.REFINE_SAMPLE_RATE, high.sample_rate, fine.n_out))
             )
-            h0 = first * high.hop_length - high.margin_samples
-            h1 = (ahead - 1) * high.hop_length + high.margin_samples + 1
+            h0 = lo * high.hop_length - high.margin_samples
+            h1 = (hi - 1) * high.hop_length + high.margin_samples + 1
             spans.append((h0, h1) if band is fine else band.reads(h0, h1))
         fine.hold(min(a for a, _ in spans), max(b for _, b in spans))
         piece = coarse(c0, c1)
         high_piece = band(h0, h1)[None] if band is not None else None
-        pitch_probs, voiced = tracker(piece[None], high_piece)
+        pitch_probs, voiced = tracker(piece[None], high_piece, frames=hi - lo if context else None)
+        if context:
+            pitch_probs = pitch_probs[:, first - lo : ahead - lo]
+            voiced = voiced[:, first - lo : ahead - lo]
         path = pitch_path.advance(pitch_probs[0], stop - first, final=ahead == total)
         peaks = decode.extend_onsets(pitch_probs[0, : len(path)], start=path)
         midi = decode.local_average_midi(

@@ -99,7 +99,14 @@ def room_bank(seed: int, n: int, sample_rate: int, cache_dir: Path) -> list[Floa
         with np.load(path) as z:
             return [z[f"arr_{i}"] for i in range(n)]
     rng = np.random.default_rng([seed, 4242])
-    irs = [rooms.room_ir(random_room(rng), sample_rate)[0] for _ in range(n)]
+    irs: list[FloatArray] = []
+    while len(irs) < n:
+        try:
+            irs.append(rooms.room_ir(random_room(rng), sample_rate)[0])
+        except ValueError:
+            # A big room cannot decay as fast as the drawn RT60 (pyroomacoustics' inverse
+            # Sabine finds no absorption); draw another (earlier seeds never hit this).
+            continue
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.savez(path, *irs)
     return irs

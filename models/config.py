@@ -51,6 +51,11 @@ class TrainConfig:
     channels: int = 16
     n_pitch_bins: int = 125  # fundamentals from B1 in 50-cent bins (125: to C#7; 152: to D8)
     cqt_high_bins: int = 0  # bins of the 16 kHz band above the 8 kHz CQT's 141 (24: to 7 kHz)
+    # The temporal refiner (models.train_refiner): > 0 trains only a refiner of that many
+    # channels on init_from's frozen body, on windows of refiner_window consecutive frames.
+    refiner_channels: int = 0
+    refiner_window: int = 256
+    refiner_batch: int = 16
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)

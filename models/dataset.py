@@ -237,6 +237,61 @@ class RoomBanks:
     noises: dict[str, npt.NDArray[np.float32]]
 
 
+@dataclass(frozen=True)
+class Version:
+    """One rendering of a clip (clean, augmented or in a room) with its per-frame targets."""
+
+    audio: npt.NDArray[np.float32]
+    midi: torch.Tensor  # [n] float32, NaN where unvoiced
+    voiced: torch.Tensor  # [n] float32 in {0, 1}
+    voicing_weight: torch.Tensor  # [n] float32
+
+
+def clip_versions(
+    clip: Clip,
+    *,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    room_banks: RoomBanks | None = None,
+) -> list[Version]:
+    """The clip clean, ``augment_copies`` times augmented and (with ``room_banks``)
+    ``room_copies`` times in a real room with real noise; targets cut to ``frames(audio)``."""
+    snr = (config.room_snr_min_db, config.room_snr_max_db)
+    versions = [(clip.audio, False, False)]
+    for _ in range(config.augment_copies):
+        audio, reverb = synth.augment(rng, clip.audio, CLIP_RATE)
+        versions.append((audio, reverb, False))
+    if room_banks is not None:
+        for _ in range(config.room_copies):
+            mixed = augment.room_mix(
+                rng, clip.audio, CLIP_RATE, room_banks.irs, room_banks.noises, snr_db=snr
+            )
+            versions.append((mixed.audio, mixed.reverb, mixed.pitched_noise))
+    out = []
+    t = clip.truth
+    for audio, reverb, pitched_noise in versions:
+        n = min((len(audio) - 1) // (CLIP_RATE // 100) + 1, t.f0_hz.shape[0])
+        w = t.voicing_weight[:n].copy()
+        if pitched_noise:
+            # Speech in the rests is not the take, but a voice it is: calling it either
+            # way is core.performance's job, so the network is taught neither.
+            w[~t.voiced[:n]] = 0.0
+        if reverb:
+            # A room keeps a note ringing after its end: don't punish either answer there.
+            v = t.voiced[:n]
+            for e in np.flatnonzero(v[:-1] & ~v[1:]):
+                w[e + 1 : e + 40] = np.where(v[e + 1 : e + 40], w[e + 1 : e + 40], 0.0)
+        out.append(
+            Version(
+                audio,
+                torch.from_numpy(hz_to_midi(t.f0_hz[:n]).astype(np.float32)),
+                torch.from_numpy(t.voiced[:n].astype(np.float32)),
+                torch.from_numpy(w.astype(np.float32)),
+            )
+        )
+    return out
+
+
 def frame_bank(
     clips: list[Clip],
     tracker: Tracker,
@@ -248,34 +303,12 @@ def frame_bank(
     """CQT frames of each clip, clean, ``augment_copies`` times augmented and (with
     ``room_banks``) ``room_copies`` times in a real room with real noise."""
     feats, midis, voiced, weights = [], [], [], []
-    snr = (config.room_snr_min_db, config.room_snr_max_db)
     for clip in clips:
-        versions = [(clip.audio, False, False)]
-        for _ in range(config.augment_copies):
-            audio, reverb = synth.augment(rng, clip.audio, CLIP_RATE)
-            versions.append((audio, reverb, False))
-        if room_banks is not None:
-            for _ in range(config.room_copies):
-                mixed = augment.room_mix(
-                    rng, clip.audio, CLIP_RATE, room_banks.irs, room_banks.noises, snr_db=snr
-                )
-                versions.append((mixed.audio, mixed.reverb, mixed.pitched_noise))
-        for audio, reverb, pitched_noise in versions:
-            x = clip_log_cqt(tracker, audio)
-            n = min(x.shape[0], clip.truth.f0_hz.shape[0])
-            t = clip.truth
-            w = t.voicing_weight[:n].copy()
-            if pitched_noise:
-                # Speech in the rests is not the take, but a voice it is: calling it either
-                # way is core.performance's job, so the network is taught neither.
-                w[~t.voiced[:n]] = 0.0
-            if reverb:
-                # A room keeps a note ringing after its end: don't punish either answer there.
-                v = t.voiced[:n]
-                for e in np.flatnonzero(v[:-1] & ~v[1:]):
-                    w[e + 1 : e + 40] = np.where(v[e + 1 : e + 40], w[e + 1 : e + 40], 0.0)
+        for version in clip_versions(clip, config=config, rng=rng, room_banks=room_banks):
+            x = clip_log_cqt(tracker, version.audio)
+            n = min(x.shape[0], version.midi.shape[0])
             feats.append(x[:n])
-            midis.append(torch.from_numpy(hz_to_midi(t.f0_hz[:n]).astype(np.float32)))
-            voiced.append(torch.from_numpy(t.voiced[:n].astype(np.float32)))
-            weights.append(torch.from_numpy(w.astype(np.float32)))
+            midis.append(version.midi[:n])
+            voiced.append(version.voiced[:n])
+            weights.append(version.voicing_weight[:n])
     return FrameBank(torch.cat(feats), torch.cat(midis), torch.cat(voiced), torch.cat(weights))

@@ -5,8 +5,9 @@ convolutions along frequency (PESTO's insight) learn one detector for every pitc
 data. A *harmonic stack* (the CQT shifted by log2(h) octaves for h in 1/2, 1, 2, 3, 4, 5, as in
 basic-pitch's HCQT) lines each candidate fundamental up with its partials in the channel axis,
 so a few small kernels see a whole harmonic series and octave errors become rare. Each frame is
-classified on its own (no time context): chunks of a long recording are then independent, and
-the per-frame cost stays around 0.5 M multiply-adds.
+classified on its own by that body (the per-frame cost stays around 0.5 M multiply-adds); an
+optional :class:`TemporalRefiner` then reads the per-frame answers of the +-0.3 s around each
+frame, as a listener does (a note holds, a reverb tail decays under the next note).
 
 The network only has to be right to within a quarter tone; :mod:`models.decode` refines the
 pitch to fractions of a cent with a lag search on the waveform.
@@ -34,17 +35,22 @@ class NetworkHparams:
     harmonics: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0)
     n_pitch_bins: int = 125  # fundamentals from the CQT's fmin (B1) up to C#7
     voicing_hidden: int = 16
+    # The temporal refiner (:class:`TemporalRefiner`): 0 channels means none, so checkpoints
+    # written before it existed load and give the same numbers.
+    refiner_channels: int = 0
+    refiner_dilations: tuple[int, ...] = (1, 3, 9, 27)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["dilations"] = list(self.dilations)
         values["harmonics"] = list(self.harmonics)
+        values["refiner_dilations"] = list(self.refiner_dilations)
         return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> NetworkHparams:
         known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
-        for key in ("dilations", "harmonics"):
+        for key in ("dilations", "harmonics", "refiner_dilations"):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
@@ -125,6 +131,74 @@ class PitchNet(nn.Module):
         return pitch_logits, voicing_logit
 
 
+class TemporalRefiner(nn.Module):
+    """Per-frame answers over time -> corrected pitch logits (residual to the per-frame ones).
+
+    Why: the body judges each 10 ms frame alone, so in a room a frame where the last note's tail
+    or a talker outweighs the new note is lost, though the frames around it say which note
+    holds. This reads a (time x pitch) picture of the per-frame pitch posterior (probability
+    and logit, pooled to semitones: which note, not how many cents, is the question here), the
+    voicing probability and the frame's loudness; convolutions dilated in time see
+    ``context_frames`` on each side, and a harmonic mix (the features an octave and a twelfth
+    below and above) lets a note's other frames decide between octaves. Kernels along pitch
+    are small and shared, translation-equivariant like the body. Zero padding in time: outside
+    the clip there is nothing, which is also how a chunk sees a clip's ends, so a chunk
+    computed with ``context_frames`` more frames on each side gives the same numbers. The last
+    layer starts at zero, so an untrained refiner changes nothing. Cost: ~2 k multiply-adds a
+    frame and semitone.
+    """
+
+    POOL = 2  # pitch bins per semitone
+
+    def __init__(self, hparams: NetworkHparams, bins_per_octave: int) -> None:
+        super().__init__()
+        c = hparams.refiner_channels
+        self.dilations = tuple(hparams.refiner_dilations)
+        self.context_frames = 1 + sum(self.dilations)
+        self.conv_in = nn.Conv2d(4, c, (3, 3), padding=(1, 1))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(c, c, (3, 1), padding=(d, 0), dilation=(d, 1)) for d in self.dilations
+        )
+        per_octave = bins_per_octave // self.POOL
+        self.shifts = [round(per_octave * math.log2(h)) for h in (1 / 3, 0.5, 1, 2, 3)]
+        self.mix = nn.Conv2d(c * len(self.shifts), c, 1)
+        self.out = nn.Conv2d(c, 1, 1, bias=False)
+        nn.init.zeros_(self.out.weight)
+
+    def _harmonics(self, x: torch.Tensor) -> torch.Tensor:
+        """``[b, c, t, p]`` -> ``[b, c * len(shifts), t, p]``: channel block ``i`` at pitch
+        ``k`` holds the features at pitch ``k + shifts[i]`` (zeros past the range)."""
+        p = x.shape[-1]
+        lo, hi = -min(self.shifts), max(self.shifts)
+        padded = nn.functional.pad(x, (lo, hi))
+        return torch.cat([padded[..., lo + s : lo + s + p] for s in self.shifts], dim=1)
+
+    def forward(
+        self, pitch_logits: torch.Tensor, voicing_logit: torch.Tensor, loudness: torch.Tensor
+    ) -> torch.Tensor:
+        """``[b, t, p]`` pitch logits, ``[b, t]`` voicing logit and peak log-CQT ->
+        ``[b, t, p]`` refined pitch logits."""
+        b, t, p = pitch_logits.shape
+        odd = p % self.POOL
+        logits = nn.functional.pad(pitch_logits, (0, odd), value=-30.0) if odd else pitch_logits
+        semis = logits.reshape(b, t, -1, self.POOL).amax(dim=-1)  # [b, t, s]
+        per_frame = torch.stack([torch.sigmoid(voicing_logit), (loudness + 5.0) / 5.0], dim=1)
+        x = torch.cat(
+            [
+                torch.sigmoid(semis)[:, None],
+                (semis.clamp(-16.0, 16.0) / 8.0)[:, None],
+                per_frame[..., None].expand(-1, -1, -1, semis.shape[-1]),
+            ],
+            dim=1,
+        ).contiguous(memory_format=torch.channels_last)  # [b, 4, t, s]
+        h = torch.relu(self.conv_in(x))
+        for conv in self.convs:
+            h = h + torch.relu(conv(h))
+        h = torch.relu(self.mix(self._harmonics(h)))
+        delta = self.out(h)[:, 0].repeat_interleave(self.POOL, dim=-1)  # [b, t, p + odd]
+        return pitch_logits + delta[..., :p]
+
+
 class Tracker(nn.Module):
     """Front end + network: everything a checkpoint rebuilds, moved to a device as one unit."""
 
@@ -141,6 +215,14 @@ class Tracker(nn.Module):
         self.front_end = CqtFrontEnd(cqt, kernels)
         self.front_end_high = CqtFrontEnd(cqt.high(), high_kernels) if cqt.high_n_bins else None
         self.net = PitchNet(hparams, cqt)
+        self.refiner = (
+            TemporalRefiner(hparams, cqt.bins_per_octave) if hparams.refiner_channels else None
+        )
+
+    @property
+    def context_frames(self) -> int:
+        """Frames on each side whose per-frame answers a frame's result reads (0: none)."""
+        return self.refiner.context_frames if self.refiner is not None else 0
 
     @property
     def device(self) -> torch.device:
@@ -171,17 +253,39 @@ class Tracker(nn.Module):
             raise ValueError(f"bands disagree: {log_cqt.shape[-1]} vs {high.shape[-1]} frames")
         return torch.cat([log_cqt, high], dim=1)
 
-    def forward(
+    def frame_logits(
         self, padded_audio: torch.Tensor, padded_high: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Padded CQT-rate audio ``[batch, samples]`` (and, for a tracker with a high band, the
-        same frames padded at its rate) -> (pitch probabilities ``[batch, frames,
-        n_pitch_bins]``, voicing probability ``[batch, frames]``)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The body's per-frame answers, before any refiner: (pitch logits ``[batch, frames,
+        n_pitch_bins]``, voicing logit ``[batch, frames]``, each frame's peak log-CQT
+        ``[batch, frames]``)."""
         log_cqt = self.log_cqt(padded_audio, padded_high)  # [B, F, T]
         b, f, t = log_cqt.shape
         frames = log_cqt.transpose(1, 2).reshape(b * t, f)
         pitch_logits, voicing_logit = self.net(frames)
         return (
-            torch.sigmoid(pitch_logits).reshape(b, t, -1),
-            torch.sigmoid(voicing_logit).reshape(b, t),
+            pitch_logits.reshape(b, t, -1),
+            voicing_logit.reshape(b, t),
+            frames.amax(dim=1).reshape(b, t),
         )
+
+    def forward(
+        self,
+        padded_audio: torch.Tensor,
+        padded_high: torch.Tensor | None = None,
+        *,
+        frames: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded CQT-rate audio ``[batch, samples]`` (and, for a tracker with a high band, the
+        same frames padded at its rate) -> (pitch probabilities ``[batch, frames,
+        n_pitch_bins]``, voicing probability ``[batch, frames]``). With a refiner, the frames
+        given are the whole clip (or a stretch with ``context_frames`` to spare each side);
+        ``frames``: keep only the first that many (a piece shorter than the CQT's longest
+        kernel yields frames past the clip's end, which the refiner must not read)."""
+        pitch_logits, voicing_logit, loudness = self.frame_logits(padded_audio, padded_high)
+        if frames is not None:
+            pitch_logits, voicing_logit = pitch_logits[:, :frames], voicing_logit[:, :frames]
+            loudness = loudness[:, :frames]
+        if self.refiner is not None:
+            pitch_logits = self.refiner(pitch_logits, voicing_logit, loudness)
+        return torch.sigmoid(pitch_logits), torch.sigmoid(voicing_logit)

@@ -50,7 +50,11 @@ def one_cycle(progress: float, *, pct_start: float = 0.1) -> float:
     return b + (a - b) * (1 + math.cos(math.pi * min(1.0, x))) / 2
 
 
-def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> dataset.FrameBank:
+def training_clips(
+    config: TrainConfig, cache_dir: Path
+) -> tuple[list[dataset.Clip], dataset.RoomBanks | None]:
+    """The config's clips (rendered or cached) and, when it asks for room copies, the cached
+    impulse responses and noises they draw from."""
     clips: list[dataset.Clip] = []
     if config.soundfont and config.clips_per_program > 0:
         programs = list(config.programs) or sorted(synth.MELODY_PROGRAMS)
@@ -84,6 +88,11 @@ def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> datase
             augment.room_bank(config.seed, config.room_irs, dataset.CLIP_RATE, cache_dir),
             augment.noise_bank(config.seed, config.noise_bank_s, dataset.CLIP_RATE, cache_dir),
         )
+    return clips, banks
+
+
+def build_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> dataset.FrameBank:
+    clips, banks = training_clips(config, cache_dir)
     rng = np.random.default_rng(config.seed)
     return dataset.frame_bank(clips, tracker.cpu(), config=config, rng=rng, room_banks=banks)
 
@@ -193,6 +202,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=Path("runs/cache"),
         help="folder for rendered clips (git-ignored)",
     )
+    parser.add_argument(
+        "--bank",
+        type=Path,
+        default=None,
+        help="refiner configs: the frozen body's logit bank, built once and kept here",
+    )
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock cap")
@@ -209,7 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_minutes is not None:
         overrides["max_minutes"] = args.max_minutes
     config = config.override(**overrides)
-    train(config, args.out, cache_dir=args.cache, device=args.device)
+    if config.refiner_channels > 0:
+        from models.train_refiner import train_refiner
+
+        train_refiner(
+            config, args.out, cache_dir=args.cache, bank_path=args.bank, device=args.device
+        )
+    else:
+        train(config, args.out, cache_dir=args.cache, device=args.device)
     return 0
 
 

@@ -57,6 +57,7 @@ TRACKER_MODULES = {"models.network", "models.checkpoint", "models.cqt", "models.
 # Training and its data: never needed to load or run the shipped tracker.
 TRAINING_MODULES = {
     "models.train",
+    "models.train_refiner",
     "models.dataset",
     "models.synth",
     "models.evaluate",
