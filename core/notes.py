@@ -254,6 +254,10 @@ def _swings(env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: flo
     dev set of bench.score (FluidR3) this keeps all 170 dips where a note was re-struck and
     drops 34 of the 36 that were swings (a sustained violin note had been cut in 6-10 pieces).
     """
+    if b - a < 3:
+        # No frame of the piece has a neighbour on both sides (and b - 2 < 1 would slice
+        # from the end of ``env``): a one-frame slide into a note, cut off by the pitch split.
+        return set()
     dips: list[tuple[int, float]] = []
     inner = env[a + 1 : b - 1]
     lows = np.flatnonzero((inner <= env[a : b - 2]) & (inner <= env[a + 2 : b])) + a + 1

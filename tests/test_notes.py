@@ -286,3 +286,17 @@ def test_a_steady_or_long_note_is_heard_at_centre_midi() -> None:
     t = np.arange(80) * HOP_S
     long_vibrato = 72.4 + 0.18 * np.sin(2.0 * np.pi * 5.5 * t + 0.8)  # four whole cycles
     assert heard_midi(long_vibrato, HOP_S) == centre_midi(long_vibrato)
+
+
+def test_a_one_frame_slide_at_the_start_of_a_sound_is_cut_without_error() -> None:
+    """A slide into a note can leave a one-frame piece at the very start of a voiced run (a
+    peer's track on a bench.rooms count-in take did). Looking for a vibrato's loudness swings
+    there sliced ``env`` from its end and raised: the cutter must take it as an onset."""
+    midi = np.full(60, np.nan)
+    midi[10:58] = 48.2
+    midi[10:13] = [44.8, 46.7, 47.8]
+    env = np.full(60, -80.0)
+    env[10:58] = np.minimum(-27.0, np.linspace(-62.0, -20.0, 48))
+    notes = segment_notes(track(midi), envelope_db=env)
+    assert [(n.start, n.end) for n in notes] == [(10, 58)]
+    assert round(notes[0].midi, 1) == 48.2
