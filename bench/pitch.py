@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from bench.results_io import publish
+from bench.results_io import publish, results_name
 from core.pitch import track_pitch
 from models import dataset, evaluate, synth
 from models.checkpoint import load_tracker
@@ -351,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
 
     emit("# Pitch trackers side by side")
     emit()
+    if args.checkpoint != "default":
+        emit(f"Our weights: {args.checkpoint} (`--checkpoint {args.checkpoint}`).")
+        emit()
     emit(
         f"Held-out: {len(clips)} clips x {evaluate.HELDOUT_CLIP_S:.0f} s from TimGM6mb "
         f"(programs {', '.join(map(str, evaluate.HELDOUT_PROGRAMS))}), calibrated truth. "
@@ -461,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         emit(f"| {name} | {secs:.2f} | {60 / secs:.1f}x |")
 
     if not args.no_write:
-        publish("pitch", "\n".join(lines), echo=False)
+        publish(results_name("pitch", args.checkpoint), "\n".join(lines), echo=False)
     return 0
 
 

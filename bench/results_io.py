@@ -11,6 +11,14 @@ def results_path(name: str) -> Path:
     return RESULTS_DIR / f"{name}.md"
 
 
+def results_name(bench: str, checkpoint: str) -> str:
+    """``bench`` for the shipped weights, ``bench-<weights>`` for any other (``--checkpoint
+    refiner`` writes pitch-refiner.md), so a run on other weights never overwrites the
+    figures of the ones that ship."""
+    stem = Path(checkpoint).stem
+    return bench if stem == "default" else f"{bench}-{stem}"
+
+
 def publish(name: str, text: str, *, echo: bool = True) -> Path:
     """Print the table (unless ``echo`` is off) and write it to ``bench/results/<name>.md``."""
     if echo:

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.pitch import RATE, TrackFn, head, time_it, tracker_fns, wrapped
-from bench.results_io import publish
+from bench.results_io import publish, results_name
 from core.notes import Note, frame_envelope_db, segment_notes
 from core.pipeline import CorrectOptions, plan_correction
 from models import dataset, evaluate, rooms, synth
@@ -262,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
 
     emit("# Pitch in real rooms (bench/rooms.py)")
     emit()
+    if args.checkpoint != "default":
+        emit(f"Our weights: {args.checkpoint} (`--checkpoint {args.checkpoint}`).")
+        emit()
     emit(
         f"Instruments never trained on: {', '.join(sets)} (programs "
         f"{', '.join(map(str, evaluate.HELDOUT_PROGRAMS))}), {len(conditions['dry, clean'])} "
@@ -343,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
              "bench.pitch's speed table is the figure on an idle host.")  # fmt: skip
 
     if not args.no_write:
-        publish("rooms", "\n".join(lines), echo=False)
+        publish(results_name("rooms", args.checkpoint), "\n".join(lines), echo=False)
     return 0
 
 

@@ -114,9 +114,9 @@ def test_streamed_tracker_is_the_one_shot_tracker(tracker: Tracker) -> None:
 
 def same_as_whole(parts: PitchTrack, whole: PitchTrack) -> None:
     assert np.array_equal(np.isnan(parts.f0_hz), np.isnan(whole.f0_hz))
-    # The refiner's convolutions over time round differently for a stretch of another length
-    # (a coarse pitch 1e-8 apart moves the refined one by a hundred-thousandth of a cent).
-    np.testing.assert_allclose(parts.f0_hz, whole.f0_hz, rtol=1e-7)
+    # The shipped tracker has no temporal refiner: chunks match to rounding of the refinement
+    # (tests/test_refiner.py holds a tracker with one to 1e-7).
+    np.testing.assert_allclose(parts.f0_hz, whole.f0_hz, rtol=1e-9)
     np.testing.assert_allclose(parts.voiced_prob, whole.voiced_prob, rtol=0, atol=1e-5)
 
 
