@@ -50,6 +50,43 @@ def one_cycle(progress: float, *, pct_start: float = 0.1) -> float:
     return b + (a - b) * (1 + math.cos(math.pi * min(1.0, x))) / 2
 
 
+def in_pitch_range(midi: torch.Tensor, tracker: Tracker) -> torch.Tensor:
+    """Frames whose pitch the network can name; the rest only teach voicing."""
+    top_midi = tracker.pitch_bin_midi0 + (tracker.hparams.n_pitch_bins - 1) / 2
+    return (midi >= tracker.pitch_bin_midi0) & (midi <= top_midi)
+
+
+def time_progress(step: int, steps: int, started: float, deadline: float) -> float:
+    """How far through the schedule a run is, by steps or by the wall clock, whichever is
+    further: a run cut by ``max_minutes`` still anneals to the end of its one cycle."""
+    return max(
+        (step - 1) / max(1, steps),
+        (time.monotonic() - started) / max(1e-9, deadline - started),
+    )
+
+
+def save_run(
+    tracker: Tracker,
+    out: Path,
+    config: TrainConfig,
+    *,
+    steps_done: int,
+    frames: int,
+    started: float,
+    **extra: object,
+) -> None:
+    """Write the trained tracker with what made it (config, steps, frames, seconds)."""
+    meta = {
+        "config": config.to_dict(),
+        **extra,
+        "steps_done": steps_done,
+        "frames": frames,
+        "train_s": round(time.monotonic() - started, 1),
+    }
+    checkpoint.save_tracker(tracker, out, meta=meta)
+    log.info("saved %s after %d steps", out, steps_done)
+
+
 def training_clips(
     config: TrainConfig, cache_dir: Path
 ) -> tuple[list[dataset.Clip], dataset.RoomBanks | None]:
@@ -119,9 +156,7 @@ def train(config: TrainConfig, out: Path, *, cache_dir: Path, device: str | None
         100 * bank.voiced.mean().item(),
         time.monotonic() - started,
     )
-    # Frames whose pitch lies outside the network's range only teach voicing.
-    top_midi = tracker.pitch_bin_midi0 + (tracker.hparams.n_pitch_bins - 1) / 2
-    in_range = (bank.midi >= tracker.pitch_bin_midi0) & (bank.midi <= top_midi)
+    in_range = in_pitch_range(bank.midi, tracker)
 
     net = tracker.net.to(dev).train()
     optimizer = torch.optim.AdamW(
@@ -137,10 +172,7 @@ def train(config: TrainConfig, out: Path, *, cache_dir: Path, device: str | None
     step = 0
     for step in range(1, config.steps + 1):
         if config.schedule_by_time:
-            progress = max(
-                (step - 1) / max(1, config.steps),
-                (time.monotonic() - train_started) / max(1e-9, deadline - train_started),
-            )
+            progress = time_progress(step, config.steps, train_started, deadline)
             if progress >= 1.0:
                 log.warning("stopping at step %d: max_minutes=%s reached", step, config.max_minutes)
                 step -= 1
@@ -169,14 +201,7 @@ def train(config: TrainConfig, out: Path, *, cache_dir: Path, device: str | None
             break
 
     tracker.net = net.cpu().eval()
-    meta = {
-        "config": config.to_dict(),
-        "steps_done": step,
-        "frames": len(bank),
-        "train_s": round(time.monotonic() - started, 1),
-    }
-    checkpoint.save_tracker(tracker, out, meta=meta)
-    log.info("saved %s after %d steps", out, step)
+    save_run(tracker, out, config, steps_done=step, frames=len(bank), started=started)
     return tracker
 
 

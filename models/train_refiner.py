@@ -151,18 +151,14 @@ def train_refiner(
     )
     generator = torch.Generator().manual_seed(config.seed)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    from models.train import one_cycle, pitch_targets
+    from models.train import in_pitch_range, one_cycle, pitch_targets, save_run, time_progress
 
-    top_midi = body.pitch_bin_midi0 + (hp.n_pitch_bins - 1) / 2
     train_started = time.monotonic()
     deadline = train_started + 60.0 * config.max_minutes
     k = torch.arange(window)
     step = 0
     for step in range(1, config.steps + 1):
-        progress = max(
-            (step - 1) / max(1, config.steps),
-            (time.monotonic() - train_started) / max(1e-9, deadline - train_started),
-        )
+        progress = time_progress(step, config.steps, train_started, deadline)
         if progress >= 1.0:
             step -= 1
             break
@@ -177,8 +173,7 @@ def train_refiner(
             mask.to(dev)
             & (bank.voiced[idx].to(dev) > 0)
             & (bank.voicing_weight[idx].to(dev) > 0)
-            & (midi >= body.pitch_bin_midi0)
-            & (midi <= top_midi)
+            & in_pitch_range(midi, body)
         )
         if not pitched.any():
             continue
@@ -202,15 +197,8 @@ def train_refiner(
     assert tracker.refiner is not None
     tracker.refiner.load_state_dict(refiner.cpu().state_dict())
     tracker.eval()
-    meta = {
-        "config": config.to_dict(),
-        "body": payload.get("meta", {}),
-        "steps_done": step,
-        "frames": len(bank),
-        "train_s": round(time.monotonic() - started, 1),
-    }
-    checkpoint.save_tracker(tracker, out, meta=meta)
-    log.info("saved %s after %d steps", out, step)
+    save_run(tracker, out, config, steps_done=step, frames=len(bank), started=started,
+             body=payload.get("meta", {}))  # fmt: skip
     return tracker
 
 
