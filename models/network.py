@@ -219,6 +219,15 @@ class Tracker(nn.Module):
             TemporalRefiner(hparams, cqt.bins_per_octave) if hparams.refiner_channels else None
         )
 
+    def with_refiner(self, channels: int) -> Tracker:
+        """This tracker's front end and body (weights copied) with a fresh refiner of
+        ``channels`` (0: none): what the refiner is trained on and shipped with."""
+        hparams = NetworkHparams.from_dict({**self.hparams.to_dict(), "refiner_channels": channels})
+        high = self.front_end_high.kernels if self.front_end_high is not None else None
+        tracker = Tracker(hparams, self.cqt_params, self.front_end.kernels, high)
+        tracker.net.load_state_dict(self.net.state_dict())
+        return tracker
+
     @property
     def context_frames(self) -> int:
         """Frames on each side whose per-frame answers a frame's result reads (0: none)."""

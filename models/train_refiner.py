@@ -23,7 +23,6 @@ import torch
 
 from models import checkpoint, dataset
 from models.config import TrainConfig
-from models.cqt import CqtKernels
 from models.network import NetworkHparams, TemporalRefiner, Tracker
 
 log = logging.getLogger("models.train")
@@ -192,15 +191,10 @@ def train_refiner(
                 before,
                 time.monotonic() - started,
             )
-    tracker = Tracker(hp, body.cqt_params, body.front_end.kernels, _high_kernels(body))
-    tracker.net.load_state_dict(body.net.state_dict())
+    tracker = body.with_refiner(hp.refiner_channels)
     assert tracker.refiner is not None
     tracker.refiner.load_state_dict(refiner.cpu().state_dict())
     tracker.eval()
     save_run(tracker, out, config, steps_done=step, frames=len(bank), started=started,
              body=payload.get("meta", {}))  # fmt: skip
     return tracker
-
-
-def _high_kernels(tracker: Tracker) -> CqtKernels | None:
-    return tracker.front_end_high.kernels if tracker.front_end_high is not None else None

@@ -45,11 +45,7 @@ def body_only() -> Tracker:
 def with_refiner(seed: int = 0, channels: int = 4) -> Tracker:
     """The shipped body plus a refiner with random (non-zero) weights everywhere, so every
     path through it changes the output."""
-    body = body_only()
-    hp = NetworkHparams.from_dict({**body.hparams.to_dict(), "refiner_channels": channels})
-    high = body.front_end_high.kernels if body.front_end_high is not None else None
-    tracker = Tracker(hp, body.cqt_params, body.front_end.kernels, high)
-    tracker.net.load_state_dict(body.net.state_dict())
+    tracker = body_only().with_refiner(channels)
     assert tracker.refiner is not None
     torch.manual_seed(seed)
     for p in tracker.refiner.parameters():
@@ -83,11 +79,7 @@ def test_the_refiner_weights_hold_a_trained_refiner_and_the_default_none() -> No
 
 def test_an_untrained_refiner_changes_nothing() -> None:
     body = body_only()
-    hp = NetworkHparams.from_dict({**body.hparams.to_dict(), "refiner_channels": 4})
-    high = body.front_end_high.kernels if body.front_end_high is not None else None
-    fresh = Tracker(hp, body.cqt_params, body.front_end.kernels, high)
-    fresh.net.load_state_dict(body.net.state_dict())
-    fresh.eval()
+    fresh = body.with_refiner(4).eval()
     audio = melody(3.0)
     a = track_pitch(audio, RATE, tracker=body)
     b = track_pitch(audio, RATE, tracker=fresh)
