@@ -320,6 +320,12 @@ def make_long_clip(path: Path, seconds: float, tmp: Path) -> None:
     wav = tmp / "long.wav"
     phrase = Phrase(notes, duration_s=seconds + 0.5, program=73)
     wavfile.write(wav, 48000, render_phrase(phrase, FLUIDR3, 48000, stereo=True))
+    under_720p_picture(wav, path, seconds)
+
+
+def under_720p_picture(wav: Path, path: Path, seconds: float) -> None:
+    """The first ``seconds`` of ``wav`` as AAC under a 1280x720 30 fps H.264 test picture:
+    the clip shape the speed figures are read on."""
     subprocess.run(
         [ffmpeg_exe(), "-v", "error", "-y",
          "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-i", str(wav),

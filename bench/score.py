@@ -481,26 +481,18 @@ def clip_end_to_end(
 ) -> tuple[float, float]:
     """Best-of-three wall times of ``correct_file`` on ``audio`` (mono, SR) under a 1280x720
     30 fps picture, without and with ``score``, interleaved."""
-    import subprocess
     import tempfile
 
     from scipy.io import wavfile
 
+    from bench.retune import under_720p_picture
     from core.pipeline import correct_file
-    from core.probe import ffmpeg_exe
 
     with tempfile.TemporaryDirectory(prefix="smask-score-speed-") as tmp_name:
         tmp = Path(tmp_name)
         wav, clip = tmp / "take.wav", tmp / "take720p.mp4"
         wavfile.write(wav, SR, np.repeat(audio.astype(np.float32), 2, axis=0).T)
-        subprocess.run(
-            [ffmpeg_exe(), "-v", "error", "-y",
-             "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-i", str(wav),
-             "-map", "0:v", "-map", "1:a", "-shortest",
-             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-             "-c:a", "aac", "-b:a", "128k", str(clip)],
-            check=True, capture_output=True, timeout=900,
-        )  # fmt: skip
+        under_720p_picture(wav, clip, audio.shape[-1] / SR)
         return best_of_three_interleaved(
             lambda: correct_file(clip, tmp / "plain.mp4", CorrectOptions(), tracker=tracker),
             lambda: correct_file(
