@@ -230,6 +230,7 @@ def track_source(
     # The temporal refiner reads this many frames each side: the network also runs over them
     # (clipped to the clip, where the refiner pads as a one-shot run does) and they are cut off.
     context = tracker.context_frames
+    onset_ratio = decode.ONSET_RATIO_REFINED if context else decode.ONSET_RATIO
     first = 0
     while True:
         # Enough of the clip for this chunk and its look-ahead, or the whole rest of it.
@@ -281,7 +282,7 @@ def track_source(
             pitch_probs = pitch_probs[:, first - lo : ahead - lo]
             voiced = voiced[:, first - lo : ahead - lo]
         path = pitch_path.advance(pitch_probs[0], stop - first, final=ahead == total)
-        peaks = decode.extend_onsets(pitch_probs[0, : len(path)], start=path)
+        peaks = decode.extend_onsets(pitch_probs[0, : len(path)], start=path, ratio=onset_ratio)
         midi = decode.local_average_midi(
             pitch_probs[0, : stop - first],
             midi0=tracker.pitch_bin_midi0,

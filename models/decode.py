@@ -11,8 +11,10 @@
    the network often keeps naming it for a few frames while the new note's bin is already
    rising. Once the new note has clearly taken over, those frames are handed to it when the new
    note's probability is at least ``ONSET_RATIO`` of the old one's, at most ``ONSET_MAX_FRAMES``
-   back. A frame's result depends only on the ``ONSET_CONTEXT_FRAMES`` frames after it, so a
-   chunked run decodes with that much look-ahead and stays identical to a one-shot run.
+   back (``ONSET_RATIO_REFINED`` for a tracker with a temporal refiner, whose posterior
+   already reads ahead). A frame's result depends only on the ``ONSET_CONTEXT_FRAMES`` frames
+   after it, so a chunked run decodes with that much look-ahead and stays identical to a
+   one-shot run.
 3. **Refine** (:func:`refine_f0_hz`): inside a narrow window around the coarse estimate, a lag
    search on the waveform's normalized cross-correlation (NCCF, as in RAPT/Praat) with parabolic
    interpolation of the peak. Because the window excludes other octaves the classic
@@ -48,6 +50,12 @@ LOWEST_F0_HZ = 55.0  # Hz, below this a frame keeps its coarse pitch
 # and interpolates the peak; above that a frame keeps its coarse pitch.
 HIGHEST_F0_FRACTION = 3.0
 ONSET_RATIO = 0.1  # new note's probability / old note's at which a frame joins the new note
+# With a temporal refiner (refiner.pt) a frame's posterior already reads its neighbours, the
+# next note's included: a new note's share just before it starts is the refiner's look-ahead,
+# not a ringing tail, and handing frames over at 0.1 of the old note named the next note of the
+# child's sung take up to 90 ms before she sang it. There a frame joins the new note only where
+# the new note is at least as probable.
+ONSET_RATIO_REFINED = 1.0
 ONSET_MAX_FRAMES = 10  # 100 ms: how long an old note may ring over a new one
 ONSET_HOLD_FRAMES = 3  # the new note must hold this long to count as a note change
 PATH_JUMP = 10.0  # log-probability a note change costs on the pitch path (PitchPath)
