@@ -77,7 +77,7 @@ def _cmd_pitch(args: argparse.Namespace) -> int:
 
     # torch and the model (the bulk of a cold start) load in a thread while ffmpeg probes the
     # clip and decodes it into the spool.
-    loading = load_tracker_in_background(None, args.device)
+    loading = load_tracker_in_background(None, args.device, args.weights)
     info = probe(Path(args.file))
     with contextlib.closing(start_decode(Path(args.file), info)) as spool:
         from core.pitch import track_source
@@ -213,6 +213,7 @@ def _cmd_correct(args: argparse.Namespace) -> int:
         deadband_cents=args.deadband,
         instrument=args.instrument,
         device=args.device,
+        weights=args.weights,
         score=score,
         transpose=args.transpose,
         fix_wrong_notes=args.fix_wrong_notes,
@@ -238,6 +239,29 @@ def _cmd_correct(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _weights(value: str) -> str:
+    """A shipped pitch model's name or a .pt file, checked before anything loads."""
+    import models
+
+    shipped = sorted(p.stem for p in (Path(models.__file__).parent / "weights").glob("*.pt"))
+    path = Path(value)
+    if value in shipped or (path.suffix == ".pt" and path.is_file()):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"no pitch model {value!r}: the shipped ones are {', '.join(shipped)}, or a .pt file"
+    )
+
+
+def _add_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--weights",
+        type=_weights,
+        default="default",
+        help="pitch model: default; refiner (steadier in noisy, echoing rooms, but it smooths "
+        "very short notes into their neighbours); or a .pt file",
+    )
+
+
 def add_commands(subparsers: Any) -> None:
     """Register probe, pitch, correct and tunes on an argparse subparsers object."""
     p = subparsers.add_parser("probe", help="print a clip's facts as JSON")
@@ -248,6 +272,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("file", help="MP4/MOV clip, or M4A, OGG, MP3, WAV, FLAC audio")
     p.add_argument("-o", "--output", required=True, help="CSV: time_s, f0_hz, voiced_prob")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if any")
+    _add_weights(p)
     p.set_defaults(handler=_cmd_pitch)
 
     p = subparsers.add_parser(
@@ -317,6 +342,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if any")
     p.add_argument("--lang", choices=["en", "ru"], default="en", help="language of the summary")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_weights(p)
     p.set_defaults(handler=_cmd_correct)
 
     p = subparsers.add_parser("tunes", help="list the songbook's tunes for --score")

@@ -81,6 +81,9 @@ class CorrectOptions:
             outside it is nudged, not jumped onto the target.
         instrument: a preset from data/instruments.csv; pitch outside its range is ignored.
         device: torch device for tracking and shifting; None picks CUDA when available.
+        weights: the pitch model when the caller passes no tracker: ``"default"``,
+            ``"refiner"`` (time context: steadier in noisy, echoing rooms, but it smooths very
+            short notes into their neighbours; models/weights/README.rst) or a ``.pt`` file.
         score: the tune the take is checked against (core.score); None corrects each note to
             the nearest one as above.
         transpose: semitones from the score's written pitch to the sound played (performed =
@@ -99,6 +102,7 @@ class CorrectOptions:
     deadband_cents: float = 0.0
     instrument: str | None = None
     device: str | None = None
+    weights: str = "default"
     score: Score | None = None
     transpose: int | None = None
     fix_wrong_notes: bool = False
@@ -173,7 +177,7 @@ def correct_file(
     # the decode's ffmpeg runs); ffmpeg decodes into a spool on disk; the analysis follows
     # the decoder; the encoder takes untouched audio straight from the spool once the plan
     # is known, and the shifted regions in clip order as they are done.
-    get_tracker = load_tracker_in_background(tracker, options.device)
+    get_tracker = load_tracker_in_background(tracker, options.device, options.weights)
     if info is None:
         info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
     spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
@@ -214,7 +218,7 @@ def preload() -> None:
 
 
 def load_tracker_in_background(
-    tracker: Tracker | None, device: str | None
+    tracker: Tracker | None, device: str | None, weights: str = "default"
 ) -> Tracker | Callable[[], Tracker]:
     """The tracker, or a callable that waits for it while it loads in a thread of its own.
 
@@ -229,7 +233,7 @@ def load_tracker_in_background(
         try:
             from core.pitch import shipped_tracker
 
-            box["tracker"] = shipped_tracker(device)
+            box["tracker"] = shipped_tracker(device, weights)
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 

@@ -121,11 +121,12 @@ def track_pitch(
     )
 
 
-def shipped_tracker(device: str | None = None) -> Tracker:
-    """The shipped weights on ``device`` (CUDA when available if None), loaded once."""
+def shipped_tracker(device: str | None = None, weights: str = "default") -> Tracker:
+    """Shipped weights (``"default"``, ``"refiner"``) or a ``.pt`` file on ``device`` (CUDA
+    when available if None), loaded once."""
     from models.checkpoint import load_tracker
 
-    return load_tracker("default", device or default_device())
+    return load_tracker(weights, device or default_device())
 
 
 def _ready_tracker(tracker: Tracker | None, device: str | None) -> Tracker:

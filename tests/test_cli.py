@@ -83,6 +83,7 @@ def test_correct_refuses_a_playlist_and_writes_nothing(tmp_path: Path) -> None:
         (["--strength", "300"], "strength must be within 0..100"),
         (["--instrument", "kazoo"], "unknown instrument 'kazoo'"),
         (["--a4", "la"], "expected Hz such as 442, or auto"),
+        (["--weights", "fancy"], "no pitch model 'fancy': the shipped ones are default, refiner"),
     ],
 )
 def test_a_bad_option_gets_one_line_and_exit_code_2(
@@ -117,6 +118,18 @@ def test_correct_on_the_bundled_sample_writes_clip_report_and_picture(tmp_path: 
     assert facts["summary"]["a4_hz"] == 440.0 and not facts["summary"]["a4_estimated"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000
+
+
+def test_the_refiner_weights_correct_the_sample_too(tmp_path: Path) -> None:
+    """--weights picks another shipped pitch model (the temporal refiner) for the same job."""
+    out, report = tmp_path / "fixed.mp4", tmp_path / "r.json"
+    result = smask(
+        "correct", "data/sample/sample.mp4", "-o", str(out), "--report", str(report),
+        "--weights", "refiner",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(report.read_text(encoding="utf-8"))
+    assert facts["summary"]["mean_abs_cents_after"] < 5 < facts["summary"]["mean_abs_cents_before"]
 
 
 def test_a_command_that_loaded_torch_exits_with_the_collector_frozen(tmp_path: Path) -> None:

@@ -240,3 +240,12 @@ def test_the_refiner_names_no_note_before_the_child_sings_it(shared_dir: Path) -
     cents = 1200 * np.abs(np.log2(np.where(refined > 0, refined, np.nan) / body))
     early = np.flatnonzero(held & ~(cents <= 50))
     assert early.size == 0, f"refined track leaves a held note at {early * 0.01} s"
+
+
+def test_the_pipeline_loads_the_weights_it_is_asked_for() -> None:
+    from core.pipeline import load_tracker_in_background
+
+    for weights, refined in (("default", False), ("refiner", True)):
+        loading = load_tracker_in_background(None, "cpu", weights)
+        assert callable(loading)
+        assert (loading().refiner is not None) is refined
