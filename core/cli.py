@@ -75,6 +75,7 @@ def _cmd_pitch(args: argparse.Namespace) -> int:
     from core.pipeline import load_tracker_in_background
     from core.probe import probe
 
+    _check_weights(args)
     # torch and the model (the bulk of a cold start) load in a thread while ffmpeg probes the
     # clip and decodes it into the spool.
     loading = load_tracker_in_background(None, args.device, args.weights)
@@ -204,6 +205,7 @@ def _cmd_correct(args: argparse.Namespace) -> int:
     from core.pipeline import CorrectOptions, correct_file
 
     score = _score_of(args)
+    _check_weights(args)
     options = CorrectOptions(
         key=args.key,
         scale=args.scale,
@@ -239,23 +241,25 @@ def _cmd_correct(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _weights(value: str) -> str:
-    """A shipped pitch model's name or a .pt file, checked before anything loads."""
-    import models
+def _check_weights(args: argparse.Namespace) -> None:
+    """An unknown ``--weights`` is a bad option: one line, exit code 2, before any decoding.
 
-    shipped = sorted(p.stem for p in (Path(models.__file__).parent / "weights").glob("*.pt"))
-    path = Path(value)
-    if value in shipped or (path.suffix == ".pt" and path.is_file()):
-        return value
-    raise argparse.ArgumentTypeError(
-        f"no pitch model {value!r}: the shipped ones are {', '.join(shipped)}, or a .pt file"
-    )
+    Only another model than the default is looked up here (that import brings torch in
+    before the decode starts, which the default's cold start keeps overlapped)."""
+    if args.weights == "default":
+        return
+    from core.pitch import shipped_weights, weights_path
+
+    if not weights_path(args.weights).is_file():
+        raise _UsageError(
+            f"--weights: no pitch model {args.weights!r}: the shipped ones are "
+            f"{', '.join(shipped_weights())}, or give a .pt file"
+        )
 
 
 def _add_weights(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--weights",
-        type=_weights,
         default="default",
         help="pitch model: default; refiner (steadier in noisy, echoing rooms, but it smooths "
         "very short notes into their neighbours); or a .pt file",

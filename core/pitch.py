@@ -121,6 +121,20 @@ def track_pitch(
     )
 
 
+def shipped_weights() -> list[str]:
+    """Names of the pitch models shipped in models/weights (``"default"``, ``"refiner"``)."""
+    from models.checkpoint import WEIGHTS_DIR
+
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+
+
+def weights_path(name_or_path: str) -> Path:
+    """Where a shipped model's name or a ``.pt`` path points (it may not exist)."""
+    from models.checkpoint import resolve
+
+    return resolve(name_or_path)
+
+
 def shipped_tracker(device: str | None = None, weights: str = "default") -> Tracker:
     """Shipped weights (``"default"``, ``"refiner"``) or a ``.pt`` file on ``device`` (CUDA
     when available if None), loaded once."""

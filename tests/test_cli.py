@@ -83,7 +83,10 @@ def test_correct_refuses_a_playlist_and_writes_nothing(tmp_path: Path) -> None:
         (["--strength", "300"], "strength must be within 0..100"),
         (["--instrument", "kazoo"], "unknown instrument 'kazoo'"),
         (["--a4", "la"], "expected Hz such as 442, or auto"),
-        (["--weights", "fancy"], "no pitch model 'fancy': the shipped ones are default, refiner"),
+        (
+            ["--weights", "fancy"],
+            "--weights: no pitch model 'fancy': the shipped ones are default, refiner",
+        ),
     ],
 )
 def test_a_bad_option_gets_one_line_and_exit_code_2(
