@@ -322,8 +322,11 @@ def track_source(
     return PitchTrack(f0_all.numpy().astype(np.float64), prob.numpy().astype(np.float32))
 
 
-def track_file(path: Path | str, *, device: str | None = None) -> PitchTrack:
-    """Decode any audio/video file ffmpeg reads (:mod:`core.probe`, :mod:`core.media`), track it."""
+def track_file(
+    path: Path | str, *, device: str | None = None, tracker: Tracker | None = None
+) -> PitchTrack:
+    """Decode any audio/video file ffmpeg reads (:mod:`core.probe`, :mod:`core.media`), track it
+    (with the shipped weights unless ``tracker`` is given)."""
     import contextlib
 
     from core.media import start_decode
@@ -331,4 +334,4 @@ def track_file(path: Path | str, *, device: str | None = None) -> PitchTrack:
 
     info = probe(Path(path))
     with contextlib.closing(start_decode(Path(path), info)) as spool:
-        return track_source(spool, device=device)
+        return track_source(spool, device=device, tracker=tracker)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.pitch import track_pitch
+from core.pitch import track_file, track_pitch
 from models.checkpoint import build_tracker, load_tracker, read_checkpoint, save_tracker
 from models.network import NetworkHparams, TemporalRefiner, Tracker
 from models.train_refiner import LogitBank, sample_windows
@@ -210,17 +210,6 @@ def test_a_few_refiner_steps_on_a_frozen_body_write_a_loadable_tracker(tmp_path:
         assert torch.equal(a, b), f"the body must stay frozen: {k}"
 
 
-def _track_take(path: Path, tracker: Tracker) -> np.ndarray:
-    import contextlib
-
-    from core.media import start_decode
-    from core.pitch import track_source
-    from core.probe import probe
-
-    with contextlib.closing(start_decode(path, probe(path))) as spool:
-        return track_source(spool, tracker=tracker).f0_hz
-
-
 def test_the_refiner_names_no_note_before_the_child_sings_it(shared_dir: Path) -> None:
     """The refiner's posterior already reads 0.41 s ahead, so the decoder's onset hand-over
     (meant for a ringing tail) must not take its share of the next note for that note: at
@@ -228,8 +217,8 @@ def test_the_refiner_names_no_note_before_the_child_sings_it(shared_dir: Path) -
     Wherever the per-frame weights hold one note for 50 ms either side, the refined track
     names that note too."""
     take = shared_dir / "eval" / "kids_tree.m4a"
-    body = _track_take(take, load_tracker("default", "cpu"))
-    refined = _track_take(take, load_tracker("refiner", "cpu"))
+    body = track_file(take, tracker=load_tracker("default", "cpu")).f0_hz
+    refined = track_file(take, tracker=load_tracker("refiner", "cpu")).f0_hz
     semis = np.round(12 * np.log2(np.where(body > 0, body, np.nan) / 440.0))
     reach = 5
     held = np.zeros(len(semis), dtype=bool)
