@@ -14,6 +14,7 @@ BENCHMARKS = (
     "media_remux",
     "pitch",
     "rooms",
+    "gate",
     "retune",
     "score",
     "bot_ack",

@@ -44,7 +44,7 @@ print(json.dumps({{"code": code, "self_mb": {_PEAK} / 1024}}))
 _BASELINE = f"""
 import json
 from models.checkpoint import load_tracker
-load_tracker("default", "cpu")
+load_tracker("auto", "cpu")
 print(json.dumps({{"self_mb": {_PEAK} / 1024}}))
 """
 

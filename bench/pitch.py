@@ -14,7 +14,8 @@ torchcrepe full takes minutes per 30 s on a 2-core CPU, so it is scored on a sub
 ``--crepe-full-s`` seconds of each held-out clip, real takes skipped) and ours is re-scored on the
 same subset for a fair row. Speed: seconds for 60 s of audio (our CQT + CNN alone, and our whole
 tracker including resampling and refinement); torchcrepe full's 60 s time is extrapolated from a
-10 s run and marked so. Writes the table to stdout and to ``bench/results/pitch.md``.
+10 s run and marked so. Writes the table to stdout and to ``bench/results/pitch.md`` (the
+product's ``auto`` model; ``--checkpoint NAME`` writes ``pitch-NAME.md``).
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def fit(
 TRACKERS = ("ours", "crepe-tiny", "crepe-full", "pesto", "pyin", "praat")
 
 
-def tracker_fns(names: list[str], checkpoint: str = "default") -> dict[str, TrackFn]:
+def tracker_fns(names: list[str], checkpoint: str = "auto") -> dict[str, TrackFn]:
     """The trackers by name (``TRACKERS``), each loaded once; bench.rooms runs the same ones."""
     makers: dict[str, Callable[[], TrackFn]] = {
         "ours": lambda: ours(checkpoint),
@@ -326,7 +327,7 @@ def ours_core_seconds(checkpoint: str, audio_16k: npt.NDArray[np.float32], devic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pitch", description=__doc__)
-    parser.add_argument("--checkpoint", default="default")
+    parser.add_argument("--checkpoint", default="auto")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"))
     parser.add_argument("--trackers", default="ours,crepe-tiny,crepe-full,pesto,pyin,praat")
     parser.add_argument(
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
 
     emit("# Pitch trackers side by side")
     emit()
-    if args.checkpoint != "default":
+    if args.checkpoint != "auto":
         emit(f"Our weights: {args.checkpoint} (`--checkpoint {args.checkpoint}`).")
         emit()
     emit(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from models.checkpoint import AUTO
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -12,11 +14,11 @@ def results_path(name: str) -> Path:
 
 
 def results_name(bench: str, checkpoint: str) -> str:
-    """``bench`` for the shipped weights, ``bench-<weights>`` for any other (``--checkpoint
-    refiner`` writes pitch-refiner.md), so a run on other weights never overwrites the
-    figures of the ones that ship."""
+    """``bench`` for the product's model (``"auto"``), ``bench-<weights>`` for any other
+    (``--checkpoint refiner`` writes pitch-refiner.md), so a run on other weights never
+    overwrites the figures of the model that ships as the default."""
     stem = Path(checkpoint).stem
-    return bench if stem == "default" else f"{bench}-{stem}"
+    return bench if stem == AUTO else f"{bench}-{stem}"
 
 
 def publish(name: str, text: str, *, echo: bool = True) -> Path:

@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from models.checkpoint import load_tracker
 
-    tracker = load_tracker("default", "cpu")
+    tracker = load_tracker("auto", "cpu")
     instruments = INSTRUMENTS[:2] if args.quick else INSTRUMENTS
     seconds = 20.0 if args.quick else args.seconds
     methods = ("ours", "praat", "rubberband")

@@ -16,7 +16,8 @@
    noise at 10 dB SNR through the whole plan and shift: corrected notes' residual measured by
    Praat on the output, and whether the audio outside the moved regions is bit-identical.
 
-Writes the tables to stdout and ``bench/results/rooms.md``.
+Writes the tables to stdout and ``bench/results/rooms.md`` (the product's ``auto`` model;
+``--checkpoint default`` or ``refiner`` writes ``rooms-default.md``, ``rooms-refiner.md``).
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-s", type=float, default=10.0, help="seconds of each clip scored")
     parser.add_argument("--quick", action="store_true", help="6 s clips, ours and Praat only")
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--checkpoint", default="default", help="our weights (name or .pt)")
+    parser.add_argument("--checkpoint", default="auto", help="our weights (name or .pt)")
     args = parser.parse_args(argv)
     if args.quick:
         args.clip_s, args.trackers = 6.0, "ours,praat"
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
     emit("# Pitch in real rooms (bench/rooms.py)")
     emit()
-    if args.checkpoint != "default":
+    if args.checkpoint != "auto":
         emit(f"Our weights: {args.checkpoint} (`--checkpoint {args.checkpoint}`).")
         emit()
     emit(
@@ -478,7 +479,7 @@ def _phantoms(
     sets: dict[str, list[dataset.Clip]],
     fns: dict[str, TrackFn],
     seconds: float,
-    checkpoint: str = "default",
+    checkpoint: str = "auto",
 ) -> None:
     from core.audio import to_mono
     from models.checkpoint import load_tracker
@@ -527,7 +528,7 @@ def _phantoms(
         )
 
 
-def _shifter(emit: Emit, *, quick: bool, checkpoint: str = "default") -> None:
+def _shifter(emit: Emit, *, quick: bool, checkpoint: str = "auto") -> None:
     from bench import retune
     from core.psola import FADE_S, shift_pitch
     from models.checkpoint import load_tracker

@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = dev_scores() if args.dev else [make_score(*tune) for tune in TUNES]
     from models.checkpoint import load_tracker
 
-    tracker = load_tracker("default", "cpu")
+    tracker = load_tracker("auto", "cpu")
     rng = np.random.default_rng(DEV_SEED if args.dev else 2026)
     instruments = INSTRUMENTS[:2] if args.quick else INSTRUMENTS
     per_instrument = 1 if args.quick else args.takes

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         src = tmp / "clip720p.mp4"
         make_long_clip(src, args.seconds, tmp)
-        tracker = load_tracker("default", "cpu")
+        tracker = load_tracker("auto", "cpu")
         correct_file(src, tmp / "warmup.mp4", CorrectOptions(), tracker=tracker)
 
         def warm() -> None:

@@ -167,7 +167,7 @@ def processing(src: Path, workdir: Path, repeats: int) -> dict[str, list[float]]
     from core.probe import probe
     from models.checkpoint import load_tracker
 
-    tracker = load_tracker("default", device="cpu")
+    tracker = load_tracker("auto", device="cpu")
     info = probe(src)
     assert info.audio is not None
     encoding = audio_encoding("ogg", sample_rate=info.sample_rate, channels=info.audio.channels)

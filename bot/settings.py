@@ -79,7 +79,7 @@ class Settings:
         stale_queued_s: how long a queued job may sit unclaimed before the sweeper re-enqueues it.
         sweep_interval_s: how often each worker looks for expired leases.
         workers: huey worker threads per worker process.
-        tracker: pitch model checkpoint, a shipped name ("default") or a path to a .pt file.
+        tracker: pitch model: a shipped name ("auto", "default", "refiner") or a .pt file.
         device: torch device for the pipeline (``cpu``, ``cuda``, ``cuda:1``...); None = auto.
         default_language: reply language for users who chose none (``ru`` or ``en``).
         work_dir: scratch space for downloads and results (one sub-directory per job).
@@ -119,7 +119,7 @@ class Settings:
     health_max_queued_s: float = 0.0  # `smask health`: unhealthy past this wait (0: off)
     sweep_interval_s: float = 30.0
     workers: int = 1
-    tracker: str = "default"
+    tracker: str = "auto"
     device: str | None = None
     default_language: str = "ru"
     work_dir: Path = Path("var/work")
@@ -212,7 +212,7 @@ class Settings:
             health_max_queued_s=health_max_queued_s,
             sweep_interval_s=_float(env, "SMASK_SWEEP_INTERVAL_S", 30.0),
             workers=_int(env, "SMASK_WORKERS", 1),
-            tracker=env.get("SMASK_TRACKER", "").strip() or "default",
+            tracker=env.get("SMASK_TRACKER", "").strip() or "auto",
             device=env.get("SMASK_DEVICE", "").strip() or None,
             default_language=language,
             work_dir=Path(env.get("SMASK_WORK_DIR", "").strip() or state / "work").resolve(),

@@ -244,9 +244,10 @@ def _cmd_correct(args: argparse.Namespace) -> int:
 def _check_weights(args: argparse.Namespace) -> None:
     """An unknown ``--weights`` is a bad option: one line, exit code 2, before any decoding.
 
-    Only another model than the default is looked up here (that import brings torch in
-    before the decode starts, which the default's cold start keeps overlapped)."""
-    if args.weights == "default":
+    The product's model and the per-frame one always ship; any other is looked up here
+    (that import brings torch in before the decode starts, which the default's cold start
+    keeps overlapped)."""
+    if args.weights in ("auto", "default"):
         return
     from core.pitch import shipped_weights, weights_path
 
@@ -260,9 +261,10 @@ def _check_weights(args: argparse.Namespace) -> None:
 def _add_weights(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--weights",
-        default="default",
-        help="pitch model: default; refiner (steadier in noisy, echoing rooms, but it smooths "
-        "very short notes into their neighbours); or a .pt file",
+        default="auto",
+        help="pitch model: auto (the refiner only on noisy, echoing takes, by their "
+        "harmonicity); default (never the refiner); refiner (always: steadier in noisy, "
+        "echoing rooms, but it smooths very short notes into their neighbours); or a .pt file",
     )
 
 

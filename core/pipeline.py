@@ -81,9 +81,11 @@ class CorrectOptions:
             outside it is nudged, not jumped onto the target.
         instrument: a preset from data/instruments.csv; pitch outside its range is ignored.
         device: torch device for tracking and shifting; None picks CUDA when available.
-        weights: the pitch model when the caller passes no tracker: ``"default"``,
-            ``"refiner"`` (time context: steadier in noisy, echoing rooms, but it smooths very
-            short notes into their neighbours; models/weights/README.rst) or a ``.pt`` file.
+        weights: the pitch model when the caller passes no tracker: ``"auto"`` (the temporal
+            refiner on takes whose harmonicity is below 12 dB: noisy, echoing rooms),
+            ``"default"`` (never), ``"refiner"`` (always: steadier in noisy, echoing rooms, but
+            it smooths very short notes into their neighbours; models/weights/README.rst) or a
+            ``.pt`` file.
         score: the tune the take is checked against (core.score); None corrects each note to
             the nearest one as above.
         transpose: semitones from the score's written pitch to the sound played (performed =
@@ -102,7 +104,7 @@ class CorrectOptions:
     deadband_cents: float = 0.0
     instrument: str | None = None
     device: str | None = None
-    weights: str = "default"
+    weights: str = "auto"
     score: Score | None = None
     transpose: int | None = None
     fix_wrong_notes: bool = False
@@ -218,7 +220,7 @@ def preload() -> None:
 
 
 def load_tracker_in_background(
-    tracker: Tracker | None, device: str | None, weights: str = "default"
+    tracker: Tracker | None, device: str | None, weights: str = "auto"
 ) -> Tracker | Callable[[], Tracker]:
     """The tracker, or a callable that waits for it while it loads in a thread of its own.
 

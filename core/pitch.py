@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import csv
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,11 @@ class PitchTrack:
     f0_hz: npt.NDArray[np.float64]
     voiced_prob: npt.NDArray[np.float32]
     hop_s: float = HOP_S
+    # The take's harmonicity (models.decode.harmonicity_db over its first GATE_VOICED_FRAMES
+    # voiced frames; inf when too few are voiced) as the first pass read it (the body's, for
+    # the "auto" model: what its gate acted on), and whether a temporal refiner read the take.
+    harmonicity_db: float = math.inf
+    refined: bool = False
 
     def __post_init__(self) -> None:
         if self.f0_hz.shape != self.voiced_prob.shape or self.f0_hz.ndim != 1:
@@ -122,22 +128,23 @@ def track_pitch(
 
 
 def shipped_weights() -> list[str]:
-    """Names of the pitch models shipped in models/weights (``"default"``, ``"refiner"``)."""
-    from models.checkpoint import WEIGHTS_DIR
+    """Names of the shipped pitch models: ``"auto"`` and the files in models/weights
+    (``"default"``, ``"refiner"``)."""
+    from models.checkpoint import AUTO, WEIGHTS_DIR
 
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+    return [AUTO, *sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))]
 
 
 def weights_path(name_or_path: str) -> Path:
     """Where a shipped model's name or a ``.pt`` path points (it may not exist)."""
-    from models.checkpoint import resolve
+    from models.checkpoint import AUTO, AUTO_WEIGHTS, resolve
 
-    return resolve(name_or_path)
+    return resolve(AUTO_WEIGHTS if name_or_path == AUTO else name_or_path)
 
 
-def shipped_tracker(device: str | None = None, weights: str = "default") -> Tracker:
-    """Shipped weights (``"default"``, ``"refiner"``) or a ``.pt`` file on ``device`` (CUDA
-    when available if None), loaded once."""
+def shipped_tracker(device: str | None = None, weights: str = "auto") -> Tracker:
+    """A shipped model (``"auto"``, ``"default"``, ``"refiner"``) or a ``.pt`` file on
+    ``device`` (CUDA when available if None), loaded once."""
     from models.checkpoint import load_tracker
 
     return load_tracker(weights, device or default_device())
@@ -224,10 +231,113 @@ def track_source(
 
     Each chunk waits only for the samples it needs (plus a little context), so on a spool
     that is still being written the tracker follows the decoder; no whole-clip array is made.
+
+    A tracker with a harmonicity gate (``load_tracker("auto")``) starts with its body alone
+    and reads the take's harmonicity from its first ``decode.GATE_VOICED_FRAMES`` voiced
+    frames (5 s of notes). At or above the gate it goes on as it started; below it (a noisy,
+    echoing room) it starts over with its temporal refiner and the longer lag search of a
+    noisy take (``models.decode.NOISY_SEARCH``), so a noisy take costs one pass plus its first
+    seconds, and both passes follow a decoder that is still writing.
     """
+    tracker = _ready_tracker(tracker, device)
+    gate = tracker.harmonicity_gate_db if tracker.refiner is not None else None
+    if gate is None:
+        return track_pass(
+            source, tracker, refine=True, chunk_frames=chunk_frames, threshold=threshold
+        )
+    body = _pass_chunks(source, tracker, refine=False, chunk_frames=chunk_frames)
+    parts: list[_Chunk] = []
+    for part in body:
+        parts.append(part)
+        if _voiced_frames(parts) >= decode.GATE_VOICED_FRAMES:
+            break
+    reading = _harmonicity(parts)
+    if reading >= gate:
+        parts.extend(body)
+        return _finish(parts, threshold, harmonicity_db=reading, refined=False)
+    body.close()
+    noisy = _pass_chunks(
+        source, tracker, refine=True, search=decode.NOISY_SEARCH, chunk_frames=chunk_frames
+    )
+    return _finish(list(noisy), threshold, harmonicity_db=reading, refined=True)
+
+
+@torch.inference_mode()
+def track_pass(
+    source: AudioSource,
+    tracker: Tracker,
+    *,
+    refine: bool,
+    search: decode.LagSearch = decode.CLEAN_SEARCH,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    threshold: float = voicing.DEFAULT_THRESHOLD,
+) -> PitchTrack:
+    """One pass of :func:`track_source` over ``source`` on ``tracker``'s device, with or
+    without its refiner, the sub-cent refinement reading the waveform as ``search`` says
+    (a noisy take's: ``models.decode.NOISY_SEARCH``); no gate."""
+    parts = list(
+        _pass_chunks(source, tracker, refine=refine, search=search, chunk_frames=chunk_frames)
+    )
+    return _finish(
+        parts,
+        threshold,
+        harmonicity_db=_harmonicity(parts),
+        refined=refine and tracker.refiner is not None,
+    )
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One chunk's frames: refined f0 (Hz), the lag search's NCCF peak, capped voicing."""
+
+    f0_hz: torch.Tensor
+    periodicity: torch.Tensor
+    voiced_prob: torch.Tensor
+
+
+def _voiced_frames(parts: list[_Chunk]) -> int:
+    return sum(int((p.voiced_prob >= voicing.DEFAULT_THRESHOLD).sum()) for p in parts)
+
+
+def _harmonicity(parts: list[_Chunk]) -> float:
+    """The gate's reading: the first ``GATE_VOICED_FRAMES`` frames voiced before smoothing
+    (a frame's own answer, so it does not depend on where the chunks end), at the default
+    voicing threshold whatever the caller's: which notes the gate listens to is not the
+    caller's choice of which frames to report."""
+    if not parts:
+        return math.inf
+    periodicity = torch.cat([p.periodicity for p in parts])
+    voiced = torch.cat([p.voiced_prob for p in parts]) >= voicing.DEFAULT_THRESHOLD
+    voiced &= torch.cumsum(voiced.int(), 0) <= decode.GATE_VOICED_FRAMES
+    return decode.harmonicity_db(periodicity, voiced)
+
+
+def _finish(
+    parts: list[_Chunk], threshold: float, *, harmonicity_db: float, refined: bool
+) -> PitchTrack:
+    if not parts:
+        return PitchTrack(np.zeros(0, np.float64), np.zeros(0, np.float32))
+    prob = voicing.median_smooth(torch.cat([p.voiced_prob for p in parts]))
+    f0_all = voicing.apply_threshold(torch.cat([p.f0_hz for p in parts]), prob.double(), threshold)
+    return PitchTrack(
+        f0_all.numpy().astype(np.float64),
+        prob.numpy().astype(np.float32),
+        harmonicity_db=harmonicity_db,
+        refined=refined,
+    )
+
+
+def _pass_chunks(
+    source: AudioSource,
+    tracker: Tracker,
+    *,
+    refine: bool,
+    chunk_frames: int,
+    search: decode.LagSearch = decode.CLEAN_SEARCH,
+) -> Generator[_Chunk, None, None]:
+    """The chunks of one pass, each computed when asked for (a caller may stop early)."""
     from core.audio import to_mono
 
-    tracker = _ready_tracker(tracker, device)
     dev = tracker.device
     sample_rate = source.sample_rate
     params = tracker.cqt_params
@@ -236,15 +346,13 @@ def track_source(
         wave = to_mono(source.read(start, stop))
         return torch.from_numpy(np.ascontiguousarray(wave)).to(dev)
 
-    f0_parts: list[torch.Tensor] = []
-    prob_parts: list[torch.Tensor] = []
     pitch_path = decode.PitchPath()
     hop_fine = round(HOP_S * decode.REFINE_SAMPLE_RATE)
     high = params.high() if params.high_n_bins else None
     high_reach_s = high.kernel_width / high.sample_rate if high is not None else 0.0
     # The temporal refiner reads this many frames each side: the network also runs over them
     # (clipped to the clip, where the refiner pads as a one-shot run does) and they are cut off.
-    context = tracker.context_frames
+    context = tracker.context_frames if refine else 0
     onset_ratio = decode.ONSET_RATIO_REFINED if context else decode.ONSET_RATIO
     first = 0
     while True:
@@ -292,7 +400,9 @@ def track_source(
         fine.hold(min(a for a, _ in spans), max(b for _, b in spans))
         piece = coarse(c0, c1)
         high_piece = band(h0, h1)[None] if band is not None else None
-        pitch_probs, voiced = tracker(piece[None], high_piece, frames=hi - lo if context else None)
+        pitch_probs, voiced = tracker(
+            piece[None], high_piece, frames=hi - lo if context else None, refine=refine
+        )
         if context:
             pitch_probs = pitch_probs[:, first - lo : ahead - lo]
             voiced = voiced[:, first - lo : ahead - lo]
@@ -306,20 +416,19 @@ def track_source(
         )
         fine_piece = fine(f0_lo, f0_hi)
         centers = torch.arange(first, stop, device=dev) * hop_fine - f0_lo
-        f0, _periodicity = decode.refine_f0_hz(fine_piece, centers, decode.midi_to_hz(midi))
-        f0_parts.append(f0.cpu())
+        f0, periodicity = decode.refine_f0_hz(
+            fine_piece,
+            centers,
+            decode.midi_to_hz(midi),
+            window_s=search.window_s,
+            min_lag_s=search.min_lag_s,
+        )
         peak = pitch_probs[0, : stop - first].amax(dim=-1)
-        prob_parts.append(voicing.cap_by_pitch_peak(voiced[0, : stop - first], peak).float().cpu())
+        capped = voicing.cap_by_pitch_peak(voiced[0, : stop - first], peak).float()
+        yield _Chunk(f0.cpu(), periodicity.cpu(), capped.cpu())
         first = stop
         if total is not None and first >= total:
             break
-
-    if not f0_parts:
-        return PitchTrack(np.zeros(0, np.float64), np.zeros(0, np.float32))
-    f0_all = torch.cat(f0_parts)
-    prob = voicing.median_smooth(torch.cat(prob_parts))
-    f0_all = voicing.apply_threshold(f0_all, prob.double(), threshold)
-    return PitchTrack(f0_all.numpy().astype(np.float64), prob.numpy().astype(np.float32))
 
 
 def track_file(

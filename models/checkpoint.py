@@ -19,17 +19,21 @@ from typing import Any
 import torch
 
 from models.cqt import CqtKernels, CqtParams
+from models.decode import REFINE_BELOW_HARMONICITY_DB
 from models.network import NetworkHparams, Tracker
 
 FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
+# The product's pitch model: not a file but refiner.pt gated by harmonicity (load_tracker).
+AUTO = "auto"
+AUTO_WEIGHTS = "refiner"
 _CACHE: dict[tuple[str, str], Tracker] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A bundled name (``"default"``) or a path to a ``.pt`` file."""
+    """A bundled name (``"default"``, ``"refiner"``) or a path to a ``.pt`` file."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".pt" or candidate.exists():
         return candidate.resolve()
@@ -84,16 +88,25 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load_tracker(name_or_path: str | Path = "default", device: str = "cpu") -> Tracker:
-    """The tracker in eval mode on ``device``, loaded once per (file, device)."""
-    path = resolve(name_or_path)
-    key = (str(path), str(torch.device(device)))
+def load_tracker(name_or_path: str | Path = AUTO, device: str = "cpu") -> Tracker:
+    """The tracker in eval mode on ``device``, loaded once per (file, device).
+
+    ``"auto"`` (the product's model) is ``refiner.pt`` with its refiner gated by the take's
+    harmonicity (``models.decode.REFINE_BELOW_HARMONICITY_DB``): its body is ``default.pt``'s
+    bit for bit, so a clean take gets exactly what ``"default"`` gives, a noisy, echoing one
+    what ``"refiner"`` gives. It is cached apart from ``"refiner"``, which refines every take.
+    """
+    gated = str(name_or_path) == AUTO
+    path = resolve(AUTO_WEIGHTS if gated else name_or_path)
+    key = (f"{path}{'#gated' if gated else ''}", str(torch.device(device)))
     with _CACHE_LOCK:
         tracker = _CACHE.get(key)
         if tracker is None:
             if not path.is_file():
                 raise FileNotFoundError(f"no pitch model at {path}")
             tracker = build_tracker(read_checkpoint(path), device)
+            if gated:
+                tracker.harmonicity_gate_db = REFINE_BELOW_HARMONICITY_DB
             _CACHE[key] = tracker
         return tracker
 

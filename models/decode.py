@@ -31,6 +31,7 @@ Both stages are plain functions on batched torch tensors, so they run on the tra
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -43,6 +44,16 @@ REFINE_SAMPLE_RATE = 16000  # Hz, rate of the waveform the lag search reads
 # longest lag) still fits a 1024-point FFT: 50 ms would take 2048 and half again the time.
 REFINE_WINDOW_S = 0.0375
 MIN_LAG_S = 0.006  # s, shortest lag searched (high notes use a multiple of their period)
+# A take below the harmonicity gate (REFINE_BELOW_HARMONICITY_DB: noise, echo) is searched at
+# lags of at least 12 ms (two periods of a 165 Hz note, not one): noise moves the NCCF's peak by
+# about as many samples whatever the lag, so a longer lag divides its error in cents. On
+# bench.gate's unseen rooms at 10 dB the steady median against the room's truth falls 1.44 ->
+# 1.28 c (bench.rooms: 1.08 -> 0.91). A 50 ms window as well went further (1.17; bench.rooms
+# 0.85) but cost 2048-point FFTs and followed the pitch inside a note less closely: the violin
+# and the noisy takes of bench.rooms' shifter section came out 0.1-0.2 c further from their
+# targets after correction (10 dB median 0.75 -> 0.92 c). Clean takes keep 6 ms: their error
+# is a fifth of a cent already.
+NOISY_MIN_LAG_S = 0.012
 SEARCH_CENTS = 60.0  # cents, half-width of the refinement window around the coarse pitch
 LOWEST_F0_HZ = 55.0  # Hz, below this a frame keeps its coarse pitch
 # Refined up to a third of the rate (5.3 kHz at 16 kHz, past C8 and whistling's top): a period
@@ -56,6 +67,18 @@ ONSET_RATIO = 0.1  # new note's probability / old note's at which a frame joins 
 # child's sung take up to 90 ms before she sang it. There a frame joins the new note only where
 # the new note is at least as probable.
 ONSET_RATIO_REFINED = 1.0
+# The "auto" model (models.checkpoint.load_tracker("auto")): refiner.pt's temporal refiner reads
+# a take only when the take's median harmonicity (:func:`harmonicity_db`) is below this. On
+# takes the bench never measures (`python -m bench.gate`: unseen FluidR3 phrases in unseen
+# random rooms with the training noises, dry to 0 dB SNR) the refiner gets more steady frames
+# right below 14 dB and about as many above, where its 0.41 s of context only smooths a
+# learner's short notes (bench.score). Real phone takes sit at 14-15 dB (the child's sung
+# take, the flute take), synthesized learners' takes at 18-30: 12 dB leaves them a margin.
+REFINE_BELOW_HARMONICITY_DB = 12.0
+MIN_HARMONIC_FRAMES = 10  # a take with fewer voiced frames counts as clean (no refiner)
+# The gate reads the take's first 500 voiced frames (5 s of notes; the whole take if it has
+# fewer), so the chosen pass can start before the take is decoded to its end.
+GATE_VOICED_FRAMES = 500
 ONSET_MAX_FRAMES = 10  # 100 ms: how long an old note may ring over a new one
 ONSET_HOLD_FRAMES = 3  # the new note must hold this long to count as a note change
 PATH_JUMP = 10.0  # log-probability a note change costs on the pitch path (PitchPath)
@@ -64,6 +87,18 @@ PATH_LAG_FRAMES = 25  # 250 ms: how far the path looks ahead before it settles a
 ONSET_CONTEXT_FRAMES = ONSET_MAX_FRAMES + ONSET_HOLD_FRAMES
 # Frames after a chunk a chunked run must decode for its last frame to be final.
 CONTEXT_FRAMES = ONSET_CONTEXT_FRAMES + PATH_LAG_FRAMES
+
+
+@dataclass(frozen=True)
+class LagSearch:
+    """What :func:`refine_f0_hz` reads of the waveform: its correlation window and shortest lag."""
+
+    window_s: float = REFINE_WINDOW_S
+    min_lag_s: float = MIN_LAG_S
+
+
+CLEAN_SEARCH = LagSearch()
+NOISY_SEARCH = LagSearch(REFINE_WINDOW_S, NOISY_MIN_LAG_S)
 
 
 class PitchPath:
@@ -254,7 +289,9 @@ def refine_f0_hz(
     min_lag = round(min_lag_s * sample_rate)
     ratio = 2.0 ** (search_cents / 1200.0) - 1.0
     max_period = sample_rate / LOWEST_F0_HZ
-    max_lag = math.ceil((min_lag + max_period) * (1.0 + ratio)) + 2
+    # The k-th period, k = ceil(min_lag / T0), is T0 <= max_period when T0 >= min_lag and
+    # under min_lag + T0 < 2 * min_lag when not: the longest lag any frame can ask for.
+    max_lag = math.ceil(max(max_period, 2.0 * min_lag) * (1.0 + ratio)) + 2
     seg_len = window + max_lag + 1
 
     f0 = coarse_f0_hz.double()
@@ -293,6 +330,20 @@ def refine_f0_hz(
     f0_out = torch.where(use, refined, f0_out)
     periodicity = torch.where(valid, peak, torch.zeros_like(peak)).float()
     return f0_out, periodicity
+
+
+def harmonicity_db(periodicity: torch.Tensor, voiced: torch.Tensor) -> float:
+    """Median harmonics-to-noise ratio (dB) of the ``voiced`` frames: ``10 log10(r / (1 - r))``
+    of each frame's NCCF peak ``r`` (:func:`refine_f0_hz`), Boersma's harmonicity (Praat).
+
+    Why: the periodic part of a frame against the rest is what noise and a room's echo take
+    away from a note, whatever the instrument, so one number tells a take from a quiet room
+    from one in a noisy, echoing one. ``inf`` when fewer than ``MIN_HARMONIC_FRAMES`` are voiced.
+    """
+    r = periodicity[voiced].double().clamp(1e-4, 1.0 - 1e-4)
+    if int(r.numel()) < MIN_HARMONIC_FRAMES:
+        return math.inf
+    return float(torch.median(10.0 * torch.log10(r / (1.0 - r))))
 
 
 def lagged_nccf(seg: torch.Tensor, window: int, n_lags: int) -> torch.Tensor:

@@ -218,6 +218,10 @@ class Tracker(nn.Module):
         self.refiner = (
             TemporalRefiner(hparams, cqt.bins_per_octave) if hparams.refiner_channels else None
         )
+        # None: the refiner (if any) reads every take. A number (dB): it reads only takes whose
+        # median harmonicity is below it, the rest get the body alone (core.pitch.track_source;
+        # models.checkpoint.load_tracker("auto") sets models.decode.REFINE_BELOW_HARMONICITY_DB).
+        self.harmonicity_gate_db: float | None = None
 
     def with_refiner(self, channels: int) -> Tracker:
         """This tracker's front end and body (weights copied) with a fresh refiner of
@@ -284,17 +288,19 @@ class Tracker(nn.Module):
         padded_high: torch.Tensor | None = None,
         *,
         frames: int | None = None,
+        refine: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded CQT-rate audio ``[batch, samples]`` (and, for a tracker with a high band, the
         same frames padded at its rate) -> (pitch probabilities ``[batch, frames,
         n_pitch_bins]``, voicing probability ``[batch, frames]``). With a refiner, the frames
         given are the whole clip (or a stretch with ``context_frames`` to spare each side);
         ``frames``: keep only the first that many (a piece shorter than the CQT's longest
-        kernel yields frames past the clip's end, which the refiner must not read)."""
+        kernel yields frames past the clip's end, which the refiner must not read); ``refine``
+        False: the body's answers alone, as the same weights without a refiner give them."""
         pitch_logits, voicing_logit, loudness = self.frame_logits(padded_audio, padded_high)
         if frames is not None:
             pitch_logits, voicing_logit = pitch_logits[:, :frames], voicing_logit[:, :frames]
             loudness = loudness[:, :frames]
-        if self.refiner is not None:
+        if self.refiner is not None and refine:
             pitch_logits = self.refiner(pitch_logits, voicing_logit, loudness)
         return torch.sigmoid(pitch_logits), torch.sigmoid(voicing_logit)

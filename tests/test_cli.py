@@ -85,7 +85,7 @@ def test_correct_refuses_a_playlist_and_writes_nothing(tmp_path: Path) -> None:
         (["--a4", "la"], "expected Hz such as 442, or auto"),
         (
             ["--weights", "fancy"],
-            "--weights: no pitch model 'fancy': the shipped ones are default, refiner",
+            "--weights: no pitch model 'fancy': the shipped ones are auto, default, refiner",
         ),
     ],
 )
