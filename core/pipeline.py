@@ -641,6 +641,8 @@ def _report(
         f0_after_hz=shown_after,
         missed=missed,
         score=score_report,
+        harmonicity_db=track.harmonicity_db if np.isfinite(track.harmonicity_db) else None,
+        noisy_recording=track.noisy,
     )
 
 

@@ -61,6 +61,12 @@ class PitchTrack:
         return int(self.f0_hz.shape[0])
 
     @property
+    def noisy(self) -> bool:
+        """The take reads as recorded in noise or echo: under the "auto" model's gate
+        (``models.decode.REFINE_BELOW_HARMONICITY_DB``), whatever model tracked it."""
+        return self.harmonicity_db < decode.REFINE_BELOW_HARMONICITY_DB
+
+    @property
     def times_s(self) -> npt.NDArray[np.float64]:
         return np.arange(len(self), dtype=np.float64) * self.hop_s
 

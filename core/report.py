@@ -114,6 +114,10 @@ class Report:
     f0_after_hz: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
     missed: list[MissedReport] = field(default_factory=list)
     score: ScoreReport | None = None  # None: no tune given (nearest-note correction)
+    # The take's harmonicity (dB, core.pitch.PitchTrack; None: too few notes to read it) and
+    # whether it reads as recorded in noise or echo: the text then suggests a quieter place.
+    harmonicity_db: float | None = None
+    noisy_recording: bool = False
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -140,6 +144,10 @@ class Report:
             "a4_hz": round(self.a4_hz, 3),
             "mode": self.mode,
             "duration_s": round(self.duration_s, 3),
+            "harmonicity_db": (
+                None if self.harmonicity_db is None else round(self.harmonicity_db, 1)
+            ),
+            "noisy_recording": self.noisy_recording,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,6 +207,11 @@ class Report:
                 lines.append(f"Сильнее всего фальшивили: {items}.")
             else:
                 lines.append("Все ноты и так были почти точно в тон.")
+            if self.noisy_recording:
+                lines.append(
+                    "Запись шумная или гулкая: я слушал особенно внимательно, но точнее всего "
+                    "получится, если записать поближе к телефону и там, где тише."
+                )
         else:
             lines = [
                 f"Notes: {len(self.notes)}, corrected: {self.n_corrected}.",
@@ -213,6 +226,11 @@ class Report:
                 lines.append(f"Most out of tune: {items}.")
             else:
                 lines.append("Every note was already almost exactly in tune.")
+            if self.noisy_recording:
+                lines.append(
+                    "The recording is noisy or echoey: I listened extra carefully, but the "
+                    "check is most accurate close to the phone in a quieter place."
+                )
         return "\n".join(self._score_lines(lang) + lines)
 
     def _score_lines(self, lang: str) -> list[str]:

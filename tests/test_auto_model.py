@@ -128,3 +128,18 @@ def test_the_gate_listens_to_the_notes_whatever_threshold_the_caller_reports_at(
     everything = track_pitch(audio, RATE, tracker=tracker, threshold=0.0)
     assert not usual.refined and not everything.refined
     assert everything.harmonicity_db == usual.harmonicity_db
+
+
+def test_the_report_tells_a_noisy_recording_from_a_clean_one() -> None:
+    from core.pipeline import CorrectOptions, correct_audio
+
+    tracker = load_tracker("auto", "cpu")
+    clean = melody(6.0)
+    _, quiet = correct_audio(clean[None], RATE, CorrectOptions(), tracker=tracker)
+    _, loud = correct_audio(noisy(clean, 3.0)[None], RATE, CorrectOptions(), tracker=tracker)
+    assert not quiet.noisy_recording and quiet.harmonicity_db is not None
+    assert quiet.harmonicity_db >= decode.REFINE_BELOW_HARMONICITY_DB
+    assert "noisy or echoey" not in quiet.to_text("en")
+    assert loud.noisy_recording and loud.harmonicity_db is not None
+    assert loud.harmonicity_db < decode.REFINE_BELOW_HARMONICITY_DB
+    assert "шумная или гулкая" in loud.to_text()

@@ -75,6 +75,19 @@ def test_text_when_everything_was_in_tune() -> None:
     assert "almost exactly in tune" in report.to_text("en")
 
 
+def test_a_noisy_recording_is_named_with_a_tip_in_both_languages() -> None:
+    from dataclasses import replace
+
+    clean = make_report()
+    noisy = replace(clean, harmonicity_db=7.34, noisy_recording=True)
+    assert "шумная или гулкая" not in clean.to_text() and "noisy" not in clean.to_text("en")
+    assert "шумная или гулкая" in noisy.to_text() and "поближе к телефону" in noisy.to_text()
+    assert "noisy or echoey" in noisy.to_text("en")
+    summary = json.loads(json.dumps(noisy.to_dict()))["summary"]
+    assert summary["harmonicity_db"] == 7.3 and summary["noisy_recording"] is True
+    assert clean.to_dict()["summary"]["harmonicity_db"] is None
+
+
 def test_plot_writes_a_chat_sized_png(tmp_path: Path) -> None:
     path = tmp_path / "pitch.png"
     make_report().plot(path)
