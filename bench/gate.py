@@ -55,7 +55,11 @@ class Take:
     steady: int
 
 
-def measure(cache: Path, clip_s: float) -> list[Take]:
+def material(
+    cache: Path, clip_s: float
+) -> tuple[list[dataset.Clip], list[augment.FloatArray], dict[str, augment.FloatArray]]:
+    """The phrases, room impulse responses and noises no other bench (and no training run)
+    draws: FluidR3 phrases of seed 31337, rooms and noise banks of seed 999."""
     clips = dataset.render_clips(
         synth.FLUIDR3,
         sorted(synth.MELODY_PROGRAMS),
@@ -64,8 +68,15 @@ def measure(cache: Path, clip_s: float) -> list[Take]:
         seed=31337,
         cache_dir=cache,
     )
-    irs = augment.room_bank(999, 16, RATE, cache)
-    noises = augment.noise_bank(999, 60.0, RATE, cache)
+    return (
+        clips,
+        augment.room_bank(999, 16, RATE, cache),
+        augment.noise_bank(999, 60.0, RATE, cache),
+    )
+
+
+def measure(cache: Path, clip_s: float) -> list[Take]:
+    clips, irs, noises = material(cache, clip_s)
     trackers = {name: load_tracker(name, "cpu") for name in ("default", "refiner", "auto")}
     rng = np.random.default_rng(5)
     takes = []
@@ -89,16 +100,7 @@ def measure(cache: Path, clip_s: float) -> list[Take]:
 def lag_searches(cache: Path, clip_s: float) -> list[str]:
     """Rows: the refiner's pass with each lag search on the same phrases in rooms of known
     impulse response (so the room's truth can be scored), no noise and 10 dB."""
-    clips = dataset.render_clips(
-        synth.FLUIDR3,
-        sorted(synth.MELODY_PROGRAMS),
-        clips_per_program=1,
-        clip_s=clip_s,
-        seed=31337,
-        cache_dir=cache,
-    )
-    irs = augment.room_bank(999, 16, RATE, cache)
-    noises = augment.noise_bank(999, 60.0, RATE, cache)
+    clips, irs, noises = material(cache, clip_s)
     kinds = ("pink", "babble", "tv")
     rng = np.random.default_rng(11)
     scenes = []
