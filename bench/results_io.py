@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.checkpoint import AUTO
-
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -18,7 +16,9 @@ def results_name(bench: str, checkpoint: str) -> str:
     (``--checkpoint refiner`` writes pitch-refiner.md), so a run on other weights never
     overwrites the figures of the model that ships as the default."""
     stem = Path(checkpoint).stem
-    return bench if stem == AUTO else f"{bench}-{stem}"
+    # models.checkpoint.AUTO, spelled out: that module imports torch, which the benches
+    # that only time the bot and ffmpeg do not load.
+    return bench if stem == "auto" else f"{bench}-{stem}"
 
 
 def publish(name: str, text: str, *, echo: bool = True) -> Path:

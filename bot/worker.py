@@ -280,7 +280,15 @@ class Worker:
         if await asyncio.to_thread(
             jobs_mod.finish, self.store, job.job_id, me, "done", result_message_id=message_id
         ):
-            log.info("job %s: done, answered with message %s", job.job_id, message_id)
+            heard = report.harmonicity_db
+            log.info(
+                "job %s: done, answered with message %s; %d notes, harmonicity %s%s",
+                job.job_id,
+                message_id,
+                len(report.notes),
+                "-" if heard is None else f"{heard:.1f} dB",
+                " (noisy or echoing recording)" if report.noisy_recording else "",
+            )
             await self._progress(api, job, "done_ack")
 
     async def _download(self, job: Job, src: Path) -> None:

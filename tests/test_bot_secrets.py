@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -185,6 +186,10 @@ async def test_vk_unreachable_in_each_phase_leaks_no_token(
         assert "attempt 1 failed (" in text
     else:
         assert "could not edit" in text or "video upload failed" in text
+        # The operator's line for a finished job: what was heard and how cleanly.
+        assert re.search(
+            r"done, answered with message \d+; \d+ notes, harmonicity \d+\.\d dB", text
+        )
 
 
 async def _ack(fake: FakeVK, settings: Settings) -> int:
