@@ -143,3 +143,19 @@ def test_the_report_tells_a_noisy_recording_from_a_clean_one() -> None:
     assert loud.noisy_recording and loud.harmonicity_db is not None
     assert loud.harmonicity_db < decode.REFINE_BELOW_HARMONICITY_DB
     assert "шумная или гулкая" in loud.to_text()
+
+
+def test_a_noisy_take_still_being_decoded_starts_over_and_matches_the_one_shot_run() -> None:
+    """The refined pass starts again at frame 0 while the spool is still being written."""
+    from core.pitch import track_source
+    from tests.test_stream import fill_slowly
+
+    take = noisy(melody(12.0), 3.0)
+    tracker = load_tracker("auto", "cpu")
+    whole = track_pitch(take, RATE, tracker=tracker, chunk_frames=100_000)
+    with fill_slowly(np.stack([take, take]), rate=RATE) as spool:
+        streamed = track_source(spool, tracker=tracker, chunk_frames=211)
+    assert whole.refined and streamed.refined
+    assert streamed.harmonicity_db == pytest.approx(whole.harmonicity_db, abs=1e-6)
+    assert np.array_equal(np.isnan(streamed.f0_hz), np.isnan(whole.f0_hz))
+    np.testing.assert_allclose(streamed.f0_hz, whole.f0_hz, rtol=1e-7)

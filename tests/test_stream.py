@@ -50,9 +50,9 @@ def melody(seconds: float = 9.0, *, stereo_differs: bool = True) -> np.ndarray:
     return (np.stack([tone, right]) + (noise if stereo_differs else noise[:1])).astype(np.float32)
 
 
-def fill_slowly(audio: np.ndarray, piece: int = 7777) -> PcmSpool:
+def fill_slowly(audio: np.ndarray, piece: int = 7777, rate: int = SR) -> PcmSpool:
     """A spool written by a thread in odd-sized pieces, as ffmpeg's pipe delivers them."""
-    spool = PcmSpool(audio.shape[0], SR)
+    spool = PcmSpool(audio.shape[0], rate)
     data = np.ascontiguousarray(audio.T).astype("<f4").tobytes()
 
     def write() -> None:
