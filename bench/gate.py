@@ -11,10 +11,11 @@ for training (seed 31337), in random rooms drawn like the training rooms but fro
 (models.augment.room_bank seed 999: never the bench.rooms geometries) with the training noise
 kinds from another bank (seed 999), at fixed SNRs from dry to 0 dB. It reports steady-frame RPA
 for both models by SNR and by the take's harmonicity, the steady median of the noisy takes'
-longer lag search (models.decode.NOISY_SEARCH) against shorter ones, and the harmonicity of
-the real takes.
+longer lag search (models.decode.NOISY_SEARCH) against shorter ones, bench.score's learners'
+takes in those rooms at 10 dB checked against their tunes by each model, and the harmonicity
+of the real takes.
 
-Run: ``python -m bench.gate`` (about a minute; writes bench/results/gate.md).
+Run: ``python -m bench.gate`` (about a minute and a half; writes bench/results/gate.md).
 """
 
 from __future__ import annotations
@@ -134,6 +135,58 @@ def lag_searches(cache: Path, clip_s: float) -> list[str]:
     return rows
 
 
+def learners_in_noise(cache: Path, snr_db: float) -> list[str]:
+    """Rows: bench.score's learners' takes (same tunes, mistakes and rendering) in those rooms
+    with noise at ``snr_db``, checked against their tunes by each model: does the refiner's
+    smoothing of short notes cost more than its steadier pitch gives, where auto uses it?"""
+    import torch
+    import torchaudio.functional as taf
+
+    from bench import score as bs
+    from core.errors import InputError
+    from core.pipeline import CorrectOptions, plan_correction
+
+    _, irs, noises = material(cache, 1.0)
+    tunes = [bs.make_score(*tune) for tune in bs.TUNES]
+    rng, mix_rng = np.random.default_rng(2026), np.random.default_rng(77)
+    takes = []
+    for i, (inst, program, shift) in enumerate(bs.INSTRUMENTS):
+        for t_i in range(4):  # three takes with mistakes, one clean, as bench.score draws them
+            tune = tunes[(i + t_i) % len(tunes)]
+            take = bs.make_take(rng, tune, shift, f"{inst}/{tune.title}", clean=t_i == 3)
+            audio = bs.render(take, program, soundfont=bs.TIMGM6MB)
+            audio = taf.resample(torch.from_numpy(audio), bs.SR, RATE).numpy()
+            mixed = augment.room_mix(mix_rng, audio, RATE, irs, noises, snr_db=(snr_db, snr_db))
+            takes.append((take, mixed.audio))
+    rows = []
+    for name in ("default", "refiner", "auto"):
+        tracker = load_tracker(name, "cpu")
+        tally, refused = bs.Tally(), 0
+        for take, audio in takes:
+            try:
+                plan = plan_correction(
+                    audio[np.newaxis], RATE, CorrectOptions(score=take.score), tracker=tracker
+                )
+            except InputError:  # too quiet or too noisy to find a note: told to the user
+                refused += 1
+                continue
+            assert plan.alignment is not None
+            onsets = np.array([t.note.start_s for t in plan.targets])
+            verdicts = {
+                m.performed_index: (m.score_index, m.verdict)
+                for m in plan.alignment.matches
+                if m.onset_error_s is not None or m.verdict == "extra"
+            }
+            missed = [m.score_index for m in plan.alignment.missed]
+            bs.judge(take, verdicts, missed, onsets, tally)
+        rows.append(
+            f"| {name} | {tally.right / max(1, tally.judged):.3f} | {tally.score('wrong'):.3f} "
+            f"| {tally.score('missed'):.3f} | {tally.score('extra'):.3f} | {tally.unsegmented} "
+            f"| {refused} |"
+        )
+    return rows
+
+
 def _rpa(takes: list[Take], model: str) -> str:
     steady = sum(t.steady for t in takes)
     return f"{100 * sum(t.right[model] for t in takes) / max(1, steady):.2f}%"
@@ -191,6 +244,18 @@ def main(argv: list[str] | None = None) -> int:
         "| lag search | rooms, no noise | rooms + 10 dB |",
         "| --- | --- | --- |",
         *lag_searches(args.cache, args.clip_s),
+    ]
+    lines += [
+        "",
+        "Learners' takes in noise: bench.score's 24 takes (its tunes, mistakes and TimGM6mb "
+        "renders) in those rooms with the training noises at 10 dB, checked against their "
+        "tunes (bench.score's judge: performed notes matched to the right score note, F1 of "
+        "wrong, missed and extra notes; performed notes the note cutter merged away; takes "
+        "refused as too quiet or unpitched):",
+        "",
+        "| model | matched | wrong F1 | missed F1 | extra F1 | merged away | refused |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *learners_in_noise(args.cache, 10.0),
     ]
     lines += ["", "Harmonicity of real takes (auto's reading), none of them used above:", ""]
     auto = load_tracker("auto", "cpu")
