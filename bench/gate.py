@@ -148,16 +148,14 @@ def learners_in_noise(cache: Path, snr_db: float) -> list[str]:
 
     _, irs, noises = material(cache, 1.0)
     tunes = [bs.make_score(*tune) for tune in bs.TUNES]
-    rng, mix_rng = np.random.default_rng(2026), np.random.default_rng(77)
+    mix_rng = np.random.default_rng(77)
     takes = []
-    for i, (inst, program, shift) in enumerate(bs.INSTRUMENTS):
-        for t_i in range(4):  # three takes with mistakes, one clean, as bench.score draws them
-            tune = tunes[(i + t_i) % len(tunes)]
-            take = bs.make_take(rng, tune, shift, f"{inst}/{tune.title}", clean=t_i == 3)
-            audio = bs.render(take, program, soundfont=bs.TIMGM6MB)
-            audio = taf.resample(torch.from_numpy(audio), bs.SR, RATE).numpy()
-            mixed = augment.room_mix(mix_rng, audio, RATE, irs, noises, snr_db=(snr_db, snr_db))
-            takes.append((take, mixed.audio))
+    # bench.score's own draw: three takes with mistakes and one clean take per instrument.
+    rng = np.random.default_rng(2026)
+    for _, take in bs.learner_takes(rng, tunes, bs.INSTRUMENTS, 3, bs.TIMGM6MB):
+        audio = taf.resample(torch.from_numpy(take.audio), bs.SR, RATE).numpy()
+        mixed = augment.room_mix(mix_rng, audio, RATE, irs, noises, snr_db=(snr_db, snr_db))
+        takes.append((take, mixed.audio))
     rows = []
     for name in ("default", "refiner", "auto"):
         tracker = load_tracker(name, "cpu")
@@ -172,13 +170,8 @@ def learners_in_noise(cache: Path, snr_db: float) -> list[str]:
                 continue
             assert plan.alignment is not None
             onsets = np.array([t.note.start_s for t in plan.targets])
-            verdicts = {
-                m.performed_index: (m.score_index, m.verdict)
-                for m in plan.alignment.matches
-                if m.onset_error_s is not None or m.verdict == "extra"
-            }
             missed = [m.score_index for m in plan.alignment.missed]
-            bs.judge(take, verdicts, missed, onsets, tally)
+            bs.judge(take, bs.our_verdicts(plan), missed, onsets, tally)
         rows.append(
             f"| {name} | {tally.right / max(1, tally.judged):.3f} | {tally.score('wrong'):.3f} "
             f"| {tally.score('missed'):.3f} | {tally.score('extra'):.3f} | {tally.unsegmented} "

@@ -25,7 +25,7 @@ import argparse
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,36 @@ def render(
 
 
 # ----------------------------------------------------------------------------------------------
+
+
+def learner_takes(
+    rng: np.random.Generator,
+    scores: list[Score],
+    instruments: list[tuple[str, int, int]],
+    per_instrument: int,
+    soundfont: Path,
+) -> Iterator[tuple[int, Take]]:
+    """Each instrument's ``per_instrument`` takes with mistakes, then its clean one, each on
+    the next tune and rendered: (program, take), drawn from ``rng`` in this order."""
+    for i, (inst, program, shift) in enumerate(instruments):
+        for t_i in range(per_instrument + 1):
+            score = scores[(i + t_i) % len(scores)]
+            take = make_take(
+                rng, score, shift, f"{inst}/{score.title}", clean=t_i == per_instrument
+            )
+            take.audio = render(take, program, soundfont=soundfont)
+            yield program, take
+
+
+def our_verdicts(plan: Any) -> dict[int, tuple[int | None, str]]:
+    """The pipeline's reading of a take: segmented note -> (score index, verdict), for the
+    notes it aligned or called extra (what :func:`judge` scores)."""
+    assert plan.alignment is not None
+    return {
+        m.performed_index: (m.score_index, m.verdict)
+        for m in plan.alignment.matches
+        if m.onset_error_s is not None or m.verdict == "extra"
+    }
 
 
 def note_of(plan_onsets: npt.NDArray[np.float64], played: Played) -> int | None:
@@ -542,59 +572,54 @@ def main(argv: list[str] | None = None) -> int:
     lsd_plain: list[float] = []
     lsd_fixed: list[float] = []
     n_takes = 0
-    for i, (inst, program, shift) in enumerate(instruments):
-        for t_i in range(per_instrument + 1):
-            clean = t_i == per_instrument
-            score = scores[(i + t_i) % len(scores)]
-            take = make_take(rng, score, shift, f"{inst}/{score.title}", clean=clean)
-            take.audio = render(take, program, soundfont=soundfont)
-            audio = take.audio[None, :]
-            plan = plan_correction(audio, SR, CorrectOptions(score=score), tracker=tracker)
-            n_takes += 1
-            centres = [t.centre_midi for t in plan.targets]
-            onsets = np.array([t.note.start_s for t in plan.targets])
-            offsets = np.array([t.note.end_s for t in plan.targets])
-            assert plan.alignment is not None
-            mine = {m.performed_index: (m.score_index, m.verdict) for m in plan.alignment.matches
-                    if m.onset_error_s is not None or m.verdict == "extra"}  # fmt: skip
-            judge(take, mine, [m.score_index for m in plan.alignment.missed], onsets,
-                  tallies["ours"])  # fmt: skip
-            for q, cause, detail in causes(take, plan, onsets, offsets):
-                by_cause[cause] += 1
-                if args.diagnose:
-                    at = f"{take.played[q].onset_s:.2f} s" if q >= 0 else "-"
-                    print(f"  {take.name} ({'clean' if clean else 'take'}) {at}: {cause}: "
-                          f"{detail}", flush=True)  # fmt: skip
-            track_midi = 69 + 12 * np.log2(plan.track.f0_hz / plan.a4_hz)
-            theirs, their_missed = dtw_baseline(track_midi, score, onsets, centres)
-            judge(take, theirs, their_missed, onsets, tallies["dtw"])
-            theirs, their_missed = parangonar_baseline(score, centres, onsets, offsets)
-            judge(take, theirs, their_missed, onsets, tallies["parangonar"])
-            # Correction: to the score; the same notes by today's nearest-note retune.
-            out = shift_pitch(audio, SR, plan.f0_ref_hz, plan.shift_cents, HOP_S)[0]
-            res, gone = praat_residuals(take, out, wrong_too=False)
-            ok_res += res
-            lost[0] += gone
-            plain = plan_correction(audio, SR, CorrectOptions(), tracker=tracker)
-            out_plain = shift_pitch(audio, SR, plain.f0_ref_hz, plain.shift_cents, HOP_S)[0]
-            res, gone = praat_residuals(take, out_plain, wrong_too=False)
-            plain_res += res
-            lost[1] += gone
-            if not clean:
-                fix = plan_correction(audio, SR, CorrectOptions(score=score, fix_wrong_notes=True),
-                                      tracker=tracker)  # fmt: skip
-                out_fix = shift_pitch(audio, SR, fix.f0_ref_hz, fix.shift_cents, HOP_S)[0]
-                res, gone = praat_residuals(take, out_fix, wrong_too=True)
-                fixed_res += res
-                lost[2] += gone
-                flagged = {k for k, p in enumerate(take.played)
-                           if (seg := note_of(onsets, p)) is not None
-                           and mine.get(seg, (None, ""))[1] == "wrong"}  # fmt: skip
-                flagged_res += praat_residuals(take, out_fix, wrong_too=True, only=flagged)[0]
-                reference = render(take, program, correct=True, soundfont=soundfont)
-                lsd_plain.append(log_spectral_distance(out_plain, reference))
-                lsd_fixed.append(log_spectral_distance(out_fix, reference))
-            print(f"{take.name} ({'clean' if clean else 'with mistakes'}): done", flush=True)
+    for program, take in learner_takes(rng, scores, instruments, per_instrument, soundfont):
+        clean, score = take.clean, take.score
+        audio = take.audio[None, :]
+        plan = plan_correction(audio, SR, CorrectOptions(score=score), tracker=tracker)
+        n_takes += 1
+        centres = [t.centre_midi for t in plan.targets]
+        onsets = np.array([t.note.start_s for t in plan.targets])
+        offsets = np.array([t.note.end_s for t in plan.targets])
+        assert plan.alignment is not None
+        mine = our_verdicts(plan)
+        judge(take, mine, [m.score_index for m in plan.alignment.missed], onsets,
+              tallies["ours"])  # fmt: skip
+        for q, cause, detail in causes(take, plan, onsets, offsets):
+            by_cause[cause] += 1
+            if args.diagnose:
+                at = f"{take.played[q].onset_s:.2f} s" if q >= 0 else "-"
+                print(f"  {take.name} ({'clean' if clean else 'take'}) {at}: {cause}: "
+                      f"{detail}", flush=True)  # fmt: skip
+        track_midi = 69 + 12 * np.log2(plan.track.f0_hz / plan.a4_hz)
+        theirs, their_missed = dtw_baseline(track_midi, score, onsets, centres)
+        judge(take, theirs, their_missed, onsets, tallies["dtw"])
+        theirs, their_missed = parangonar_baseline(score, centres, onsets, offsets)
+        judge(take, theirs, their_missed, onsets, tallies["parangonar"])
+        # Correction: to the score; the same notes by today's nearest-note retune.
+        out = shift_pitch(audio, SR, plan.f0_ref_hz, plan.shift_cents, HOP_S)[0]
+        res, gone = praat_residuals(take, out, wrong_too=False)
+        ok_res += res
+        lost[0] += gone
+        plain = plan_correction(audio, SR, CorrectOptions(), tracker=tracker)
+        out_plain = shift_pitch(audio, SR, plain.f0_ref_hz, plain.shift_cents, HOP_S)[0]
+        res, gone = praat_residuals(take, out_plain, wrong_too=False)
+        plain_res += res
+        lost[1] += gone
+        if not clean:
+            fix = plan_correction(audio, SR, CorrectOptions(score=score, fix_wrong_notes=True),
+                                  tracker=tracker)  # fmt: skip
+            out_fix = shift_pitch(audio, SR, fix.f0_ref_hz, fix.shift_cents, HOP_S)[0]
+            res, gone = praat_residuals(take, out_fix, wrong_too=True)
+            fixed_res += res
+            lost[2] += gone
+            flagged = {k for k, p in enumerate(take.played)
+                       if (seg := note_of(onsets, p)) is not None
+                       and mine.get(seg, (None, ""))[1] == "wrong"}  # fmt: skip
+            flagged_res += praat_residuals(take, out_fix, wrong_too=True, only=flagged)[0]
+            reference = render(take, program, correct=True, soundfont=soundfont)
+            lsd_plain.append(log_spectral_distance(out_plain, reference))
+            lsd_fixed.append(log_spectral_distance(out_fix, reference))
+        print(f"{take.name} ({'clean' if clean else 'with mistakes'}): done", flush=True)
 
     # Speed: the alignment against the whole correction of a 60 s take.
     take, program = long_take(rng, 20.0 if args.quick else 60.0)
