@@ -22,6 +22,7 @@ _ENV_NAMES = {
     "max_channels": "SMASK_MAX_CHANNELS",
     "min_sample_rate": "SMASK_MIN_SAMPLE_RATE",
     "max_sample_rate": "SMASK_MAX_SAMPLE_RATE",
+    "max_streams": "SMASK_MAX_STREAMS",
 }
 
 
@@ -36,6 +37,9 @@ class MediaLimits:
         max_channels: audio channels (7.1 is the most AAC writes back).
         min_sample_rate: audio rate in Hz below which pitch above ~4 kHz is gone.
         max_sample_rate: audio rate in Hz; higher rates only cost memory.
+        max_streams: streams in the container, of any kind. A phone writes a picture, a
+            sound and a few metadata tracks; ffmpeg opens every stream it is given, so 999
+            of them cost seconds and gigabytes before one frame of ours is read.
     """
 
     max_bytes: int = 200 * MB
@@ -44,6 +48,7 @@ class MediaLimits:
     max_channels: int = 8
     min_sample_rate: int = 8000  # Hz
     max_sample_rate: int = 192_000  # Hz
+    max_streams: int = 32
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -56,8 +61,8 @@ class MediaLimits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> MediaLimits:
         """Defaults overridden by ``SMASK_MAX_BYTES``, ``SMASK_MAX_DURATION_S``,
-        ``SMASK_MAX_PIXELS``, ``SMASK_MAX_CHANNELS``, ``SMASK_MIN_SAMPLE_RATE`` and
-        ``SMASK_MAX_SAMPLE_RATE``.
+        ``SMASK_MAX_PIXELS``, ``SMASK_MAX_CHANNELS``, ``SMASK_MIN_SAMPLE_RATE``,
+        ``SMASK_MAX_SAMPLE_RATE`` and ``SMASK_MAX_STREAMS``.
 
         A malformed value is a deployment mistake, so it raises ``ValueError`` naming the
         variable instead of silently falling back to the default.
