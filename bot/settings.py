@@ -89,6 +89,10 @@ class Settings:
         callback_path: URL path VK posts to.
         callback_confirmation: the confirmation code shown in the community's Callback settings.
         callback_secret: the secret key set there; events without it are refused.
+        callback_read_timeout_s: a connection must deliver a whole request (headers and body)
+            this soon after it opens or after our last answer on it, or it is closed.
+        callback_max_connections: open connections at most (capped at half the open-file limit);
+            past it the oldest one still sending its request is closed.
         vk_retries: attempts for a VK call answered with error 6, 9, 29 or 10.
         vk_backoff_s: first back-off delay; doubles per attempt.
         vk_timeout_s: limit on one HTTP call to VK (connecting, sending, reading the answer).
@@ -135,6 +139,8 @@ class Settings:
     callback_path: str = "/vk/callback"
     callback_confirmation: str = ""
     callback_secret: str = field(default="", repr=False)
+    callback_read_timeout_s: float = 5.0
+    callback_max_connections: int = 256
 
     def secrets(self) -> tuple[str, ...]:
         """Every credential these settings hold, for the log filter to hide wherever it occurs."""
@@ -228,4 +234,6 @@ class Settings:
             callback_path=env.get("VK_CALLBACK_PATH", "").strip() or "/vk/callback",
             callback_confirmation=env.get("VK_CALLBACK_CONFIRMATION", "").strip(),
             callback_secret=callback_secret,
+            callback_read_timeout_s=_float(env, "VK_CALLBACK_READ_TIMEOUT_S", 5.0),
+            callback_max_connections=_int(env, "VK_CALLBACK_MAX_CONNECTIONS", 256),
         )
