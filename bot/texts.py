@@ -195,6 +195,16 @@ TEXTS: dict[str, dict[str, str]] = {
             "The resolution, channel count or sample rate is too high. Please reduce it and resend."
         ),
     },
+    "error_too_many_streams": {
+        "ru": (
+            "В файле слишком много дорожек, а камера или телефон пишут две-три. Сохраните запись "
+            "заново с одной звуковой дорожкой и пришлите снова."
+        ),
+        "en": (
+            "This file holds too many tracks, where a camera or phone writes two or three. "
+            "Please save the recording again with one sound track and resend."
+        ),
+    },
     "error_silent": {
         "ru": "В клипе тишина — я не слышу ни одной ноты.",
         "en": "The clip is silent; I can't hear any notes.",

@@ -43,6 +43,7 @@ CLI_MESSAGES: dict[str, str] = {
     "too_large": "the file is larger than the configured limit",
     "too_long": "the clip is longer than the configured limit",
     "too_big_format": "picture size, channel count or sample rate is outside the limits",
+    "too_many_streams": "the file holds more streams (tracks) than any camera writes; refused",
     "silent": "the sound track is silent",
     "unpitched": "no sustained melody was found (speech, noise or percussion?)",
     "score_unreadable": "the score is not a MIDI or MusicXML file, or it is damaged",

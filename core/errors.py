@@ -113,6 +113,14 @@ class TooBig(InputError):
     code = "too_big_format"
 
 
+class TooManyStreams(InputError):
+    """More streams than any camera or phone writes (``MediaLimits.max_streams``): a
+    container with hundreds of tracks costs ffmpeg seconds and gigabytes to open, for a
+    clip that only ever uses one picture and one sound."""
+
+    code = "too_many_streams"
+
+
 class Silent(InputError):
     code = "silent"
 
@@ -185,6 +193,7 @@ INPUT_ERROR_CODES: tuple[str, ...] = tuple(
         TooLarge,
         TooLong,
         TooBig,
+        TooManyStreams,
         Silent,
         Unpitched,
         ScoreUnreadable,
