@@ -4,6 +4,10 @@ VK posts each event as JSON; we answer ``ok`` at once and handle the event in a 
 VK re-sends an event that is not acknowledged within a few seconds (the dedup middleware and
 the idempotent job table absorb those re-sends). A ``confirmation`` event is answered with
 the code from the community settings, and every event must carry our secret.
+
+The port is public, so the server bounds what a stranger can hold open: a request must arrive
+whole within ``callback_read_timeout_s``, at most ``callback_max_connections`` connections are
+open, and header lines and counts are capped (see ``bot.callback_guard``).
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import hmac
 import json
 import logging
 import signal
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from vkbottle import Bot
 
+from bot.callback_guard import ConnectionGuard, connection_cap
 from bot.logsafe import describe_error
 from bot.settings import Settings
 
@@ -26,6 +33,11 @@ log = logging.getLogger("smask.bot")
 
 
 MAX_BODY_BYTES = 1024 * 1024  # VK's events are a few kB; anything larger is refused (413)
+# VK sends a dozen short headers. aiohttp's defaults (128 fields of 8 KiB) let each of
+# hundreds of half-sent requests hold a megabyte of header text.
+MAX_HEADER_LINE = 4096  # bytes in the request line or one header
+MAX_HEADERS = 32
+LISTEN_BACKLOG = 128
 
 
 def parse_event(body: bytes) -> dict[str, Any] | str:
@@ -59,11 +71,32 @@ def secret_matches(given: object, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
 
 
-def make_callback_app(bot: Bot, settings: Settings) -> web.Application:
+def make_callback_app(
+    bot: Bot, settings: Settings, guard: ConnectionGuard | None = None
+) -> web.Application:
+    """The endpoint; ``guard`` (the real server's) learns when each request has been read
+    and answered, so it only ever closes connections that are still sending one."""
     pending: set[asyncio.Task[None]] = set()
 
     async def handle(request: web.Request) -> web.Response:
-        body = await request.read()  # over client_max_size: aiohttp answers 413 itself
+        try:
+            return await answer(request)
+        finally:
+            if guard is not None:
+                guard.request_answered(request.transport)
+
+    async def answer(request: web.Request) -> web.Response:
+        try:
+            body = await request.read()  # over client_max_size: aiohttp answers 413 itself
+        except (ConnectionError, RequestPayloadError, RuntimeError) as exc:
+            # The guard closed a body that came too slowly, or the client went away or sent
+            # broken chunks: nobody is waiting for this answer, and it is no server error.
+            # (aiohttp raises a bare RuntimeError when the connection was gone before reading.)
+            if isinstance(exc, RuntimeError) and request.transport is not None:
+                raise
+            return web.Response(status=400, text="incomplete body")
+        if guard is not None:
+            guard.request_read(request.transport)
         event = parse_event(body)
         if isinstance(event, str):
             return web.Response(status=400, text=event)
@@ -104,6 +137,51 @@ async def _process(bot: Bot, event: dict[str, Any]) -> None:
         )
 
 
+@contextlib.asynccontextmanager
+async def callback_server(bot: Bot, settings: Settings) -> AsyncIterator[int]:
+    """The endpoint listening behind its connection guard; yields the bound port.
+
+    The listening socket is ours rather than a ``web.TCPSite``'s, so that every connection
+    passes the guard before aiohttp sees it.
+    """
+    guard = ConnectionGuard(
+        read_timeout_s=settings.callback_read_timeout_s,
+        max_connections=connection_cap(settings.callback_max_connections),
+    )
+    runner = web.AppRunner(
+        make_callback_app(bot, settings, guard),
+        access_log=None,
+        shutdown_timeout=5,
+        max_line_size=MAX_HEADER_LINE,
+        max_field_size=MAX_HEADER_LINE,
+        max_headers=MAX_HEADERS,
+    )
+    await runner.setup()
+    assert runner.server is not None  # set by setup()
+    server = await asyncio.get_running_loop().create_server(
+        guard.protocol_factory(runner.server),
+        settings.callback_host,
+        settings.callback_port or 0,
+        reuse_address=True,
+        backlog=LISTEN_BACKLOG,
+    )
+    port = int(server.sockets[0].getsockname()[1]) if server.sockets else 0
+    log.info(
+        "bot is listening (Callback API on port %d%s; at most %d connections, %g s per request)",
+        port,
+        settings.callback_path,
+        guard.max_connections,
+        guard.read_timeout_s,
+    )
+    try:
+        yield port
+    finally:
+        server.close()
+        await runner.cleanup()
+        await server.wait_closed()
+        guard.report()
+
+
 async def serve_callback(bot: Bot, settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Serve the callback endpoint until ``stop`` (or SIGINT/SIGTERM); returns the bound port."""
     stop = stop or asyncio.Event()
@@ -111,16 +189,9 @@ async def serve_callback(bot: Bot, settings: Settings, stop: asyncio.Event | Non
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_callback_app(bot, settings), access_log=None, shutdown_timeout=5)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.callback_host, settings.callback_port or 0)
-    await site.start()
-    sockets = getattr(site._server, "sockets", None) or []
-    port = int(sockets[0].getsockname()[1]) if sockets else 0
-    log.info("bot is listening (Callback API on port %d%s)", port, settings.callback_path)
     try:
-        await stop.wait()
+        async with callback_server(bot, settings) as port:
+            await stop.wait()
     finally:
-        await runner.cleanup()
         await bot.api.http_client.close()
     return port
