@@ -234,6 +234,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "В этих нотах слишком много всего (больше 5000 нот). Пришлите мелодию покороче.",
         "en": "This score is too big (more than 5,000 notes). Please send a shorter melody.",
     },
+    "error_score_file_too_large": {
+        "ru": (
+            "Этот файл с нотами слишком большой или сложный, я не могу его прочитать. "
+            "Пришлите только мелодию, например одну партию из MuseScore."
+        ),
+        "en": (
+            "This score file is too big or too complex for me to read. Please send just the "
+            "melody, for example a single part saved from MuseScore."
+        ),
+    },
     "error_score_empty": {
         "ru": "В этих нотах нет ни одной ноты мелодии (только паузы или ударные).",
         "en": "This score has no melody notes (only rests or drums).",

@@ -49,6 +49,7 @@ CLI_MESSAGES: dict[str, str] = {
     "score_unreadable": "the score is not a MIDI or MusicXML file, or it is damaged",
     "score_hostile": "the score file is built to harm its reader (zip bomb, XML entities); refused",
     "score_too_large": "the score is too large (more than 5000 notes)",
+    "score_file_too_large": "the score file is too large or too complex to read (see the limit)",
     "score_empty": "the score has no melody notes (only rests or drums)",
     "score_unknown": "not a score file, a tune from `smask tunes`, or note names like 'E4 D4 C4'",
     "processing_failed": "processing failed on our side",

@@ -157,6 +157,14 @@ class ScoreTooLarge(ScoreError):
     code = "score_too_large"
 
 
+class ScoreFileTooLarge(ScoreTooLarge):
+    """A score file past the bounds on what its readers may be given: bytes, bars,
+    signatures, MIDI events, or the time and memory its reading took. Not "too many notes":
+    the learner needs to hear the file is too big, not that their tune is too long."""
+
+    code = "score_file_too_large"
+
+
 class ScoreEmpty(ScoreError):
     """A readable score without a single pitched note (only rests, only drums)."""
 
@@ -199,6 +207,7 @@ INPUT_ERROR_CODES: tuple[str, ...] = tuple(
         ScoreUnreadable,
         ScoreHostile,
         ScoreTooLarge,
+        ScoreFileTooLarge,
         ScoreEmpty,
         ScoreUnknown,
     )

@@ -72,6 +72,7 @@ class _Token:
     octave: int | None
     beats: float
     bar: int
+    accidental: int = 0  # semitones the sharps and flats move it, words included
 
 
 def _beats(text: str | None, token: str) -> float:
@@ -105,6 +106,10 @@ def _tokens(text: str) -> list[_Token]:
                 shift = _ACCIDENTALS[word[1].lower()]
                 last = tokens[-1]
                 last.pitch_class += shift  # type: ignore[operator]
+                last.accidental += shift
+                if abs(last.accidental) > 2:
+                    # "до диез диез диез…": past a double sharp, no note has that name
+                    raise ScoreUnknown(f"{piece!r} once too often", token=piece)
                 continue
             rest = _REST_TOKEN.fullmatch(piece)
             if rest:
@@ -118,7 +123,13 @@ def _tokens(text: str) -> list[_Token]:
             acc = (match["acc"] or "").lower()
             octave = None if match["oct"] is None else int(match["oct"])
             tokens.append(
-                _Token(base + _ACCIDENTALS[acc], octave, _beats(match["dur"], piece), bar)
+                _Token(
+                    base + _ACCIDENTALS[acc],
+                    octave,
+                    _beats(match["dur"], piece),
+                    bar,
+                    _ACCIDENTALS[acc],
+                )
             )
     return tokens
 

@@ -16,6 +16,7 @@ Everything the aligner needs is here; nothing in this module imports MIDI or XML
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import re
@@ -251,25 +252,35 @@ def bars_and_beats(
     if not meters:
         raise ValueError("no time signature")
     ordered = sorted(meters, key=lambda m: m.at_beats)
+    # Each stretch between meter changes once: (end, bars before it, start, meter). A note
+    # then finds its stretch by bisection, so a file of a hundred thousand time signatures
+    # costs log(m) a note, not m (it took minutes).
+    ends: list[float] = []
+    stretches: list[tuple[int, float, Meter]] = []
+    bars_before = 0
+    for i, meter in enumerate(ordered):
+        start = pickup_beats if i == 0 else max(meter.at_beats, pickup_beats)
+        end = ordered[i + 1].at_beats if i + 1 < len(ordered) else math.inf
+        if end <= start:
+            continue  # a change within the pickup, or two at one place
+        ends.append(end - 1e-9)
+        stretches.append((bars_before, start, meter))
+        # Every bar of this stretch, the last one counting even when the change cuts it.
+        if math.isfinite(end):
+            bars_before += math.ceil((end - start) / meter.bar_beats - 1e-9)
     out: list[tuple[int, float]] = []
     for onset in onsets:
         if onset < pickup_beats - 1e-9:
             first = ordered[0]
             out.append((0, 1.0 + (first.bar_beats - pickup_beats + onset) / first.beat_unit))
             continue
-        bars_before = 0
-        for i, meter in enumerate(ordered):
-            start = pickup_beats if i == 0 else max(meter.at_beats, pickup_beats)
-            end = ordered[i + 1].at_beats if i + 1 < len(ordered) else math.inf
-            if end <= start:
-                continue  # a change within the pickup, or two at one place
-            if onset < end - 1e-9:
-                whole = math.floor((onset - start) / meter.bar_beats + 1e-9)
-                within = max(0.0, onset - start - whole * meter.bar_beats)
-                out.append((bars_before + 1 + whole, 1.0 + within / meter.beat_unit))
-                break
-            # Every bar of this stretch, the last one counting even when the change cuts it.
-            bars_before += math.ceil((end - start) / meter.bar_beats - 1e-9)
+        k = bisect.bisect_right(ends, onset)
+        if k == len(stretches):
+            continue  # past an infinite end: cannot happen, as before
+        before, start, meter = stretches[k]
+        whole = math.floor((onset - start) / meter.bar_beats + 1e-9)
+        within = max(0.0, onset - start - whole * meter.bar_beats)
+        out.append((before + 1 + whole, 1.0 + within / meter.beat_unit))
     return out
 
 
@@ -421,6 +432,15 @@ def load_score(spec: str | Path, *, track: int | None = None) -> Score:
     return parse_tune_text(str(spec))
 
 
+def _parse_typed(text: str) -> Score:
+    """Note names, any ValueError of the parser being words it does not know: a chat user's
+    typing must end in the message about note names, never in a crash."""
+    try:
+        return parse_note_names(text)
+    except ValueError as exc:
+        raise ScoreUnknown(f"note names that make no note ({exc})", token=text[:40]) from None
+
+
 def parse_tune_text(text: str) -> Score:
     """A songbook tune or note names, never a file: what a chat user may type (``/tune ...``).
 
@@ -438,7 +458,7 @@ def parse_tune_text(text: str) -> Score:
     if entry is not None:
         return entry.load()
     try:
-        return parse_note_names(text)
+        return _parse_typed(text)
     except (ScoreUnknown, ScoreEmpty) as exc:
         entry = find_tune_by_part(text)
         if entry is not None:

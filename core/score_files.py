@@ -11,17 +11,18 @@ actually given.
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from core.errors import ScoreHostile, ScoreTooLarge, ScoreUnreadable
+from core.errors import ScoreFileTooLarge, ScoreHostile, ScoreTooLarge, ScoreUnreadable
 from core.score import (
     MAX_SCORE_NOTES,
     Meter,
@@ -40,7 +41,38 @@ MAX_XML_DEPTH = 64  # MusicXML nests about 8 deep
 # MuseScore writes ~25 elements a note, so 20000 notes is ~500k; a million bounds the element
 # tree (~100 MB) where a tiny .mxl of empty elements would otherwise build 800 MB of it.
 MAX_XML_ELEMENTS = 1_000_000
+# music21 inserts each bar of a part after walking all before it: 1000 bars take 2 s, 2000
+# take 7 s, 8000 took 40 s. A learner's tune is 16-200 bars; an etude book a few hundred.
+MAX_PART_MEASURES = 1000
+MAX_MEASURES = 4000  # all parts together
+MAX_SIGNATURES = 2000  # each of: time signatures, key signatures, tempo marks
+MAX_BEATS_PER_BAR = 64  # 7/8+5/8 is 12; the longest real bars are a few dozen
+MAX_DURATION_QUARTERS = 1024.0  # one note or offset: 256 bars of 4/4
+MAX_DIVISIONS = 1_000_000  # divisions of a quarter note; exporters write 1..40320
+DEFAULT_DIVISIONS = 10080.0  # what music21 assumes when a part names none
+MAX_DOTS = 8
+_BOUNDED_VALUES: dict[str, tuple[float, float]] = {
+    "beat-type": (1, 128),
+    "actual-notes": (1, 256),
+    "normal-notes": (1, 256),
+    "octave": (-1, 10),
+    "alter": (-4, 4),
+    "fifths": (-15, 15),
+    "staves": (1, 16),
+    "staff": (1, 16),
+    "chromatic": (-96, 96),
+    "diatonic": (-56, 56),
+    "octave-change": (-8, 8),
+}
+_GATHERED = frozenset({"beats", "duration", "offset", "divisions", *_BOUNDED_VALUES})
+_SIGNATURES = {"time": "time signatures", "key": "key signatures", "metronome": "tempo marks"}
+_WATCHED = _GATHERED | {"note", "part", "measure", "sound", "dot", *_SIGNATURES}
 MAX_MIDI_TRACKS = 1024
+# mido builds an object for every event (~300 bytes): an 8 MB flood of them took 1.1 GB and
+# 21 s. A performed piano piece of 20000 notes, pedal and all, is under 100000 events.
+MAX_MIDI_EVENTS = 250_000
+MAX_MIDI_METERS = 1000  # time signatures; a written tune changes meter a few times
+MAX_MIDI_TEMPOS = 5000  # a performance's tempo map may be dense; only the first is used
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 GRID_BEATS = (1 / 16, 1 / 12)  # onsets of a written (not performed) MIDI fall on these grids
 ON_GRID_SHARE = 0.9
@@ -64,7 +96,7 @@ def read_score_file(path: Path, *, track: int | None = None) -> Score:
     """
     size = path.stat().st_size
     if size > MAX_SCORE_BYTES:
-        raise ScoreTooLarge(f"{size} bytes", size=size, max_bytes=MAX_SCORE_BYTES)
+        raise ScoreFileTooLarge(f"{size} bytes", size=size, max_bytes=MAX_SCORE_BYTES)
     data = path.read_bytes()
     return read_score_bytes(data, path.name, track=track)
 
@@ -93,10 +125,15 @@ def read_score_voices(data: bytes, name: str, *, track: int | None = None) -> Sc
         if kind == "mxl":
             data = _unzip_mxl(data)
         return _read_musicxml(data, name, track)
-    except (ArithmeticError, LookupError, TypeError, AttributeError) as exc:
+    except NoSuchTrack:
+        raise
+    except (ArithmeticError, LookupError, TypeError, AttributeError, ValueError) as exc:
         # A file the parsers accept but whose values make no sense (a zero tempo, a 0/4
-        # meter, a part with no attributes): broken, in the learner's words, not a crash.
+        # meter, a part with no attributes, a duration of 1e20): broken, in the learner's
+        # words, not a crash and not "track 1 is not in the file".
         raise ScoreUnreadable(f"values a score cannot have ({type(exc).__name__})") from exc
+    except RecursionError as exc:  # music21 recursing through a pathological stream
+        raise ScoreUnreadable("a score nested past what its reader can follow") from exc
 
 
 def sniff(data: bytes) -> str:
@@ -139,6 +176,11 @@ def is_score(data: bytes) -> bool:
     return b"<score-partwise" in head or b"<score-timewise" in head
 
 
+class NoSuchTrack(ValueError):
+    """``track`` names a voice the file does not have: the caller's mistake, not the file's
+    (a ValueError, as before, so callers that catch one keep working)."""
+
+
 def choose_voice(voices: Sequence[Voice], track: int | None, source: str) -> Voice:
     """The voice ``track`` names (1-based), or the one with the most notes."""
     if track is not None:
@@ -146,7 +188,7 @@ def choose_voice(voices: Sequence[Voice], track: int | None, source: str) -> Voi
             listing = "; ".join(
                 f"{k} = {v.label} ({len(v.notes)} notes)" for k, v in enumerate(voices, 1)
             )
-            raise ValueError(
+            raise NoSuchTrack(
                 f"score track {track}: {source} has {len(voices)} track(s) with notes: {listing}"
             )
         return voices[track - 1]
@@ -172,6 +214,7 @@ def _check_midi_chunks(data: bytes) -> None:
         raise ScoreUnreadable("MIDI timed in SMPTE frames, not beats")
     pos = 8 + header_len
     found = 0
+    counts = [0, 0, 0]  # events, time signatures, tempo changes
     while pos + 8 <= len(data) and found < ntracks:
         chunk_type = data[pos : pos + 4]
         length = struct.unpack(">L", data[pos + 4 : pos + 8])[0]
@@ -181,9 +224,76 @@ def _check_midi_chunks(data: bytes) -> None:
             raise ScoreUnreadable("MIDI file cut short (a track runs past its end)")
         if chunk_type == b"MTrk":
             found += 1
+            _count_midi_events(data, pos + 8, pos + 8 + length, counts)
         pos += 8 + length
     if found < ntracks:
         raise ScoreUnreadable(f"MIDI file cut short ({found} of {ntracks} tracks)")
+
+
+_CHANNEL_DATA_BYTES = (2, 2, 2, 2, 1, 1, 2)  # by status nibble 0x8..0xE
+
+
+def _vlq(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """A variable-length quantity at ``pos``: (value, position after it)."""
+    value = 0
+    for _ in range(4):
+        if pos >= end:
+            raise ScoreUnreadable("MIDI track cut short")
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, pos
+    raise ScoreUnreadable("MIDI: a length longer than four bytes")
+
+
+def _count_midi_events(data: bytes, pos: int, end: int, counts: list[int]) -> None:
+    """Walk one track's events without building them, counting what mido would build.
+
+    mido makes an object of every event, so a flood of them (or of time signatures, each
+    of which the reader keeps) is refused here, at a few microseconds an event and after at
+    most MAX_MIDI_EVENTS of them, before mido spends seconds and a gigabyte on it.
+    """
+    running = 0
+    while pos < end:
+        _delta, pos = _vlq(data, pos, end)
+        if pos >= end:
+            raise ScoreUnreadable("MIDI track cut short")
+        status = data[pos]
+        if status >= 0x80:
+            pos += 1
+            if status != 0xFF:  # as mido reads: meta events leave running status alone
+                running = status
+        elif running:
+            status = running  # running status: the data byte is the event's first
+        else:
+            raise ScoreUnreadable("MIDI: data before any status byte")
+        counts[0] += 1
+        if counts[0] > MAX_MIDI_EVENTS:
+            raise ScoreFileTooLarge(f"over {MAX_MIDI_EVENTS} MIDI events")
+        if status == 0xFF:
+            if pos >= end:
+                raise ScoreUnreadable("MIDI track cut short")
+            meta = data[pos]
+            length, pos = _vlq(data, pos + 1, end)
+            pos += length
+            if meta == 0x58:
+                counts[1] += 1
+                if counts[1] > MAX_MIDI_METERS:
+                    raise ScoreFileTooLarge(f"over {MAX_MIDI_METERS} MIDI time signatures")
+            elif meta == 0x51:
+                counts[2] += 1
+                if counts[2] > MAX_MIDI_TEMPOS:
+                    raise ScoreFileTooLarge(f"over {MAX_MIDI_TEMPOS} MIDI tempo changes")
+        elif status in (0xF0, 0xF7):
+            length, pos = _vlq(data, pos, end)
+            pos += length
+        elif status >= 0xF0:
+            raise ScoreUnreadable(f"MIDI: status byte {status:#x} in a file")
+        else:
+            pos += _CHANNEL_DATA_BYTES[(status >> 4) - 8]
+    if pos > end:
+        raise ScoreUnreadable("MIDI: an event runs past the end of its track")
 
 
 def _read_midi(data: bytes, name: str, track: int | None) -> ScoreFile:
@@ -244,7 +354,7 @@ def _read_midi(data: bytes, name: str, track: int | None) -> ScoreFile:
     line = top_line(voice.notes)
     spb = seconds_per_beat_from_bpm(None if tempo is None else 60e6 / tempo[1])
     title = names.get(0) if mid.type == 1 and len(mid.tracks) > 1 else None
-    meter_list = [Meter(t / tpb, n, d) for t, n, d in sorted(meters)]
+    meter_list = [Meter(t / tpb, n, d) for t, n, d in sorted(set(meters))]
     written = _on_grid(line)
     score = score_from_raw(
         line,
@@ -329,7 +439,7 @@ def _bounded_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -
     if len(content) > limit:
         if ratio > 100 or info.file_size <= limit:  # lies about its size, or packs absurdly
             raise ScoreHostile(f"{info.filename} unpacks past {limit} bytes (a zip bomb)")
-        raise ScoreTooLarge(f"{info.filename} unpacks past {limit} bytes", max_bytes=limit)
+        raise ScoreFileTooLarge(f"{info.filename} unpacks past {limit} bytes", max_bytes=limit)
     return content
 
 
@@ -347,25 +457,89 @@ class _ScreenState:
     elements: int = 0
     notes: int = 0
     root: str = ""
+    part: str = ""  # the id of the <part> being read
+    measures: dict[str, int] = field(default_factory=dict)  # per part id
+    counts: dict[str, int] = field(default_factory=dict)  # meters, keys, tempo marks
+    divisions: dict[str, float] = field(default_factory=dict)  # per part id, the latest
+    text_tag: str = ""  # a bounded value whose text is being gathered
+    text: list[str] = field(default_factory=list)
+    dots: int = 0  # of the note being read
+
+
+class _Refused(Exception):
+    """A bound crossed while screening; becomes the ScoreError its ``make`` names."""
+
+    def __init__(self, detail: str, *, too_large: bool = False, unreadable: bool = False) -> None:
+        super().__init__(detail)
+        self.too_large = too_large
+        self.unreadable = unreadable
+
+
+def _number(text: str, tag: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _Refused(f"<{tag}> is not a number: {text[:20]!r}", unreadable=True) from None
+    if not math.isfinite(value):
+        raise _Refused(f"<{tag}> of {text[:20]!r}", unreadable=True)
+    return value
+
+
+def _check_value(state: _ScreenState, tag: str, text: str) -> None:
+    """One bounded MusicXML value, checked before music21 builds anything from it.
+
+    The bounds are far above what a written tune uses and far below what makes music21
+    allocate without limit (a 100000000-beat bar builds its meter beat by beat).
+    """
+    text = text.strip()
+    if tag == "beats":
+        pieces = text.split("+")
+        if not all(p.strip().isdigit() for p in pieces):
+            raise _Refused(f"<beats> of {text[:20]!r}", unreadable=True)
+        beats = sum(int(p) for p in pieces)
+        if not 1 <= beats <= MAX_BEATS_PER_BAR:
+            raise _Refused(f"a bar of {beats} beats")
+        return
+    value = _number(text, tag)
+    if tag in ("duration", "offset"):
+        quarters = abs(value) / state.divisions.get(state.part, DEFAULT_DIVISIONS)
+        if (tag == "duration" and value < 0) or quarters > MAX_DURATION_QUARTERS:
+            raise _Refused(f"a <{tag}> of {value:g} divisions ({quarters:g} quarter notes)")
+        return
+    if tag == "divisions":
+        if not 0 < value <= MAX_DIVISIONS:
+            raise _Refused(f"<divisions> of {value:g}")
+        state.divisions[state.part] = value
+        return
+    low, high = _BOUNDED_VALUES[tag]
+    if not low <= value <= high:
+        raise _Refused(f"<{tag}> of {value:g}")
+
+
+def _count(state: _ScreenState, what: str, limit: int) -> None:
+    state.counts[what] = state.counts.get(what, 0) + 1
+    if state.counts[what] > limit:
+        raise _Refused(f"over {limit} {what}", too_large=True)
 
 
 def _screen(data: bytes) -> tuple[str, int]:
-    """Parse once with expat, refusing DTD entities and absurd nesting: (root tag, notes).
+    """Parse once with expat, refusing DTD entities, absurd nesting and absurd values.
 
     Entity declarations are how XML bombs (billion laughs, external entities) work; no
     MusicXML writer emits them (MuseScore only names the public DTD), so any is refused.
+    music21 is quadratic in the measures of a part and trusts every number it reads, so the
+    measures, signatures, tempo marks, beats per bar and durations are bounded here, in one
+    streaming pass that costs far less than the import it guards.
     """
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.buffer_text = True  # a value's text in one call, not one per line
     state = _ScreenState()
-
-    class _Refused(Exception):
-        pass
 
     def entity(*_args: Any) -> Any:
         raise _Refused("an XML entity declaration")
 
-    def start(tag: str, _attrs: Any) -> None:
+    def start(tag: str, attrs: Any) -> None:
         if not state.root:
             state.root = tag
         state.depth += 1
@@ -374,13 +548,46 @@ def _screen(data: bytes) -> tuple[str, int]:
             raise _Refused(f"over {MAX_XML_ELEMENTS} XML elements")
         if state.depth > MAX_XML_DEPTH:
             raise _Refused(f"XML nested over {MAX_XML_DEPTH} deep")
+        if tag not in _WATCHED:  # most elements: nothing more to look at
+            return
         if tag == "note":
             state.notes += 1
+            state.dots = 0
             if state.notes > MAX_SOURCE_NOTES:
                 raise ScoreTooLarge(f"over {MAX_SOURCE_NOTES} notes", max_notes=MAX_SCORE_NOTES)
+        elif tag == "part":
+            state.part = str(attrs.get("id", ""))
+            if state.root == "score-timewise":
+                _count_measure(state)
+        elif tag == "measure":
+            if state.root == "score-partwise":
+                _count_measure(state)
+        elif tag in _SIGNATURES:
+            _count(state, _SIGNATURES[tag], MAX_SIGNATURES)
+        elif tag == "sound":
+            if "tempo" in attrs:
+                _count(state, "tempo marks", MAX_SIGNATURES)
+                _number(str(attrs["tempo"]), "sound tempo")
+        elif tag == "dot":
+            state.dots += 1
+            if state.dots > MAX_DOTS:
+                raise _Refused(f"a note of over {MAX_DOTS} dots")
+        else:  # a bounded value: its text is gathered only while inside it
+            state.text_tag = tag
+            state.text = []
+            parser.CharacterDataHandler = text
 
-    def end(_tag: str) -> None:
+    def text(content: str) -> None:
+        state.text.append(content)
+        if len(state.text) > 64:  # a number is a few characters, never thousands
+            raise _Refused(f"a <{state.text_tag}> of endless text", unreadable=True)
+
+    def end(tag: str) -> None:
         state.depth -= 1
+        if tag == state.text_tag:
+            state.text_tag = ""
+            parser.CharacterDataHandler = None
+            _check_value(state, tag, "".join(state.text)[:200])
 
     parser.EntityDeclHandler = entity
     parser.UnparsedEntityDeclHandler = entity
@@ -390,10 +597,22 @@ def _screen(data: bytes) -> tuple[str, int]:
     try:
         parser.Parse(data, True)
     except _Refused as exc:
+        if exc.too_large:
+            raise ScoreFileTooLarge(str(exc)) from None
+        if exc.unreadable:
+            raise ScoreUnreadable(str(exc)) from None
         raise ScoreHostile(str(exc)) from None
     except expat.ExpatError as exc:
         raise ScoreUnreadable(f"broken XML: {exc}") from None
     return state.root, state.notes
+
+
+def _count_measure(state: _ScreenState) -> None:
+    count = state.measures.get(state.part, 0) + 1
+    state.measures[state.part] = count
+    if count > MAX_PART_MEASURES:
+        raise _Refused(f"over {MAX_PART_MEASURES} bars in one part", too_large=True)
+    _count(state, "bars in all parts", MAX_MEASURES)
 
 
 def _parse_screened(data: bytes) -> tuple[ET.Element, int]:

@@ -13,8 +13,11 @@ into memory and deleted before the answer, whatever happens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import re
+import weakref
 from dataclasses import replace
 from typing import Any
 
@@ -98,8 +101,8 @@ async def take_score_doc(
     settings = ctx.settings
     key = message_key(message)
     path = score_doc_path(settings.work_dir, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             await download(
                 str(doc.url or ""),
@@ -113,14 +116,60 @@ async def take_score_doc(
             log.info("message %s: small doc not fetched (%s); left to the clip path", key, exc.code)
             return False
         data = await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        # Our disk, not their file: the operator reads why, the learner that it is on us.
+        log.error(
+            "message %s: work dir %s cannot hold a doc: %s (%s)",
+            key,
+            path.parent,
+            os_failure(exc),
+            exc,
+        )
+        await reply(message, t("error_processing_failed", prefs.lang), purpose="failed")
+        return True
     finally:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
     from core.score_files import is_score
 
     if not is_score(data):
         return False
     await _answer_score_bytes(ctx, message, prefs, data, str(doc.title or "score"), track)
     return True
+
+
+def os_failure(exc: OSError) -> str:
+    """An OSError in the words an operator searches a log for."""
+    return _OS_FAILURES.get(exc.errno or 0, (exc.strerror or type(exc).__name__).lower())
+
+
+_OS_FAILURES = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+}
+_READ_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def read_in_child(data: bytes, name: str, track: int | None) -> Any:
+    """Read a score doc in core.score_guard's child, never in the bot process.
+
+    Callers queue here, on the event loop, for one of the pool's children, so docs sent in
+    a flood wait without holding any of the threads every other learner's answer needs.
+    """
+    from core.score_guard import reader_pool
+
+    pool = reader_pool()
+    loop = asyncio.get_running_loop()
+    gate = _READ_GATES.get(loop)
+    if gate is None:
+        gate = _READ_GATES[loop] = asyncio.Semaphore(pool.size)
+    async with gate:
+        return await asyncio.to_thread(pool.read, data, name, track=track)
 
 
 def _named_as_media(doc: Any) -> bool:
@@ -138,11 +187,10 @@ async def _answer_score_bytes(
     track: int | None,
 ) -> None:
     from core.errors import ScoreError
-    from core.score_files import read_score_voices
 
     lang = prefs.lang
     try:
-        found = await asyncio.to_thread(read_score_voices, data, name, track=track)
+        found = await read_in_child(data, name, track)
     except ScoreError as exc:
         log.info("message %s: score refused: %s (%s)", message_key(message), exc.code, exc.detail)
         await reply(message, t(error_key(exc.code), lang), purpose="refused")
@@ -160,6 +208,9 @@ async def _answer_score_bytes(
 
 
 def make_labeler(ctx: BotContext) -> BotLabeler:
+    from core.score_guard import reader_pool
+
+    reader_pool().warm_up()  # the reader imports music21 now, not when a learner waits
     labeler = BotLabeler()
 
     async def prefs_of(message: Message) -> UserPrefs:
