@@ -8,13 +8,18 @@ functions so ``smask --help`` and ``smask probe`` start fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
+from core import interrupts
 from core.errors import InputError, SmaskError
 
 log = logging.getLogger("smask")
@@ -23,6 +28,8 @@ EXIT_OK = 0
 EXIT_USAGE = 2  # as argparse: the command line itself is wrong
 EXIT_INPUT = 3  # the file cannot be processed; retrying will not help
 EXIT_FAILED = 4  # our own failure
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15): a service manager or `kill` stopped the run
 
 # One line per error code, for people at a terminal (the chat wording lives in bot/texts.py).
 CLI_MESSAGES: dict[str, str] = {
@@ -59,6 +66,40 @@ CLI_MESSAGES: dict[str, str] = {
 def _explain(error: SmaskError) -> str:
     text = CLI_MESSAGES.get(error.code, error.code)
     return f"{text} [{error.code}]" + (f": {error.detail}" if error.detail else "")
+
+
+class Terminated(SystemExit):
+    """SIGTERM, raised in the main thread so the run unwinds like Ctrl-C does: the result's
+    temp file is removed and ffmpeg is stopped (the default action would kill the process on
+    the spot, leaving a hidden ``.OUT.*.part`` behind)."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` (exit code 143)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        interrupts.stop(Terminated(EXIT_TERMINATED))  # held while an ffmpeg is being started
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _unwinds_on_sigterm(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """The media commands only: the bot's commands handle SIGTERM their own way."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with _sigterm_unwinds():
+            return command(args)
+
+    return run
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -234,13 +275,36 @@ def _cmd_correct(args: argparse.Namespace) -> int:
     finally:
         close()
     if args.report:
-        Path(args.report).write_text(
-            json.dumps(report.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+        _write_text_atomically(
+            Path(args.report), json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
         )
     if args.plot:
         report.plot(Path(args.plot))
     print(report.to_text(args.lang))
     return EXIT_OK
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temp file beside it, renamed into place.
+
+    A report that fails half-way (a full disk) must not leave an empty report.json beside a
+    finished clip. ``backslashreplace``: text that still cannot be UTF-8 (a lone surrogate
+    from a non-UTF-8 name; core.report spells those out already) is escaped, not fatal.
+    """
+    import contextlib
+    import os
+    import tempfile
+
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(text)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
 
 
 def _check_weights(args: argparse.Namespace) -> None:
@@ -274,14 +338,14 @@ def add_commands(subparsers: Any) -> None:
     """Register probe, pitch, correct and tunes on an argparse subparsers object."""
     p = subparsers.add_parser("probe", help="print a clip's facts as JSON")
     p.add_argument("file", help="MP4/MOV clip, or M4A, OGG, MP3, WAV, FLAC audio")
-    p.set_defaults(handler=_cmd_probe)
+    p.set_defaults(handler=_unwinds_on_sigterm(_cmd_probe))
 
     p = subparsers.add_parser("pitch", help="track pitch every 10 ms into a CSV")
     p.add_argument("file", help="MP4/MOV clip, or M4A, OGG, MP3, WAV, FLAC audio")
     p.add_argument("-o", "--output", required=True, help="CSV: time_s, f0_hz, voiced_prob")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if any")
     _add_weights(p)
-    p.set_defaults(handler=_cmd_pitch)
+    p.set_defaults(handler=_unwinds_on_sigterm(_cmd_pitch))
 
     p = subparsers.add_parser(
         "correct",
@@ -351,7 +415,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--lang", choices=["en", "ru"], default="en", help="language of the summary")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_weights(p)
-    p.set_defaults(handler=_cmd_correct)
+    p.set_defaults(handler=_unwinds_on_sigterm(_cmd_correct))
 
     p = subparsers.add_parser("tunes", help="list the songbook's tunes for --score")
     p.add_argument(

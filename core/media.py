@@ -10,11 +10,12 @@ Audio arrays are float32 ``[channels, samples]`` in [-1, 1] at the clip's own sa
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import queue
+import secrets
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -106,13 +107,22 @@ def _max_samples(info: MediaInfo) -> int:
     return round((info.duration_s + 1.0) * info.audio.sample_rate) + AAC_FRAME_SAMPLES
 
 
+def _input_args(path: str | os.PathLike[str], info: MediaInfo) -> list[str]:
+    """The hardened input, opening no more streams than the probe saw in it."""
+    return input_args(Path(path), info.container, max_streams=max(1, len(info.streams)))
+
+
 def _decode_args(path: str | os.PathLike[str], info: MediaInfo) -> list[str]:
     assert info.audio is not None
     a = info.audio
+    # A stream whose timestamps run on another clock than its samples (see AudioInfo.retimed)
+    # is timed by its sample count, so nothing is squeezed to fit a lying header.
+    timing = "asetpts=N/SR/TB," if a.retimed else ""
     return [
-        "-v", "error", *input_args(Path(path), info.container),
+        "-v", "error", *_input_args(path, info),
         "-map", f"0:{a.index}", "-vn", "-sn", "-dn",
-        "-af", "aresample=async=1:first_pts=0", "-ac", str(a.channels), "-ar", str(a.sample_rate),
+        "-af", f"{timing}aresample=async=1:first_pts=0",
+        "-ac", str(a.channels), "-ar", str(a.sample_rate),
         "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1",
     ]  # fmt: skip
 
@@ -292,6 +302,28 @@ def encoder_args(
 
 
 _QUEUE_BYTES = 32 << 20  # bytes of finished audio that may wait for the encoder
+# What ffmpeg prints (the C library's strerror) when the result cannot be stored, and how the
+# operator's log line names it: a full disk is the disk, not "ffmpeg could not write".
+_STORAGE_FAILURES = (
+    ("No space left on device", "no space left on device"),
+    ("Disk quota exceeded", "disk quota exceeded"),
+    ("File too large", "file size limit reached"),
+    ("Read-only file system", "read-only file system"),
+    ("Permission denied", "permission denied"),
+)
+
+
+def _write_failure(stderr: str, folder: Path) -> ProcessingError:
+    """The error for an encoder that exited non-zero, naming a storage cause when ffmpeg did."""
+    stderr = stderr.strip()
+    for printed, cause in _STORAGE_FAILURES:
+        if printed in stderr:
+            return ProcessingError(
+                f"{cause}: the result could not be written in {folder}",
+                storage=cause,
+                reason=stderr[-600:],
+            )
+    return ProcessingError("ffmpeg could not write the result", reason=stderr[-600:])
 
 
 class ResultWriter:
@@ -409,11 +441,14 @@ def open_result(
         raise NoAudio("no audio stream")
     dst = Path(dst)
     pcm_in, out = encoder_args(info, container)
-    args = ["-v", "error", "-y", *input_args(Path(src), info.container), *pcm_in, "-i",
+    args = ["-v", "error", "-y", *_input_args(src, info), *pcm_in, "-i",
             "pipe:0", *out]  # fmt: skip
-    fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # Named here, created by ffmpeg itself: an exception at any point (a SIGTERM lands between
+    # any two bytecodes) finds the name to remove, and no file exists before the encoder
+    # that could outlive a run killed while it was being started.
+    tmp = dst.parent / f".{dst.name}.{secrets.token_hex(8)}.part"
+    if not dst.parent.is_dir():  # the caller's mistake (a typo in -o), not ffmpeg's failure
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(dst.parent))
     try:
         timeout_s = media_timeout_s(info.duration_s)
         with ffmpeg_stream(
@@ -432,13 +467,10 @@ def open_result(
                 raise
             writer.close()
         if run.returncode != 0:
-            raise ProcessingError(
-                "ffmpeg could not write the result", reason=run.stderr.strip()[-600:]
-            )
+            raise _write_failure(run.stderr, dst.parent)
         if tmp.stat().st_size == 0:
             raise ProcessingError("ffmpeg wrote an empty file")
-        # mkstemp made it owner-only; a result is an ordinary file for whoever reads dst's folder.
-        tmp.chmod(RESULT_FILE_MODE)
+        tmp.chmod(RESULT_FILE_MODE)  # an ordinary file for whoever reads dst's folder
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

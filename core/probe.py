@@ -9,9 +9,11 @@ always as an argv list, never through a shell. Three rules keep a hostile upload
   :mod:`core.containers` for what ffmpeg would forgive (truncation, chaining, lying sizes).
 * Every ffmpeg call forces the demuxer the bytes named (``-f mov`` for MP4/MOV/M4A, ``ogg``,
   ``mp3``, ``wav``, ``flac``), restricts protocols to ``file,pipe``, switches off external data
-  references for QuickTime (``-enable_drefs 0``) and names the input as a ``file:`` URL, so
-  nothing in the bytes can make ffmpeg open another file or a URL, and a name starting with
-  ``-`` or holding ``:`` is still just a name.
+  references for QuickTime (``-enable_drefs 0``), caps the streams it will open
+  (``-max_streams``: a container may declare hundreds, each costing a decoder and its
+  buffers) and names the input as a ``file:`` URL, so nothing in the bytes can make ffmpeg
+  open another file or a URL, and a name starting with ``-`` or holding ``:`` is still just
+  a name.
 * :class:`~core.limits.MediaLimits` are checked on the header before anything is decoded, and
   every subprocess has a timeout.
 
@@ -39,7 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core import containers
+from core import containers, interrupts
 from core.errors import (
     Corrupt,
     EmptyFile,
@@ -52,6 +54,7 @@ from core.errors import (
     TooBig,
     TooLarge,
     TooLong,
+    TooManyStreams,
     UnsupportedContainer,
     VideoInAudio,
     WebPage,
@@ -105,6 +108,11 @@ SUBPROCESS_BASE_TIMEOUT_S = 60.0  # s, added to the duration-based part below
 SUBPROCESS_TIMEOUT_PER_MEDIA_S = 2.0  # s of wall time allowed per second of media
 VFR_TOLERANCE = 0.02  # relative spread of frame durations still called constant frame rate
 SNIFF_BYTES = 4096
+# Relative disagreement between the stream's timestamps and the samples its frames decode to
+# beyond which the container's clock is a lie (a FLAC STREAMINFO claiming 96 kHz over
+# 44.1 kHz frames). Real files agree to rounding; a gap moves one frame, not the median.
+CLOCK_TOLERANCE = 0.02
+_MAX_STREAMS_RE = re.compile(r"exceeds max_streams parameter")
 
 # ISO base media / QuickTime top-level boxes a real file may start with.
 _QT_LEADING_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"junk", b"uuid"}
@@ -196,6 +204,10 @@ class AudioInfo:
     duration_s: float
     sample_format: str = ""  # as ffmpeg names it: s16, s32, fltp...
     bits_per_sample: int | None = None  # when the format says more than its size ("24 bit")
+    # The container's timestamps run on another clock than the samples (a FLAC header that
+    # claims 96 kHz over 44.1 kHz frames): the sound is decoded by its sample count instead,
+    # as a player plays it, and ``duration_s`` is what the samples last.
+    retimed: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,16 +276,22 @@ def file_url(path: Path) -> str:
     return "file:" + str(Path(path).absolute())
 
 
-def demuxer_args(container: Container = "mp4") -> list[str]:
-    """The forced demuxer and protocol whitelist for ``container`` (see the module docstring)."""
+def demuxer_args(
+    container: Container = "mp4", *, max_streams: int = MediaLimits.max_streams
+) -> list[str]:
+    """The forced demuxer, protocol whitelist and stream cap for ``container`` (see the
+    module docstring). ``max_streams``: what :func:`probe` allowed, or the default limit."""
     demuxer = _DEMUXERS.get(container, container)
+    cap = ["-max_streams", str(max(1, max_streams))]
     if demuxer == "mov":
-        return list(DEMUXER_ARGS)
-    return ["-f", demuxer, "-protocol_whitelist", "file,pipe"]
+        return [*DEMUXER_ARGS, *cap]
+    return ["-f", demuxer, "-protocol_whitelist", "file,pipe", *cap]
 
 
-def input_args(path: Path, container: Container = "mp4") -> list[str]:
-    return [*demuxer_args(container), "-i", file_url(path)]
+def input_args(
+    path: Path, container: Container = "mp4", *, max_streams: int = MediaLimits.max_streams
+) -> list[str]:
+    return [*demuxer_args(container, max_streams=max_streams), "-i", file_url(path)]
 
 
 def _ffmpeg(args: Sequence[str], *, timeout_s: float) -> subprocess.CompletedProcess[bytes]:
@@ -329,12 +347,20 @@ def ffmpeg_stream(
     """
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     with tempfile.TemporaryFile() as err:
-        with subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
-            stderr=err,
-        ) as proc:
+        # From the spawn to the block that kills ffmpeg on error, a SIGTERM is held back
+        # (core.interrupts): raised in between, it would orphan a running ffmpeg.
+        interrupts.hold()
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+                stderr=err,
+            )
+        except BaseException:
+            interrupts.release()
+            raise
+        with proc:
             run = _Stream(proc)
 
             def expire() -> None:
@@ -353,6 +379,7 @@ def ffmpeg_stream(
             if not clock_from_first_input:
                 start_clock()
             try:
+                interrupts.release()
                 yield run
             except BaseException:
                 proc.kill()
@@ -610,6 +637,25 @@ def _scan_packets(
     return stats, run.returncode, run.stderr
 
 
+def _clock_ratio(decoded: _PacketStats) -> float:
+    """How fast the stream's timestamps run against its samples (1.0 in every real file).
+
+    ``decoded`` is framecrc of decoded frames: durations are sample counts and the time base
+    is one sample, so each timestamp step should equal the frame before it. The median step
+    ratio ignores a gap or a trimmed first frame; too few frames say nothing (1.0).
+    """
+    pts = np.asarray(decoded.pts, dtype=np.int64)
+    durations = np.asarray(decoded.durations, dtype=np.int64)
+    if pts.size < 3:
+        return 1.0
+    steps, lengths = np.diff(pts), durations[:-1]
+    usable = lengths > 0
+    if not usable.any():
+        return 1.0
+    ratio = float(np.median(steps[usable] / lengths[usable]))
+    return ratio if ratio > 0 else 1.0
+
+
 def _frame_rate(stats: _PacketStats) -> tuple[float, bool]:
     """(mean fps, variable-frame-rate flag) from presentation timestamps."""
     if stats.count < 2:
@@ -739,15 +785,25 @@ def probe(
     elif container == "wav":
         containers.check_wav(path, size_bytes)
     url = file_url(path)
-    demuxer = demuxer_args(container)
+    demuxer = demuxer_args(container, max_streams=limits.max_streams)
 
     # 1. The header, as ffmpeg prints it; cheap refusals come first.
     proc = _ffmpeg([*demuxer, "-i", url], timeout_s=PROBE_TIMEOUT_S)
     # Drop the echo of our own file name so no name can forge a header line.
     stderr = proc.stderr.decode("utf-8", "replace").replace(url, "<input>")
+    if _MAX_STREAMS_RE.search(stderr):
+        raise TooManyStreams(
+            f"more than {limits.max_streams} streams", max_streams=limits.max_streams
+        )
     if "Input #0" not in stderr:
         raise Corrupt("ffmpeg could not read the header", reason=stderr.strip()[-200:])
     header = _parse_header(stderr)
+    if len(header.streams) > limits.max_streams:
+        raise TooManyStreams(
+            f"{len(header.streams)} streams",
+            streams=len(header.streams),
+            max_streams=limits.max_streams,
+        )
     indices = [s.index for s in header.streams]
     if len(indices) != len(set(indices)):
         raise Corrupt("stream list is inconsistent")
@@ -795,9 +851,9 @@ def probe(
             timeout_s=PROBE_TIMEOUT_S,
         )  # fmt: skip
         decoded = {
-            index: _parse_framecrc(path.read_text("ascii", "replace"), 1)[0].count
+            index: _parse_framecrc(path.read_text("ascii", "replace"), 1)[0]
             if path.exists()
-            else 0
+            else _PacketStats()
             for index, path in decoded_at.items()
         }
     errors = errors.replace(url, "<input>").strip()
@@ -806,10 +862,14 @@ def probe(
     video_p = packets[0] if video_h is not None else None
     audio_p = packets[-1]
 
-    # framecrc's own header is authoritative over the human-readable dump.
+    # framecrc's own header is authoritative over the human-readable dump, and the decoder's
+    # over the container's: the rate is what the frames decode to, whatever a header claims.
     if audio_p.header.get("media_type") != "audio":
         raise Corrupt("audio stream mismatch")
-    sample_rate = int(audio_p.header.get("sample_rate", "0") or 0)
+    audio_d = decoded[audio_h.index]
+    sample_rate = int(
+        audio_d.header.get("sample_rate", "") or audio_p.header.get("sample_rate", "0") or 0
+    )
     channel_layout = audio_p.header.get("channel_layout_name", channel_layout)
     channels = channels_from_layout(channel_layout) or channels
     _check_sound(sample_rate, channels, limits)
@@ -836,8 +896,26 @@ def probe(
 
     # 3. The few frames decoded alongside the scan.
     for stream in (video_h, audio_h):
-        if stream is not None and decoded[stream.index] == 0:
+        if stream is not None and decoded[stream.index].count == 0:
             raise Corrupt(f"{stream.kind} does not decode")
+    audio_start_s = max(0.0, audio_p.start_s()) - timeline_start_s
+    audio_duration_s = audio_p.end_s() - max(0.0, audio_p.start_s())
+    clock = _clock_ratio(audio_d)
+    retimed = abs(clock - 1.0) > CLOCK_TOLERANCE
+    if retimed:
+        # Timestamps that tick at another rate than the samples would make the decode squeeze
+        # or stretch the sound to fit them. Without a picture there is nothing to keep in sync
+        # with, so the samples' own count is the length; beside a picture, which clock is
+        # right cannot be told, so the clip is refused.
+        if video_h is not None:
+            raise LengthMismatch(
+                f"the sound's timestamps run {clock:.3f} times its sample rate",
+                clock_ratio=round(clock, 3),
+            )
+        audio_duration_s /= clock
+        audio_start_s = 0.0
+        duration_s = audio_duration_s
+        _check_duration(duration_s, limits)
 
     video: VideoInfo | None = None
     if video_h is not None and video_p is not None:
@@ -863,9 +941,10 @@ def probe(
         channels=channels,
         channel_layout=channel_layout,
         bit_rate_kbps=int(bitrate.group(1)) if bitrate else None,
-        start_s=max(0.0, audio_p.start_s()) - timeline_start_s,
-        duration_s=audio_p.end_s() - max(0.0, audio_p.start_s()),
+        start_s=audio_start_s,
+        duration_s=audio_duration_s,
         **_sample_format(audio_h),
+        retimed=retimed,
     )
     used_indices = {audio.index} | ({video.index} if video else set())
     streams = [

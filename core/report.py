@@ -57,6 +57,21 @@ class MissedReport:
     duration_s: float = 0.0  # its length at the take's tempo, for the picture; not in JSON
 
 
+def printable(text: str) -> str:
+    """``text`` as valid Unicode: a byte a file name smuggled in as a lone surrogate
+    (``os.fsdecode``'s surrogateescape) becomes ``\\xff``, any other lone surrogate U+FFFD."""
+    if not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    return "".join(
+        f"\\x{ord(c) - 0xDC00:02x}"
+        if "\udc80" <= c <= "\udcff"
+        else "\ufffd"
+        if "\ud800" <= c <= "\udfff"
+        else c
+        for c in text
+    )
+
+
 @dataclass(frozen=True)
 class ScoreReport:
     """How the take went against its tune. ``matched`` counts the score notes played, right
@@ -78,6 +93,14 @@ class ScoreReport:
     seconds_per_beat: float = 0.5
     timing: tuple[tuple[int, float], ...] = ()
     durations_beats: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The source is often a file name, and a POSIX name need not be UTF-8: Python hands
+        # its stray bytes over as lone surrogates, which no UTF-8 writer (report.json, the
+        # terminal, a chat message) accepts. Spelled out here once, every reader gets text.
+        object.__setattr__(self, "source", printable(self.source))
+        if self.title is not None:
+            object.__setattr__(self, "title", printable(self.title))
 
     def to_dict(self) -> dict[str, Any]:
         return {

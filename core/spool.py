@@ -23,6 +23,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from core.errors import ProcessingError
+
 __all__ = ["ArraySource", "AudioSource", "PcmSpool"]
 
 
@@ -107,7 +109,16 @@ class PcmSpool:
                 if self._closed:  # the readers gave up: stop the decode
                     raise ValueError("the spool is closed")
                 offset = self._written * self._frame_bytes
-                os.pwrite(self._file.fileno(), memoryview(chunk)[:whole], offset)
+                try:
+                    view = memoryview(chunk)[:whole]
+                    while view:  # a nearly full disk takes part of a write, then refuses
+                        n = os.pwrite(self._file.fileno(), view, offset)
+                        view, offset = view[n:], offset + n
+                except OSError as exc:  # a full disk: say so, it is not the clip's fault
+                    cause = (exc.strerror or type(exc).__name__).lower()
+                    raise ProcessingError(
+                        f"{cause}: the decoded audio could not be spooled", storage=cause
+                    ) from exc
                 self._written += whole // self._frame_bytes
                 self._changed.notify_all()
 

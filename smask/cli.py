@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         # flushing what we print (a traceback included).
         if any(t.name == "smask-model" and t.is_alive() for t in threading.enumerate()):
             if (exc := sys.exc_info()[1]) is not None:
-                code = 130 if isinstance(exc, KeyboardInterrupt) else 4
+                code = core_cli.EXIT_FAILED
+                if isinstance(exc, KeyboardInterrupt):
+                    code = core_cli.EXIT_INTERRUPTED
+                elif isinstance(exc, SystemExit) and isinstance(exc.code, int):
+                    code = exc.code  # SIGTERM: core_cli.EXIT_TERMINATED
                 logging.getLogger("smask").error("stopped: %s", type(exc).__name__)
             logging.shutdown()
             sys.stdout.flush()

@@ -294,3 +294,52 @@ def make_audio(
         *codec, *extra, "-f", muxer, str(path),
     )  # fmt: skip
     return path
+
+
+def make_many_streams(path: Path, n_streams: int, *, duration_s: float = 2.0) -> Path:
+    """An M4A whose one short AAC track is copied into ``n_streams`` tracks.
+
+    The track is encoded once and the copies are muxed without re-encoding, so even 999
+    streams take about a second to build, while every one of them is a real, decodable
+    stream that ffmpeg must open (issue 26's 5.6 MB M4A).
+    """
+    one = path.with_name(path.stem + ".one.m4a")
+    run_ffmpeg(
+        "-y", "-f", "lavfi", "-i", f"sine=frequency=440:duration={duration_s}:sample_rate=44100",
+        "-c:a", "aac", "-b:a", "16k", "-f", "ipod", str(one),
+    )  # fmt: skip
+    maps = [arg for _ in range(n_streams) for arg in ("-map", "0:a")]
+    run_ffmpeg("-y", "-i", str(one), *maps, "-c", "copy", "-f", "ipod", str(path))
+    one.unlink()
+    return path
+
+
+def claim_flac_rate(src: Path, dst: Path, sample_rate: int) -> Path:
+    """``src`` (a FLAC) with its STREAMINFO sample rate replaced by ``sample_rate``.
+
+    The frames keep their own rate in their headers: a header that lies about the rate, as
+    a broken tagger or a hostile sender writes (issue 26). STREAMINFO is the first metadata
+    block; its rate is the 20 bits at byte 18 (after "fLaC", the block header, the block and
+    frame sizes).
+    """
+    data = bytearray(src.read_bytes())
+    if data[:4] != b"fLaC" or data[4] & 0x7F != 0:
+        raise ValueError(f"{src} does not start with a FLAC STREAMINFO block")
+    field = int.from_bytes(data[18:21], "big")
+    data[18:21] = ((sample_rate << 4) | (field & 0xF)).to_bytes(3, "big")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def decoded_samples(path: Path) -> tuple[int, int]:
+    """(samples per channel, sample rate) as ffmpeg's decoder gives them, timestamps ignored.
+
+    The plain decode a player does: every sample of every frame at the frames' own rate, so a
+    header that lies about the rate or length changes nothing here.
+    """
+    probe_out = run_ffmpeg("-i", str(path), "-map", "0:a:0", "-frames:a", "1", "-f", "framecrc",
+                           "-")  # fmt: skip
+    rate = int(probe_out.stdout.decode().split("#sample_rate 0: ", 1)[1].split()[0])
+    raw = run_ffmpeg("-i", str(path), "-map", "0:a:0", "-ac", "1", "-c:a", "pcm_s16le",
+                     "-f", "s16le", "-")  # fmt: skip
+    return len(raw.stdout) // 2, rate
