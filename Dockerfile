@@ -31,12 +31,17 @@ USER smask
 ENV SMASK_STATE_DIR=/var/lib/smask
 VOLUME ["/var/lib/smask"]
 
-# Healthy while some worker's heartbeat is fresh (the embedded one, or any worker sharing
-# Redis); exits 1 otherwise. The start period covers loading torch and the pitch model.
+# Healthy while some worker's job threads beat (the embedded worker, or any worker sharing
+# Redis) and no queued job has waited longer than SMASK_HEALTH_MAX_QUEUED_S (default here
+# 1800 s; 0 turns the wait check off); exits 1 otherwise. The start period covers loading
+# torch and the pitch model.
+ENV SMASK_HEALTH_MAX_QUEUED_S=1800
 HEALTHCHECK --interval=30s --timeout=20s --start-period=120s --retries=3 \
-    CMD ["smask", "health"]
+    CMD smask health --max-queued-s "${SMASK_HEALTH_MAX_QUEUED_S:-1800}"
 
 # huey finishes the running task on SIGINT; our job table re-queues anything interrupted.
+# `smask bot` gives its embedded worker SMASK_WORKER_STOP_TIMEOUT_S (default 840 s, the
+# longest job) to finish: stop the container with at least that, `docker stop -t 900`.
 STOPSIGNAL SIGINT
 ENTRYPOINT ["smask"]
 CMD ["--help"]

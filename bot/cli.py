@@ -94,6 +94,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
             max_deaths=settings.worker_max_deaths,
             window_s=settings.worker_death_window_s,
             backoff_s=settings.worker_restart_backoff_s,
+            stop_timeout_s=settings.worker_stop_timeout_s,
         )
     try:
         asyncio.run(_serve(create_bot(settings), settings, supervisor))

@@ -1,8 +1,10 @@
 """Is the service working? Live workers and the queue, for ``smask health`` and ``/status``.
 
-Each worker process beats into the job store (``Sweeper.beat``: a SQLite row or a Redis key
+Each worker process beats into the job store (``bot.pulse.Pulse``: a SQLite row or a Redis key
 that expires after three missed beats), so liveness is read from the same place on every host:
-the bot container, a worker container or an operator's shell.
+the bot container, a worker container or an operator's shell. The record carries the last beat
+of the worker's job threads (``job_beat_at``): a worker whose job threads stopped beating is
+counted as wedged, not alive, however fresh its sweeper keeps the record.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Health:
     running: int
     oldest_queued_s: float  # seconds the longest-waiting queued job has waited; 0 when none
     max_queued_s: float = 0.0  # 0: a long wait alone does not make the service unhealthy
+    workers_wedged: int = 0  # processes that beat, but whose job threads have gone quiet
+    quarantined: int = 0  # unreadable job rows set aside (see bot.jobs.QUARANTINED)
 
     @property
     def healthy(self) -> bool:
@@ -38,10 +42,21 @@ class Health:
         return [
             f"healthy: {'yes' if self.healthy else 'no'}",
             f"workers alive: {self.workers_alive}",
+            f"workers wedged: {self.workers_wedged}",
             f"queued: {self.queued}",
             f"running: {self.running}",
             f"oldest queued: {self.oldest_queued_s:.0f} s",
+            f"quarantined: {self.quarantined}",
         ]
+
+
+def job_threads_fresh(info: dict[str, Any], now: float) -> bool:
+    """Whether a worker's job threads beat within its bound (records of workers older than
+    job beats carry none, and count as they always did: alive)."""
+    beat_at, bound = info.get("job_beat_at"), info.get("stale_after_s")
+    if not isinstance(beat_at, int | float) or not isinstance(bound, int | float):
+        return True
+    return now - beat_at <= bound
 
 
 def check(store: JobStore, *, max_queued_s: float = 0.0, now: float | None = None) -> Health:
@@ -49,8 +64,12 @@ def check(store: JobStore, *, max_queued_s: float = 0.0, now: float | None = Non
     active = store.active()
     queued = [j for j in active if j.state == "queued"]
     oldest = max((now - j.created_at for j in queued), default=0.0)
+    live = store.live_workers()
+    fresh = sum(job_threads_fresh(info, now) for info in live)
     return Health(
-        workers_alive=len(store.live_workers()),
+        workers_alive=fresh,
+        workers_wedged=len(live) - fresh,
+        quarantined=store.quarantined_count(),
         queued=len(queued),
         running=len(active) - len(queued),
         oldest_queued_s=max(0.0, oldest),

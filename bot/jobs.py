@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
+import re
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +32,11 @@ from bot.sqlite_store import connect
 
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled")
+# A stored job that cannot be read back (bad JSON, a missing field, a wrong type) is moved to
+# this state: no worker claims or sweeps it, an operator can still read its raw data.
+QUARANTINED = "quarantined"
 HOUR_S = 3600.0
+log = logging.getLogger("smask.jobs")
 DEFAULT_RETENTION_S = 7 * 24 * HOUR_S  # finished jobs are kept a week (SMASK_JOB_RETENTION_S)
 
 
@@ -41,6 +47,15 @@ def job_id_for(peer_id: int, message_id: int, cmid: int = 0) -> str:
     the key falls back to it there.
     """
     return f"{peer_id}_{message_id}" if message_id else f"{peer_id}_c{cmid}"
+
+
+_JOB_ID_RE = re.compile(r"^(-?\d+)_c?\d+$")
+
+
+def peer_of(job_id: str) -> int:
+    """The chat a job id names (see job_id_for), or 0: a damaged row still says who waits."""
+    match = _JOB_ID_RE.match(job_id)
+    return int(match.group(1)) if match else 0
 
 
 def random_id_for(job_id: str, purpose: str) -> int:
@@ -87,9 +102,80 @@ class Job:
     @classmethod
     def from_json(cls, raw: str | bytes) -> Job:
         """A stored job; fields a newer version added are ignored, so workers of two
-        versions can share one Redis during a rolling upgrade."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in json.loads(raw).items() if k in known})
+        versions can share one Redis during a rolling upgrade.
+
+        Every field is checked here, once: a row with a string where a time belongs would
+        otherwise pass and fail later inside the sweep, where it stops every job behind it.
+
+        Raises:
+            BadJobRow: the text is no JSON object, or a field is missing or of a wrong type.
+        """
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadJobRow(f"not JSON ({type(exc).__name__})") from None
+        if not isinstance(data, dict):
+            raise BadJobRow(f"a JSON {type(data).__name__}, not an object")
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                if f.name in _REQUIRED:
+                    raise BadJobRow(f"field {f.name!r} is missing")
+                continue
+            values[f.name] = _checked(f.name, data[f.name])
+        if values.get("state", "queued") not in ACTIVE_STATES + FINAL_STATES:
+            raise BadJobRow(f"unknown state {str(values['state'])[:20]!r}")
+        return cls(**values)
+
+
+class BadJobRow(ValueError):
+    """A stored job that cannot be read back; its store quarantines it (see QUARANTINED)."""
+
+
+# Fields without a default; the others may be absent (a row written by an older version).
+_REQUIRED = frozenset(
+    f.name for f in fields(Job) if f.default is MISSING and f.default_factory is MISSING
+)
+_FIELD_TYPES: dict[str, type] = {"int": int, "str": str, "float": float, "bool": bool}
+
+
+def _checked(name: str, value: Any) -> Any:
+    declared = next(f.type for f in fields(Job) if f.name == name)
+    if declared == "dict[str, Any]":
+        if not isinstance(value, dict):
+            raise BadJobRow(f"field {name!r} is {type(value).__name__}, not an object")
+        return value
+    want = _FIELD_TYPES[str(declared)]
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, want) and (want is bool or not isinstance(value, bool))
+    if not ok:
+        raise BadJobRow(f"field {name!r} is {type(value).__name__}, not {want.__name__}")
+    if want is float and not math.isfinite(value):
+        raise BadJobRow(f"field {name!r} is {value!r}, not a finite number")
+    return value
+
+
+@dataclass(frozen=True)
+class QuarantineNotice:
+    """A quarantined job whose user has not been told yet (``peer_id`` 0: nobody to tell)."""
+
+    job_id: str
+    peer_id: int
+    lang: str  # "" when the row does not say: the service's default language
+    reason: str
+
+
+def _notice_for(job_id: str, raw: str | bytes | None, reason: str) -> QuarantineNotice:
+    """Who waits behind a damaged row: the job id names the chat even when the data is junk."""
+    lang = ""
+    try:
+        data = json.loads(raw) if raw is not None else None
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if isinstance(data, dict) and data.get("lang") in ("ru", "en"):
+        lang = str(data["lang"])
+    return QuarantineNotice(job_id, peer_of(job_id), lang, reason)
 
 
 @dataclass(frozen=True)
@@ -188,6 +274,16 @@ class JobStore(Protocol):
 
     def live_workers(self) -> list[dict[str, Any]]:
         """The ``info`` of every worker whose heartbeat has not expired."""
+        ...
+
+    def quarantined_count(self) -> int:
+        """How many stored jobs were set aside as unreadable (for ``smask health``)."""
+        ...
+
+    def take_quarantine_notices(self) -> list[QuarantineNotice]:
+        """Quarantined jobs nobody has told their user about yet; each is returned once,
+        to one caller, so the user behind a damaged row gets one message however many
+        workers restart over it."""
         ...
 
     def close(self) -> None: ...
@@ -294,6 +390,27 @@ def sweep(store: JobStore, enqueue: Callable[[str], None], stale_queued_s: float
     return requeued
 
 
+def _log_quarantined(job_id: str, reason: str) -> None:
+    log.error(
+        "job %s: its stored row is unreadable (%s); quarantined and skipped, the other jobs go on",
+        job_id,
+        reason,
+    )
+
+
+def _heartbeats(raws: Iterable[str | bytes]) -> list[dict[str, Any]]:
+    """Heartbeat records; a damaged one is skipped (it expires) rather than failing health."""
+    found = []
+    for raw in raws:
+        try:
+            info = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(info, dict):
+            found.append(info)
+    return found
+
+
 # --- SQLite ---------------------------------------------------------------------------------
 
 _SCHEMA = """
@@ -313,7 +430,18 @@ CREATE TABLE IF NOT EXISTS workers (
     expires_at REAL NOT NULL,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quarantine (
+    job_id TEXT PRIMARY KEY,
+    peer_id INTEGER NOT NULL,
+    lang TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL,
+    notified INTEGER NOT NULL DEFAULT 0
+);
 """
+
+# A row found unreadable: (seq, job_id, raw data, reason).
+_BadRow = tuple[int, str, Any, str]
 
 
 class SqliteJobStore:
@@ -347,11 +475,54 @@ class SqliteJobStore:
             yield conn
 
     @staticmethod
-    def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
-        row = conn.execute("SELECT seq, data FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    def _parse(seq: int, job_id: str, raw: Any) -> Job:
+        job = Job.from_json(raw)
+        if job.job_id != job_id:  # saving it would overwrite another job's row
+            raise BadJobRow(f"its data names job {job.job_id[:40]!r}")
+        return replace(job, seq=seq)
+
+    @staticmethod
+    def _quarantine(conn: sqlite3.Connection, bad: _BadRow) -> None:
+        """Set one row aside inside the caller's transaction (once, and only if unchanged)."""
+        seq, job_id, raw, reason = bad
+        cur = conn.execute(
+            "UPDATE jobs SET state = ? WHERE seq = ? AND state != ? AND data IS ?",
+            (QUARANTINED, seq, QUARANTINED, raw),
+        )
+        if cur.rowcount:
+            notice = _notice_for(job_id, raw, reason)
+            conn.execute(
+                "INSERT OR IGNORE INTO quarantine (job_id, peer_id, lang, reason, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (job_id, notice.peer_id, notice.lang, reason, time.time()),
+            )
+            _log_quarantined(job_id, reason)
+
+    def _quarantine_all(self, bad: list[_BadRow]) -> None:
+        """Rows a lock-free read found unreadable, set aside in one write transaction."""
+        if bad:
+            with self._tx() as conn:
+                for row in bad:
+                    self._quarantine(conn, row)
+
+    def _load(
+        self, conn: sqlite3.Connection, job_id: str, bad: list[_BadRow] | None = None
+    ) -> Job | None:
+        """The job, or None; an unreadable row is quarantined here (inside a write
+        transaction, ``bad`` None) or collected into ``bad`` for the caller to quarantine."""
+        row = conn.execute(
+            "SELECT seq, data FROM jobs WHERE job_id = ? AND state != ?", (job_id, QUARANTINED)
+        ).fetchone()
         if row is None:
             return None
-        return replace(Job.from_json(row[1]), seq=row[0])
+        try:
+            return self._parse(row[0], job_id, row[1])
+        except BadJobRow as exc:
+            if bad is None:
+                self._quarantine(conn, (row[0], job_id, row[1], str(exc)))
+            else:
+                bad.append((row[0], job_id, row[1], str(exc)))
+            return None
 
     @staticmethod
     def _save(conn: sqlite3.Connection, job: Job) -> None:
@@ -366,6 +537,8 @@ class SqliteJobStore:
             existing = self._load(conn, job.job_id)
             if existing is not None:
                 return SubmitResult(existing, False, "", self._position(conn, existing))
+            if conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone():
+                return SubmitResult(None, False)  # already a job, now quarantined
             queue_len = conn.execute(
                 "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
             ).fetchone()[0]
@@ -403,8 +576,11 @@ class SqliteJobStore:
         return int(ahead) + 1
 
     def get(self, job_id: str) -> Job | None:
+        bad: list[_BadRow] = []
         with self._read() as conn:
-            return self._load(conn, job_id)
+            job = self._load(conn, job_id, bad)
+        self._quarantine_all(bad)
+        return job
 
     def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
         with self._tx() as conn:
@@ -417,11 +593,21 @@ class SqliteJobStore:
             return new
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Job]:
+        """The readable jobs ``where`` selects; an unreadable row is quarantined and skipped,
+        so one damaged row never stops the sweep (or a worker's start) for every other job."""
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT seq, data FROM jobs WHERE {where} ORDER BY seq", args
+                f"SELECT seq, job_id, data FROM jobs WHERE {where} ORDER BY seq", args
             ).fetchall()
-        return [replace(Job.from_json(data), seq=seq) for seq, data in rows]
+        found: list[Job] = []
+        bad: list[_BadRow] = []
+        for seq, job_id, data in rows:
+            try:
+                found.append(self._parse(seq, job_id, data))
+            except BadJobRow as exc:
+                bad.append((seq, job_id, data, str(exc)))
+        self._quarantine_all(bad)
+        return found
 
     def active(self) -> list[Job]:
         return self._select("state IN ('queued', 'running')", ())
@@ -436,8 +622,13 @@ class SqliteJobStore:
     def prune(self, before: float) -> int:
         with self._tx() as conn:
             cur = conn.execute(
-                "DELETE FROM jobs WHERE state IN ('done', 'failed', 'cancelled') "
+                "DELETE FROM jobs WHERE state IN ('done', 'failed', 'cancelled', ?) "
                 "AND created_at < ?",
+                (QUARANTINED, before),
+            )
+            conn.execute(
+                "DELETE FROM quarantine WHERE at < ? AND notified = 1 "
+                "AND job_id NOT IN (SELECT job_id FROM jobs)",
                 (before,),
             )
             conn.execute("DELETE FROM workers WHERE expires_at < ?", (time.time(),))
@@ -461,7 +652,24 @@ class SqliteJobStore:
             rows = conn.execute(
                 "SELECT data FROM workers WHERE expires_at >= ? ORDER BY worker", (time.time(),)
             ).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        return _heartbeats(row[0] for row in rows)
+
+    def quarantined_count(self) -> int:
+        with self._read() as conn:
+            return int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE state = ?", (QUARANTINED,)
+                ).fetchone()[0]
+            )
+
+    def take_quarantine_notices(self) -> list[QuarantineNotice]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT job_id, peer_id, lang, reason FROM quarantine WHERE notified = 0 "
+                "ORDER BY at"
+            ).fetchall()
+            conn.execute("UPDATE quarantine SET notified = 1 WHERE notified = 0")
+        return [QuarantineNotice(str(j), int(p), str(lang), str(r)) for j, p, lang, r in rows]
 
     def close(self) -> None:
         """Nothing held open between transactions."""
@@ -486,6 +694,20 @@ return 'ok'
 """
 
 
+_QUARANTINE_LUA = """
+local raw = redis.call('GET', KEYS[1])
+if raw and raw ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if not raw then return 0 end
+if redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[6], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+
 class RedisJobStore:
     """The job table in Redis, shared by every worker host.
 
@@ -493,7 +715,9 @@ class RedisJobStore:
     ``retention_s`` after it finished), ``active`` zset (score = seq),
     ``user:<from_id>:active`` zset (Redis drops it when empty), ``user:<from_id>:recent`` zset
     (score = created_at; expires an hour after the user's last clip), ``worker:<id>``
-    heartbeats (expire on their own), ``seq`` counter.
+    heartbeats (expire on their own), ``seq`` counter, ``quarantine`` hash (job id -> why its
+    ``job:<id>`` is unreadable; that key then expires after ``retention_s``) and
+    ``quarantine:notify`` list (quarantined jobs whose user is still to be told).
     """
 
     def __init__(
@@ -506,6 +730,7 @@ class RedisJobStore:
         self.prefix = prefix
         self.retention_s = retention_s
         self._submit_script = self._redis.register_script(_SUBMIT_LUA)
+        self._quarantine_script = self._redis.register_script(_QUARANTINE_LUA)
 
     def _k(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
@@ -552,9 +777,41 @@ class RedisJobStore:
             return SubmitResult(None, False, outcome)
         return SubmitResult(new, True, "", self.position(new))
 
+    def _parse(self, job_id: str, raw: Any, found_in: str = "") -> Job | None:
+        """The job, or None after quarantining an unreadable one (taken off ``found_in`` too)."""
+        try:
+            job = Job.from_json(raw)
+            if job.job_id != job_id:  # saving it would overwrite another job's key
+                raise BadJobRow(f"its data names job {job.job_id[:40]!r}")
+            return job
+        except BadJobRow as exc:
+            self._quarantine(job_id, raw, str(exc), found_in)
+            return None
+
+    def _quarantine(self, job_id: str, raw: Any, reason: str, found_in: str) -> None:
+        notice = _notice_for(job_id, raw, reason)
+        from_id = notice.peer_id
+        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
+            stored = json.loads(raw).get("from_id")
+            if isinstance(stored, int):
+                from_id = stored
+        record = {"peer_id": notice.peer_id, "lang": notice.lang, "reason": reason,
+                  "at": time.time()}  # fmt: skip
+        keys = [
+            self._k("job", job_id),
+            self._k("active"),
+            self._k("user", from_id, "active"),
+            found_in or self._k("active"),
+            self._k("quarantine"),
+            self._k("quarantine", "notify"),
+        ]
+        args: list[Any] = [job_id, raw, json.dumps(record), max(1, math.ceil(self.retention_s))]
+        if self._quarantine_script(keys=keys, args=args):
+            _log_quarantined(job_id, reason)
+
     def get(self, job_id: str) -> Job | None:
         raw = self._redis.get(self._k("job", job_id))
-        return None if raw is None else Job.from_json(raw)
+        return None if raw is None else self._parse(job_id, raw)
 
     def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
         job_key = self._k("job", job_id)
@@ -565,7 +822,15 @@ class RedisJobStore:
                     raw = pipe.get(job_key)
                     if raw is None:
                         return None
-                    new = change(Job.from_json(raw))
+                    try:
+                        job = Job.from_json(raw)
+                        if job.job_id != job_id:
+                            raise BadJobRow(f"its data names job {job.job_id[:40]!r}")
+                    except BadJobRow as exc:
+                        pipe.unwatch()
+                        self._quarantine(job_id, raw, str(exc), "")
+                        return None
+                    new = change(job)
                     if new is None:
                         pipe.unwatch()
                         return None
@@ -576,17 +841,21 @@ class RedisJobStore:
                 except self._watch_error:
                     continue
 
-    def _jobs(self, ids: Any) -> list[Job]:
+    def _jobs(self, index: str) -> list[Job]:
+        """The readable jobs zset ``index`` lists; unreadable ones are quarantined, skipped."""
+        members: Any = self._redis.zrange(index, 0, -1)
+        ids = [i.decode() for i in members]
         if not ids:
             return []
-        raws = self._redis.mget([self._k("job", i.decode()) for i in ids])
-        return [Job.from_json(r) for r in raws if r is not None]
+        raws = self._redis.mget([self._k("job", i) for i in ids])
+        found = (self._parse(i, r, index) for i, r in zip(ids, raws, strict=True) if r is not None)
+        return [job for job in found if job is not None]
 
     def active(self) -> list[Job]:
-        return self._jobs(self._redis.zrange(self._k("active"), 0, -1))
+        return self._jobs(self._k("active"))
 
     def for_user(self, from_id: int) -> list[Job]:
-        return self._jobs(self._redis.zrange(self._k("user", from_id, "active"), 0, -1))
+        return self._jobs(self._k("user", from_id, "active"))
 
     def position(self, job: Job) -> int:
         rank: Any = self._redis.zrank(self._k("active"), job.job_id)
@@ -606,8 +875,9 @@ class RedisJobStore:
             raw = self._redis.get(key)
             if raw is None:
                 continue
-            job = Job.from_json(raw)
-            if job.state not in FINAL_STATES:
+            job_id = key.decode().removeprefix(self._k("job", ""))
+            job = self._parse(job_id, raw)  # an unreadable one gets a TTL here
+            if job is None or job.state not in FINAL_STATES:
                 continue
             if job.created_at < before:
                 pruned += int(self._redis.delete(key))
@@ -616,6 +886,11 @@ class RedisJobStore:
         for key in self._redis.scan_iter(match=self._k("user", "*", "recent"), count=500):
             if self._redis.ttl(key) == -1:
                 self._redis.expire(key, math.ceil(HOUR_S) + 60)
+        quarantine = self._k("quarantine")
+        for job_id, record in self._redis.hgetall(quarantine).items():
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                if json.loads(record)["at"] < before:
+                    self._redis.hdel(quarantine, job_id)
         return pruned
 
     def beat(self, worker: str, info: dict[str, Any], ttl_s: float) -> None:
@@ -630,7 +905,32 @@ class RedisJobStore:
     def live_workers(self) -> list[dict[str, Any]]:
         keys = sorted(self._redis.scan_iter(match=self._k("worker", "*"), count=500))
         raws = self._redis.mget(keys) if keys else []
-        return [json.loads(r) for r in raws if r is not None]
+        return _heartbeats(r for r in raws if r is not None)
+
+    def quarantined_count(self) -> int:
+        return int(self._redis.hlen(self._k("quarantine")))
+
+    def take_quarantine_notices(self) -> list[QuarantineNotice]:
+        notify = self._k("quarantine", "notify")
+        with self._redis.pipeline() as pipe:  # MULTI: the ids go to exactly one caller
+            pipe.lrange(notify, 0, -1)
+            pipe.delete(notify)
+            ids = [i.decode() for i in pipe.execute()[0]]
+        if not ids:
+            return []
+        records: Any = self._redis.hmget(self._k("quarantine"), ids)
+        notices = []
+        for job_id, raw in zip(ids, records, strict=True):
+            try:
+                record = json.loads(raw)
+                notices.append(
+                    QuarantineNotice(
+                        job_id, int(record["peer_id"]), str(record["lang"]), str(record["reason"])
+                    )
+                )
+            except (TypeError, ValueError, KeyError):
+                notices.append(QuarantineNotice(job_id, peer_of(job_id), "", "unreadable"))
+        return notices
 
     def close(self) -> None:
         self._redis.close()

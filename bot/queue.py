@@ -35,9 +35,26 @@ class JobQueue:
     the same name everywhere.
     """
 
-    def __init__(self, huey: Huey, handler: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        huey: Huey,
+        handler: Callable[[str], None] | None = None,
+        *,
+        on_poll: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_poll`` runs in a consumer thread each time it asks the queue for work, idle
+        or not: the worker's heartbeat comes from there (bot.pulse), so threads that stop
+        asking stop beating."""
         self.huey = huey
         self._handler = handler
+        if on_poll is not None:
+            dequeue = huey.dequeue
+
+            def dequeue_after_beat() -> Any:
+                on_poll()
+                return dequeue()
+
+            huey.dequeue = dequeue_after_beat
 
         def process_job(job_id: str) -> None:
             if self._handler is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.logsafe import redact
+from core.limits import MediaLimits
 
 # VK serves message documents from these domains (userapi.com CDN, vk.com / vk.ru docs, and the
 # vkuserdata CDN used since 2024); a doc URL on any other host is refused before a byte is read.
@@ -102,6 +103,9 @@ class Settings:
             many times within ``worker_death_window_s``.
         worker_death_window_s: see ``worker_max_deaths``.
         worker_restart_backoff_s: delay before restarting a dead worker; doubles per recent death.
+        worker_stop_timeout_s: how long ``smask bot`` lets its embedded worker finish the
+            running job when stopping, before it SIGKILLs it; by default the longest job
+            (see ``longest_job_s``), so a deploy never cuts a job short.
     """
 
     vk_token: str = field(repr=False)
@@ -134,6 +138,7 @@ class Settings:
     worker_max_deaths: int = 5
     worker_death_window_s: float = 300.0
     worker_restart_backoff_s: float = 1.0
+    worker_stop_timeout_s: float = 840.0  # longest_job_s() at the defaults
     callback_port: int | None = None
     callback_host: str = "0.0.0.0"
     callback_path: str = "/vk/callback"
@@ -151,6 +156,13 @@ class Settings:
                 found.append(parts.password or "")
             found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
         return tuple(s for s in found if s)
+
+    @staticmethod
+    def longest_job_s(download_timeout_s: float, max_clip_s: float, vk_timeout_s: float) -> float:
+        """A bound on one job: the download at its time limit, the longest clip processed at
+        real time (the bench does a 600 s clip in 14 s on 2 CPUs, so this is generous), and
+        the result's upload and save, each within a VK call's limit."""
+        return download_timeout_s + max_clip_s + 2 * vk_timeout_s
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -192,6 +204,14 @@ class Settings:
                 "SMASK_JOB_RETENTION_S must be at least 3600: the per-user hourly limit counts "
                 "the last hour's finished jobs"
             )
+        download_timeout_s = _float(env, "SMASK_DOWNLOAD_TIMEOUT_S", 120.0)
+        vk_timeout_s = _float(env, "SMASK_VK_TIMEOUT_S", 60.0)
+        longest_job_s = cls.longest_job_s(
+            download_timeout_s, MediaLimits.from_env(env).max_duration_s, vk_timeout_s
+        )
+        stop_timeout_s = _float(env, "SMASK_WORKER_STOP_TIMEOUT_S", longest_job_s)
+        if not stop_timeout_s > 0:  # also refuses NaN
+            raise ValueError("SMASK_WORKER_STOP_TIMEOUT_S must be a positive number of seconds")
         return cls(
             vk_token=token,
             group_id=abs(int(group_raw)),
@@ -209,7 +229,7 @@ class Settings:
             max_download_bytes=_int(
                 env, "SMASK_MAX_DOWNLOAD_BYTES", _int(env, "SMASK_MAX_BYTES", 200 * 1024 * 1024)
             ),
-            download_timeout_s=_float(env, "SMASK_DOWNLOAD_TIMEOUT_S", 120.0),
+            download_timeout_s=download_timeout_s,
             max_waiting_per_user=_int(env, "SMASK_MAX_WAITING_PER_USER", 3),
             max_clips_per_hour=_int(env, "SMASK_MAX_CLIPS_PER_HOUR", 20),
             max_queue_length=_int(env, "SMASK_MAX_QUEUE_LENGTH", 500),
@@ -224,11 +244,12 @@ class Settings:
             work_dir=Path(env.get("SMASK_WORK_DIR", "").strip() or state / "work").resolve(),
             vk_retries=_int(env, "SMASK_VK_RETRIES", 5),
             vk_backoff_s=_float(env, "SMASK_VK_BACKOFF_S", 0.5),
-            vk_timeout_s=_float(env, "SMASK_VK_TIMEOUT_S", 60.0),
+            vk_timeout_s=vk_timeout_s,
             job_retention_s=retention_s,
             worker_max_deaths=_int(env, "SMASK_WORKER_MAX_DEATHS", 5),
             worker_death_window_s=_float(env, "SMASK_WORKER_DEATH_WINDOW_S", 300.0),
             worker_restart_backoff_s=_float(env, "SMASK_WORKER_RESTART_BACKOFF_S", 1.0),
+            worker_stop_timeout_s=stop_timeout_s,
             callback_port=callback_port,
             callback_host=env.get("VK_CALLBACK_HOST", "").strip() or "0.0.0.0",
             callback_path=env.get("VK_CALLBACK_PATH", "").strip() or "/vk/callback",

@@ -24,6 +24,7 @@ from bot.logsafe import describe_error
 log = logging.getLogger("smask.supervisor")
 
 MAX_BACKOFF_S = 30.0
+DEFAULT_STOP_TIMEOUT_S = 840.0  # Settings.worker_stop_timeout_s at the defaults
 
 
 def describe_exit(returncode: int) -> str:
@@ -47,6 +48,9 @@ class WorkerSupervisor(threading.Thread):
         backoff_s: delay before the first restart; doubles per recent death, capped.
         on_give_up: called (from this thread) when the supervisor gives up.
         output: where the child's stdout and stderr go (default: this process's).
+        stop_timeout_s: how long ``stop()`` lets the child finish its running job before
+            SIGKILL; at least the longest job (Settings.worker_stop_timeout_s), since a job
+            cut short is retried from the start.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class WorkerSupervisor(threading.Thread):
         backoff_s: float = 1.0,
         on_give_up: Callable[[], None] = lambda: None,
         output: IO[bytes] | None = None,
+        stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
     ) -> None:
         super().__init__(name="smask-supervisor", daemon=True)
         self.cmd = list(cmd)
@@ -68,6 +73,7 @@ class WorkerSupervisor(threading.Thread):
         self.backoff_s = backoff_s
         self.on_give_up = on_give_up
         self.output = output
+        self.stop_timeout_s = stop_timeout_s
         self.gave_up = False
         self.restarts = 0
         self._deaths: deque[float] = deque()
@@ -146,8 +152,10 @@ class WorkerSupervisor(threading.Thread):
             if self._stopping.wait(delay_s):  # back-off; stop() cuts it short
                 return
 
-    def stop(self, timeout_s: float = 60.0) -> None:
-        """SIGINT the child (huey finishes the running job), SIGKILL it after ``timeout_s``."""
+    def stop(self, timeout_s: float | None = None) -> None:
+        """SIGINT the child (huey finishes the running job), SIGKILL it after ``timeout_s``
+        (default ``stop_timeout_s``); a SIGKILL is logged, with what it costs."""
+        timeout_s = self.stop_timeout_s if timeout_s is None else timeout_s
         with self._lock:
             self._stopping.set()
             child = self._child
@@ -157,5 +165,11 @@ class WorkerSupervisor(threading.Thread):
         try:
             child.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            log.error(
+                "embedded worker (pid %d) still busy %.0f s after SIGINT; SIGKILL: its running "
+                "job goes back to the queue when its lease expires (SMASK_WORKER_STOP_TIMEOUT_S)",
+                child.pid,
+                timeout_s,
+            )
             child.kill()
             child.wait()

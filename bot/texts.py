@@ -276,6 +276,27 @@ TEXTS: dict[str, dict[str, str]] = {
             "Please try a shorter or different file — it will work out!"
         ),
     },
+    "error_server_storage": {
+        "ru": (
+            "Не получилось обработать ваш файл: на нашем сервере сбой с местом для работы. "
+            "Файл тут ни при чём 🙏 Пришлите его, пожалуйста, ещё раз чуть позже — мы уже "
+            "чиним."
+        ),
+        "en": (
+            "I couldn't process your file: our server has trouble with its working space. "
+            "Your file is fine 🙏 Please send it again a little later — we're fixing it."
+        ),
+    },
+    "error_job_unreadable": {
+        "ru": (
+            "Простите, ваш файл потерялся в очереди из-за сбоя на нашей стороне — файл тут ни "
+            "при чём 🙏 Пришлите его, пожалуйста, ещё раз."
+        ),
+        "en": (
+            "Sorry, your file got lost in our queue because of a fault on our side — your "
+            "file is fine 🙏 Please send it again."
+        ),
+    },
     "error_cancelled": {
         "ru": "Обработка отменена.",
         "en": "Processing was cancelled.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import errno
 import logging
 import os
 import re
@@ -28,12 +29,13 @@ from vkbottle import API, VKAPIError
 from bot import jobs as jobs_mod
 from bot.download import DownloadError, download
 from bot.errors import OPERATOR_HINTS
-from bot.jobs import Job, JobStore
+from bot.jobs import Job, JobStore, QuarantineNotice
 from bot.logsafe import describe_error
+from bot.pulse import Pulse
 from bot.settings import Settings
 from bot.texts import PIPELINE_STAGE_KEYS, error_key, t
-from bot.vk import deliver, deliver_voice, edit, make_api, send_job_text
-from core.errors import InputError, Silent, Unpitched
+from bot.vk import deliver, deliver_voice, edit, make_api, send, send_job_text
+from core.errors import InputError, ProcessingError, Silent, Unpitched
 
 if TYPE_CHECKING:
     from core.pipeline import CorrectOptions
@@ -76,6 +78,62 @@ _JOB_DIR_RE = re.compile(r"^(-?\d+_c?\d+)-(\d+)$")
 
 def job_work_dir(work_dir: Path, job_id: str, attempt: int) -> Path:
     return work_dir / JOBS_SUBDIR / f"{job_id}-{attempt}"
+
+
+# How the work dir fails us, in the words an operator searches the log for.
+STORAGE_FAULTS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.ENOTDIR: "not a directory",
+    errno.EISDIR: "is a directory",
+    errno.ENAMETOOLONG: "file name too long",
+}
+# ffmpeg's own words for the same faults (it reports them on stderr, not as an errno we see).
+_FFMPEG_STORAGE_WORDS = {
+    "No space left on device": "disk full",
+    "Disk quota exceeded": "disk quota exceeded",
+    "Permission denied": "permission denied",
+    "Read-only file system": "read-only file system",
+}
+
+
+def storage_fault(exc: BaseException, work: Path) -> str:
+    """``"disk full"``, ``"permission denied"``... when ``exc`` is our scratch space failing
+    us, else ``""``.
+
+    Such a failure is no fault of the clip, and retrying on the same disk only makes the user
+    wait: the job fails at once with a message that does not blame the clip. A full disk
+    counts wherever it struck; the other faults only on a path inside ``work``, so that a
+    permission problem elsewhere (a model file, say) is not taken for one.
+    """
+    cause = exc.__cause__ or exc.__context__
+    if not isinstance(exc, OSError) and isinstance(cause, OSError):
+        found = storage_fault(cause, work)  # our own error wrapping the system's
+        if found:
+            return found
+    if isinstance(exc, OSError) and exc.errno in STORAGE_FAULTS:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return STORAGE_FAULTS[exc.errno]
+        names = [n for n in (exc.filename, exc.filename2) if n is not None]
+        if any(_inside(Path(os.fsdecode(n)), work) for n in names):
+            return STORAGE_FAULTS[exc.errno]
+        return ""
+    if isinstance(exc, ProcessingError):
+        said = f"{exc} {exc.facts.get('reason', '')}".lower()
+        for words, fault in _FFMPEG_STORAGE_WORDS.items():
+            if words.lower() in said:
+                return fault
+    return ""
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.absolute().is_relative_to(folder.absolute())
+    except (OSError, ValueError):
+        return False
 
 
 class JobCancelled(Exception):
@@ -130,10 +188,12 @@ class Worker:
         enqueue: Callable[[str], None],
         *,
         enqueue_later: Callable[[str, float], None] | None = None,
+        pulse: Pulse | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.enqueue = enqueue
+        self.pulse = pulse
         self.enqueue_later = enqueue_later or (lambda job_id, _delay_s: enqueue(job_id))
         self._tracker: Any = None
         self._tracker_lock = threading.Lock()
@@ -162,7 +222,45 @@ class Worker:
 
     def process(self, job_id: str) -> None:
         """huey entry point (a worker thread): run one job to its end."""
-        asyncio.run(self.run_job(job_id))
+        try:
+            asyncio.run(self.run_job(job_id))
+        finally:
+            if self.pulse is not None:
+                self.pulse.job_thread_alive()  # this job thread is free again
+
+    def tell_quarantined(self, notices: list[QuarantineNotice]) -> None:
+        """Tell each user behind a quarantined job, once, that it is lost through no fault of
+        theirs (the store hands each notice out once; the random_id keeps VK from posting a
+        retried send twice). Called from the sweeper thread."""
+        if any(n.peer_id for n in notices):
+            asyncio.run(self._tell_quarantined(notices))
+
+    async def _tell_quarantined(self, notices: list[QuarantineNotice]) -> None:
+        api = make_api(self.settings)
+        try:
+            for notice in notices:
+                if not notice.peer_id:
+                    log.warning("job %s: quarantined; no chat to tell", notice.job_id)
+                    continue
+                lang = notice.lang or self.settings.default_language
+                try:
+                    await send(
+                        api,
+                        notice.peer_id,
+                        t("error_job_unreadable", lang),
+                        random_id=jobs_mod.random_id_for(notice.job_id, "quarantined"),
+                    )
+                except Exception as exc:
+                    log.error(
+                        "job %s: quarantined; could not tell chat %s: %s",
+                        notice.job_id,
+                        notice.peer_id,
+                        describe_error(exc),
+                    )
+                else:
+                    log.info("job %s: quarantined; told chat %s", notice.job_id, notice.peer_id)
+        finally:
+            await api.http_client.close()
 
     async def run_job(self, job_id: str) -> None:
         me = worker_id()
@@ -179,12 +277,19 @@ class Worker:
             return
         log.info("job %s: attempt %d by %s", job_id, job.attempts, me)
         heartbeat = asyncio.create_task(self._heartbeat(job_id, me))
+        pulse = asyncio.create_task(self._pulse())
         work = job_work_dir(self.settings.work_dir, job_id, job.attempts)
         try:
-            work.mkdir(parents=True, exist_ok=True)
+            try:
+                work.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # no place to work: no clip's fault, and no retry helps
+                fault = storage_fault(exc, work) or "cannot create the job's folder"
+                await self._storage_failed(api, job, me, fault, exc)
+                return
             await self._run(api, job, me, work)
         finally:
             heartbeat.cancel()
+            pulse.cancel()
             shutil.rmtree(work, ignore_errors=True)
             await api.http_client.close()
 
@@ -222,6 +327,29 @@ class Worker:
             if not renewed:
                 log.warning("job %s: lease lost", job_id)
                 return
+
+    async def _pulse(self) -> None:
+        """While a job runs, its thread's event loop beats for ``smask health``: a loop that
+        stops turning (a blocking call on it) stops beating, and the worker goes stale."""
+        if self.pulse is None:
+            return
+        while True:
+            await asyncio.to_thread(self.pulse.job_thread_alive)
+            await asyncio.sleep(self.pulse.every_s)  # a period, not synchronisation
+
+    async def _storage_failed(
+        self, api: API, job: Job, me: str, fault: str, exc: BaseException
+    ) -> None:
+        """The work dir failed us: say how for the operator, fail the job now, and tell the
+        user it was not their clip."""
+        log.error(
+            "job %s: work dir %s failed: %s (%s); the job fails now, the clip is not to blame",
+            job.job_id,
+            self.settings.work_dir,
+            fault,
+            describe_error(exc),
+        )
+        await self._fail(api, job, me, "work_dir_failed", t("error_server_storage", job.lang))
 
     async def _progress(self, api: API, job: Job, key: str) -> None:
         current = await asyncio.to_thread(self.store.get, job.job_id)
@@ -275,7 +403,11 @@ class Worker:
                 await self._retry_or_fail(api, job, me, "processing_failed", exc)
             return
         except Exception as exc:  # our failure or VK's: try again, then apologise
-            await self._retry_or_fail(api, job, me, "processing_failed", exc)
+            fault = storage_fault(exc, work)
+            if fault:
+                await self._storage_failed(api, job, me, fault, exc)
+            else:
+                await self._retry_or_fail(api, job, me, "processing_failed", exc)
             return
         if await asyncio.to_thread(
             jobs_mod.finish, self.store, job.job_id, me, "done", result_message_id=message_id
@@ -526,8 +658,10 @@ def process_id() -> str:
 class Sweeper(threading.Thread):
     """Every ``interval_s``: beat, hand jobs of dead workers back, prune, clean scratch.
 
-    * the heartbeat (``store.beat``) says this worker process is alive, for ``smask health``
-      and ``/status``; it expires after three missed beats;
+    * the heartbeat (``store.beat``, through ``bot.pulse.Pulse``) says this worker process is
+      alive, for ``smask health`` and ``/status``; it expires after three missed beats, and
+      it carries the job threads' own last beat, so wedged job threads show as stale;
+    * users behind jobs the store quarantined (unreadable rows) are told, once;
     * jobs whose lease expired (their worker died) go back to the queue;
     * finished jobs older than ``retention_s`` are deleted, every ``prune_every_s``;
     * this host's scratch folders of attempts that no longer run are removed.
@@ -544,6 +678,8 @@ class Sweeper(threading.Thread):
         retention_s: float = jobs_mod.DEFAULT_RETENTION_S,
         prune_every_s: float = 600.0,
         threads: int = 1,
+        pulse: Pulse | None = None,
+        tell_quarantined: Callable[[list[QuarantineNotice]], None] | None = None,
     ) -> None:
         super().__init__(name="smask-sweeper", daemon=True)
         self.work_dir = work_dir
@@ -566,16 +702,22 @@ class Sweeper(threading.Thread):
         self._beat_at = float("-inf")
         # At most one heartbeat write a second, however short the sweep interval (tests).
         self.beat_every_s = max(interval_s, 1.0)
+        self.pulse = pulse or Pulse(store, self.me, self.info, every_s=self.beat_every_s)
+        self.tell_quarantined = tell_quarantined
 
     def beat(self) -> None:
-        """Alive for three more beats (and 5 s of slack); `smask health` counts the fresh ones."""
+        """Alive for three more beats (and 5 s of slack); the record carries the job threads'
+        last beat, and `smask health` counts only workers whose job threads beat lately."""
         self._beat_at = time.monotonic()
-        ttl_s = 3 * self.beat_every_s + 5.0
-        self.store.beat(self.me, {**self.info, "beat_at": time.time()}, ttl_s)
+        self.pulse.publish()
 
     def sweep_once(self) -> None:
         if time.monotonic() - self._beat_at >= self.beat_every_s:
             self.beat()
+        if self.tell_quarantined is not None:
+            notices = self.store.take_quarantine_notices()
+            if notices:
+                self.tell_quarantined(notices)
         requeued = jobs_mod.sweep(self.store, self.enqueue, self.stale_queued_s)
         if requeued:
             log.warning("sweeper re-enqueued %d job(s): %s", len(requeued), requeued)

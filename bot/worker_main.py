@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import time
 
 from bot.jobs import make_store, sweep
 from bot.logsafe import describe_error
+from bot.pulse import Pulse
 from bot.queue import JobQueue, make_huey
 from bot.settings import Settings
-from bot.worker import Sweeper, Worker
+from bot.worker import Sweeper, Worker, process_id
 
 log = logging.getLogger("smask.worker")
 
@@ -18,12 +22,27 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
     store = make_store(settings)
     huey = make_huey(settings)
     holder: dict[str, Worker] = {}
-    queue = JobQueue(huey, handler=lambda job_id: holder["worker"].process(job_id))
+    n = workers or settings.workers
+    me = process_id()
+    info = {
+        "worker": me,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "threads": n,
+        "started_at": time.time(),
+    }
+    pulse = Pulse(store, me, info, every_s=max(settings.sweep_interval_s, 1.0))
+    queue = JobQueue(
+        huey,
+        handler=lambda job_id: holder["worker"].process(job_id),
+        on_poll=pulse.job_thread_alive,
+    )
     worker = Worker(
         settings,
         store,
         queue.enqueue,
         enqueue_later=lambda job_id, delay_s: queue.enqueue(job_id, delay_s=delay_s),
+        pulse=pulse,
     )
     holder["worker"] = worker
     # Import the pipeline before taking jobs: a first import inside a job runs on the job's
@@ -36,9 +55,13 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
         worker.tracker()  # load the model before taking jobs, once per process
     except Exception as exc:  # the pipeline may still load its own; log why we could not
         log.warning("could not preload the pitch model: %s", describe_error(exc))
-    requeued = sweep(store, queue.enqueue, settings.stale_queued_s)
-    if requeued:
-        log.warning("re-enqueued %d job(s) left by a dead worker: %s", len(requeued), requeued)
+    try:  # a store that fails now (Redis restarting) is the sweeper's to retry, not fatal
+        requeued = sweep(store, queue.enqueue, settings.stale_queued_s)
+    except Exception as exc:
+        log.error("start-up sweep failed (%s); the sweeper will try again", describe_error(exc))
+    else:
+        if requeued:
+            log.warning("re-enqueued %d job(s) left by a dead worker: %s", len(requeued), requeued)
     sweeper = Sweeper(
         store,
         queue.enqueue,
@@ -46,11 +69,12 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
         stale_queued_s=settings.stale_queued_s,
         work_dir=settings.work_dir,
         retention_s=settings.job_retention_s,
-        threads=workers or settings.workers,
+        threads=n,
+        pulse=pulse,
+        tell_quarantined=worker.tell_quarantined,
     )
     sweeper.beat()  # alive before the first job, for `smask health`
     sweeper.start()
-    n = workers or settings.workers
     consumer = huey.create_consumer(
         workers=n,
         worker_type="thread",

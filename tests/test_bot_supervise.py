@@ -175,3 +175,46 @@ async def test_smask_bot_restarts_a_killed_worker_and_gives_up_when_it_keeps_dyi
     job = store.get("62_1")
     assert job is not None and job.state == "done" and job.attempts == 1
     assert TOKEN not in text
+
+
+def test_stop_waits_out_a_long_job_for_the_configured_time() -> None:
+    """A deploy during a long job: the child (finishing its job on SIGINT, as huey does) is
+    given ``stop_timeout_s`` and exits on its own, not SIGKILLed as ``worker_crashed``."""
+    child = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: (time.sleep(1.5), sys.exit(0)))\n"  # the job
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as out:
+        supervisor = WorkerSupervisor(
+            [sys.executable, "-c", child], os.environ, stop_timeout_s=30.0, output=out
+        )
+        supervisor.start()
+        with os.fdopen(read, "rb") as lines:
+            assert lines.readline() == b"ready\n"  # its SIGINT handler is in place
+    started = time.monotonic()
+    supervisor.stop()
+    supervisor.join(10)
+    assert supervisor._child is not None and supervisor._child.returncode == 0  # not killed
+    assert 1.5 <= time.monotonic() - started < 30
+
+
+def test_the_stop_timeout_defaults_to_the_longest_job_and_is_configurable() -> None:
+    from bot.settings import Settings
+
+    base = {"VK_TOKEN": "t", "VK_GROUP_ID": "1"}
+    default = Settings.from_env(base)
+    longest = Settings.longest_job_s(
+        default.download_timeout_s, 600.0, default.vk_timeout_s
+    )  # 600 s: core.limits' longest clip
+    assert default.worker_stop_timeout_s == longest >= 600.0 + default.download_timeout_s
+    assert default.worker_stop_timeout_s == Settings(vk_token="t", group_id=1).worker_stop_timeout_s
+    longer_clips = Settings.from_env({**base, "SMASK_MAX_DURATION_S": "1200"})
+    assert longer_clips.worker_stop_timeout_s == longest + 600.0
+    assert (
+        Settings.from_env({**base, "SMASK_WORKER_STOP_TIMEOUT_S": "90"}).worker_stop_timeout_s == 90
+    )
+    with pytest.raises(ValueError, match="SMASK_WORKER_STOP_TIMEOUT_S"):
+        Settings.from_env({**base, "SMASK_WORKER_STOP_TIMEOUT_S": "0"})

@@ -221,3 +221,45 @@ def test_smask_health_takes_its_queue_wait_limit_from_the_environment(
     assert main(["health"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("healthy: no\nerror: ") and "SMASK_HEALTH_MAX_QUEUED_S" in out
+
+
+def test_wedged_job_threads_make_the_worker_stale_though_its_sweeper_beats(
+    store: JobStore,
+) -> None:
+    """The sweeper keeps the process's record fresh; health counts the worker alive only
+    while its job threads beat too (issue 26)."""
+    store.submit(_job(10), LIMITS)
+    sweeper = _sweeper(store)
+    sweeper.pulse.job_thread_alive(now=time.time() - 3600)  # the job threads' last sign
+    sweeper.sweep_once()
+    assert len(store.live_workers()) == 1  # the process is there...
+    health = check(store)
+    assert (health.workers_alive, health.workers_wedged) == (0, 1)  # ...but wedged
+    assert not health.healthy
+    sweeper.pulse.job_thread_alive()  # a job thread polls the queue again...
+    sweeper.beat()  # ...and the next write carries it (job threads write at most every 30 s)
+    health = check(store)
+    assert (health.workers_alive, health.workers_wedged) == (1, 0) and health.healthy
+
+
+def test_a_consumer_thread_polling_the_queue_is_what_beats(tmp_path: Path) -> None:
+    from huey import SqliteHuey
+
+    from bot.pulse import Pulse
+    from bot.queue import JobQueue
+
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    pulse = Pulse(store, "w:1", {"worker": "w:1"}, every_s=1.0)
+    pulse.job_thread_alive(now=time.time() - 3600)
+    assert not check(store).healthy
+    huey = SqliteHuey("t", filename=str(tmp_path / "q.db"), results=False)
+    JobQueue(huey, lambda _job_id: None, on_poll=pulse.job_thread_alive)
+    consumer = huey.create_consumer(workers=1, worker_type="thread", periodic=False)
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not check(store).healthy:  # polling for the consumer's first poll, bounded
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        consumer.stop(graceful=True)
