@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mido
 import pytest
+from core.score.load import load_score
 from fakevk import FakeVK, doc_attachment
 from fakevk.harness import make_settings, running_bot, say
 
@@ -16,7 +17,7 @@ from bot import jobs
 from bot.prefs import SqlitePrefsStore
 from bot.texts import t
 from bot.worker import correct_options
-from core.score import Score, load_score
+from core.score.model import Score
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

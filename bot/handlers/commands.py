@@ -27,11 +27,11 @@ def parse_key_words(args: str) -> tuple[str | None, str | None]:
     """``"F# minor"`` -> ("F#", "minor"); ``"auto"`` -> (None, None).
 
     Raises:
-        ValueError: a tonic or scale core.scales does not know.
+        ValueError: a tonic or scale core.plan.scales does not know.
     """
     if args.strip().lower() in AUTO_WORDS:
         return None, None
-    from core.scales import parse_key
+    from core.plan.scales import parse_key
 
     key = parse_key(args)
     assert key is not None
@@ -149,7 +149,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
         if name in AUTO_WORDS:
             await save(message, replace(prefs, instrument=None))
             return
-        from core.scales import instrument_names
+        from core.plan.scales import instrument_names
 
         if name not in instrument_names():
             await reply(message, t("settings_invalid_instrument", prefs.lang), purpose="invalid")

@@ -47,16 +47,18 @@ def tune_line(prefs: UserPrefs) -> str:
     if prefs.tune is None:
         return t("tune_not_set", prefs.lang)
     from core.errors import ScoreError
-    from core.score import Score
+    from core.score.model import Score
 
     try:
-        return Score.from_dict(prefs.tune).describe(prefs.lang)
+        from core.score.describe import describe_score
+
+        return describe_score(Score.from_dict(prefs.tune), prefs.lang)
     except ScoreError:
         return t("tune_not_set", prefs.lang)
 
 
 def songbook_text(lang: str) -> str:
-    from core.score import songbook
+    from core.score.load import songbook
 
     entries = songbook()
     songs = [f"• {e.title(lang)} — /tune {e.id}" for e in entries if e.kind == "song"]
@@ -68,7 +70,9 @@ async def _save_tune(
 ) -> None:
     updated = replace(prefs, tune=score.to_dict())
     await asyncio.to_thread(ctx.prefs.put, message.from_id, updated)
-    text = t("tune_set", prefs.lang, tune=score.describe(prefs.lang))
+    from core.score.describe import describe_score
+
+    text = t("tune_set", prefs.lang, tune=describe_score(score, prefs.lang))
     if extra:
         text += "\n" + extra
     if prefs.fix_wrong_notes:
@@ -115,7 +119,7 @@ async def take_score_doc(
         data = await asyncio.to_thread(path.read_bytes)
     finally:
         path.unlink(missing_ok=True)
-    from core.score_files import is_score
+    from core.score.files import is_score
 
     if not is_score(data):
         return False
@@ -138,7 +142,7 @@ async def _answer_score_bytes(
     track: int | None,
 ) -> None:
     from core.errors import ScoreError
-    from core.score_files import read_score_voices
+    from core.score.files import read_score_voices
 
     lang = prefs.lang
     try:
@@ -203,8 +207,9 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
             await asyncio.to_thread(ctx.prefs.put, message.from_id, replace(prefs, tune=None))
             await reply(message, t("tune_off", lang), purpose="tune")
             return
+        from core.score.load import parse_tune_text
+
         from core.errors import ScoreError
-        from core.score import parse_tune_text
 
         try:
             score = await asyncio.to_thread(parse_tune_text, words)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import ScoreTooLarge, ScoreUnknown
-from core.score import MAX_SCORE_NOTES, Score, ScoreNote, checked_score
+from core.score.model import MAX_SCORE_NOTES, Score, ScoreNote, checked_score
 
 _LETTERS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11, "h": 11}
 _SOLFEGE = {

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import check_level, to_mono
-from core.measures import Envelope, FrameF0, LoudestWindow
+from core.analysis.measures import Envelope, FrameF0, LoudestWindow
+from core.media.audio import check_level, to_mono
 
 if TYPE_CHECKING:
-    from core.pitch import PitchTrack
-    from core.spool import AudioSource
+    from core.analysis.pitch import PitchTrack
+    from core.media.spool import AudioSource
     from models.network import Tracker
 
 BLOCK_S = 4.0  # s of audio per block of the measuring passes
-HOP_S = 0.01  # s: the tracker's frame hop (core.pitch.HOP_S, without importing torch)
+HOP_S = 0.01  # s: the tracker's frame hop (core.analysis.pitch.HOP_S, without importing torch)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def analyse(
         if progress is not None:
             progress(stage, fraction)
 
-    from core.pitch import track_source
+    from core.analysis.pitch import track_source
 
     thread = threading.Thread(target=measure, name="smask-loudness", daemon=True)
     thread.start()

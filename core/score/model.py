@@ -1,37 +1,25 @@
-"""The tune a learner meant to play: its melody as written, from a file, a name or note names.
+"""The tune a learner meant to play: its melody as written, whoever read it.
 
-A score comes from one of four places (``load_score`` tries them in this order):
-
-* a file, judged by its bytes, never its name: ``MThd`` -> MIDI (type 0 or 1), a zip holding
-  ``META-INF/container.xml`` -> compressed MusicXML (``.mxl``), XML whose root is
-  ``<score-partwise>``/``<score-timewise>`` -> MusicXML. Readers live in core/score_files.py;
-* a tune of the bundled songbook (core/songbook.py: data/songbook/tunes.toml plus generated
-  scales and arpeggios), by id or title, Russian or English;
-* note names typed inline (core/note_names.py).
-
-The melody is always monophonic: where the chosen track or part has chords, its top line.
-Everything the aligner needs is here; nothing in this module imports MIDI or XML libraries, so
-``smask correct`` without ``--score`` pays nothing for them.
+A :class:`Score` is monophonic (where the chosen track or part has chords, its top line) and
+carries everything the aligner needs: notes in beats, bars, the tempo. The readers that make
+one (:mod:`core.score.files`, :mod:`core.score.typed`, :mod:`core.score.songbook`) import this
+module and never the other way round, and :mod:`core.score.load` picks among them; so nothing
+here imports MIDI or XML libraries, and ``smask correct`` without ``--score`` pays nothing for
+them.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from core.errors import ScoreEmpty, ScoreTooLarge, ScoreUnknown, ScoreUnreadable
-from models.units import midi_to_note_name
-
-if TYPE_CHECKING:
-    from core.songbook import SongbookEntry
+from core.errors import ScoreEmpty, ScoreTooLarge, ScoreUnreadable
 
 MAX_SCORE_NOTES = 5000
 MAX_LABEL_CHARS = 100  # a score's source and title, as shown and stored
@@ -118,42 +106,6 @@ class Score:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ScoreUnreadable(f"not a stored score: {exc}") from None
-
-    def describe(self, lang: str = "ru") -> str:
-        """One line a learner recognises their tune by: name, note count, the first notes."""
-        kind, _, name = self.source.partition(":")
-        label = self.title or name or ""
-        if kind == "songbook":
-            entry = find_tune(name)
-            label = entry.title(lang) if entry is not None else label
-        origin = _SOURCE_WORDS.get(kind, {}).get(lang) or _SOURCE_WORDS.get(kind, {}).get("en")
-        head = f"«{label}»" if lang == "ru" else f"“{label}”"
-        if not label:
-            head = origin or kind
-        elif origin:
-            head = f"{head} ({origin})"
-        count = len(self.notes)
-        first = " ".join(midi_to_note_name(n.midi) for n in self.notes[:8])
-        more = " …" if count > 8 else ""
-        if lang == "ru":
-            return f"{head}: {count} {_ru_plural(count, 'нота', 'ноты', 'нот')}: {first}{more}"
-        return f"{head}: {count} note{'s' if count != 1 else ''}: {first}{more}"
-
-
-_SOURCE_WORDS: dict[str, dict[str, str]] = {
-    "midi": {"ru": "файл MIDI", "en": "MIDI file"},
-    "musicxml": {"ru": "файл MusicXML", "en": "MusicXML file"},
-    "songbook": {"ru": "из сборника", "en": "songbook"},
-    "inline": {"ru": "ноты по названиям", "en": "typed notes"},
-}
-
-
-def _ru_plural(n: int, one: str, few: str, many: str) -> str:
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many
 
 
 def checked_score(
@@ -356,114 +308,3 @@ def score_from_raw(
         seconds_per_beat=seconds_per_beat,
         has_meter=bars is not None,
     )
-
-
-# --- the other sources, re-exported: core.note_names and core.songbook ------------------------
-
-
-def parse_note_names(text: str) -> Score:
-    """Notes typed by hand; the syntax is in :func:`core.note_names.parse_note_names`."""
-    from core.note_names import parse_note_names as parse
-
-    return parse(text)
-
-
-def songbook() -> list[SongbookEntry]:
-    """Every bundled tune (:func:`core.songbook.songbook`): songs, then scales and arpeggios."""
-    from core.songbook import songbook as entries
-
-    return entries()
-
-
-def find_tune(name: str) -> SongbookEntry | None:
-    """The songbook entry named ``name`` exactly (id or title, ru or en; case and ё ignored)."""
-    from core.songbook import find_tune as find
-
-    return find(name)
-
-
-def __getattr__(name: str) -> Any:
-    """``core.score.SongbookEntry`` without importing the songbook with every score."""
-    if name == "SongbookEntry":
-        from core.songbook import SongbookEntry
-
-        return SongbookEntry
-    raise AttributeError(f"module 'core.score' has no attribute {name!r}")
-
-
-# --- one entry point ------------------------------------------------------------------------------
-
-
-def load_score(spec: str | Path, *, track: int | None = None) -> Score:
-    """The score a user named: a file, a songbook tune, or note names (tried in that order).
-
-    Args:
-        spec: a path (a ``Path`` must be a file), or text: a songbook id/title or note names.
-        track: for MIDI and MusicXML, which voice is the melody, counted from 1 over the
-            tracks (MIDI: each track and channel) or parts (MusicXML: each staff) that have
-            notes, in file order. None: the one with the most notes.
-
-    Raises:
-        ScoreUnreadable, ScoreHostile, ScoreTooLarge, ScoreEmpty: a file that cannot be used.
-        ScoreUnknown: text that is neither a file, nor a songbook tune, nor note names.
-        ValueError: ``track`` names a voice the file does not have (the message lists them),
-            or is given for a score that is not a file.
-    """
-    if isinstance(spec, Path) or os.path.isfile(str(spec)):
-        path = Path(spec)
-        if not path.is_file():
-            raise ScoreUnknown(f"no such file: {path}", token=str(path))
-        from core.score_files import read_score_file
-
-        return read_score_file(path, track=track)
-    if track is not None:
-        raise ValueError("a track number only applies to a MIDI or MusicXML file")
-    return parse_tune_text(str(spec))
-
-
-def parse_tune_text(text: str) -> Score:
-    """A songbook tune or note names, never a file: what a chat user may type (``/tune ...``).
-
-    Tried in order: a songbook id or title exactly, note names, then a songbook title that
-    contains the text ("берёза" finds "Во поле берёза стояла") when only one does.
-
-    Raises:
-        ScoreUnknown: none of these (the message names the first word that is not a note).
-        ScoreTooLarge: more than MAX_SCORE_NOTES notes.
-    """
-    from core.songbook import find_tune_by_part
-
-    text = text.strip()
-    entry = find_tune(text)
-    if entry is not None:
-        return entry.load()
-    try:
-        return parse_note_names(text)
-    except (ScoreUnknown, ScoreEmpty) as exc:
-        entry = find_tune_by_part(text)
-        if entry is not None:
-            return entry.load()
-        if re.search(r"[/\\]|\.(mid|midi|kar|xml|musicxml|mxl)$", text, re.IGNORECASE):
-            raise ScoreUnknown(f"no such file: {text}", token=text) from None
-        if isinstance(exc, ScoreEmpty):
-            raise ScoreUnknown("no notes named", token=text) from None
-        raise
-
-
-__all__ = [
-    "MAX_SCORE_NOTES",
-    "Meter",
-    "RawNote",
-    "Score",
-    "ScoreNote",
-    "SongbookEntry",
-    "bars_and_beats",
-    "find_tune",
-    "load_score",
-    "parse_meter",
-    "parse_note_names",
-    "parse_tune_text",
-    "score_from_raw",
-    "songbook",
-    "top_line",
-]

@@ -1,7 +1,7 @@
 """The bundled songbook: public-domain tunes a beginner plays, scales and arpeggios.
 
 Songs live in data/songbook/tunes.toml (one ``[[tune]]`` each, notes in the inline syntax of
-core.note_names, checked bar by bar against the meter by tests/test_score.py); scales and
+core.score.typed, checked bar by bar against the meter by tests/test_score.py); scales and
 arpeggios in the keys a beginner meets first are generated here, never typed.
 """
 
@@ -15,8 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from core.note_names import parse_note_names
-from core.score import (
+from core.score.model import (
     Meter,
     RawNote,
     Score,
@@ -24,6 +23,7 @@ from core.score import (
     score_from_raw,
     seconds_per_beat_from_bpm,
 )
+from core.score.typed import parse_note_names
 
 SONGBOOK_PATH = Path(__file__).resolve().parents[1] / "data" / "songbook" / "tunes.toml"
 

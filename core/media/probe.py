@@ -6,7 +6,7 @@ always as an argv list, never through a shell. Three rules keep a hostile upload
 * The container is decided by the first bytes (:func:`sniff_container`), never by the name;
   playlists, concat scripts, web pages, WebM/MKV and friends are refused before ffmpeg sees
   them. The audio containers (OGG, MP3, WAV) are also walked at the byte level by
-  :mod:`core.containers` for what ffmpeg would forgive (truncation, chaining, lying sizes).
+  :mod:`core.media.containers` for what ffmpeg would forgive (truncation, chaining, lying sizes).
 * Every ffmpeg call forces the demuxer the bytes named (``-f mov`` for MP4/MOV/M4A, ``ogg``,
   ``mp3``, ``wav``, ``flac``), restricts protocols to ``file,pipe``, switches off external data
   references for QuickTime (``-enable_drefs 0``) and names the input as a ``file:`` URL, so
@@ -16,7 +16,7 @@ always as an argv list, never through a shell. Three rules keep a hostile upload
   every subprocess has a timeout.
 
 The hardened invocation (:func:`input_args`, :func:`ffmpeg_stream`, :func:`media_timeout_s`)
-lives here with the checks it belongs to; :mod:`core.media` decodes and writes through it, so
+lives here with the checks it belongs to; :mod:`core.media.io` decodes and writes through it, so
 no module runs ffmpeg on an input any other way.
 """
 
@@ -39,7 +39,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core import containers
 from core.errors import (
     Corrupt,
     EmptyFile,
@@ -57,6 +56,7 @@ from core.errors import (
     WebPage,
 )
 from core.limits import MediaLimits
+from core.media import containers
 
 __all__ = [
     "AUDIO_CONTAINERS",
@@ -378,7 +378,7 @@ def sniff_container(head: bytes) -> Container:
     Raises the input error that fits: :class:`Hostile` for playlists and concat scripts (they
     exist to make a player open other files), :class:`WebPage` for HTML, :class:`Unsupported
     Container` for real media in other containers, :class:`NotMedia` for anything else. An
-    MP3 is only named here; :func:`core.containers.check_mp3` checks what is behind its tag.
+    MP3 is only named here; :func:`core.media.containers.check_mp3` checks what is behind its tag.
     """
     if len(head) >= 8:
         size = int.from_bytes(head[0:4], "big")

@@ -1,6 +1,6 @@
 """Which codec, settings and muxer a corrected result is written with, per container.
 
-One table, so the rule is readable in one place and any writer (core.media today, a streaming
+One table, so the rule is readable in one place and any writer (core.media.io today, a streaming
 writer tomorrow) asks the same question: "I am writing this container from audio at this rate
 and channel count; what ffmpeg output arguments?". Nothing here runs ffmpeg.
 
@@ -95,11 +95,11 @@ def audio_encoding(
     """How to encode corrected audio into ``container`` (see the module docstring).
 
     Args:
-        container: the result's container (``core.probe.Container``).
+        container: the result's container (``core.media.probe.Container``).
         sample_rate: Hz of the audio handed to the encoder.
         channels: channel count of that audio (kept in every format).
         source_codec, sample_format, bits_per_sample: what the input carried
-            (``core.probe.AudioInfo``), so lossless and Vorbis results match their source.
+            (``core.media.probe.AudioInfo``), so lossless and Vorbis results match their source.
     """
     if container in ("mp4", "mov", "m4a"):
         rate = aac_sample_rate(sample_rate)

@@ -4,7 +4,7 @@ A learner plays at their own tempo with rubato, may start late or stop early, pl
 octave away, hit a neighbouring note, skip one, add one, or go back and play a passage again. A
 teacher listening with the score follows along note by note and says "this was an F instead of
 an F#", "you skipped the D", "that G came in late". This module does the same with notes, not
-frames: a performed note is a pitch centre and an onset (core.notes, the planner's centres), a
+frames: a performed note is a pitch centre and an onset (core.plan.segment, the planner's centres), a
 score note a written pitch and a beat, so the whole alignment is a small dynamic programme over
 two note lists (milliseconds for a minute of music).
 
@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from core.score import Score
+    from core.score.model import Score
 
 Verdict = Literal["ok", "wrong", "extra"]
 

@@ -1,4 +1,4 @@
-"""Train the temporal refiner on a frozen body: ``python -m models.train --config
+"""Train the temporal refiner on a frozen body: ``python -m models.training.train --config
 models/configs/refiner.toml`` (a config with ``refiner_channels > 0``).
 
 Why frozen: the body (the per-frame CNN) is the shipped weights; the refiner only learns to
@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import checkpoint, dataset
+from models import checkpoint
 from models.config import TrainConfig
 from models.network import NetworkHparams, TemporalRefiner, Tracker
+from models.training import dataset
 
-log = logging.getLogger("models.train")
+log = logging.getLogger("models.training.train")
 
 
 @dataclass
@@ -62,7 +63,7 @@ def clip_frame_logits(tracker: Tracker, audio_16k: np.ndarray) -> tuple[torch.Te
 
 
 def build_logit_bank(config: TrainConfig, tracker: Tracker, cache_dir: Path) -> LogitBank:
-    from models.train import training_clips
+    from models.training.common import training_clips
 
     clips, banks = training_clips(config, cache_dir)
     rng = np.random.default_rng(config.seed)
@@ -150,7 +151,13 @@ def train_refiner(
     )
     generator = torch.Generator().manual_seed(config.seed)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    from models.train import in_pitch_range, one_cycle, pitch_targets, save_run, time_progress
+    from models.training.common import (
+        in_pitch_range,
+        one_cycle,
+        pitch_targets,
+        save_run,
+        time_progress,
+    )
 
     train_started = time.monotonic()
     deadline = train_started + 60.0 * config.max_minutes

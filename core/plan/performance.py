@@ -13,7 +13,7 @@ it, on evidence from the note itself and from the rest of the take:
 * **range**: how far its pitch lies outside the range of the loud notes (63 Hz under a
   child's 260-440 Hz is not the child);
 * **harmonicity**: the tracker's voicing confidence and the share of frames whose fundamental
-  the phase-locked measure (:func:`core.psola.frame_f0_hz`) could follow;
+  the phase-locked measure (:func:`core.analysis.phase.frame_f0_hz`) could follow;
 * **stability**: played and sung notes hold a pitch (vibrato swings around it), speech glides
   through its syllables: the steady part is short and a small share of the note;
 * **place**: the performance's span runs from its first to its last plain note (loud, held,
@@ -28,7 +28,7 @@ performance without a held pitch (so a quiet opening note held before a rest sta
 music, being quiet is a doubt only far below the performance (``QUIET_DB``), so a note quiet
 on purpose (a soft ending, a pianissimo 20 dB below the loudest) that holds a clear pitch
 inside the take's range stays a note. The thresholds were set on generated takes (rendered music
-with an espeak-ng count-in, hum and room noise: :mod:`models.rooms`), not on the real ones.
+with an espeak-ng count-in, hum and room noise: :mod:`models.training.rooms`), not on the real ones.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from core.notes import Note
+from core.plan.segment import Note
 
 QUIET_DB = 25.0  # dB below the performance: "quiet" for a note amid the music (pianissimo stays)
 QUIET_APART_DB = 10.0  # ...and for a note apart from it (a count-in, a remark after the take)
@@ -124,9 +124,9 @@ def weigh_notes(
     """The evidence for every note (see the module docstring); the same order as ``notes``.
 
     Args:
-        notes: from :func:`core.notes.segment_notes`.
+        notes: from :func:`core.plan.segment.segment_notes`.
         voiced_prob: the tracker's per-frame voicing probability.
-        envelope_db: per-frame level (:func:`core.notes.frame_envelope_db`).
+        envelope_db: per-frame level (:func:`core.plan.segment.frame_envelope_db`).
         measurable: per frame, True where the fundamental could be followed; None counts every
             frame as measurable.
     """

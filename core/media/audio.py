@@ -1,6 +1,6 @@
 """Small sample-level helpers shared by the media path, the tracker and the retuner.
 
-Audio arrays here are float32 in [-1, 1]: ``[channels, samples]`` as :func:`core.media.decode_audio`
+Audio arrays here are float32 in [-1, 1]: ``[channels, samples]`` as :func:`core.media.io.decode_audio`
 returns them, or ``[samples]`` once mixed to mono. torchaudio is imported only inside
 :func:`resample`, so ``smask probe`` and the bot's handlers stay quick to start.
 """

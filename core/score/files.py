@@ -22,7 +22,7 @@ from typing import Any
 from xml.parsers import expat
 
 from core.errors import ScoreHostile, ScoreTooLarge, ScoreUnreadable
-from core.score import (
+from core.score.model import (
     MAX_SCORE_NOTES,
     Meter,
     RawNote,

@@ -5,8 +5,8 @@ window (is there any sound at all), the loudness envelope per frame (re-tongued 
 the fundamental refined per frame (what can be moved); the report needs the last one again on
 the output. Each is local in time, so each is computed here from consecutive mono blocks,
 holding only the few thousand samples of context a frame reads. The numbers are bit for bit
-those of the whole-clip functions (:func:`core.audio.peak_window_dbfs`,
-:func:`core.notes.frame_envelope_db`, :func:`core.psola.frame_f0_hz`): the same windows, the
+those of the whole-clip functions (:func:`core.media.audio.peak_window_dbfs`,
+:func:`core.plan.segment.frame_envelope_db`, :func:`core.analysis.phase.frame_f0_hz`): the same windows, the
 same float64 running sum carried across blocks, the same per-frame arithmetic.
 """
 
@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import LOUDNESS_WINDOW_S, rms_dbfs
+from core.media.audio import LOUDNESS_WINDOW_S, rms_dbfs
 
 _DBFS_FLOOR = -200.0
 
 
 class LoudestWindow:
-    """:func:`core.audio.peak_window_dbfs` of the blocks pushed so far."""
+    """:func:`core.media.audio.peak_window_dbfs` of the blocks pushed so far."""
 
     def __init__(self, sample_rate: int, window_s: float = LOUDNESS_WINDOW_S) -> None:
         self.window = max(1, round(window_s * sample_rate))
@@ -48,7 +48,7 @@ class LoudestWindow:
 
 
 class Envelope:
-    """:func:`core.notes.frame_envelope_db`: the running sum of squares, kept at every hop."""
+    """:func:`core.plan.segment.frame_envelope_db`: the running sum of squares, kept at every hop."""
 
     def __init__(self, sample_rate: int, hop_s: float) -> None:
         self.hop = max(1, round(hop_s * sample_rate))
@@ -82,12 +82,12 @@ class Envelope:
 
 
 class FrameF0:
-    """:func:`core.psola.frame_f0_hz` of a clip of ``n_samples``, fed in order."""
+    """:func:`core.analysis.phase.frame_f0_hz` of a clip of ``n_samples``, fed in order."""
 
     def __init__(
         self, seed_f0_hz: npt.NDArray[np.float64], sample_rate: int, hop_s: float, n_samples: int
     ) -> None:
-        from core.psola import frame_reach  # torch: not needed before the tracker is
+        from core.analysis.phase import frame_reach
 
         self.seed = np.asarray(seed_f0_hz, dtype=np.float64)
         self.sample_rate, self.hop_s, self.n = sample_rate, hop_s, n_samples
@@ -112,7 +112,7 @@ class FrameF0:
                 stop -= 1
             stop = max(stop, self.next_frame)
         if stop > self.next_frame:
-            from core.psola import frame_f0_hz
+            from core.analysis.phase import frame_f0_hz
 
             frame_f0_hz(self.buffer, self.sample_rate, self.seed, self.hop_s, offset=self.start,
                         n_samples=self.n, frames=(self.next_frame, stop), out=self.out)  # fmt: skip

@@ -3,7 +3,7 @@
 Retuning moves whole notes, not frames: a note's centre (:func:`centre_midi` over its sustained
 part) decides how far it is off, while its onset transition, its vibrato and a slide into the next
 note are expression to keep. So the track is cut into notes first, here, and only then compared
-with the scale (core.targets).
+with the scale (core.plan.targets).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ SINE_MIN_FIT = 0.85  # ...that explains this share of the pitch's variance is a 
 
 
 class TrackLike(Protocol):
-    """What notes need from core.pitch.PitchTrack (kept structural so tests can build one)."""
+    """What notes need from core.analysis.pitch.PitchTrack (kept structural so tests can build one)."""
 
     @property
     def hop_s(self) -> float: ...
@@ -110,7 +110,7 @@ def segment_notes(
         envelope_db: per-frame loudness (:func:`frame_envelope_db`); when given, a repeated note
             re-tongued without a pitch change is split at its loudness dip, so each take of it
             is judged (and moved) on its own.
-        f0_measured_hz: the fundamental measured from its phase (core.psola.frame_f0_hz; NaN
+        f0_measured_hz: the fundamental measured from its phase (core.analysis.phase.frame_f0_hz; NaN
             where unmeasurable); with ``envelope_db``, a shallower dip (``SOFT_DIP_DB``) splits
             too where the phase jumps (:func:`phase_gap_cents`): a re-struck note starts its
             waveform afresh, a held one does not.

@@ -1,6 +1,6 @@
 """From rendered clips to a bank of labelled CQT frames, plus the TinySOL loader.
 
-A *clip* is mono audio at 16 kHz with its :class:`models.synth.FrameTruth`. Clips are rendered
+A *clip* is mono audio at 16 kHz with its :class:`models.training.synth.FrameTruth`. Clips are rendered
 once and cached as ``.npz`` under a git-ignored folder (``runs/cache`` by default); the network
 trains on individual frames, so all clips are turned into one ``[frames, n_bins]`` log-CQT
 matrix with per-frame targets (:class:`FrameBank`).
@@ -22,10 +22,10 @@ import numpy.typing as npt
 import torch
 from scipy.io import wavfile
 
-from models import augment, synth
 from models.config import TrainConfig
 from models.cqt import chunk_audio
 from models.network import Tracker
+from models.training import augment, synth
 from models.units import hz_to_midi, note_name_to_midi
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def synthetic_clips(n: int, *, clip_s: float, seed: int, high_midi: int = 96) ->
 
 
 def whistle_clips(n: int, *, clip_s: float, seed: int) -> list[Clip]:
-    """Training whistles (:func:`models.augment.whistle_clip`, not the bench's generator)."""
+    """Training whistles (:func:`models.training.augment.whistle_clip`, not the bench's generator)."""
     return _generated_clips(augment.whistle_clip, 8081, "whistle", n, clip_s, seed)
 
 
@@ -274,7 +274,7 @@ def clip_versions(
         w = t.voicing_weight[:n].copy()
         if pitched_noise:
             # Speech in the rests is not the take, but a voice it is: calling it either
-            # way is core.performance's job, so the network is taught neither.
+            # way is core.plan.performance's job, so the network is taught neither.
             w[~t.voiced[:n]] = 0.0
         if reverb:
             # A room keeps a note ringing after its end: don't punish either answer there.

@@ -1,7 +1,7 @@
 """Held-out evaluation: the unseen-soundfont set and the metrics (run by ``python -m bench.pitch``).
 
 The held-out set is rendered from **TimGM6mb**, a soundfont training never hears, with its own
-per-note calibration (:func:`models.synth.calibrate_notes`). Metrics follow mir_eval's
+per-note calibration (:func:`models.training.synth.calibrate_notes`). Metrics follow mir_eval's
 definitions, with the pitch a tracker reports on every frame (before its voicing decision) used
 for the pitch metrics, and its voicing decision for F1:
 
@@ -9,7 +9,7 @@ for the pitch metrics, and its voicing decision for F1:
 * octave errors: share of truth-voiced frames off by 1200 +- 100 cents (or more octaves);
 * steady median: median |cents| on bend-free notes, 100 ms after the onset to 50 ms before the end;
 * voicing precision / recall / F1 on frames whose truth is unambiguous (no attacks or release
-  tails, see :class:`models.synth.FrameTruth`).
+  tails, see :class:`models.training.synth.FrameTruth`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from models import dataset, synth
+from models.training import dataset, synth
 
 HELDOUT_PROGRAMS = (73, 74, 71, 68, 40, 42, 56, 65, 52, 53)
 HELDOUT_SEED = 20260

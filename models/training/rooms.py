@@ -2,7 +2,7 @@
 
 Phones record more than the performance: a spoken count-in, a remark, mains hum, a fan, people
 talking in the next room, a television, and the room's echo on all of it. The tracker and the
-note picking (:mod:`core.performance`) are judged on takes built from these parts around a
+note picking (:mod:`core.plan.performance`) are judged on takes built from these parts around a
 rendered performance, so the truth (where the music is, what it plays) stays exact.
 
 Speech comes from espeak-ng (a formant synthesiser with real prosody: its syllables glide like
@@ -24,7 +24,7 @@ import numpy.typing as npt
 from scipy.io import wavfile
 from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
 
-from models.synth import HOP_S, FrameTruth
+from models.training.synth import HOP_S, FrameTruth
 
 FloatArray = npt.NDArray[np.float32]
 

@@ -2,11 +2,11 @@
 
 Stages (each in its own module): resample -> CQT + network (:mod:`models.network`, weights from
 :mod:`models.checkpoint`) -> coarse pitch, onset hand-over and sub-cent refinement
-(:mod:`models.decode`) -> voicing (:mod:`core.voicing`). Long recordings are processed
+(:mod:`models.decode`) -> voicing (:mod:`core.analysis.voicing`). Long recordings are processed
 ``chunk_frames`` at a time, from the resampling on, so memory stays bounded whatever the length;
 every stage reads a fixed amount of context around each frame (the onset hand-over a few frames
 of look-ahead, the resampler a few dozen samples), so a chunked run gives the same numbers as a
-one-shot run. :func:`track_source` reads the samples from an :class:`~core.spool.AudioSource`,
+one-shot run. :func:`track_source` reads the samples from an :class:`~core.media.spool.AudioSource`,
 so it can start on the first seconds of a clip while ffmpeg is still decoding the rest.
 """
 
@@ -24,14 +24,14 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from core import voicing
+from core.analysis import voicing
 from models import decode
 from models.cqt import n_frames
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from core.spool import AudioSource
+    from core.media.spool import AudioSource
     from models.network import Tracker
 
 HOP_S = 0.01  # s
@@ -119,7 +119,7 @@ def track_pitch(
     Returns
         PitchTrack with one frame per 10 ms, frame ``i`` centred at ``i * 0.01`` s.
     """
-    from core.spool import ArraySource
+    from core.media.spool import ArraySource
 
     audio = np.asarray(audio_mono, dtype=np.float32)
     if audio.ndim != 1:
@@ -342,7 +342,7 @@ def _pass_chunks(
     search: decode.LagSearch = decode.CLEAN_SEARCH,
 ) -> Generator[_Chunk, None, None]:
     """The chunks of one pass, each computed when asked for (a caller may stop early)."""
-    from core.audio import to_mono
+    from core.media.audio import to_mono
 
     dev = tracker.device
     sample_rate = source.sample_rate
@@ -440,12 +440,12 @@ def _pass_chunks(
 def track_file(
     path: Path | str, *, device: str | None = None, tracker: Tracker | None = None
 ) -> PitchTrack:
-    """Decode any audio/video file ffmpeg reads (:mod:`core.probe`, :mod:`core.media`), track it
+    """Decode any audio/video file ffmpeg reads (:mod:`core.media.probe`, :mod:`core.media.io`), track it
     (with the shipped weights unless ``tracker`` is given)."""
     import contextlib
 
-    from core.media import start_decode
-    from core.probe import probe
+    from core.media.io import start_decode
+    from core.media.probe import probe
 
     info = probe(Path(path))
     with contextlib.closing(start_decode(Path(path), info)) as spool:

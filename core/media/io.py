@@ -1,7 +1,7 @@
 """The soundtrack out and back in: decode a probed clip's audio, write the corrected clip.
 
-Works only on what :func:`core.probe.probe` accepted (a :class:`~core.probe.MediaInfo`), and
-runs ffmpeg only through :mod:`core.probe`'s hardened invocation, so the safety rules stated
+Works only on what :func:`core.media.probe.probe` accepted (a :class:`~core.media.probe.MediaInfo`), and
+runs ffmpeg only through :mod:`core.media.probe`'s hardened invocation, so the safety rules stated
 there hold for every byte read here. The result is written atomically (temp file + rename).
 
 Audio arrays are float32 ``[channels, samples]`` in [-1, 1] at the clip's own sample rate.
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import numpy.typing as npt
 
-from core.encoders import AAC_SAMPLE_RATES, aac_bit_rate_kbps, audio_encoding
 from core.errors import Corrupt, NoAudio, ProcessingError
-from core.probe import (
+from core.media.encoders import AAC_SAMPLE_RATES, aac_bit_rate_kbps, audio_encoding
+from core.media.probe import (
     AUDIO_CONTAINERS,
     Container,
     MediaInfo,
@@ -37,7 +37,7 @@ from core.probe import (
 )
 
 if TYPE_CHECKING:
-    from core.spool import AudioSource, PcmSpool
+    from core.media.spool import AudioSource, PcmSpool
 
 __all__ = [
     "AAC_SAMPLE_RATES",
@@ -161,12 +161,12 @@ def decode_into(path: str | os.PathLike[str], info: MediaInfo, spool: PcmSpool) 
 def start_decode(
     path: str | os.PathLike[str], info: MediaInfo, *, directory: Path | None = None
 ) -> PcmSpool:
-    """Start decoding the probed audio into a new :class:`~core.spool.PcmSpool` in a thread.
+    """Start decoding the probed audio into a new :class:`~core.media.spool.PcmSpool` in a thread.
 
     Returns at once: readers of the spool wait for the samples they need, so tracking (and
     loading the model) overlaps the decode. The caller closes the spool.
     """
-    from core.spool import PcmSpool
+    from core.media.spool import PcmSpool
 
     if info.audio is None:
         raise NoAudio("no audio stream")
@@ -225,7 +225,7 @@ def write_result(
 
     The muxer follows the *input* container (MOV stays MOV, MP4 stays MP4), so every codec the
     input carried can be copied; an audio-only MP4 becomes an audio-only M4A, and an OGG, MP3,
-    WAV or FLAC stays in its format (codec per :func:`core.encoders.audio_encoding`).
+    WAV or FLAC stays in its format (codec per :func:`core.media.encoders.audio_encoding`).
     ``container`` overrides that for audio-only results (the bot answers a voice message
     with OGG/Opus whatever VK handed it). ``dst``'s suffix is not consulted. MP4 files get
     ``+faststart`` (index first, so VK previews it
@@ -257,7 +257,7 @@ def encoder_args(
     """How the result is encoded: (raw PCM input options, output stream/codec/muxer options).
 
     The one place that chooses codec, bit rate, rate, layout and container for the result
-    (the codec per format from :func:`core.encoders.audio_encoding`); :class:`ResultWriter`
+    (the codec per format from :func:`core.media.encoders.audio_encoding`); :class:`ResultWriter`
     only decides how the samples flow into it.
     """
     assert info.audio is not None

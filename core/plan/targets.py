@@ -6,7 +6,7 @@
 interval, a deadband (and a 3-cent "already in tune" floor) leaves small errors alone, and the
 correction fades in over ``KNEE_CENTS`` past that edge so the tracker's last fraction of a cent
 never decides between "untouched" and "moved by 3 cents". :func:`shift_curve_cents` turns the
-targets into cents per frame, the one thing :mod:`core.psola` needs to know about the plan.
+targets into cents per frame, the one thing :mod:`core.retune.psola` needs to know about the plan.
 
 Pure numpy and no torch: planning is decided (and tested) without touching a sample, and the
 shifter's ``RAMP_S`` and ``NO_SHIFT_CENTS`` come from here so the two sides agree on when a
@@ -22,8 +22,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from core.notes import Note, centre_midi
-from core.scales import nearest_allowed_midi
+from core.plan.scales import nearest_allowed_midi
+from core.plan.segment import Note, centre_midi
 from models.units import A4_HZ, hz_to_midi
 
 Mode = Literal["natural", "hard"]
@@ -89,9 +89,9 @@ def plan_notes(
     """Choose each note's target and how far to move it.
 
     Args:
-        notes: from :func:`core.notes.segment_notes`.
+        notes: from :func:`core.plan.segment.segment_notes`.
         f0_hz: ``[frames]`` the pitch a note's centre is measured on:
-            :func:`core.notes.centre_midi` (the mean over whole vibrato cycles) from the steady
+            :func:`core.plan.segment.centre_midi` (the mean over whole vibrato cycles) from the steady
             part's start to its sustain end (the release rings on, at a drifting pitch), less
             the first ``CENTRE_SKIP_ONSET`` and last ``CENTRE_SKIP_RELEASE`` of that. On the
             held-out set of bench/retune.py this agrees with the same statistic on Praat's
@@ -101,7 +101,7 @@ def plan_notes(
         measurable: ``[frames]`` True where the fundamental's phase could be followed
             (finite :func:`frame_f0_hz`); a note mostly without it is left alone.
         forced_midi: per note, the note to tune it to instead of the nearest allowed one (a
-            score's note, core.align); None entries choose as usual. The in-tune edge, knee
+            score's note, core.score.align); None entries choose as usual. The in-tune edge, knee
             and strength apply the same way.
         semitones: per note, whole semitones to move it on top of that (a wrong note moved
             onto its score note): applied in full, not scaled by strength, and only where the

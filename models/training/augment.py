@@ -1,8 +1,8 @@
 """Training-only rooms, noises and whistles (issue 12): what a phone hears around a performance.
 
-The benches judge the tracker on rooms, noises and whistles built by :mod:`models.rooms` and
+The benches judge the tracker on rooms, noises and whistles built by :mod:`models.training.rooms` and
 :mod:`bench.rooms` (four fixed rooms, Russian babble and a TV from ``SENTENCES_RU`` in espeak's
-default ``ru`` voice, whistles from :func:`models.rooms.whistle_phrase` seeded ``[31, i]``).
+default ``ru`` voice, whistles from :func:`models.training.rooms.whistle_phrase` seeded ``[31, i]``).
 Training must never see those, so everything here is generated apart from them:
 
 * **Rooms**: shoeboxes of random size (2.5-15 m), random player and phone positions (0.5-3.5 m
@@ -33,8 +33,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import butter, fftconvolve, sosfilt
 
-from models import rooms
-from models.synth import HOP_S, FrameTruth
+from models.training import rooms
+from models.training.synth import HOP_S, FrameTruth
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ TRAIN_VOICES = (
     "it+f3",
     "pl+m5",
 )
-# Texts the benches never speak (theirs: models.rooms.COUNT_IN_RU, SENTENCES_RU, the remark).
+# Texts the benches never speak (theirs: models.training.rooms.COUNT_IN_RU, SENTENCES_RU, the remark).
 TRAIN_SENTENCES = (
     "Четыре, пять, шесть, поехали!",
     "Давай ещё раз с самого начала, только медленнее.",
@@ -233,7 +233,7 @@ def room_mix(
     snr_db: tuple[float, float] = (0.0, 25.0),
 ) -> Mixed:
     """``audio`` in a random room (85 %) with one or two noises at a random SNR against the
-    reverberant take's active level (as :func:`models.rooms.mix_at_snr` measures it)."""
+    reverberant take's active level (as :func:`models.training.rooms.mix_at_snr` measures it)."""
     out = np.asarray(audio, dtype=np.float64)
     reverb = rng.random() < 0.85
     if reverb:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from core import tables
+from core.plan import tables
 from models.units import A4_HZ, NOTE_NAMES_SHARP, note_name_to_midi, pitch_class
 
 # Krumhansl-Kessler key profiles (probe-tone ratings), the classic histogram key finder's
