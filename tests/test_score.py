@@ -620,7 +620,7 @@ def test_a_missing_path_object() -> None:
 def test_score_libraries_load_only_when_a_file_is_read() -> None:
     """``smask correct`` without --score must not pay for music21 or mido."""
     code = (
-        "import sys, core.cli, core.pipeline, core.score\n"
+        "import sys, core.cli, core.pipeline, core.score.load\n"
         "core.score.load.load_score('E D C')\n"
         "core.score.load.load_score('twinkle')\n"
         "assert 'music21' not in sys.modules, 'music21'\n"

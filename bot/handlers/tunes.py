@@ -207,9 +207,8 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
             await asyncio.to_thread(ctx.prefs.put, message.from_id, replace(prefs, tune=None))
             await reply(message, t("tune_off", lang), purpose="tune")
             return
-        from core.score.load import parse_tune_text
-
         from core.errors import ScoreError
+        from core.score.load import parse_tune_text
 
         try:
             score = await asyncio.to_thread(parse_tune_text, words)

@@ -25,7 +25,7 @@ from core.score.model import (
 )
 from core.score.typed import parse_note_names
 
-SONGBOOK_PATH = Path(__file__).resolve().parents[1] / "data" / "songbook" / "tunes.toml"
+SONGBOOK_PATH = Path(__file__).resolve().parents[2] / "data" / "songbook" / "tunes.toml"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""/help, /status, /cancel and the per-user settings (/key, /a4, /mode, /instrument, /lang).
+"""The learner's settings: /settings, /key, /a4, /mode, /instrument, /lang.
 
-The tune commands (/tune, /tunes, /fixwrong) live in bot/handlers/tunes.py.
+Each command checks its value, saves the new settings and answers with all of them, so the
+learner always sees what the next clip will be corrected with.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from dataclasses import replace
 
 from vkbottle.bot import BotLabeler, Message
 
-from bot import health
-from bot import jobs as jobs_mod
 from bot.context import BotContext
 from bot.handlers.replies import reply
 from bot.handlers.tunes import tune_line
@@ -60,57 +59,19 @@ def describe(prefs: UserPrefs) -> str:
 def make_labeler(ctx: BotContext) -> BotLabeler:
     labeler = BotLabeler()
 
-    async def prefs_of(message: Message) -> UserPrefs:
-        return await asyncio.to_thread(ctx.prefs.get, message.from_id)
-
     async def save(message: Message, prefs: UserPrefs) -> None:
         await asyncio.to_thread(ctx.prefs.put, message.from_id, prefs)
         await reply(
             message, t("settings_saved", prefs.lang) + "\n\n" + describe(prefs), purpose="saved"
         )
 
-    @labeler.message(CommandRule("help", "start", "помощь", "начать", "справка"))
-    async def help_(message: Message, args: str) -> None:
-        prefs = await prefs_of(message)
-        await reply(message, t("help", prefs.lang), purpose="help")
-
-    @labeler.message(CommandRule("status", "статус"))
-    async def status(message: Message, args: str) -> None:
-        prefs = await prefs_of(message)
-        jobs = await asyncio.to_thread(ctx.store.for_user, message.from_id)
-        lines = [t("status_none", prefs.lang)] if not jobs else [t("status_header", prefs.lang)]
-        for job in jobs:
-            if job.state == "running":
-                lines.append(t("status_running", prefs.lang, title=job.doc_title))
-            else:
-                position = await asyncio.to_thread(ctx.store.position, job)
-                lines.append(t("status_queued", prefs.lang, title=job.doc_title, position=position))
-        service = await asyncio.to_thread(health.check, ctx.store)
-        queued = service.queued + service.running
-        notes = [t("status_queue", prefs.lang, queued=queued)] if queued else []
-        if not service.workers_alive:
-            notes.append(t("status_paused", prefs.lang))
-        if notes:
-            lines += ["", *notes]
-        await reply(message, "\n".join(lines), purpose="status")
-
-    @labeler.message(CommandRule("cancel", "отмена", "отменить"))
-    async def cancel(message: Message, args: str) -> None:
-        prefs = await prefs_of(message)
-        cancelled, flagged = await asyncio.to_thread(
-            jobs_mod.cancel_for_user, ctx.store, message.from_id
-        )
-        count = len(cancelled) + len(flagged)
-        text = t("cancel_done", prefs.lang, count=count) if count else t("cancel_none", prefs.lang)
-        await reply(message, text, purpose="cancel")
-
     @labeler.message(CommandRule("settings", "настройки"))
     async def show_settings(message: Message, args: str) -> None:
-        await reply(message, describe(await prefs_of(message)), purpose="settings")
+        await reply(message, describe(await ctx.prefs_of(message.from_id)), purpose="settings")
 
     @labeler.message(CommandRule("key", "тональность"))
     async def set_key(message: Message, args: str) -> None:
-        prefs = await prefs_of(message)
+        prefs = await ctx.prefs_of(message.from_id)
         try:
             tonic, scale = parse_key_words(args)
         except (ValueError, IndexError):
@@ -120,7 +81,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
 
     @labeler.message(CommandRule("a4", "ля"))
     async def set_a4(message: Message, args: str) -> None:
-        prefs = await prefs_of(message)
+        prefs = await ctx.prefs_of(message.from_id)
         if args.strip().lower() in ("auto", "авто"):
             await save(message, replace(prefs, a4_hz=None))
             return
@@ -135,7 +96,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
 
     @labeler.message(CommandRule("mode", "режим"))
     async def set_mode(message: Message, args: str) -> None:
-        prefs = await prefs_of(message)
+        prefs = await ctx.prefs_of(message.from_id)
         mode = args.strip().lower()
         if mode not in MODES:
             await reply(message, t("settings_invalid_mode", prefs.lang), purpose="invalid")
@@ -144,7 +105,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
 
     @labeler.message(CommandRule("instrument", "инструмент"))
     async def set_instrument(message: Message, args: str) -> None:
-        prefs = await prefs_of(message)
+        prefs = await ctx.prefs_of(message.from_id)
         name = args.strip().lower()
         if name in AUTO_WORDS:
             await save(message, replace(prefs, instrument=None))
@@ -158,7 +119,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
 
     @labeler.message(CommandRule("lang", "language", "язык"))
     async def set_lang(message: Message, args: str) -> None:
-        prefs = await prefs_of(message)
+        prefs = await ctx.prefs_of(message.from_id)
         lang = args.strip().lower()
         if lang not in LANGUAGES:
             await reply(message, t("settings_invalid_lang", prefs.lang), purpose="invalid")
