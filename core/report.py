@@ -519,7 +519,7 @@ def build_report(
                 played=midi_to_note_name(t.target_midi - t.semitones) if match else None,
             )
         )
-    missed, score_report = score_report(plan, options)
+    missed, against_tune = score_report(plan, options)
     return Report(
         notes=note_reports,
         key=plan.key.name,
@@ -532,7 +532,7 @@ def build_report(
         f0_before_hz=track.f0_hz,
         f0_after_hz=shown_after,
         missed=missed,
-        score=score_report,
+        score=against_tune,
         harmonicity_db=track.harmonicity_db if np.isfinite(track.harmonicity_db) else None,
         noisy_recording=track.noisy,
     )
