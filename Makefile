@@ -47,7 +47,7 @@ bench-pitch: bench-deps
 
 # Retrain the shipped pitch weights (about 17 min on 2 CPU cores; uses CUDA when present).
 train-pitch: bench-deps
-	$(BIN)/python -m models.train --config models/configs/default.toml \
+	$(BIN)/python -m models.training.train --config models/configs/default.toml \
 		--out runs/pitch/default.pt --cache runs/cache
 	@echo "copy runs/pitch/default.pt to models/weights/default.pt once bench-pitch agrees"
 

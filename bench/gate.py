@@ -8,7 +8,8 @@ median harmonicity (models.decode.harmonicity_db, from the lag search's NCCF pea
 models.decode.REFINE_BELOW_HARMONICITY_DB. This bench is where that number comes from, on
 takes none of the other benches score: FluidR3 phrases of every melody program not rendered
 for training (seed 31337), in random rooms drawn like the training rooms but from another seed
-(models.augment.room_bank seed 999: never the bench.rooms geometries) with the training noise
+(models.training.augment.room_bank seed 999: never the bench.rooms geometries) with the training
+noise
 kinds from another bank (seed 999), at fixed SNRs from dry to 0 dB. It reports steady-frame RPA
 for both models by SNR and by the take's harmonicity, the steady median of the noisy takes'
 longer lag search (models.decode.NOISY_SEARCH) against shorter ones, bench.score's learners'
@@ -30,10 +31,11 @@ import numpy as np
 from bench.pitch import RATE, SHARED_EVAL, load_real
 from bench.results_io import publish
 from bench.rooms import _steady_cents, room_truth
-from core.pitch import track_pass, track_pitch
-from core.spool import ArraySource
-from models import augment, dataset, decode, rooms, synth
+from core.analysis.pitch import track_pass, track_pitch
+from core.media.spool import ArraySource
+from models import decode
 from models.checkpoint import load_tracker
+from models.training import augment, dataset, rooms, synth
 
 SEARCHES = (
     decode.CLEAN_SEARCH,
@@ -144,7 +146,8 @@ def learners_in_noise(cache: Path, snr_db: float) -> list[str]:
 
     from bench import score as bs
     from core.errors import InputError
-    from core.pipeline import CorrectOptions, plan_correction
+    from core.pipeline import CorrectOptions
+    from core.plan.planner import plan_correction
 
     _, irs, noises = material(cache, 1.0)
     tunes = [bs.make_score(*tune) for tune in bs.TUNES]

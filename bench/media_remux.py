@@ -1,4 +1,4 @@
-"""Decode + remux of a 60 s 720p clip: core.media against plain ffmpeg doing the same work.
+"""Decode + remux of a 60 s 720p clip: core.media.io against plain ffmpeg doing the same work.
 
 The floor is two bare ffmpeg calls: decode the soundtrack to raw float32 through a pipe, then
 encode that audio back to AAC at the same bit rate while copying the video with
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.results_io import publish
-from core.media import aac_bit_rate_kbps, decode_audio, write_result
-from core.probe import ffmpeg_exe, probe
+from core.media.io import aac_bit_rate_kbps, decode_audio, write_result
+from core.media.probe import ffmpeg_exe, probe
 
 SAMPLE_RATE = 48000  # Hz
 CHANNELS = 2

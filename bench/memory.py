@@ -77,8 +77,8 @@ def make_clips(tmp: Path, lengths: list[float]) -> dict[float, Path]:
     from scipy.io import wavfile
 
     from bench.retune import C_MAJOR
-    from core.probe import ffmpeg_exe
-    from models.synth import FLUIDR3, Note, Phrase, render_phrase
+    from core.media.probe import ffmpeg_exe
+    from models.training.synth import FLUIDR3, Note, Phrase, render_phrase
 
     longest = max(lengths)
     rng = np.random.default_rng(7)

@@ -4,7 +4,7 @@ Ours (CQT + CNN + lag refinement) against torchcrepe tiny/full, PESTO, librosa p
 (parselmouth, the reference on real takes), on
 
 1. the held-out set: 10 General MIDI melody instruments rendered from TimGM6mb (a soundfont
-   training never used) with calibrated per-note truth (:mod:`models.evaluate`);
+   training never used) with calibrated per-note truth (:mod:`models.training.evaluate`);
 2. the real recordings in ``../shared/eval`` (skipped with a reason if absent), scored by
    agreement with Praat on the frames where Praat is confident (voiced with strength >= 0.9,
    and its pitch stable within 50 cents over +-20 ms); the looser "any strength" column keeps
@@ -32,10 +32,10 @@ import numpy.typing as npt
 import torch
 
 from bench.results_io import publish, results_name
-from core.pitch import track_pitch
-from models import dataset, evaluate, synth
+from core.analysis.pitch import track_pitch
 from models.checkpoint import load_tracker
 from models.cqt import chunk_audio
+from models.training import dataset, evaluate, synth
 
 SHARED_EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 RATE = 16000  # Hz: every tracker gets 16 kHz audio (crepe's and our refinement's rate)

@@ -5,8 +5,8 @@ and then resampled to an exact detune (fluidsynth rounds pitch bends to whole ce
 with pitch-bend vibrato, plus the same notes un-detuned as the in-tune reference. Every note's
 pitch before and after is measured with Praat (parselmouth autocorrelation), never with our own
 tracker: its track over the notated note less 0.1 s at both ends, reduced to one centre by the
-mean over whole vibrato cycles (``core.notes.centre_midi``; a plain median where the note holds
-less than a cycle). A median alone lands up to ~5 cents from a vibrato's middle depending on
+mean over whole vibrato cycles (``core.plan.segment.centre_midi``; a plain median where the note
+holds less than a cycle). A median alone lands up to ~5 cents from a vibrato's middle depending on
 where the window cuts the last cycle, so the table also shows that older measure. The
 soundfont's own per-note offset (a few cents) is measured on a steady render of each note and
 compensated, so each note's detune (its vibrato's middle) is exactly the one drawn.
@@ -44,12 +44,13 @@ from scipy.io import wavfile
 from scipy.signal import resample
 
 from bench.results_io import publish
-from core.media import decode_audio
-from core.notes import centre_midi, vibrato_extent_cents
-from core.pipeline import CorrectOptions, Plan, correct_file, plan_correction
-from core.probe import ffmpeg_exe, probe
-from core.psola import shift_pitch
-from models.synth import FLUIDR3, Note, Phrase, render_phrase
+from core.media.io import decode_audio
+from core.media.probe import ffmpeg_exe, probe
+from core.pipeline import CorrectOptions, correct_file
+from core.plan.planner import Plan, plan_correction
+from core.plan.segment import centre_midi, vibrato_extent_cents
+from core.retune.psola import shift_pitch
+from models.training.synth import FLUIDR3, Note, Phrase, render_phrase
 from models.units import hz_to_midi, midi_to_hz
 
 REPO = Path(__file__).resolve().parents[1]
@@ -443,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{audio_s:.0f} s; detune drawn uniformly in +-45 cents (8 of 12 notes) or +-2 "
              "(4 of 12); 3 of 12 notes with pitch-bend vibrato. Pitch measured with Praat "
              "(autocorrelation) on each output over each note minus 0.1 s at both ends; a "
-             "note's centre is the mean over its whole vibrato cycles (core.notes.centre_midi; "
+             "note's centre is the mean over its whole vibrato cycles "
+             "(core.plan.segment.centre_midi; "
              "the median where it holds less than one).")  # fmt: skip
         emit()
         emit("| method | residual median (cents) | residual p95 | residual max | "

@@ -1,17 +1,17 @@
 """Pitch in real rooms: ``python -m bench.rooms [--quick]`` (issue 12).
 
 1. **Trackers in rooms.** Instruments training never heard (TimGM6mb and MuseScore General;
-   training used FluidR3), with calibrated per-note truth (:mod:`models.evaluate`), each clip
-   sent through one of four rooms (RT60 0.3, 0.6, 0.9, 1.2 s: pyroomacoustics image-source
-   impulse responses, :mod:`models.rooms`) and one of three noises (pink, babble of four
+   training used FluidR3), with calibrated per-note truth (:mod:`models.training.evaluate`), each
+   clip sent through one of four rooms (RT60 0.3, 0.6, 0.9, 1.2 s: pyroomacoustics image-source
+   impulse responses, :mod:`models.training.rooms`) and one of three noises (pink, babble of four
    espeak-ng voices, a TV: a presenter over a music bed) at 10 and 0 dB SNR against the
    reverberant music's active level. RPA (50 cents, every clearly voiced frame: the issue's
    steady frames plus onsets), the steady-note median error, side by side with the peers of
    ``bench.pitch`` (the same runners).
-2. **Phantom notes.** Count-in takes (:func:`models.rooms.count_in_scene`: a quiet Russian
+2. **Phantom notes.** Count-in takes (:func:`models.training.rooms.count_in_scene`: a quiet Russian
    count-in and a remark after the take, 50 Hz hum and room noise around the music): notes
-   wholly outside the music, ours before and after :mod:`core.performance`, and the peers'
-   voicing cut into notes the same way (:func:`core.notes.segment_notes`).
+   wholly outside the music, ours before and after :mod:`core.plan.performance`, and the peers'
+   voicing cut into notes the same way (:func:`core.plan.segment.segment_notes`).
 3. **The shifter in noise.** ``bench.retune``'s melodies (exact per-note detune) with pink
    noise at 10 dB SNR through the whole plan and shift: corrected notes' residual measured by
    Praat on the output, and whether the audio outside the moved regions is bit-identical.
@@ -36,9 +36,10 @@ import numpy.typing as npt
 
 from bench.pitch import RATE, TrackFn, head, time_it, tracker_fns, wrapped
 from bench.results_io import publish, results_name
-from core.notes import Note, frame_envelope_db, segment_notes
-from core.pipeline import CorrectOptions, plan_correction
-from models import dataset, evaluate, rooms, synth
+from core.pipeline import CorrectOptions
+from core.plan.planner import plan_correction
+from core.plan.segment import Note, frame_envelope_db, segment_notes
+from models.training import dataset, evaluate, rooms, synth
 
 MUSESCORE = Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3")
 NOISES = ("pink", "babble", "tv")
@@ -481,7 +482,7 @@ def _phantoms(
     seconds: float,
     checkpoint: str = "auto",
 ) -> None:
-    from core.audio import to_mono
+    from core.media.audio import to_mono
     from models.checkpoint import load_tracker
 
     emit()
@@ -495,7 +496,7 @@ def _phantoms(
         "A note is on the music when most of its frames follow the played pitch within a "
         "semitone (while a note or its 0.3 s release sounds), else a phantom: before/after the "
         "music or within its time. Peers' notes: their voiced frames cut by "
-        "core.notes.segment_notes."
+        "core.plan.segment.segment_notes."
     )
     emit()
     emit("| tracker | phantom notes before/after the music | phantom notes within its time "
@@ -530,7 +531,7 @@ def _phantoms(
 
 def _shifter(emit: Emit, *, quick: bool, checkpoint: str = "auto") -> None:
     from bench import retune
-    from core.psola import FADE_S, shift_pitch
+    from core.retune.psola import FADE_S, shift_pitch
     from models.checkpoint import load_tracker
 
     emit()
@@ -601,7 +602,8 @@ def _whistles(emit: Emit, fns: dict[str, TrackFn], *, seconds: float) -> None:
 
         runners["praat (ceiling 4.5 kHz)"] = wrapped(praat_high)
     emit(
-        f"{len(takes)} takes x {seconds:g} s (models.rooms.whistle_phrase: a 2nd harmonic 30 dB "
+        f"{len(takes)} takes x {seconds:g} s (models.training.rooms.whistle_phrase: "
+        "a 2nd harmonic 30 dB "
         "down, breath noise 35 dB down; half the notes with 10-40 cent vibrato, a third "
         "sliding up to 2 semitones). RPA over every clearly voiced frame, split at 2.1 kHz."
     )

@@ -5,8 +5,8 @@ plays it: tempo 0.6x-1.6x with rubato (each note's length +-25 %), an octave awa
 wrong notes (+-1 or 2 semitones), about 5 % missed and 5 % extra notes, one repeated passage,
 intonation drawn in +-45 cents (a quarter of the notes within +-2), some with vibrato. Rendered
 with TimGM6mb, a sound library the pitch model never trained on (it trained on FluidR3), through
-models.synth. A clean performance of each (tempo, transposition, rubato and intonation only)
-must flag nothing.
+models.training.synth. A clean performance of each (tempo, transposition, rubato and intonation
+only) must flag nothing.
 
 Against the truth of how each was made: performed notes matched to the right score note,
 wrong/missed/extra F1, and after correction each non-wrong note's centre measured by Praat
@@ -35,11 +35,12 @@ import numpy.typing as npt
 
 from bench.results_io import publish
 from bench.retune import HOP_S, SR, _praat_midi, _window_centre, log_spectral_distance
-from core.align import align
-from core.pipeline import CorrectOptions, correct_audio, plan_correction
-from core.psola import shift_pitch
-from core.score import Score, ScoreNote
-from models.synth import FLUIDR3, TIMGM6MB, Note, Phrase, calibrate_phrase, render_phrase
+from core.pipeline import CorrectOptions, correct_audio
+from core.plan.planner import plan_correction
+from core.retune.psola import shift_pitch
+from core.score.align import align
+from core.score.model import Score, ScoreNote
+from models.training.synth import FLUIDR3, TIMGM6MB, Note, Phrase, calibrate_phrase, render_phrase
 
 PICTURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "score_check.png"
 # (name, written MIDI notes, lengths in beats): beginner tunes, written around C4-C5.
@@ -105,7 +106,7 @@ DEV_HELP = (
 
 def dev_scores() -> list[Score]:
     """Songbook songs the bench's takes never use (its own tunes are inline above)."""
-    from core.songbook import songbook
+    from core.score.songbook import songbook
 
     bench_ids = {"twinkle", "ode-to-joy", "frere-jacques", "mary-had-a-little-lamb"}
     return [e.load() for e in songbook() if e.kind == "song" and e.id not in bench_ids
@@ -172,8 +173,8 @@ def render(
     """The take, or (``correct``) the same timing with every note right and in tune.
 
     A soundfont's samples are a few cents off on their own (TimGM6mb up to ~10), so each note's
-    own tuning is measured on a bend-free render (models.synth.calibrate_phrase) and its bend
-    compensated: the intonation that sounds is the one drawn (within fluidsynth's ~1 cent).
+    own tuning is measured on a bend-free render (models.training.synth.calibrate_phrase) and its
+    bend compensated: the intonation that sounds is the one drawn (within fluidsynth's ~1 cent).
     """
     notes = []
     for p in take.played:
@@ -255,8 +256,8 @@ def judge(take: Take, verdicts: Mapping[int, tuple[int | None, str]], missed: li
           onsets: npt.NDArray[np.float64], tally: Tally) -> None:  # fmt: skip
     """Compare one method's reading (segmented note -> (score index, verdict)) with the truth.
 
-    The aligners read the notes core.notes cut. A performed note the cutter gave no note of its
-    own (merged into its neighbour) was not matched, nor found wrong or extra: it counts
+    The aligners read the notes core.plan.segment cut. A performed note the cutter gave no note of
+    its own (merged into its neighbour) was not matched, nor found wrong or extra: it counts
     against every rate (and ``unsegmented`` says how many); so does one whose note the method
     gave no verdict (a blip the pipeline does not judge). A skipped score note is judged by
     index.
@@ -640,8 +641,8 @@ def main(argv: list[str] | None = None) -> int:
     align_s = (time.perf_counter() - t0) / 3
     # Everything the score adds to planning (the alignment, the re-cut of soft repeats, the
     # second alignment), on the same analysis: best of three each, interleaved.
-    from core.analysis import analyse
-    from core.spool import ArraySource
+    from core.analysis.clip import analyse
+    from core.media.spool import ArraySource
 
     analysis = analyse(ArraySource(audio, SR), tracker=tracker)
     bare_s, with_s = best_of_three_interleaved(
@@ -668,12 +669,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{ours.f1['missed'][2]} missed, {ours.f1['extra'][2]} extra; tempo 0.6-1.6x, rubato "
         "+-25 % a note, octave shifts, one repeated passage a take, detune +-45 c (a quarter "
         "in tune), a quarter with vibrato. Every performed note counts: "
-        f"{ours.unsegmented} had no note of their own in what core.notes cut (merged into a "
+        f"{ours.unsegmented} had no note of their own in what core.plan.segment cut (merged into a "
         "neighbour) and count as not matched (and, if wrong or extra, as not found)."
     )
     lines += ["", "| method | matched to the right score note | wrong F1 | missed F1 | extra F1 | "
               "flags on clean takes |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-    labels = {"ours": "ours (core.align)", "dtw": "DTW on the pitch track (dtw-python)",
+    labels = {"ours": "ours (core.score.align)", "dtw": "DTW on the pitch track (dtw-python)",
               "parangonar": "parangonar AutomaticNoteMatcher (no wrong verdict)"}  # fmt: skip
     for key, t in tallies.items():
         matched = t.right / max(t.judged, 1)

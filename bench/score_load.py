@@ -5,9 +5,9 @@ events) in the streaming screen that runs before music21, and moved the bot's pa
 warm child process. Neither may slow down the tune a learner actually sends, so this times the
 same generated file through:
 
-* the in-process reader (``core.score_files.read_score_voices``: the CLI's path), on the code
+* the in-process reader (``core.score.files.read_score_voices``: the CLI's path), on the code
   before the bounds (``--before DIR``, a worktree of the older commit) and on this tree;
-* the bot's path on this tree: the warm child of ``core.score_guard`` (the bytes go over a
+* the bot's path on this tree: the warm child of ``core.score.guard`` (the bytes go over a
   pipe, the Score comes back as JSON).
 
 Each variant runs in its own fresh process (music21 imported and one warm-up read first, as a
@@ -70,14 +70,14 @@ def _measure(variant: str) -> list[float]:
     """Seconds per read of the honest tune, in this process, on whatever ``core`` imports."""
     data = honest_musicxml(BARS)
     if variant == "child":
-        from core.score_guard import ScoreReaderPool
+        from core.score.guard import ScoreReaderPool
 
         pool = ScoreReaderPool()
 
         def read() -> object:
             return pool.read(data, "etude.musicxml")
     else:
-        from core.score_files import read_score_voices
+        from core.score.files import read_score_voices
 
         def read() -> object:
             return read_score_voices(data, "etude.musicxml")

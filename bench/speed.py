@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.media_remux import floor
     from bench.retune import make_long_clip
+    from core.media.probe import probe
     from core.pipeline import CorrectOptions, correct_file
-    from core.probe import probe
     from models.checkpoint import load_tracker
 
     env = dict(os.environ)

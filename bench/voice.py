@@ -38,8 +38,8 @@ import numpy as np
 
 from bench.results_io import publish
 from bot.jobs import random_id_for
-from core.encoders import audio_encoding
-from core.probe import ffmpeg_exe
+from core.media.encoders import audio_encoding
+from core.media.probe import ffmpeg_exe
 from tests.fakevk import FakeVK, audio_message_attachment
 from tests.fakevk.harness import WorkerProcess, make_settings, settings_env
 from tests.media_factory import make_audio, tone_expression
@@ -79,8 +79,8 @@ def praat_cents_off(path: Path, seconds: float) -> float:
         import parselmouth
     except ImportError:
         return float("nan")
-    from core.media import decode_audio
-    from core.probe import probe
+    from core.media.io import decode_audio
+    from core.media.probe import probe
 
     info = probe(path)
     mono = decode_audio(path, info).mean(axis=0).astype(np.float64)
@@ -162,9 +162,9 @@ async def end_to_end(voice: bytes, n_messages: int, workdir: Path) -> list[float
 
 def processing(src: Path, workdir: Path, repeats: int) -> dict[str, list[float]]:
     """Wall seconds of each variant, interleaved so a busy moment hits all of them."""
-    from core.media import decode_audio, write_result
+    from core.media.io import decode_audio, write_result
+    from core.media.probe import probe
     from core.pipeline import CorrectOptions, correct_file
-    from core.probe import probe
     from models.checkpoint import load_tracker
 
     tracker = load_tracker("auto", device="cpu")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from bot.jobs import JobStore, SubmitLimits, make_store
-from bot.prefs import PrefsStore, make_prefs_store
+from bot.prefs import PrefsStore, UserPrefs, make_prefs_store
 from bot.queue import JobQueue, make_huey
 from bot.settings import Settings
 
@@ -27,3 +28,7 @@ class BotContext:
             queue=queue or JobQueue(make_huey(settings)),
             limits=SubmitLimits.from_settings(settings),
         )
+
+    async def prefs_of(self, user_id: int) -> UserPrefs:
+        """A learner's settings, read off the event loop (the store is a file or Redis)."""
+        return await asyncio.to_thread(self.prefs.get, user_id)

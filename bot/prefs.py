@@ -28,7 +28,7 @@ class UserPrefs:
     a4_hz: float | None = 440.0
     mode: str = "natural"
     instrument: str | None = None
-    tune: dict[str, Any] | None = None  # the current tune, core.score.Score.to_dict()
+    tune: dict[str, Any] | None = None  # the current tune, core.score.model.Score.to_dict()
     fix_wrong_notes: bool = False
 
     def to_options(self) -> dict[str, Any]:

@@ -38,8 +38,8 @@ from bot.vk import deliver, deliver_voice, edit, make_api, send, send_job_text
 from core.errors import InputError, ProcessingError, Silent, Unpitched
 
 if TYPE_CHECKING:
+    from core.media.probe import Container
     from core.pipeline import CorrectOptions
-    from core.probe import Container
 
 log = logging.getLogger("smask.worker")
 
@@ -166,7 +166,7 @@ def correct_options(job_options: dict[str, Any], device: str) -> CorrectOptions:
     }
     values["device"] = device
     if isinstance(values.get("score"), dict):  # the user's tune travels as Score.to_dict()
-        from core.score import Score
+        from core.score.model import Score
 
         values["score"] = Score.from_dict(values["score"])
     return CorrectOptions(**values)
@@ -493,7 +493,7 @@ class Worker:
             (the report, the result's path).
         """
         from core.limits import MediaLimits
-        from core.media import result_container
+        from core.media.io import result_container
         from core.pipeline import correct_file
 
         loop = asyncio.get_running_loop()
@@ -513,7 +513,7 @@ class Worker:
         if limits.max_bytes < self.settings.max_download_bytes:
             limits = replace(limits, max_bytes=self.settings.max_download_bytes)
         # Refuse a bad file before touching the model: the user's answer must not depend on it.
-        from core.probe import probe
+        from core.media.probe import probe
 
         info = await asyncio.to_thread(probe, src, limits=limits)
         container: Container = "ogg" if job.kind == "voice" else result_container(info)

@@ -104,7 +104,7 @@ def _unwinds_on_sigterm(command: Callable[[argparse.Namespace], int]) -> Callabl
 
 def _cmd_probe(args: argparse.Namespace) -> int:
     from core.limits import MediaLimits
-    from core.probe import probe
+    from core.media.probe import probe
 
     info = probe(Path(args.file), limits=MediaLimits.from_env())
     print(json.dumps(info.to_dict(), indent=2, ensure_ascii=False))
@@ -114,9 +114,9 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 def _cmd_pitch(args: argparse.Namespace) -> int:
     import contextlib
 
-    from core.media import start_decode
+    from core.media.io import start_decode
+    from core.media.probe import probe
     from core.pipeline import load_tracker_in_background
-    from core.probe import probe
 
     _check_weights(args)
     # torch and the model (the bulk of a cold start) load in a thread while ffmpeg probes the
@@ -124,7 +124,7 @@ def _cmd_pitch(args: argparse.Namespace) -> int:
     loading = load_tracker_in_background(None, args.device, args.weights)
     info = probe(Path(args.file))
     with contextlib.closing(start_decode(Path(args.file), info)) as spool:
-        from core.pitch import track_source
+        from core.analysis.pitch import track_source
 
         track = track_source(spool, device=args.device, tracker=cast(Any, loading)())
     track.to_csv(Path(args.output))
@@ -182,7 +182,7 @@ def _score_of(args: argparse.Namespace) -> Any:
                 raise _UsageError(f"{flag} needs --score (the tune to check the take against)")
         return None
     from core.errors import ScoreError
-    from core.score import load_score
+    from core.score.load import load_score
 
     try:
         score = load_score(args.score, track=args.score_track)
@@ -191,7 +191,9 @@ def _score_of(args: argparse.Namespace) -> Any:
     except ValueError as error:  # a --score-track the file does not have
         raise _UsageError(f"--score-track: {error}") from None
     if not args.quiet:
-        print(f"score: {score.describe(args.lang)}", file=sys.stderr)
+        from core.score.model.describe import describe_score
+
+        print(f"score: {describe_score(score, args.lang)}", file=sys.stderr)
     return score
 
 
@@ -200,7 +202,7 @@ class _UsageError(Exception):
 
 
 def _cmd_tunes(args: argparse.Namespace) -> int:
-    from core.score import songbook
+    from core.score.load import songbook
 
     lang = args.lang or _env_language()
     entries = songbook()
@@ -315,7 +317,7 @@ def _check_weights(args: argparse.Namespace) -> None:
     keeps overlapped)."""
     if args.weights in ("auto", "default"):
         return
-    from core.pitch import shipped_weights, weights_path
+    from core.analysis.pitch import shipped_weights, weights_path
 
     if not weights_path(args.weights).is_file():
         raise _UsageError(

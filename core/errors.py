@@ -152,7 +152,8 @@ class ScoreHostile(ScoreUnreadable):
 
 
 class ScoreTooLarge(ScoreError):
-    """More melody notes than ``core.score.MAX_SCORE_NOTES``, or a file past the byte limits."""
+    """More melody notes than ``core.score.model.MAX_SCORE_NOTES``, or a file past the byte
+    limits."""
 
     code = "score_too_large"
 

@@ -1,6 +1,6 @@
 """How much media one job may bring in.
 
-The limits guard the worker, not the user: every check in :func:`core.probe.probe` runs on the
+The limits guard the worker, not the user: every check in :func:`core.media.probe.probe` runs on the
 container's header before a single frame is decoded, so a clip that claims ten hours or a
 60000x60000 picture is refused without allocating anything. Defaults suit a chat bot: VK caps
 documents at 200 MB, and ten minutes of a melody is far more than anyone records to check

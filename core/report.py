@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from models.units import A4_HZ, hz_to_midi, midi_to_note_name
+from models.units import A4_HZ, hz_to_midi, midi_to_hz, midi_to_note_name
+
+if TYPE_CHECKING:
+    from core.plan.options import CorrectOptions
+    from core.plan.planner import Plan
 
 LANGS = ("ru", "en")
 _WORST_SHOWN = 3  # notes named in the chat text
@@ -137,8 +141,8 @@ class Report:
     f0_after_hz: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
     missed: list[MissedReport] = field(default_factory=list)
     score: ScoreReport | None = None  # None: no tune given (nearest-note correction)
-    # The take's harmonicity (dB, core.pitch.PitchTrack; None: too few notes to read it) and
-    # whether it reads as recorded in noise or echo: the text then suggests a quieter place.
+    # The take's harmonicity (dB, core.analysis.pitch.PitchTrack; None: too few notes to read it)
+    # and whether it reads as recorded in noise or echo: the text then suggests a quieter place.
     harmonicity_db: float | None = None
     noisy_recording: bool = False
 
@@ -493,3 +497,108 @@ def _key_name(key: str, lang: str) -> str:
         return key.replace("_", " ")
     tonic, scale = key.split(" ", 1)
     return f"{tonic} {_SCALES_RU.get(scale, scale.replace('_', ' '))}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Assembly: the report from the plan and what the output measured
+
+
+def build_report(
+    plan: Plan,
+    f0_after: npt.NDArray[np.float64],
+    n_samples: int,
+    sample_rate: int,
+    options: CorrectOptions,
+) -> Report:
+    """The report from the output's measured fundamental per frame (``f0_after``)."""
+    track = plan.track
+    moved_cents = 1200.0 * np.log2(f0_after / plan.f0_measured_hz)
+    # The plot shows the tracker's pitch moved by what the shifter measurably did.
+    shown_after = track.f0_hz * np.power(2.0, np.nan_to_num(moved_cents) / 1200.0)
+    note_reports = []
+    matches = {m.performed_index: m for m in plan.alignment.matches} if plan.alignment else {}
+    for k, t in enumerate(plan.targets):
+        steady = moved_cents[t.note.steady_start : t.note.steady_end]
+        steady = steady[np.isfinite(steady)]
+        moved = float(np.median(steady)) if t.shift_cents != 0.0 and len(steady) else 0.0
+        # "Before" is the intonation of what was played: a wrong note moved onto its score
+        # note was this far from the note the learner played, and "after" from the score note.
+        before = t.cents_before + 100.0 * t.semitones
+        match = matches.get(k)
+        score_midi = match.expected_midi if match is not None else None
+        note_reports.append(
+            NoteReport(
+                start_s=t.note.start_s,
+                end_s=t.note.end_s,
+                name=midi_to_note_name(t.target_midi),
+                target_hz=float(midi_to_hz(t.target_midi, a4_hz=plan.a4_hz)),
+                cents_before=before,
+                cents_after=before + moved - 100.0 * t.semitones,
+                vibrato_cents=t.note.vibrato_cents,
+                score_index=match.score_index if match is not None else None,
+                expected=midi_to_note_name(score_midi) if score_midi is not None else None,
+                verdict=match.verdict if match is not None else None,
+                onset_error_s=match.onset_error_s if match is not None else None,
+                played=midi_to_note_name(t.target_midi - t.semitones) if match else None,
+            )
+        )
+    missed, against_tune = score_report(plan, options)
+    return Report(
+        notes=note_reports,
+        key=plan.key.name,
+        key_detected=plan.key_detected,
+        a4_hz=plan.a4_hz,
+        a4_estimated=options.a4_hz is None,
+        mode=options.mode,
+        duration_s=n_samples / sample_rate,
+        times_s=track.times_s,
+        f0_before_hz=track.f0_hz,
+        f0_after_hz=shown_after,
+        missed=missed,
+        score=against_tune,
+        harmonicity_db=track.harmonicity_db if np.isfinite(track.harmonicity_db) else None,
+        noisy_recording=track.noisy,
+    )
+
+
+def score_report(
+    plan: Plan, options: CorrectOptions
+) -> tuple[list[MissedReport], ScoreReport | None]:
+    """The take against its tune, for report.json and the teacher's lines of the text."""
+    score, al = options.score, plan.alignment
+    if score is None or al is None:
+        return [], None
+    from core.score.align import timing_flags
+
+    spb = al.seconds_per_beat(score)
+    missed = [
+        MissedReport(
+            score_index=m.score_index,
+            expected=midi_to_note_name(m.expected_midi),
+            at_s=m.at_s,
+            expected_midi=m.expected_midi,
+            duration_s=score.notes[m.score_index].duration_beats * spb,
+        )
+        for m in al.missed
+    ]
+    report = ScoreReport(
+        source=score.source,
+        notes=len(score.notes),
+        transposition_semitones=al.transposition_semitones,
+        tempo_ratio=al.tempo_ratio,
+        matched=al.n_ok + al.n_wrong,
+        wrong=al.n_wrong,
+        missed=len(al.missed),
+        extra=al.n_extra,
+        is_the_tune=al.is_the_tune,
+        title=score.title,
+        bars=tuple(n.bar if score.has_meter else None for n in score.notes),
+        seconds_per_beat=spb,
+        timing=tuple(
+            (m.score_index, round(beats, 2))
+            for m, beats in timing_flags(al, score)
+            if m.score_index is not None
+        ),
+        durations_beats=tuple(n.duration_beats for n in score.notes),
+    )
+    return missed, report

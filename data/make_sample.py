@@ -1,7 +1,8 @@
 """Make data/sample/sample.mp4: a short flute melody, some notes out of tune, with a picture.
 
 Run from the repository root: ``python data/make_sample.py`` (needs fluidsynth and the FluidR3
-soundfont: Debian ``fluidsynth fluid-soundfont-gm``). The notes are rendered by models.synth, the
+soundfont: Debian ``fluidsynth fluid-soundfont-gm``). The notes are rendered by
+models.training.synth, the
 same MIDI + fluidsynth path that makes the training data and the retuning benchmark's held-out
 set (bench/retune.py).
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from scipy.io import wavfile
 
-from models.synth import FLUIDR3, Note, Phrase, render_phrase
+from models.training.synth import FLUIDR3, Note, Phrase, render_phrase
 
 SAMPLE_RATE = 44100  # Hz
 FLUTE_PROGRAM = 73  # General MIDI 74 "Flute", zero-based

@@ -94,7 +94,7 @@ def load_tracker(name_or_path: str | Path = AUTO, device: str = "cpu") -> Tracke
     ``"auto"`` (the product's model) is ``refiner.pt`` with its refiner gated by the take's
     harmonicity (``models.decode.REFINE_BELOW_HARMONICITY_DB``): its body is ``default.pt``'s
     bit for bit, so a clean take gets exactly what ``"default"`` gives, a noisy, echoing one
-    the refiner with a noisy take's longer lag search (``core.pitch.track_source``). It is
+    the refiner with a noisy take's longer lag search (``core.analysis.pitch.track_source``). It is
     cached apart from ``"refiner"``, which refines every take with the usual lag search.
     """
     gated = str(name_or_path) == AUTO

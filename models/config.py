@@ -19,7 +19,7 @@ class TrainConfig:
     seed: int = 1234
     # Data: fluidsynth renders of FluidR3 (training never sees TimGM6mb, the held-out font).
     soundfont: str = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-    programs: tuple[int, ...] = ()  # empty: every program in models.synth.MELODY_PROGRAMS
+    programs: tuple[int, ...] = ()  # empty: every program in models.training.synth.MELODY_PROGRAMS
     clips_per_program: int = 3
     clip_s: float = 30.0
     synthetic_clips: int = 12  # additive harmonic phrases with exact truth
@@ -27,8 +27,8 @@ class TrainConfig:
     augment_copies: int = 1  # augmented copies per clip, on top of the clean one
     tinysol_root: str = ""  # optional: a TinySOL folder laid out as its metadata CSV says
     synthetic_high_midi: int = 96  # top note of the additive phrases (108: C8, 4186 Hz)
-    whistle_clips: int = 0  # near-sine whistled phrases 0.8-4.4 kHz (models.augment)
-    # Real rooms and noises (models.augment): copies per clip through a random image-source
+    whistle_clips: int = 0  # near-sine whistled phrases 0.8-4.4 kHz (models.training.augment)
+    # Real rooms and noises (models.training.augment): copies per clip through a random image-source
     # room and noise at an SNR drawn from [room_snr_min_db, room_snr_max_db].
     room_copies: int = 0
     room_snr_min_db: float = 0.0
@@ -51,7 +51,7 @@ class TrainConfig:
     channels: int = 16
     n_pitch_bins: int = 125  # fundamentals from B1 in 50-cent bins (125: to C#7; 152: to D8)
     cqt_high_bins: int = 0  # bins of the 16 kHz band above the 8 kHz CQT's 141 (24: to 7 kHz)
-    # The temporal refiner (models.train_refiner): > 0 trains only a refiner of that many
+    # The temporal refiner (models.training.train_refiner): > 0 trains only a refiner of that many
     # channels on init_from's frozen body, on windows of refiner_window consecutive frames.
     refiner_channels: int = 0
     refiner_window: int = 256

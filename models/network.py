@@ -219,7 +219,8 @@ class Tracker(nn.Module):
             TemporalRefiner(hparams, cqt.bins_per_octave) if hparams.refiner_channels else None
         )
         # None: the refiner (if any) reads every take. A number (dB): it reads only takes whose
-        # median harmonicity is below it, the rest get the body alone (core.pitch.track_source;
+        # median harmonicity is below it, the rest get the body alone
+        # (core.analysis.pitch.track_source;
         # models.checkpoint.load_tracker("auto") sets models.decode.REFINE_BELOW_HARMONICITY_DB).
         self.harmonicity_gate_db: float | None = None
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from core.align import Alignment, align, timing_flags
-from core.score import Score, ScoreNote
+from core.score.align import Alignment, align, timing_flags
+from core.score.model import Score, ScoreNote
 
 # "Twinkle, twinkle": C C G G A A G- F F E E D D C-, twice through the first line's rhythm.
 TWINKLE = [60, 60, 67, 67, 69, 69, 67, 65, 65, 64, 64, 62, 62, 60]

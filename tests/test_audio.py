@@ -1,11 +1,12 @@
-"""core.audio on synthetic signals whose levels and frequencies are known exactly."""
+"""core.media.audio on synthetic signals whose levels and frequencies are known exactly."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.audio import (
+from core.errors import Silent
+from core.media.audio import (
     check_not_silent,
     is_silent,
     peak_window_dbfs,
@@ -13,7 +14,6 @@ from core.audio import (
     rms_dbfs,
     to_mono,
 )
-from core.errors import Silent
 
 SR = 16000  # Hz
 

@@ -17,8 +17,8 @@ import pytest
 from fakevk.harness import tracker_or_skip
 from media_factory import AUDIO_FORMATS, make_audio, tone_expression
 
-from core.media import decode_audio, write_result
-from core.probe import probe
+from core.media.io import decode_audio, write_result
+from core.media.probe import probe
 
 # samples per codec frame at the result's rate: the "same length" unit of each format
 CODEC_FRAME = {"opus": 960, "vorbis": 2048, "mp3": 1152, "aac": 1024, "flac": 1, "pcm": 1}
@@ -90,7 +90,7 @@ def test_mp3_with_cover_art_is_audio_not_video(tmp_path: Path) -> None:
 
 def _tracked_cents(path: Path, target_hz: float, start_s: float, end_s: float) -> float:
     """Median distance in cents from ``target_hz`` over a stretch, by the project's tracker."""
-    from core.pitch import track_file
+    from core.analysis.pitch import track_file
 
     track = track_file(path, device="cpu")
     times = track.times_s

@@ -1,4 +1,5 @@
-"""Training rooms, noises and whistles (models.augment): exact truth, apart from the benches."""
+"""Training rooms, noises and whistles (models.training.augment): exact truth, apart from the
+benches."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from models import augment, rooms
 from models.config import CONFIG_DIR, TrainConfig
 from models.decode import refine_f0_hz
-from models.train import train
+from models.training import augment, rooms
+from models.training.train import train
 
 
 def _has_pyroomacoustics() -> bool:

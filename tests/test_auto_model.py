@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.pitch import shipped_weights, track_pass, track_pitch, weights_path
-from core.spool import ArraySource
+from core.analysis.pitch import shipped_weights, track_pass, track_pitch, weights_path
+from core.media.spool import ArraySource
 from models import decode
 from models.checkpoint import load_tracker
 from tests.test_refiner import RATE, melody
@@ -147,7 +147,7 @@ def test_the_report_tells_a_noisy_recording_from_a_clean_one() -> None:
 
 def test_a_noisy_take_still_being_decoded_starts_over_and_matches_the_one_shot_run() -> None:
     """The refined pass starts again at frame 0 while the spool is still being written."""
-    from core.pitch import track_source
+    from core.analysis.pitch import track_source
     from tests.test_stream import fill_slowly
 
     take = noisy(melody(12.0), 3.0)

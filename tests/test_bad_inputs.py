@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from media_factory import ClipSpec, MediaFactory, make_audio, packet_md5, run_ffmpeg
 
-from core import probe as probe_mod
-from core.audio import check_not_silent
 from core.errors import (
     INPUT_ERROR_CODES,
     ChainedStream,
@@ -40,8 +38,10 @@ from core.errors import (
     WebPage,
 )
 from core.limits import MediaLimits
-from core.media import decode_audio, write_result
-from core.probe import probe, sniff_container
+from core.media import probe as probe_mod
+from core.media.audio import check_not_silent
+from core.media.io import decode_audio, write_result
+from core.media.probe import probe, sniff_container
 
 GOOD = ClipSpec("h264_aac_stereo_48k")
 # A real two-hour clip, cheap to make: 16x16 at 1 fps with silent 8 kHz sound (about 600 kB).

@@ -113,7 +113,7 @@ async def test_clip_in_corrected_clip_out(
     out = tmp_path / "answer.mp4"
     out.write_bytes(fake.uploaded_doc_bytes(result.attachment))
     assert out.read_bytes()[4:8] == b"ftyp"
-    from core.probe import probe
+    from core.media.probe import probe
 
     info = probe(out, require_video=True)
     assert info.duration_s == pytest.approx(2.5, abs=0.15)

@@ -16,7 +16,8 @@ from bot import jobs
 from bot.prefs import SqlitePrefsStore
 from bot.texts import t
 from bot.worker import correct_options
-from core.score import Score, load_score
+from core.score.load import load_score
+from core.score.model import Score
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

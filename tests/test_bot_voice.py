@@ -22,7 +22,7 @@ from test_bot_e2e import _audio_f0_hz, _cents
 from bot import jobs
 from bot.jobs import random_id_for
 from bot.texts import t
-from core.probe import MediaInfo, probe
+from core.media.probe import MediaInfo, probe
 
 pytestmark = pytest.mark.slow
 

@@ -188,7 +188,7 @@ def test_the_high_band_continues_the_low_one_with_nnaudios_kernels() -> None:
 
 
 def test_a_two_band_tracker_round_trips_its_kernels_and_chunks_agree(tmp_path: Path) -> None:
-    from core.pitch import track_pitch
+    from core.analysis.pitch import track_pitch
     from models.checkpoint import build_tracker, read_checkpoint, save_tracker
     from models.network import NetworkHparams, Tracker
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import voicing
+from core.analysis import voicing
 from models.decode import (
     ONSET_HOLD_FRAMES,
     ONSET_MAX_FRAMES,

@@ -30,8 +30,8 @@ from media_factory import (
 
 from core.errors import TooManyStreams
 from core.limits import MediaLimits
-from core.media import decode_audio
-from core.probe import demuxer_args, probe
+from core.media.io import decode_audio
+from core.media.probe import demuxer_args, probe
 from core.report import ScoreReport
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Issue 26: score files and typed tunes built to stall or swell their reader end in seconds,
 within 1.5 GB, with the refusal a learner understands (the CLI's and the worker's path, and
-the bot's child reader of core.score_guard)."""
+the bot's child reader of core.score.guard)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import pytest
 
 from bench.score_load import honest_musicxml
 from core.errors import ScoreError, ScoreFileTooLarge, ScoreUnknown
-from core.score import Meter, bars_and_beats, load_score
-from core.score_files import NoSuchTrack, read_score_voices
-from core.score_guard import ScoreReaderPool
+from core.score.files import NoSuchTrack, read_score_voices
+from core.score.guard import ScoreReaderPool
+from core.score.load import load_score
+from core.score.model import Meter, bars_and_beats
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT_S = 20.0

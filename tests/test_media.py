@@ -1,4 +1,5 @@
-"""core.probe and core.media on real clips: probe facts, decode, and the write-back round trip.
+"""core.media.probe and core.media.io on real clips: probe facts, decode, and the write-back round
+trip.
 
 The round trip is the promise the bot makes: the picture comes back bit for bit, the sound
 comes back in the same place, at the same rate and channel count, and the clip lasts as long.
@@ -19,8 +20,8 @@ from media_factory import ClipSpec, MediaFactory, header_text, packet_md5, packe
 
 from core.errors import Corrupt, NotVideo, ProcessingError
 from core.limits import MediaLimits
-from core.media import AAC_FRAME_SAMPLES, decode_audio, write_result
-from core.probe import MediaInfo, probe
+from core.media.io import AAC_FRAME_SAMPLES, decode_audio, write_result
+from core.media.probe import MediaInfo, probe
 
 ROUND_TRIP = [
     ClipSpec("h264_aac_stereo_48k"),

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.notes import (
+from core.analysis.phase import frame_f0_hz
+from core.plan.segment import (
     centre_midi,
     frame_envelope_db,
     heard_midi,
@@ -14,7 +15,6 @@ from core.notes import (
     split_repeats,
     vibrato_extent_cents,
 )
-from core.psola import frame_f0_hz
 from models.units import midi_to_hz
 
 HOP_S = 0.01  # s
@@ -163,7 +163,7 @@ def soft_restrike(*, restarted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """A 1.2 s C5 whose level dips about 5 dB for 30 ms at 0.6 s (shallower than DIP_DB, as a
     re-tongued note whose room fills the gap), where the waveform either runs on (a held note
     swelling) or starts afresh at another phase (a re-struck one). Returns (midi, env, the
-    fundamental measured from the phase by core.psola.frame_f0_hz)."""
+    fundamental measured from the phase by core.analysis.phase.frame_f0_hz)."""
     sr = 16000
     frames = 120
     seconds = np.arange(int(frames * HOP_S * sr)) / sr
@@ -205,7 +205,7 @@ def test_vibrato_extent_of_a_steady_tone_is_zero() -> None:
 
 
 def test_short_pieces_chain_into_onsets_and_releases_without_losing_frames() -> None:
-    from core.notes import _absorb_short
+    from core.plan.segment import _absorb_short
 
     # Two short release pieces after a note both stay with it (none is dropped).
     assert _absorb_short([(0, 10), (10, 11), (11, 12)], 2) == [(0, 12)]
@@ -254,10 +254,11 @@ def test_release_decay_is_left_out_of_the_sustain() -> None:
 
 
 def test_running_median_is_scipys_median_filter() -> None:
-    """core.notes smooths without importing scipy.ndimage; same numbers, even sizes included."""
+    """core.plan.segment smooths without importing scipy.ndimage; same numbers, even sizes
+    included."""
     from scipy.ndimage import median_filter
 
-    from core.notes import running_median
+    from core.plan.segment import running_median
 
     rng = np.random.default_rng(0)
     for n in range(1, 30):

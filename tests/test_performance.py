@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from core.notes import segment_notes
-from core.performance import performance_notes, weigh_notes
-from core.pipeline import CorrectOptions, correct_audio, correct_file, plan_correction
+from core.pipeline import CorrectOptions, correct_audio, correct_file
+from core.plan.performance import performance_notes, weigh_notes
+from core.plan.planner import plan_correction
+from core.plan.segment import segment_notes
 from core.report import Report
-from models import rooms, synth
+from models.training import rooms, synth
 
 if TYPE_CHECKING:
     from models.network import Tracker
@@ -190,9 +191,9 @@ def test_childs_take_reports_only_what_the_child_sang(
 
 def test_flute_take_has_no_phantom_low_note(tracker: Tracker, shared_dir: Path) -> None:
     """The flute take's 60 ms "C2" at 10.7 s was a thump, not a note."""
-    from core.audio import to_mono
-    from core.media import decode_audio
-    from core.probe import probe
+    from core.media.audio import to_mono
+    from core.media.io import decode_audio
+    from core.media.probe import probe
 
     src = shared_dir / "eval" / "flute_take_smask.mp4"
     info = probe(src)

@@ -76,10 +76,10 @@ def test_noise_is_unpitched(tracker: Tracker) -> None:
 
 @needs_weights
 def test_sample_clip_end_to_end(tmp_path: Path, tracker: Tracker) -> None:
-    from core.audio import to_mono
-    from core.media import decode_audio
-    from core.pitch import track_pitch
-    from core.probe import probe
+    from core.analysis.pitch import track_pitch
+    from core.media.audio import to_mono
+    from core.media.io import decode_audio
+    from core.media.probe import probe
     from models.units import cents_off_nearest
 
     dst = tmp_path / "corrected.mp4"
@@ -115,8 +115,8 @@ def test_sample_clip_end_to_end(tmp_path: Path, tracker: Tracker) -> None:
 
 @needs_weights
 def test_natural_and_hard_and_strength(tracker: Tracker) -> None:
-    from core.media import decode_audio
-    from core.probe import probe
+    from core.media.io import decode_audio
+    from core.media.probe import probe
 
     audio = decode_audio(SAMPLE, probe(SAMPLE))
     sr = probe(SAMPLE).sample_rate
@@ -133,8 +133,8 @@ def test_natural_and_hard_and_strength(tracker: Tracker) -> None:
 @needs_weights
 def test_real_stereo_portrait_mov(tmp_path: Path, tracker: Tracker, shared_dir: Path) -> None:
     """A phone-style MOV: stereo 48 kHz, portrait, rotation; picture and length untouched."""
-    from core.media import decode_audio
-    from core.probe import probe
+    from core.media.io import decode_audio
+    from core.media.probe import probe
 
     src = shared_dir / "eval" / "kids_tree_portrait.mov"
     dst = tmp_path / "kids.mov"

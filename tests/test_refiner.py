@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.pitch import track_file, track_pitch
+from core.analysis.pitch import track_file, track_pitch
 from models.checkpoint import build_tracker, load_tracker, read_checkpoint, save_tracker
 from models.network import NetworkHparams, TemporalRefiner, Tracker
-from models.train_refiner import LogitBank, sample_windows
+from models.training.train_refiner import LogitBank, sample_windows
 
 RATE = 16000
 
@@ -170,8 +170,8 @@ def test_a_refiner_streamed_from_a_spool_is_the_one_shot_tracker() -> None:
     from test_stream import SR, fill_slowly
     from test_stream import melody as stereo_melody
 
-    from core.audio import to_mono
-    from core.pitch import track_source
+    from core.analysis.pitch import track_source
+    from core.media.audio import to_mono
 
     tracker = with_refiner(seed=4)
     audio = stereo_melody(6.0)
@@ -185,7 +185,7 @@ def test_a_refiner_streamed_from_a_spool_is_the_one_shot_tracker() -> None:
 
 def test_a_few_refiner_steps_on_a_frozen_body_write_a_loadable_tracker(tmp_path: Path) -> None:
     from models.config import CONFIG_DIR, TrainConfig
-    from models.train_refiner import train_refiner
+    from models.training.train_refiner import train_refiner
 
     config = TrainConfig.from_toml(CONFIG_DIR / "smoke.toml").override(
         init_from="models/weights/default.pt",

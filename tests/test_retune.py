@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.notes import segment_notes
-from core.psola import frame_f0_hz, refined_f0_hz, shift_pitch, track_phase
-from core.scales import CHROMATIC
-from core.targets import plan_notes, shift_curve_cents
+from core.analysis.phase import frame_f0_hz, refined_f0_hz, track_phase
+from core.plan.scales import CHROMATIC
+from core.plan.segment import segment_notes
+from core.plan.targets import plan_notes, shift_curve_cents
+from core.retune.psola import shift_pitch
 from models.units import midi_to_hz
 
 SR = 44100  # Hz
@@ -267,7 +268,7 @@ def test_overlapping_jobs_restore_the_thread_count() -> None:
 
     import torch
 
-    from core.psola import _single_thread_on_cpu
+    from core.retune.psola import _single_thread_on_cpu
 
     before = torch.get_num_threads()
     cpu = torch.device("cpu")
@@ -331,7 +332,7 @@ def test_marks_found_in_pink_noise_still_land_notes_within_a_cent() -> None:
     fixed), so what is measured is the marks alone, not the noise riding on the output. The
     tone's fundamental is weak (a vowel-like envelope peaking at 1.5 kHz), as in an oboe or a
     voice: one period of averaging let its phase wander by cents."""
-    from models.rooms import mix_at_snr, pink_noise
+    from models.training.rooms import mix_at_snr, pink_noise
 
     detunes = (30.0, -40.0, 12.0, -25.0, 41.0, -18.0)
     base = (57, 62, 66, 69, 74, 79)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.rooms import room_truth
-from models import rooms, synth
+from models.training import rooms, synth
 
 RATE = 16000
 

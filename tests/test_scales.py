@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import tables
-from core.scales import (
+from core.plan import tables
+from core.plan.scales import (
     CHROMATIC,
     Key,
     detect_key,

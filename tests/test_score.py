@@ -20,6 +20,7 @@ from pathlib import Path
 
 import mido
 import pytest
+from core.score.model.describe import describe_score
 
 from core.errors import (
     INPUT_ERROR_CODES,
@@ -30,16 +31,8 @@ from core.errors import (
     ScoreUnknown,
     ScoreUnreadable,
 )
-from core.score import (
-    MAX_SCORE_NOTES,
-    Meter,
-    Score,
-    bars_and_beats,
-    find_tune,
-    load_score,
-    parse_note_names,
-    songbook,
-)
+from core.score.load import find_tune, load_score, parse_note_names, songbook
+from core.score.model import MAX_SCORE_NOTES, Meter, Score, bars_and_beats
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MUSESCORE_XML = FIXTURES / "musescore_two_parts.musicxml"
@@ -144,10 +137,10 @@ def test_seconds_follow_the_tempo() -> None:
 
 def test_describe_in_both_languages() -> None:
     score = load_score("vo-pole-beryoza")
-    assert "Во поле берёза стояла" in score.describe("ru")
-    assert "34 ноты" in score.describe("ru")
-    assert "Birch" in score.describe("en") and "34 notes" in score.describe("en")
-    assert "B4 B4 B4 B4" in score.describe("en")
+    assert "Во поле берёза стояла" in describe_score(score, "ru")
+    assert "34 ноты" in describe_score(score, "ru")
+    assert "Birch" in describe_score(score, "en") and "34 notes" in describe_score(score, "en")
+    assert "B4 B4 B4 B4" in describe_score(score, "en")
 
 
 # --- bars ---------------------------------------------------------------------------------------
@@ -198,8 +191,8 @@ def test_songbook_has_the_promised_tunes() -> None:
 def test_every_songbook_bar_adds_up_to_its_meter() -> None:
     import tomllib
 
-    from core.score import parse_meter
-    from core.songbook import SONGBOOK_PATH
+    from core.score.model import parse_meter
+    from core.score.songbook import SONGBOOK_PATH
 
     table = tomllib.loads(SONGBOOK_PATH.read_text(encoding="utf-8"))
     for tune in table["tune"]:
@@ -604,7 +597,7 @@ def test_bad_score_refused_with_its_code(case: str, tmp_path: Path, private_tmp:
 
 
 def test_a_file_over_the_byte_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core import score_files
+    from core.score import files as score_files
 
     monkeypatch.setattr(score_files, "MAX_SCORE_BYTES", 1000)
     path = tmp_path / "big.musicxml"
@@ -627,9 +620,9 @@ def test_a_missing_path_object() -> None:
 def test_score_libraries_load_only_when_a_file_is_read() -> None:
     """``smask correct`` without --score must not pay for music21 or mido."""
     code = (
-        "import sys, core.cli, core.pipeline, core.score\n"
-        "core.score.load_score('E D C')\n"
-        "core.score.load_score('twinkle')\n"
+        "import sys, core.cli, core.pipeline, core.score.load\n"
+        "core.score.load.load_score('E D C')\n"
+        "core.score.load.load_score('twinkle')\n"
         "assert 'music21' not in sys.modules, 'music21'\n"
         "assert 'mido' not in sys.modules, 'mido'\n"
     )
@@ -656,7 +649,7 @@ def test_correct_options_take_a_score() -> None:
 
 
 def test_is_score_tells_scores_from_clips() -> None:
-    from core.score_files import is_score
+    from core.score.files import is_score
 
     xml = MUSESCORE_XML.read_bytes()
     assert is_score(xml)
@@ -680,7 +673,7 @@ def test_utf16_musicxml(tmp_path: Path) -> None:
 
 
 def test_top_line_keeps_the_melody_over_inner_voices() -> None:
-    from core.score import RawNote, top_line
+    from core.score.model import RawNote, top_line
 
     held_over_inner = [
         RawNote(0.0, 2.0, 72),  # a held melody note...
@@ -714,4 +707,4 @@ def test_a_huge_track_name_is_clipped_to_a_label(tmp_path: Path) -> None:
     assert score.title is not None and len(score.title) <= 100 and score.title.endswith("…")
     assert len(score.source) <= 100
     assert len(json.dumps(score.to_dict())) < 20_000
-    assert len(score.describe("ru")) < 400
+    assert len(describe_score(score, "ru")) < 400

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from core.pipeline import CorrectOptions, correct_audio
-from core.score import Score, ScoreNote, load_score
-from models.synth import FLUIDR3, Note, Phrase, fluidsynth_available, render_phrase
+from core.score.load import load_score
+from core.score.model import Score, ScoreNote
+from models.training.synth import FLUIDR3, Note, Phrase, fluidsynth_available, render_phrase
 
 if TYPE_CHECKING:
     from models.network import Tracker
@@ -153,7 +154,7 @@ def test_softly_re_tongued_repeats_each_get_their_own_note(tracker: Tracker) -> 
     """Hot Cross Buns' "one a penny, two a penny": runs of repeated eighths on a flute. The
     note cutter alone hears long notes; against the tune every repeat is found, none missed
     or held."""
-    from core.pipeline import plan_correction
+    from core.plan.planner import plan_correction
 
     written = BUNS
     buns, take = buns_take(list(range(len(written))))
@@ -172,7 +173,7 @@ def test_repeats_before_a_jump_back_get_their_own_notes(tracker: Tracker) -> Non
     Going back right after the first C, the alignment never visits the second one (neither
     missed nor held), yet the first note sounds through where it belongs: it is looked for
     there and found, so the Cs are two notes and the reading is the one played."""
-    from core.pipeline import plan_correction
+    from core.plan.planner import plan_correction
 
     order = [0, 1, 2, 3, 4, *range(len(BUNS))]
     buns, take = buns_take(order)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from core.audio import peak_window_dbfs, to_mono
-from core.measures import Envelope, FrameF0, LoudestWindow
-from core.notes import frame_envelope_db
-from core.spool import ArraySource, PcmSpool
+from core.analysis.measures import Envelope, FrameF0, LoudestWindow
+from core.media.audio import peak_window_dbfs, to_mono
+from core.media.spool import ArraySource, PcmSpool
+from core.plan.segment import frame_envelope_db
 
 if TYPE_CHECKING:
-    from core.pitch import PitchTrack
+    from core.analysis.pitch import PitchTrack
     from models.network import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_a_failed_decode_reaches_every_reader() -> None:
 
 
 def test_streamed_tracker_is_the_one_shot_tracker(tracker: Tracker) -> None:
-    from core.pitch import track_pitch, track_source
+    from core.analysis.pitch import track_pitch, track_source
 
     audio = melody()
     whole = track_pitch(to_mono(audio), SR, tracker=tracker, chunk_frames=100_000)
@@ -121,8 +121,8 @@ def same_as_whole(parts: PitchTrack, whole: PitchTrack) -> None:
 
 
 def test_block_measures_are_the_whole_clip_measures(tracker: Tracker) -> None:
-    from core.pitch import track_pitch
-    from core.psola import frame_f0_hz
+    from core.analysis.phase import frame_f0_hz
+    from core.analysis.pitch import track_pitch
 
     mono = to_mono(melody())
     track = track_pitch(mono, SR, tracker=tracker)
@@ -153,8 +153,8 @@ def _shift_curve(n_frames: int) -> np.ndarray:
 
 @pytest.mark.parametrize("stereo_differs", [True, False])
 def test_streamed_shift_is_the_whole_clip_shift(tracker: Tracker, stereo_differs: bool) -> None:
-    from core.pitch import track_pitch
-    from core.psola import shift_pitch, shift_source
+    from core.analysis.pitch import track_pitch
+    from core.retune.psola import shift_pitch, shift_source
 
     audio = melody(stereo_differs=stereo_differs)
     if not stereo_differs:
@@ -173,8 +173,9 @@ def test_streamed_shift_is_the_whole_clip_shift(tracker: Tracker, stereo_differs
 
 
 def test_regions_longer_than_the_cap_are_cut_and_keep_their_interval(tracker: Tracker) -> None:
-    from core.pitch import track_pitch
-    from core.psola import frame_f0_hz, shift_source
+    from core.analysis.phase import frame_f0_hz
+    from core.analysis.pitch import track_pitch
+    from core.retune.psola import shift_source
 
     n = 6 * SR
     t = np.arange(n) / SR
@@ -205,9 +206,9 @@ def test_regions_longer_than_the_cap_are_cut_and_keep_their_interval(tracker: Tr
 
 def test_correct_file_streams_the_in_memory_result(tmp_path: Path, tracker: Tracker) -> None:
     """Same report, and the encoder got the same samples: identical AAC packets."""
-    from core.media import decode_audio, write_result
+    from core.media.io import decode_audio, write_result
+    from core.media.probe import ffmpeg_exe, probe
     from core.pipeline import CorrectOptions, correct_audio, correct_file
-    from core.probe import ffmpeg_exe, probe
 
     info = probe(SAMPLE)
     corrected, expected = correct_audio(decode_audio(SAMPLE, info), info.sample_rate,
@@ -272,7 +273,7 @@ class _FailingSource(ArraySource):
 def test_a_failed_feed_stops_the_writer_instead_of_queueing_the_rest() -> None:
     """Once the encoder's feeder has failed, write() raises its error at once: it neither
     blocks on a dead thread nor piles up the rest of the clip in memory."""
-    from core.media import ResultWriter
+    from core.media.io import ResultWriter
 
     encoder = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.buffer.read()"], stdin=subprocess.PIPE
@@ -300,14 +301,14 @@ def test_the_encoder_clock_starts_with_its_first_input(
     """The result's encoder is opened before the clip is analysed and waits on its pipe; a slow
     analysis (a cold model, a busy host) must not use up ffmpeg's time budget. Here the
     analysis takes twice the budget, then the encoder gets its audio and finishes in time."""
-    import core.media
-    from core.probe import probe
+    import core.media.io
+    from core.media.probe import probe
 
     src, dst = tmp_path / "take.wav", tmp_path / "out.wav"
     _short_wav(src)
     info = probe(src)
-    monkeypatch.setattr(core.media, "media_timeout_s", lambda duration_s: 0.6)
-    with core.media.open_result(src, dst, info) as writer:
+    monkeypatch.setattr(core.media.io, "media_timeout_s", lambda duration_s: 0.6)
+    with core.media.io.open_result(src, dst, info) as writer:
         threading.Event().wait(1.2)  # the analysis' stand-in: longer than the whole budget
         writer.write(np.zeros((1, int(0.5 * SR)), dtype=np.float32))
     assert dst.stat().st_size > 0
@@ -318,17 +319,17 @@ def test_the_encoder_is_still_bounded_after_its_first_input(
 ) -> None:
     """Restarting the clock must not switch it off: an encoder fed once and then left
     waiting is killed after its budget, and no result file appears."""
-    import core.media
+    import core.media.io
     from core.errors import ProcessingError
-    from core.probe import probe
+    from core.media.probe import probe
 
     src, dst = tmp_path / "take.wav", tmp_path / "out.wav"
     _short_wav(src)
     info = probe(src)
-    monkeypatch.setattr(core.media, "media_timeout_s", lambda duration_s: 0.6)
+    monkeypatch.setattr(core.media.io, "media_timeout_s", lambda duration_s: 0.6)
     with (
         pytest.raises(ProcessingError, match="did not finish"),
-        core.media.open_result(src, dst, info) as writer,
+        core.media.io.open_result(src, dst, info) as writer,
     ):
         writer.write(np.zeros((1, 1000), dtype=np.float32))
         threading.Event().wait(1.5)  # stalls past the budget with the pipe open

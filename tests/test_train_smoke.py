@@ -12,11 +12,11 @@ import pytest
 import torch
 from scipy.io import wavfile
 
-from models import dataset, synth
 from models.checkpoint import load_tracker
 from models.config import CONFIG_DIR, TrainConfig
 from models.decode import refine_f0_hz
-from models.train import train
+from models.training import dataset, synth
+from models.training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_HEADER = (
@@ -28,7 +28,10 @@ SEED_HEADER = (
 
 def test_help_runs() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "models.train", "--help"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "models.training.train", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert "--config" in proc.stdout

@@ -126,7 +126,7 @@ async def test_a_full_disk_is_logged_as_one_and_fails_the_job_at_once(
 def test_ffmpeg_out_of_space_is_a_full_disk_and_elsewhere_permission_is_not_ours(
     tmp_path: Path,
 ) -> None:
-    """What core.media raises when ffmpeg cannot write the result names the fault the
+    """What core.media.io raises when ffmpeg cannot write the result names the fault the
     operator needs; a permission error outside the work dir stays an ordinary failure."""
     from bot.worker import storage_fault
     from core.errors import ProcessingError

@@ -50,16 +50,18 @@ def tune_line(prefs: UserPrefs) -> str:
     if prefs.tune is None:
         return t("tune_not_set", prefs.lang)
     from core.errors import ScoreError
-    from core.score import Score
+    from core.score.model import Score
 
     try:
-        return Score.from_dict(prefs.tune).describe(prefs.lang)
+        from core.score.model.describe import describe_score
+
+        return describe_score(Score.from_dict(prefs.tune), prefs.lang)
     except ScoreError:
         return t("tune_not_set", prefs.lang)
 
 
 def songbook_text(lang: str) -> str:
-    from core.score import songbook
+    from core.score.load import songbook
 
     entries = songbook()
     songs = [f"• {e.title(lang)} — /tune {e.id}" for e in entries if e.kind == "song"]
@@ -71,7 +73,9 @@ async def _save_tune(
 ) -> None:
     updated = replace(prefs, tune=score.to_dict())
     await asyncio.to_thread(ctx.prefs.put, message.from_id, updated)
-    text = t("tune_set", prefs.lang, tune=score.describe(prefs.lang))
+    from core.score.model.describe import describe_score
+
+    text = t("tune_set", prefs.lang, tune=describe_score(score, prefs.lang))
     if extra:
         text += "\n" + extra
     if prefs.fix_wrong_notes:
@@ -130,7 +134,7 @@ async def take_score_doc(
     finally:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
-    from core.score_files import is_score
+    from core.score.files import is_score
 
     if not is_score(data):
         return False
@@ -156,12 +160,12 @@ _READ_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaph
 
 
 async def read_in_child(data: bytes, name: str, track: int | None) -> Any:
-    """Read a score doc in core.score_guard's child, never in the bot process.
+    """Read a score doc in core.score.guard's child, never in the bot process.
 
     Callers queue here, on the event loop, for one of the pool's children, so docs sent in
     a flood wait without holding any of the threads every other learner's answer needs.
     """
-    from core.score_guard import reader_pool
+    from core.score.guard import reader_pool
 
     pool = reader_pool()
     loop = asyncio.get_running_loop()
@@ -208,7 +212,7 @@ async def _answer_score_bytes(
 
 
 def make_labeler(ctx: BotContext) -> BotLabeler:
-    from core.score_guard import reader_pool
+    from core.score.guard import reader_pool
 
     reader_pool().warm_up()  # the reader imports music21 now, not when a learner waits
     labeler = BotLabeler()
@@ -255,7 +259,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
             await reply(message, t("tune_off", lang), purpose="tune")
             return
         from core.errors import ScoreError
-        from core.score import parse_tune_text
+        from core.score.load import parse_tune_text
 
         try:
             score = await asyncio.to_thread(parse_tune_text, words)

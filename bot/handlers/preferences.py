@@ -1,0 +1,129 @@
+"""The learner's settings: /settings, /key, /a4, /mode, /instrument, /lang.
+
+Each command checks its value, saves the new settings and answers with all of them, so the
+learner always sees what the next clip will be corrected with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from vkbottle.bot import BotLabeler, Message
+
+from bot.context import BotContext
+from bot.handlers.replies import reply
+from bot.handlers.tunes import tune_line
+from bot.prefs import LANGUAGES, MODES, UserPrefs
+from bot.rules import CommandRule
+from bot.texts import t
+
+A4_RANGE_HZ = (400.0, 480.0)
+AUTO_WORDS = ("auto", "авто", "")
+
+
+def parse_key_words(args: str) -> tuple[str | None, str | None]:
+    """``"F# minor"`` -> ("F#", "minor"); ``"auto"`` -> (None, None).
+
+    Raises:
+        ValueError: a tonic or scale core.plan.scales does not know.
+    """
+    if args.strip().lower() in AUTO_WORDS:
+        return None, None
+    from core.plan.scales import parse_key
+
+    key = parse_key(args)
+    assert key is not None
+    tonic = args.split()[0]
+    if len(args.split()) == 1 and len(tonic) > 1 and tonic.endswith("m"):
+        tonic = tonic[:-1]
+    return tonic[0].upper() + tonic[1:], key.scale
+
+
+def describe(prefs: UserPrefs) -> str:
+    lang = prefs.lang
+    key = f"{prefs.key} {prefs.scale}" if prefs.key else t("auto", lang)
+    return t(
+        "settings_show",
+        lang,
+        key=key,
+        a4_hz=t("a4_auto", lang) if prefs.a4_hz is None else f"{prefs.a4_hz:g} {t('hz', lang)}",
+        mode=t(f"mode_{prefs.mode}", lang),
+        instrument=prefs.instrument or t("auto", lang),
+        lang=prefs.lang,
+        tune=tune_line(prefs),
+        fixwrong=t("yes" if prefs.fix_wrong_notes else "no", lang),
+    )
+
+
+def make_labeler(ctx: BotContext) -> BotLabeler:
+    labeler = BotLabeler()
+
+    async def save(message: Message, prefs: UserPrefs) -> None:
+        await asyncio.to_thread(ctx.prefs.put, message.from_id, prefs)
+        await reply(
+            message, t("settings_saved", prefs.lang) + "\n\n" + describe(prefs), purpose="saved"
+        )
+
+    @labeler.message(CommandRule("settings", "настройки"))
+    async def show_settings(message: Message, args: str) -> None:
+        await reply(message, describe(await ctx.prefs_of(message.from_id)), purpose="settings")
+
+    @labeler.message(CommandRule("key", "тональность"))
+    async def set_key(message: Message, args: str) -> None:
+        prefs = await ctx.prefs_of(message.from_id)
+        try:
+            tonic, scale = parse_key_words(args)
+        except (ValueError, IndexError):
+            await reply(message, t("settings_invalid_key", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, key=tonic, scale=scale))
+
+    @labeler.message(CommandRule("a4", "ля"))
+    async def set_a4(message: Message, args: str) -> None:
+        prefs = await ctx.prefs_of(message.from_id)
+        if args.strip().lower() in ("auto", "авто"):
+            await save(message, replace(prefs, a4_hz=None))
+            return
+        try:
+            a4_hz = float(args.replace(",", ".").lower().removesuffix("hz").strip())
+        except ValueError:
+            a4_hz = -1.0
+        if not A4_RANGE_HZ[0] <= a4_hz <= A4_RANGE_HZ[1]:
+            await reply(message, t("settings_invalid_a4", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, a4_hz=a4_hz))
+
+    @labeler.message(CommandRule("mode", "режим"))
+    async def set_mode(message: Message, args: str) -> None:
+        prefs = await ctx.prefs_of(message.from_id)
+        mode = args.strip().lower()
+        if mode not in MODES:
+            await reply(message, t("settings_invalid_mode", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, mode=mode))
+
+    @labeler.message(CommandRule("instrument", "инструмент"))
+    async def set_instrument(message: Message, args: str) -> None:
+        prefs = await ctx.prefs_of(message.from_id)
+        name = args.strip().lower()
+        if name in AUTO_WORDS:
+            await save(message, replace(prefs, instrument=None))
+            return
+        from core.plan.scales import instrument_names
+
+        if name not in instrument_names():
+            await reply(message, t("settings_invalid_instrument", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, instrument=name))
+
+    @labeler.message(CommandRule("lang", "language", "язык"))
+    async def set_lang(message: Message, args: str) -> None:
+        prefs = await ctx.prefs_of(message.from_id)
+        lang = args.strip().lower()
+        if lang not in LANGUAGES:
+            await reply(message, t("settings_invalid_lang", prefs.lang), purpose="invalid")
+            return
+        await save(message, replace(prefs, lang=lang))
+
+    return labeler

@@ -1,0 +1,305 @@
+"""The plan: everything decided before a sample is moved.
+
+Track, cut into notes, keep the performance's, choose the key and each note's target and shift;
+with a tune, say which performed note is which score note and re-cut re-struck repeats. Only
+per-frame arrays come in (:class:`core.analysis.clip.Analysis`), so planning is the same for a
+streamed clip and a clip in memory, and benchmarks can hand exactly these targets to other
+shifters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from core.analysis.clip import Analysis, analyse
+from core.errors import Unpitched
+from core.media.audio import check_level, check_not_silent, to_mono
+from core.plan.options import CorrectOptions, Progress, no_progress
+from core.plan.performance import performance_notes
+from core.plan.scales import CHROMATIC, Key, detect_key, estimate_a4, instrument_range, parse_key
+from core.plan.segment import Note, segment_notes
+from core.plan.targets import NoteTarget, plan_notes, shift_curve_cents
+from models.units import hz_to_midi
+
+if TYPE_CHECKING:
+    from core.analysis.pitch import PitchTrack
+    from core.score.align import Alignment
+    from core.score.model import Score
+    from models.network import Tracker
+
+MIN_PITCHED_S = 0.5  # s: less sustained pitch than this in a whole clip is "nothing to correct"
+SUSTAINED_NOTE_S = 0.15  # s: notes shorter than this don't count towards MIN_PITCHED_S...
+SUSTAINED_MEASURED_SHARE = 0.7  # ...nor do notes with a followable fundamental in fewer frames
+A4_RESEGMENT_CENTS = 0.1  # cents: an A4 read on the performance alone this far off re-cuts notes
+JUDGED_NOTE_S = 0.05  # s: shorter notes are not checked against a score (blips, not notes)...
+JUDGED_WOBBLE_CENTS = 100.0  # ...nor ones whose pitch swings more than a semitone (no pitch)
+REPEAT_TOLERANCE_BEATS = 0.4  # a re-struck repeat's attack this far (beats) from where it belonged
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before a sample is moved: the pitch, the notes, their targets."""
+
+    track: PitchTrack
+    a4_hz: float
+    key: Key
+    key_detected: bool
+    f0_measured_hz: npt.NDArray[np.float64]  # fundamental refined per frame, NaN unmeasurable
+    f0_ref_hz: npt.NDArray[np.float64]  # f0_measured_hz, the tracker's value where NaN
+    targets: list[NoteTarget]
+    shift_cents: npt.NDArray[np.float64]  # per frame, 0 where nothing moves
+    alignment: Alignment | None = None  # the take against options.score (None without one)
+
+
+def plan_correction(
+    samples: npt.NDArray[np.float32] | None,
+    sample_rate: int,
+    options: CorrectOptions = CorrectOptions(),
+    *,
+    tracker: Tracker | None = None,
+    progress: Progress | None = None,
+    mono: npt.NDArray[np.float32] | None = None,
+    analysis: Analysis | None = None,
+) -> Plan:
+    """Track, cut into notes, choose the key and each note's target and shift.
+
+    Public so that benchmarks can hand exactly the same targets to other shifters.
+    ``analysis`` is :func:`core.analysis.clip.analyse` of the clip when the caller streamed it
+    (then ``samples`` may be None): planning itself only reads per-frame arrays.
+
+    Raises:
+        Silent: no window of the recording is loud enough to analyse.
+        Unpitched: sound, but less than ``MIN_PITCHED_S`` of sustained notes.
+    """
+    from core.media.spool import ArraySource
+
+    report_progress = progress or no_progress
+    if analysis is None:
+        if samples is None and mono is None:
+            raise ValueError("plan_correction needs samples, mono or an analysis")
+        mono = to_mono(samples) if mono is None else mono  # type: ignore[arg-type]
+        check_not_silent(mono, sample_rate)
+        analysis = analyse(ArraySource(mono[np.newaxis, :], sample_rate), tracker=tracker,
+                           device=options.device, progress=report_progress)  # fmt: skip
+    check_level(analysis.loudest_dbfs)
+    track = analysis.track
+    hop_s = track.hop_s
+    report_progress("analysing", 0.6)
+    a4_hz = options.a4_hz if options.a4_hz is not None else estimate_a4(track.f0_hz)
+    midi_range = instrument_range(options.instrument) if options.instrument else None
+    envelope = analysis.envelope_db
+    f0_measured = analysis.f0_measured_hz
+    # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
+    measurable = np.isfinite(f0_measured)
+
+    def performed(a4: float) -> list[Note]:
+        cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope,
+                            f0_measured_hz=f0_measured)  # fmt: skip
+        return performance_notes(cut, track.voiced_prob, envelope, measurable)
+
+    notes = performed(a4_hz)
+    if options.a4_hz is None and notes:
+        # A4 is the performance's: a count-in, hum or a remark must not pull the estimate.
+        in_notes = np.zeros(len(track), dtype=bool)
+        for note in notes:
+            in_notes[note.start : note.end] = True
+        a4_performed = estimate_a4(np.where(in_notes, track.f0_hz, np.nan))
+        if abs(1200.0 * np.log2(a4_performed / a4_hz)) > A4_RESEGMENT_CENTS:
+            a4_hz = a4_performed
+            notes = performed(a4_hz)
+    pitched_s = sum(
+        n.duration_s
+        for n in notes
+        if n.duration_s >= SUSTAINED_NOTE_S
+        and measurable[n.steady_start : n.steady_end].mean() >= SUSTAINED_MEASURED_SHARE
+    )
+    if pitched_s < MIN_PITCHED_S:
+        raise Unpitched("no sustained pitched note", pitched_s=round(pitched_s, 3))
+    # Frames where the phase could not be trusted keep the tracker's value (plots, hard mode);
+    # plan_notes sees the gaps and leaves notes it cannot measure alone.
+    f0_ref = np.where(np.isfinite(f0_measured), f0_measured, track.f0_hz)
+    named = parse_key(options.key, options.scale)
+    key, allowed, preferred = _choose_key(named, options.scale, notes)
+    # Centres on the tracker's own (NCCF-refined) pitch: a periodicity measure, like the ear's
+    # and Praat's, whereas the fundamental's phase alone is pulled around by a weak fundamental
+    # under strong harmonics (violin: up to 8 cents apart, measured in bench/retune.py).
+    plan_targets = partial(
+        plan_notes,
+        f0_hz=track.f0_hz,
+        allowed=allowed,
+        preferred=preferred,
+        measurable=measurable,
+        a4_hz=a4_hz,
+        mode=options.mode,
+        strength=options.strength,
+        deadband_cents=options.deadband_cents,
+    )
+    targets = plan_targets(notes)
+    alignment = None
+    if options.score is not None:
+        # With a tune, its notes are the targets: the nearest-note plan gives the centres,
+        # the alignment says which score note each one is (milliseconds: it is note-level).
+        alignment = _align(targets, options, track.f0_hz, a4_hz)
+        if alignment.is_the_tune:
+            split = _split_repeats(notes, targets, alignment, options.score, track.f0_hz,
+                                   envelope, a4_hz)  # fmt: skip
+            if len(split) > len(notes):
+                notes = split
+                targets = plan_targets(notes)
+                alignment = _align(targets, options, track.f0_hz, a4_hz)
+        if alignment.is_the_tune:
+            from core.score.align import correction_targets
+
+            centres = [t.centre_midi for t in targets]
+            forced, moves = correction_targets(
+                alignment, centres, fix_wrong_notes=options.fix_wrong_notes
+            )
+            targets = plan_targets(notes, forced_midi=forced, semitones=moves)
+    # Hard mode flattens frame by frame on the tracker's own reading: a periodicity measure
+    # agrees with the ear (and Praat) frame by frame better than the fundamental alone does
+    # (real flute take: 4.8 vs 7.1 cents mean difference from Praat per frame).
+    shift = shift_curve_cents(
+        targets,
+        len(track),
+        hop_s,
+        f0_ref_hz=track.f0_hz,
+        mode=options.mode,
+        strength=options.strength,
+        a4_hz=a4_hz,
+    )
+    report_progress("analysing", 1.0)
+    return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift, alignment)
+
+
+def _align(
+    targets: list[NoteTarget], options: CorrectOptions, f0_hz: npt.NDArray[np.float64], a4_hz: float
+) -> Alignment:
+    """The take's notes against options.score; performed indices are into ``targets``.
+
+    Each note is judged by where it is heard (:func:`core.plan.segment.heard_midi` over the frames
+    its centre comes from): a short note with a wide vibrato played 40 cents sharp must not
+    be read 50 cents sharp and called the next note.
+    """
+    from core.plan.segment import heard_midi
+    from core.plan.targets import centre_window
+    from core.score.align import align
+
+    assert options.score is not None
+    midi_all = hz_to_midi(f0_hz, a4_hz=a4_hz)
+    centres = []
+    for t in targets:
+        a, b = centre_window(t.note)
+        heard = heard_midi(midi_all[a:b], t.note.hop_s)
+        centres.append(heard if np.isfinite(heard) else t.centre_midi)
+    # Blips and pitchless wobbles (a breath, a word, a tracker slip) are not notes a
+    # teacher would judge: they are left out of the alignment and tuned as usual.
+    judged = [
+        k
+        for k, t in enumerate(targets)
+        if t.note.duration_s >= JUDGED_NOTE_S and t.note.vibrato_cents <= JUDGED_WOBBLE_CENTS
+    ]
+    alignment = align(
+        [centres[k] for k in judged],
+        [targets[k].note.start_s for k in judged],
+        [targets[k].note.end_s for k in judged],
+        options.score,
+        transpose=options.transpose,
+    )
+    return replace(
+        alignment,
+        matches=tuple(replace(m, performed_index=judged[m.performed_index])
+                      for m in alignment.matches),
+    )  # fmt: skip
+
+
+def _split_repeats(
+    notes: list[Note],
+    targets: list[NoteTarget],
+    alignment: Alignment,
+    score: Score,
+    f0_hz: npt.NDArray[np.float64],
+    envelope_db: npt.NDArray[np.float64],
+    a4_hz: float,
+) -> list[Note]:
+    """Notes re-cut where the tune has a repeat of a note's pitch that the note sounds through.
+
+    A score note the alignment found missed or held, at a time a performed note of its pitch
+    is sounding, was most likely re-struck softly (core.plan.segment.split_repeats looks for its
+    attack there); so was a repeat the alignment passed over when it went back in the score
+    right after the note (a jump back from the note leaves the repeats after it unvisited,
+    neither missed nor held, yet the note sounds through where they belong). The repeats that
+    follow a right note are timed from its own onset by the score's rhythm at the take's
+    tempo (nearer the attack than the local tempo line a missed note's time comes from, which
+    leans on neighbours a beat or more away), so they are looked for first. The notes come
+    back in order, the same list when nothing was split.
+    """
+    from core.plan.segment import MIN_NOTE_S, split_repeats
+    from core.score.align import OK_SEMITONES
+
+    beat_s = alignment.seconds_per_beat(score)
+    if beat_s <= 0:
+        return notes
+    tolerance_s = REPEAT_TOLERANCE_BEATS * beat_s
+    wanted: dict[int, list[float]] = {}
+
+    def want(k: int, at_s: float) -> None:
+        """Look for a repeat in note ``k`` at ``at_s``, unless one is asked for near it."""
+        times = wanted.setdefault(k, [])
+        if all(abs(at_s - was) > tolerance_s for was in times):
+            times.append(at_s)
+
+    anchors = [m for m in alignment.matches if m.score_index is not None
+               and m.onset_error_s is not None]  # fmt: skip
+    for m, after in zip(anchors, [*anchors[1:], None], strict=True):
+        if m.verdict != "ok":
+            continue
+        assert m.score_index is not None
+        t, j = targets[m.performed_index], m.score_index
+        reached = after.score_index if after is not None and after.score_index is not None else -1
+        q = j + 1
+        while q < len(score.notes) and score.notes[q].midi == score.notes[j].midi:
+            at = t.note.start_s + (score.notes[q].onset_beats - score.notes[j].onset_beats) * beat_s
+            if q >= reached > j or at >= t.note.end_s - MIN_NOTE_S:
+                break
+            want(m.performed_index, at)
+            q += 1
+    for gone in (*alignment.missed, *alignment.held):
+        for k, t in enumerate(targets):
+            # It belonged inside the note (a skipped repeat leaves a gap: the note ends first).
+            sounds = t.note.start_s < gone.at_s < t.note.end_s - MIN_NOTE_S
+            if sounds and abs(t.centre_midi - gone.expected_midi) < OK_SEMITONES:
+                want(k, gone.at_s)
+                break
+    if not wanted:
+        return notes
+    out: list[Note] = []
+    for k, note in enumerate(notes):
+        if k not in wanted:
+            out.append(note)
+            continue
+        tolerance = max(1, round(tolerance_s / note.hop_s))
+        frames = [round(at / note.hop_s) for at in wanted[k]]
+        out += split_repeats(note, frames, tolerance, f0_hz, envelope_db, a4_hz=a4_hz)
+    return out
+
+
+def _choose_key(
+    named: Key | None, scale: str, notes: list[Note]
+) -> tuple[Key, npt.NDArray[np.bool_], npt.NDArray[np.bool_] | None]:
+    """The key to report, the allowed pitch classes and the preferred ones (near-ties)."""
+    if named is not None:
+        return named, named.allowed_mask(), None
+    if scale == "chromatic":
+        return CHROMATIC, CHROMATIC.allowed_mask(), None
+    # Major and minor compete on the histogram (the CLI's default "major" is no statement about
+    # the music); any other scale named without a tonic is kept and only its tonic is detected.
+    keep_scale = scale not in ("major", "minor", "natural_minor")
+    detected = detect_key(
+        [n.midi for n in notes], [n.duration_s for n in notes], scale=scale if keep_scale else None
+    )
+    return detected, CHROMATIC.allowed_mask(), detected.allowed_mask()

@@ -1,0 +1,1 @@
+"""Moving notes: the shifter that carries out a plan, sample by sample."""
