@@ -35,6 +35,7 @@ from bot.pulse import Pulse
 from bot.settings import Settings
 from bot.texts import PIPELINE_STAGE_KEYS, error_key, t
 from bot.vk import deliver, deliver_voice, edit, make_api, send, send_job_text
+from bot.workdir import JOBS_SUBDIR, SCORE_DOC_STALE_S, SCORE_DOCS_SUBDIR
 from core.errors import InputError, ProcessingError, Silent, Unpitched
 
 if TYPE_CHECKING:
@@ -66,13 +67,6 @@ RESULT_SUFFIX = {"m4a": ".m4a", "mov": ".mov", "ogg": ".ogg", "mp3": ".mp3", "wa
                  "flac": ".flac"}  # fmt: skip
 
 
-# Scratch folders live in this subfolder of SMASK_WORK_DIR, one per attempt, named
-# "<job id>-<attempt>": the sweeper deletes only what matches, never anything else there.
-JOBS_SUBDIR = "smask-jobs"
-# Small docs the bot fetches to see whether they are scores live here for a moment; the bot
-# deletes each at once, and the sweeper removes what a crash left behind after this long.
-SCORE_DOCS_SUBDIR = "score-docs"
-SCORE_DOC_STALE_S = 600.0
 _JOB_DIR_RE = re.compile(r"^(-?\d+_c?\d+)-(\d+)$")
 
 
@@ -605,11 +599,6 @@ def _plot(report: Any, path: Path) -> Path | None:
         log.warning("pitch picture failed: %s", describe_error(exc))
         return None
     return path if path.exists() else None
-
-
-def score_doc_path(work_dir: Path, key: str) -> Path:
-    """Where the bot puts a small doc while it looks for a score: inside the folder we own."""
-    return work_dir / JOBS_SUBDIR / SCORE_DOCS_SUBDIR / f"{key}.bin"
 
 
 def _clean_score_docs(root: Path, now: float) -> int:

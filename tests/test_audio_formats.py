@@ -90,7 +90,7 @@ def test_mp3_with_cover_art_is_audio_not_video(tmp_path: Path) -> None:
 
 def _tracked_cents(path: Path, target_hz: float, start_s: float, end_s: float) -> float:
     """Median distance in cents from ``target_hz`` over a stretch, by the project's tracker."""
-    from core.analysis.pitch import track_file
+    from tracking import track_file
 
     track = track_file(path, device="cpu")
     times = track.times_s

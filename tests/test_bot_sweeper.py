@@ -12,15 +12,8 @@ from fakevk.redis_server import redis_server, redis_url  # noqa: F401
 from bot import jobs
 from bot.health import check
 from bot.jobs import Job, JobStore, SqliteJobStore, SubmitLimits
-from bot.worker import (
-    JOBS_SUBDIR,
-    SCORE_DOC_STALE_S,
-    Sweeper,
-    clean_work_dir,
-    job_work_dir,
-    process_id,
-    score_doc_path,
-)
+from bot.workdir import JOBS_SUBDIR, SCORE_DOC_STALE_S, score_doc_path
+from bot.worker import Sweeper, clean_work_dir, job_work_dir, process_id
 
 LIMITS = SubmitLimits(max_waiting_per_user=3, max_clips_per_hour=20, max_queue_length=10)
 WEEK_S = 7 * 24 * 3600.0

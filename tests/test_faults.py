@@ -37,7 +37,8 @@ from bot import jobs
 from bot.jobs import random_id_for
 from bot.supervise import WorkerSupervisor
 from bot.texts import t
-from bot.worker import JOBS_SUBDIR, MAX_ATTEMPTS
+from bot.workdir import JOBS_SUBDIR
+from bot.worker import MAX_ATTEMPTS
 
 pytestmark = pytest.mark.slow
 

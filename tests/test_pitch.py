@@ -13,8 +13,9 @@ import pytest
 import torch
 import torchaudio.functional
 from scipy.io import wavfile
+from tracking import track_file
 
-from core.analysis.pitch import PitchTrack, _Resampled, track_file, track_pitch
+from core.analysis.pitch import PitchTrack, _Resampled, track_pitch
 from models.checkpoint import WEIGHTS_DIR, load_tracker, read_checkpoint
 
 RATE = 22050

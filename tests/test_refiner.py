@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tracking import track_file
 
-from core.analysis.pitch import track_file, track_pitch
+from core.analysis.pitch import track_pitch
 from models.checkpoint import build_tracker, load_tracker, read_checkpoint, save_tracker
 from models.network import NetworkHparams, TemporalRefiner, Tracker
 from models.training.train_refiner import LogitBank, sample_windows

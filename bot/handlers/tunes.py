@@ -29,7 +29,7 @@ from bot.handlers.replies import message_key, reply
 from bot.prefs import UserPrefs
 from bot.rules import CommandRule
 from bot.texts import error_key, t
-from bot.worker import score_doc_path
+from bot.workdir import score_doc_path
 
 log = logging.getLogger("smask.bot")
 

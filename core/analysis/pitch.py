@@ -436,17 +436,3 @@ def _pass_chunks(
         if total is not None and first >= total:
             break
 
-
-def track_file(
-    path: Path | str, *, device: str | None = None, tracker: Tracker | None = None
-) -> PitchTrack:
-    """Decode any audio/video file ffmpeg reads (:mod:`core.media.probe`, :mod:`core.media.io`),
-    track it (with the shipped weights unless ``tracker`` is given)."""
-    import contextlib
-
-    from core.media.io import start_decode
-    from core.media.probe import probe
-
-    info = probe(Path(path))
-    with contextlib.closing(start_decode(Path(path), info)) as spool:
-        return track_source(spool, device=device, tracker=tracker)

@@ -745,6 +745,29 @@ def _header_sound(stream: _HeaderStream) -> tuple[int, int, str]:
     return (int(rate.group(1)) if rate else 0), (channels_from_layout(layout) or 0), layout
 
 
+@dataclass(frozen=True)
+class _HeaderFacts:
+    """What step 1 read off ffmpeg's header dump: the streams we use and their claims."""
+
+    header: _Header
+    stderr: str
+    video: _HeaderStream | None
+    audio: _HeaderStream
+    width: int
+    height: int
+    channels: int
+    channel_layout: str
+
+
+@dataclass(frozen=True)
+class _ScanFacts:
+    """What step 2 counted: every packet of the used streams, and a few decoded frames."""
+
+    video: _PacketStats | None
+    audio: _PacketStats
+    decoded: dict[int, _PacketStats]
+
+
 def probe(
     path: str | os.PathLike[str],
     *,
@@ -774,21 +797,35 @@ def probe(
         LengthMismatch (all :class:`core.errors.InputError`); ProcessingError if ffmpeg hangs.
     """
     path = Path(path)
+    size_bytes, container = _sniff(path, limits)
+    url = file_url(path)
+    demuxer = demuxer_args(container, max_streams=limits.max_streams)
+    facts = _read_header(url, demuxer, container, limits, require_video)
+    scan = _scan(url, demuxer, facts, limits)
+    return _describe(path, container, size_bytes, facts, scan, limits, require_video)
+
+
+def _sniff(path: Path, limits: MediaLimits) -> tuple[int, Container]:
+    """0. Size and leading bytes, no subprocess: what the file is, and the containers' own
+    byte-level traps (core.media.containers) checked before ffmpeg reads a byte."""
     size_bytes, head = _read_head(path)
     if size_bytes > limits.max_bytes:
         raise TooLarge(f"{size_bytes} bytes", size_bytes=size_bytes, max_bytes=limits.max_bytes)
     container = sniff_container(head)
-    audio_only = container in AUDIO_CONTAINERS
     if container == "mp3":
         containers.check_mp3(path, head, size_bytes)
     elif container == "ogg":
         containers.check_ogg(path)
     elif container == "wav":
         containers.check_wav(path, size_bytes)
-    url = file_url(path)
-    demuxer = demuxer_args(container, max_streams=limits.max_streams)
+    return size_bytes, container
 
-    # 1. The header, as ffmpeg prints it; cheap refusals come first.
+
+def _read_header(
+    url: str, demuxer: list[str], container: str, limits: MediaLimits, require_video: bool
+) -> _HeaderFacts:
+    """1. The header, as ffmpeg prints it; cheap refusals come first."""
+    audio_only = container in AUDIO_CONTAINERS
     proc = _ffmpeg([*demuxer, "-i", url], timeout_s=PROBE_TIMEOUT_S)
     # Drop the echo of our own file name so no name can forge a header line.
     stderr = proc.stderr.decode("utf-8", "replace").replace(url, "<input>")
@@ -818,6 +855,7 @@ def probe(
         raise NotVideo("no picture stream")
     if audio_h is None:
         raise NoAudio("no audio stream")
+    width, height = 0, 0
     if video_h is not None:
         size_m = _SIZE_RE.search(video_h.description)
         width, height = (int(size_m.group(1)), int(size_m.group(2))) if size_m else (0, 0)
@@ -827,12 +865,15 @@ def probe(
         raise UnsupportedContainer(f"{audio_h.codec} audio in {container.upper()}", kind=kind)
     sample_rate, channels, channel_layout = _header_sound(audio_h)
     _check_sound(sample_rate, channels, limits)
+    return _HeaderFacts(header, stderr, video_h, audio_h, width, height, channels, channel_layout)
 
-    # 2. Every packet of the streams we use, copied, not decoded; and in the same run (one
-    # ffmpeg start less) a few frames of each actually decoded, one output per stream: ffmpeg
-    # ends an output as soon as any of its streams reaches its -frames count, which would
-    # starve a sound that starts late. Packets can be present and still be garbage.
-    used = [s for s in (video_h, audio_h) if s is not None]
+
+def _scan(url: str, demuxer: list[str], facts: _HeaderFacts, limits: MediaLimits) -> _ScanFacts:
+    """2. Every packet of the streams we use, copied, not decoded; and in the same run (one
+    ffmpeg start less) a few frames of each actually decoded, one output per stream: ffmpeg
+    ends an output as soon as any of its streams reaches its -frames count, which would
+    starve a sound that starts late. Packets can be present and still be garbage."""
+    used = [s for s in (facts.video, facts.audio) if s is not None]
     maps = [arg for s in used for arg in ("-map", f"0:{s.index}")]
     with tempfile.TemporaryDirectory(prefix="smask-probe-") as scratch:
         decoded_at = {s.index: Path(scratch) / f"{s.index}.crc" for s in used}
@@ -860,19 +901,35 @@ def probe(
     errors = errors.replace(url, "<input>").strip()
     if returncode != 0 or errors:
         raise Corrupt("packets unreadable", reason=errors[-200:])
-    video_p = packets[0] if video_h is not None else None
-    audio_p = packets[-1]
+    video_p = packets[0] if facts.video is not None else None
+    return _ScanFacts(video_p, packets[-1], decoded)
 
+
+def _describe(
+    path: Path,
+    container: Container,
+    size_bytes: int,
+    facts: _HeaderFacts,
+    scan: _ScanFacts,
+    limits: MediaLimits,
+    require_video: bool,
+) -> MediaInfo:
+    """3. The facts that count, from the packets and the decoded frames rather than the
+    header, checked against the limits once more, and the clip's description."""
+    audio_only = container in AUDIO_CONTAINERS
+    video_h, audio_h = facts.video, facts.audio
+    video_p, audio_p = scan.video, scan.audio
+    width, height = facts.width, facts.height
     # framecrc's own header is authoritative over the human-readable dump, and the decoder's
     # over the container's: the rate is what the frames decode to, whatever a header claims.
     if audio_p.header.get("media_type") != "audio":
         raise Corrupt("audio stream mismatch")
-    audio_d = decoded[audio_h.index]
+    audio_d = scan.decoded[audio_h.index]
     sample_rate = int(
         audio_d.header.get("sample_rate", "") or audio_p.header.get("sample_rate", "0") or 0
     )
-    channel_layout = audio_p.header.get("channel_layout_name", channel_layout)
-    channels = channels_from_layout(channel_layout) or channels
+    channel_layout = audio_p.header.get("channel_layout_name", facts.channel_layout)
+    channels = channels_from_layout(channel_layout) or facts.channels
     _check_sound(sample_rate, channels, limits)
     if audio_p.count == 0:
         raise NoAudio("audio stream holds no packets")
@@ -892,12 +949,13 @@ def probe(
     timeline_start_s = max(0.0, min(p.start_s() for p in present))
     duration_s = max(p.end_s() for p in present) - timeline_start_s
     _check_duration(duration_s, limits)
-    if audio_only and header.duration_s is not None and "Estimating duration" not in stderr:
-        _check_length(header.duration_s, duration_s)
+    header_duration_s = facts.header.duration_s
+    if audio_only and header_duration_s is not None and "Estimating duration" not in facts.stderr:
+        _check_length(header_duration_s, duration_s)
 
-    # 3. The few frames decoded alongside the scan.
+    # The few frames decoded alongside the scan.
     for stream in (video_h, audio_h):
-        if stream is not None and decoded[stream.index].count == 0:
+        if stream is not None and scan.decoded[stream.index].count == 0:
             raise Corrupt(f"{stream.kind} does not decode")
     audio_start_s = max(0.0, audio_p.start_s()) - timeline_start_s
     audio_duration_s = audio_p.end_s() - max(0.0, audio_p.start_s())
@@ -950,7 +1008,7 @@ def probe(
     used_indices = {audio.index} | ({video.index} if video else set())
     streams = [
         {"index": s.index, "type": s.kind, "codec": s.codec, "used": s.index in used_indices}
-        for s in header.streams
+        for s in facts.header.streams
     ]
     return MediaInfo(
         path=path,
