@@ -19,25 +19,55 @@ from bot.rules import CommandRule
 from bot.texts import t
 
 A4_RANGE_HZ = (400.0, 480.0)
-AUTO_WORDS = ("auto", "авто", "")
+AUTO_WORDS = ("auto", "авто", "автоматически", "сам", "")
+# The words a learner may answer with, Russian beside English: the bot itself shows
+# «естественный» and «жёсткий», so it must take them back.
+MODE_WORDS = {
+    "natural": "natural",
+    "soft": "natural",
+    "естественный": "natural",
+    "естественная": "natural",
+    "мягкий": "natural",
+    "мягкая": "natural",
+    "hard": "hard",
+    "жесткий": "hard",
+    "жесткая": "hard",
+    "строгий": "hard",
+}
+LANG_WORDS = {
+    "ru": "ru",
+    "rus": "ru",
+    "russian": "ru",
+    "ру": "ru",
+    "рус": "ru",
+    "русский": "ru",
+    "en": "en",
+    "eng": "en",
+    "english": "en",
+    "англ": "en",
+    "английский": "en",
+}
+
+
+def _word(args: str) -> str:
+    """The value as one lower-case word, ё read as е (a child types either)."""
+    return " ".join(args.strip().lower().replace("ё", "е").split())
 
 
 def parse_key_words(args: str) -> tuple[str | None, str | None]:
-    """``"F# minor"`` -> ("F#", "minor"); ``"auto"`` -> (None, None).
+    """``"F# minor"`` or «фа-диез минор» -> ("F#", "minor"); ``"auto"`` -> (None, None).
 
     Raises:
         ValueError: a tonic or scale core.plan.scales does not know.
     """
-    if args.strip().lower() in AUTO_WORDS:
+    if _word(args) in AUTO_WORDS:
         return None, None
-    from core.plan.scales import parse_key
+    from core.plan.scales import parse_key, split_key
 
+    tonic, _ = split_key(args)
     key = parse_key(args)
     assert key is not None
-    tonic = args.split()[0]
-    if len(args.split()) == 1 and len(tonic) > 1 and tonic.endswith("m"):
-        tonic = tonic[:-1]
-    return tonic[0].upper() + tonic[1:], key.scale
+    return tonic, key.scale
 
 
 def describe(prefs: UserPrefs) -> str:
@@ -79,14 +109,16 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
             return
         await save(message, replace(prefs, key=tonic, scale=scale))
 
-    @labeler.message(CommandRule("a4", "ля"))
+    @labeler.message(CommandRule("a4", "ля", "строй"))
     async def set_a4(message: Message, args: str) -> None:
         prefs = await ctx.prefs_of(message.from_id)
-        if args.strip().lower() in ("auto", "авто"):
+        word = _word(args)
+        if word in AUTO_WORDS or word == "по записи":
             await save(message, replace(prefs, a4_hz=None))
             return
         try:
-            a4_hz = float(args.replace(",", ".").lower().removesuffix("hz").strip())
+            number = word.replace(",", ".").removesuffix("hz").removesuffix("гц")
+            a4_hz = float(number.strip())
         except ValueError:
             a4_hz = -1.0
         if not A4_RANGE_HZ[0] <= a4_hz <= A4_RANGE_HZ[1]:
@@ -97,7 +129,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
     @labeler.message(CommandRule("mode", "режим"))
     async def set_mode(message: Message, args: str) -> None:
         prefs = await ctx.prefs_of(message.from_id)
-        mode = args.strip().lower()
+        mode = MODE_WORDS.get(_word(args), "")
         if mode not in MODES:
             await reply(message, t("settings_invalid_mode", prefs.lang), purpose="invalid")
             return
@@ -106,13 +138,14 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
     @labeler.message(CommandRule("instrument", "инструмент"))
     async def set_instrument(message: Message, args: str) -> None:
         prefs = await ctx.prefs_of(message.from_id)
-        name = args.strip().lower()
-        if name in AUTO_WORDS:
+        if _word(args) in AUTO_WORDS:
             await save(message, replace(prefs, instrument=None))
             return
-        from core.plan.scales import instrument_names
+        from core.plan.scales import instrument_by_word
 
-        if name not in instrument_names():
+        try:
+            name = instrument_by_word(args)
+        except ValueError:
             await reply(message, t("settings_invalid_instrument", prefs.lang), purpose="invalid")
             return
         await save(message, replace(prefs, instrument=name))
@@ -120,7 +153,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
     @labeler.message(CommandRule("lang", "language", "язык"))
     async def set_lang(message: Message, args: str) -> None:
         prefs = await ctx.prefs_of(message.from_id)
-        lang = args.strip().lower()
+        lang = LANG_WORDS.get(_word(args), "")
         if lang not in LANGUAGES:
             await reply(message, t("settings_invalid_lang", prefs.lang), purpose="invalid")
             return

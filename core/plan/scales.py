@@ -7,6 +7,7 @@ and where they sit in Hz (the A4 reference, 440 Hz unless set or estimated).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,8 +54,101 @@ def scale_names() -> tuple[str, ...]:
     return tuple(tables.scale_degrees())
 
 
+# Russian and English words for keys, scales and instruments: a learner writes «ре минор»,
+# «фа-диез минор», «си-бемоль мажор», "B flat major", "d-moll" as readily as "Dm". Read here
+# only, so the bot's /key and the CLI's --key accept the same words.
+_SOLFEGE_TONICS = {"до": "C", "ре": "D", "ми": "E", "фа": "F", "соль": "G", "ля": "A", "си": "B"}
+_ACCIDENTAL_WORDS = {
+    "#": "#", "♯": "#", "диез": "#", "sharp": "#",
+    "b": "b", "♭": "b", "бемоль": "b", "flat": "b",
+}  # fmt: skip
+_TONIC = re.compile(
+    r"(?P<name>соль|до|ре|ми|фа|ля|си|[a-g])(?P<acc>диез|бемоль|#|♯|♭|b)?(?P<minor>m)?"
+)
+_SCALE_WORDS = {
+    "мажор": "major",
+    "мажорная": "major",
+    "dur": "major",
+    "минор": "minor",
+    "минорная": "minor",
+    "moll": "minor",
+    "натуральный минор": "natural_minor",
+    "гармонический минор": "harmonic_minor",
+    "мелодический минор": "melodic_minor",
+    "дорийский": "dorian",
+    "дорийский лад": "dorian",
+    "миксолидийский": "mixolydian",
+    "миксолидийский лад": "mixolydian",
+    "мажорная пентатоника": "major_pentatonic",
+    "минорная пентатоника": "minor_pentatonic",
+    "блюз": "blues",
+    "блюзовая": "blues",
+    "хроматическая": "chromatic",
+    "хроматическая гамма": "chromatic",
+    "хроматика": "chromatic",
+}
+_INSTRUMENT_WORDS = {
+    "голос": "voice",
+    "вокал": "voice",
+    "пение": "voice",
+    "флейта": "flute",
+    "блокфлейта": "recorder",
+    "скрипка": "violin",
+    "виолончель": "cello",
+    "кларнет": "clarinet",
+    "труба": "trumpet",
+    "саксофон": "saxophone",
+    "гобой": "oboe",
+}
+INSTRUMENT_NAMES_RU = {name: word for word, name in reversed(_INSTRUMENT_WORDS.items())}
+
+
+def _words(text: str) -> list[str]:
+    """Lower case, ё as е, and hyphens and underscores as spaces: «фа-диез» is «фа диез»."""
+    text = text.strip().lower().replace("ё", "е")
+    return re.sub(r"[-_]", " ", text).split()
+
+
+def split_key(text: str) -> tuple[str, str | None]:
+    """A key as written, in Latin or Russian: its tonic spelled in Latin and the scale it names.
+
+    ``"ре минор"`` -> ("D", "minor"); ``"фа-диез минор"`` -> ("F#", "minor");
+    ``"си-бемоль мажор"`` -> ("Bb", "major"); ``"F#m"`` -> ("F#", "minor"); ``"Bb"`` ->
+    ("Bb", None): no scale named. The spelling is kept (Bb, not A#) because the learner reads
+    it back in their settings.
+
+    Raises:
+        ValueError: no tonic, or words that name no scale; the message says what is accepted.
+    """
+    words = _words(text)
+    match = _TONIC.fullmatch(words[0]) if words else None
+    if match is None:
+        raise ValueError(f"unknown key {text!r}; write a tonic like D, Bb, F#m or «ре минор»")
+    name = match["name"]
+    tonic = _SOLFEGE_TONICS.get(name, name.upper())
+    accidental = _ACCIDENTAL_WORDS.get(match["acc"] or "", "")
+    rest = words[1:]
+    if not accidental and rest and rest[0] in _ACCIDENTAL_WORDS:
+        accidental, rest = _ACCIDENTAL_WORDS[rest[0]], rest[1:]
+    tonic += accidental
+    if match["minor"]:
+        if rest:
+            raise ValueError(f"unknown key {text!r}: 'm' already says minor")
+        return tonic, "minor"
+    if not rest:
+        return tonic, None
+    phrase = " ".join(rest)
+    scale = _SCALE_WORDS.get(phrase) or "_".join(rest)
+    if scale not in scale_names():
+        raise ValueError(f"unknown scale {phrase!r}; choose one of {', '.join(scale_names())}")
+    return tonic, scale
+
+
 def parse_key(key: str | None, scale: str | None = None) -> Key | None:
-    """'D' + 'minor' -> D minor; 'F#m' -> F# minor; None -> None (detect later).
+    """'D' + 'minor' -> D minor; 'F#m' or «фа-диез минор» -> F# minor; None -> None (detect).
+
+    A scale the key's own words name wins over ``scale``: ``--key "ре минор"`` means D minor
+    whatever ``--scale`` defaults to.
 
     Raises:
         ValueError: unknown tonic or scale; the message names the accepted values.
@@ -64,22 +158,23 @@ def parse_key(key: str | None, scale: str | None = None) -> Key | None:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(known)}")
     if key is None:
         return None
-    text = key.strip().replace("♯", "#").replace("♭", "b")
-    words = text.split()
-    tonic = words[0]
-    implied: str | None = None
-    if len(words) > 1:
-        implied = "_".join(words[1:]).lower()
-    elif len(tonic) > 1 and tonic.endswith("m"):
-        tonic, implied = tonic[:-1], "minor"
-    try:
-        tonic_pc = pitch_class(tonic[0].upper() + tonic[1:])
-    except ValueError as exc:
-        raise ValueError(f"unknown key {key!r}; write a tonic like D, Bb, F#m") from exc
-    chosen = scale or implied or "major"
-    if chosen not in known:
-        raise ValueError(f"unknown scale {chosen!r}; choose one of {', '.join(known)}")
-    return Key(tonic_pc, chosen)
+    tonic, implied = split_key(key)
+    return Key(pitch_class(tonic), implied or scale or "major")
+
+
+def instrument_by_word(word: str) -> str:
+    """The preset of data/instruments.csv a learner means: ``"скрипка"`` or ``"violin"``.
+
+    Raises:
+        ValueError: neither a preset nor a Russian name of one.
+    """
+    text = " ".join(_words(word))
+    name = _INSTRUMENT_WORDS.get(text, text)
+    if name not in instrument_names():
+        raise ValueError(
+            f"unknown instrument {word!r}; choose one of {', '.join(instrument_names())}"
+        )
+    return name
 
 
 def detect_key(

@@ -53,6 +53,11 @@ class Score:
     title: str | None = None
     seconds_per_beat: float = DEFAULT_SECONDS_PER_BEAT
     has_meter: bool = False  # True when bar numbers are meaningful
+    # Typed note names: which notes' octaves were guessed (0-based indices, so the learner is
+    # told where to check), and whether any length was written. An untimed tune's notes are
+    # one beat each only as a placeholder, so no tempo or rhythm is judged against it.
+    guessed_octaves: tuple[int, ...] = ()
+    timed: bool = True
 
     def onset_s(self) -> npt.NDArray[np.float64]:
         return np.array([n.onset_beats for n in self.notes], dtype=np.float64) * (
@@ -74,6 +79,8 @@ class Score:
             "title": self.title,
             "seconds_per_beat": self.seconds_per_beat,
             "has_meter": self.has_meter,
+            "guessed_octaves": list(self.guessed_octaves),
+            "timed": self.timed,
             "notes": [
                 [n.midi, n.onset_beats, n.duration_beats, n.bar, n.beat_in_bar] for n in self.notes
             ],
@@ -98,12 +105,16 @@ class Score:
                 for m, on, du, bar, beat in d["notes"]
             )
             title = d.get("title")
+            source = str(d["source"])
             return checked_score(
                 notes,
-                source=str(d["source"]),
+                source=source,
                 title=None if title is None else str(title),
                 seconds_per_beat=float(d.get("seconds_per_beat", DEFAULT_SECONDS_PER_BEAT)),
                 has_meter=bool(d.get("has_meter", False)),
+                guessed_octaves=tuple(int(i) for i in d.get("guessed_octaves", ())),
+                # Tunes stored before the flag: typed names never had lengths then.
+                timed=bool(d.get("timed", source != "inline")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ScoreUnreadable(f"not a stored score: {exc}") from None
@@ -116,6 +127,8 @@ def checked_score(
     title: str | None = None,
     seconds_per_beat: float = DEFAULT_SECONDS_PER_BEAT,
     has_meter: bool = False,
+    guessed_octaves: Sequence[int] = (),
+    timed: bool = True,
 ) -> Score:
     """Build a Score, refusing an empty or huge one and any note a player could not read."""
     if not notes:
@@ -135,9 +148,20 @@ def checked_score(
         previous_end = note.onset_beats + note.duration_beats
     if not (seconds_per_beat > 0 and math.isfinite(seconds_per_beat)):
         raise ScoreUnreadable(f"{source}: tempo {seconds_per_beat} s a beat")
+    guessed = tuple(sorted(set(guessed_octaves)))
+    if guessed and not 0 <= guessed[0] <= guessed[-1] < len(notes):
+        raise ScoreUnreadable(f"{source}: a guessed octave for a note it does not have")
     # A file's own names (track, work title, file name) are labels, not content: a 900 KB
     # track name must not become a chat reply VK refuses or a tune stored with every job.
-    return Score(tuple(notes), _label(source), _label(title), seconds_per_beat, has_meter)
+    return Score(
+        tuple(notes),
+        _label(source),
+        _label(title),
+        seconds_per_beat,
+        has_meter,
+        guessed,
+        timed,
+    )
 
 
 @overload
