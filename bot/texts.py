@@ -85,6 +85,21 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "🚫 Отменено.",
         "en": "🚫 Cancelled.",
     },
+    # --- a message with several clips ---
+    "queued_part": {
+        "ru": "🎵 Принято: «{title}» в очереди, позиция: {position}.",
+        "en": "🎵 Got it: “{title}” is in the queue, position {position}.",
+    },
+    "clips_left_out": {
+        "ru": "Эти файлы я не взял в работу:\n{clips}",
+        "en": "I did not take these files:\n{clips}",
+    },
+    "clip_left_out_line": {
+        "ru": "• «{title}» — {reason}",
+        "en": "• “{title}”: {reason}",
+    },
+    "voice_title": {"ru": "голосовое", "en": "voice message"},
+    "video_title": {"ru": "видео", "en": "video"},
     # --- how to send a clip ---
     "video_hint": {
         "ru": (
