@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from core.notation import INSTRUMENTS_RU, SCALES_RU
 from core.plan import tables
 from models.units import A4_HZ, NOTE_NAMES_SHARP, note_name_to_midi, pitch_class
 
@@ -65,42 +66,24 @@ _ACCIDENTAL_WORDS = {
 _TONIC = re.compile(
     r"(?P<name>соль|до|ре|ми|фа|ля|си|[a-g])(?P<acc>диез|бемоль|#|♯|♭|b)?(?P<minor>m)?"
 )
-_SCALE_WORDS = {
-    "мажор": "major",
+# The names the bot shows (core.notation) read back, and the other ways a learner says them.
+_SCALE_WORDS = {words: scale for scale, words in SCALES_RU.items()} | {
     "мажорная": "major",
     "dur": "major",
-    "минор": "minor",
     "минорная": "minor",
     "moll": "minor",
-    "натуральный минор": "natural_minor",
-    "гармонический минор": "harmonic_minor",
-    "мелодический минор": "melodic_minor",
     "дорийский": "dorian",
-    "дорийский лад": "dorian",
     "миксолидийский": "mixolydian",
-    "миксолидийский лад": "mixolydian",
-    "мажорная пентатоника": "major_pentatonic",
-    "минорная пентатоника": "minor_pentatonic",
     "блюз": "blues",
     "блюзовая": "blues",
     "хроматическая": "chromatic",
-    "хроматическая гамма": "chromatic",
     "хроматика": "chromatic",
 }
-_INSTRUMENT_WORDS = {
-    "голос": "voice",
+_INSTRUMENT_WORDS = {word: name for name, word in INSTRUMENTS_RU.items()} | {
     "вокал": "voice",
     "пение": "voice",
-    "флейта": "flute",
-    "блокфлейта": "recorder",
-    "скрипка": "violin",
-    "виолончель": "cello",
-    "кларнет": "clarinet",
-    "труба": "trumpet",
-    "саксофон": "saxophone",
-    "гобой": "oboe",
+    "сакс": "saxophone",
 }
-INSTRUMENT_NAMES_RU = {name: word for word, name in reversed(_INSTRUMENT_WORDS.items())}
 
 
 def _words(text: str) -> list[str]:
@@ -121,6 +104,8 @@ def split_key(text: str) -> tuple[str, str | None]:
         ValueError: no tonic, or words that name no scale; the message says what is accepted.
     """
     words = _words(text)
+    if _SCALE_WORDS.get(" ".join(words)) == "chromatic" or words == ["chromatic"]:
+        return "C", "chromatic"  # every note: the tonic says nothing, and none is written
     match = _TONIC.fullmatch(words[0]) if words else None
     if match is None:
         raise ValueError(f"unknown key {text!r}; write a tonic like D, Bb, F#m or «ре минор»")
