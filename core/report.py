@@ -1,12 +1,15 @@
 """The intonation report: what was off, by how much, and what it is now.
 
 One object serves three readers: ``to_dict()`` is report.json for scripts, ``to_text(lang)`` is
-the few lines a chat message can hold, and ``plot(path)`` is the picture that explains it at a
-glance (pitch before and after over the grid of target notes).
+the few lines a chat message can hold, and ``plot(path, lang)`` is the picture that explains it
+at a glance (pitch before and after over the grid of target notes). report.json keeps Latin note
+names and internal source names; the text and the picture speak the learner's language through
+:mod:`core.notation` («ми¹ на 8,4 с»), so a Russian reply never mixes in "E4" or "8.4".
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +17,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from core.notation import (
+    CENTS_EXPLAINED,
+    a4_text,
+    key_name,
+    key_uses_flats,
+    note_name,
+    number,
+    ru_plural,
+    signed,
+)
 from models.units import A4_HZ, hz_to_midi, midi_to_hz, midi_to_note_name
 
 if TYPE_CHECKING:
@@ -24,6 +37,8 @@ LANGS = ("ru", "en")
 _WORST_SHOWN = 3  # notes named in the chat text
 _PLAIN_CENTS = 10.0  # cents: below this a note reads as "in tune" in the chat text
 _MISTAKES_SHOWN = 10  # wrong, missed and mistimed notes named in the chat text
+_EXTRAS_SHOWN = 20  # extra notes named one by one in the chat text; the picture marks them all
+_EXTRA_COLOUR = "#ff7f0e"  # orange: an extra note on the picture (red is wrong and missed)
 
 
 @dataclass(frozen=True)
@@ -219,17 +234,21 @@ class Report:
             tune_notes = [n for n in self.notes if n.verdict in ("ok", "wrong")]
         worst = sorted(tune_notes, key=lambda n: -abs(n.cents_before))[:_WORST_SHOWN]
         worst = [n for n in worst if abs(n.cents_before) >= _PLAIN_CENTS]
-        key_name = _key_name(self.key, lang)
+        key = key_name(self.key, lang)
+        flats = key_uses_flats(self.key)
         if lang == "ru":
             lines = [
                 f"Нот: {len(self.notes)}, поправлено: {self.n_corrected}.",
-                f"Среднее отклонение: было {before:.0f} ц, стало {after:.0f} ц.",
-                f"Тональность: {key_name}{' (определена сама)' if self.key_detected else ''}, "
-                f"ля = {self.a4_hz:.1f} Гц{' (по записи)' if self.a4_estimated else ''}.",
+                f"Среднее отклонение: было {number(before, lang, 0)} ц, "
+                f"стало {number(after, lang, 0)} ц.",
+                f"Тональность: {key}{' (определена сама)' if self.key_detected else ''}, "
+                f"{a4_text(self.a4_hz, lang)}{' (по записи)' if self.a4_estimated else ''}.",
             ]
             if worst:
                 items = ", ".join(
-                    f"{n.name} на {n.start_s:.1f} с ({n.cents_before:+.0f} ц)" for n in worst
+                    f"{_note(n.name, lang, flats, long=True)} на {number(n.start_s, lang)} с "
+                    f"({signed(n.cents_before, lang)} ц)"
+                    for n in worst
                 )
                 lines.append(f"Сильнее всего фальшивили: {items}.")
             else:
@@ -243,12 +262,14 @@ class Report:
             lines = [
                 f"Notes: {len(self.notes)}, corrected: {self.n_corrected}.",
                 f"Mean deviation: {_cents_en(before)} before, {_cents_en(after)} after.",
-                f"Key: {key_name}{' (detected)' if self.key_detected else ''}, "
-                f"A4 = {self.a4_hz:.1f} Hz{' (estimated)' if self.a4_estimated else ''}.",
+                f"Key: {key}{' (detected)' if self.key_detected else ''}, "
+                f"{a4_text(self.a4_hz, lang)}{' (estimated)' if self.a4_estimated else ''}.",
             ]
             if worst:
                 items = ", ".join(
-                    f"{n.name} at {n.start_s:.1f} s ({n.cents_before:+.0f} cents)" for n in worst
+                    f"{_note(n.name, lang, flats)} at {number(n.start_s, lang)} s "
+                    f"({signed(n.cents_before, lang)} cents)"
+                    for n in worst
                 )
                 lines.append(f"Most out of tune: {items}.")
             else:
@@ -258,7 +279,7 @@ class Report:
                     "The recording is noisy or echoey: I listened extra carefully, but the "
                     "check is most accurate close to the phone in a quieter place."
                 )
-        return "\n".join(self._score_lines(lang) + lines)
+        return "\n".join(_explain_cents(self._score_lines(lang) + lines, lang))
 
     def _score_lines(self, lang: str) -> list[str]:
         """What a teacher says first: was it the tune, which notes were wrong, missed or off
@@ -266,15 +287,17 @@ class Report:
         sc = self.score
         if sc is None:
             return []
+        from core.score.describe import tune_title
+
         ru = lang == "ru"
-        title = sc.title or sc.source.split(":", 1)[-1]
+        flats = key_uses_flats(self.key)
+        title = tune_title(sc.source, sc.title, lang)
         if not sc.is_the_tune:
             if ru:
-                return [
-                    f"Не похоже на «{title}»: подстроили к ближайшим нотам, без разбора ошибок."
-                ]
-            return [f"This doesn't sound like \"{title}\": tuned to the nearest notes, "
-                    "no mistakes named."]  # fmt: skip
+                what = f"на «{title}»" if title else "на набранную мелодию"
+                return [f"Не похоже {what}: подстроили к ближайшим нотам, без разбора ошибок."]
+            what = f'like "{title}"' if title else "like the tune you typed"
+            return [f"This doesn't sound {what}: tuned to the nearest notes, no mistakes named."]
         lines = [_tune_line(sc, title, lang)]
         right, of = sc.matched - sc.wrong, sc.matched + sc.missed
         if ru:
@@ -291,16 +314,19 @@ class Report:
         items: list[tuple[float, int, str]] = []
         for n in self.notes:
             if n.verdict == "wrong" and n.score_index is not None and n.onset_error_s is not None:
-                text = (f"сыграно {n.played} вместо {n.expected}" if ru
-                        else f"played {n.played} instead of {n.expected}")  # fmt: skip
+                played, expected = (_note(n.played, lang, flats), _note(n.expected, lang, flats))
+                text = (f"сыграно {played} вместо {expected}" if ru
+                        else f"played {played} instead of {expected}")  # fmt: skip
                 items.append((2.0 + _beats(sc, n.score_index), n.score_index, text))
         for m in self.missed:
-            text = (f"пропущена {m.expected} (около {m.at_s:.1f} с)" if ru
-                    else f"missed {m.expected} (at {m.at_s:.1f} s)")  # fmt: skip
+            expected, at = _note(m.expected, lang, flats), number(m.at_s, lang)
+            text = (f"пропущена {expected} (около {at} с)" if ru
+                    else f"missed {expected} (at {at} s)")  # fmt: skip
             items.append((2.0 + _beats(sc, m.score_index), m.score_index, text))
         for index, beats in sc.timing:
             if ru:
-                text = f"вступление {'позже' if beats > 0 else 'раньше'} на {abs(beats):.1f} доли"
+                later = "позже" if beats > 0 else "раньше"
+                text = f"вступление {later} на {number(abs(beats), lang)} доли"
             else:
                 text = f"came in {'late' if beats > 0 else 'early'} by {abs(beats):.1f} beat"
             items.append((min(abs(beats), 1.9), index, text))
@@ -311,22 +337,48 @@ class Report:
         if len(items) > len(shown):
             more = len(items) - len(shown)
             lines.append(f"...и ещё {more}." if ru else f"...and {more} more.")
-        if sc.wrong == 0 and sc.missed == 0:
+        lines.extend(self._extra_lines(lang, flats))
+        # Praise only a take with nothing wrong, missed or extra: a teacher signs that.
+        if sc.wrong == 0 and sc.missed == 0 and sc.extra == 0:
             lines.append("Все ноты сыграны верно — молодец!" if ru
                          else "Every note was right. Well done!")  # fmt: skip
-        elif sc.wrong + sc.missed <= 2:
+        elif sc.wrong + sc.missed + sc.extra <= 2:
             lines.append("Почти без ошибок — так держать!" if ru
                          else "Nearly all right. Keep it up!")  # fmt: skip
         return lines
 
-    def plot(self, path: str | Path) -> None:
+    def _extra_lines(self, lang: str, flats: bool) -> list[str]:
+        """Every extra note by name and time, as the picture marks them: "лишних: 1" alone
+        leaves the learner hunting for it."""
+        extras = sorted((n for n in self.notes if n.verdict == "extra"), key=lambda n: n.start_s)
+        if not extras:
+            return []
+        ru = lang == "ru"
+        shown = [
+            f"{_note(n.name, lang, flats)} {'на' if ru else 'at'} {number(n.start_s, lang)} "
+            f"{'с' if ru else 's'}"
+            for n in extras[:_EXTRAS_SHOWN]
+        ]
+        more = len(extras) - len(shown)
+        if ru:
+            head = "Лишняя нота" if len(extras) == 1 else "Лишние ноты"
+            tail = f" и ещё {more} (все отмечены на картинке)" if more else ""
+        else:
+            head = "Extra note" if len(extras) == 1 else "Extra notes"
+            tail = f" and {more} more (all marked on the picture)" if more else ""
+        return [f"{head}: {', '.join(shown)}{tail}."]
+
+    def plot(self, path: str | Path, lang: str = "ru") -> None:
         """PNG for the chat (1200x600 px): the melody on top, the tuning error below.
 
         Top: pitch before (grey) and after (blue) over a semitone grid labelled with note
         names, each note's target as a green bar. Bottom: the same in cents from each note's
         target, where 30 cents is half the panel instead of a hair's breadth, with the +-5 cent
         band nobody hears shaded: the grey line wanders outside, the blue one sits inside.
+        Every word and number on it is in ``lang`` (note names «ми¹», decimals with a comma).
         """
+        if lang not in LANGS:
+            raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         import matplotlib
 
         matplotlib.use("Agg")
@@ -362,23 +414,25 @@ class Report:
                 top.axhline(m, color="#e4e4e4", linewidth=0.6, zorder=0)
             step = max(1, (hi - lo) // 18 + 1)
             top.set_yticks(range(lo, hi + 1, step))
-            top.set_yticklabels([midi_to_note_name(m) for m in range(lo, hi + 1, step)], fontsize=7)
+            flats = key_uses_flats(self.key)
+            top.set_yticklabels(
+                [note_name(m, lang, flats=flats) for m in range(lo, hi + 1, step)], fontsize=8
+            )
+            against_tune = self.score is not None and self.score.is_the_tune
             for n in self.notes:
+                if against_tune and n.verdict == "extra":
+                    continue  # drawn in orange by _plot_score
                 bar = float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz))
                 top.plot([n.start_s, n.end_s], [bar, bar], color="#2ca02c", linewidth=4, alpha=0.35,
                          solid_capstyle="butt", zorder=1)  # fmt: skip
             self._plot_score(top)
             top.plot(self.times_s, midi_before, color="#999999", linewidth=1.1, label=_label(
-                "before", self.mean_abs_cents_before))  # fmt: skip
+                "before", self.mean_abs_cents_before, lang))  # fmt: skip
             top.plot(self.times_s, midi_after, color="#1f5fbf", linewidth=1.1, label=_label(
-                "after", self.mean_abs_cents_after))  # fmt: skip
+                "after", self.mean_abs_cents_after, lang))  # fmt: skip
             top.set_ylim(lo - 0.5, hi + 0.5)
-            top.legend(loc="upper right", fontsize=8, framealpha=0.9)
-            title = f"{self.key}, A4 = {self.a4_hz:.1f} Hz; green: target notes"
-            if self.score is not None and self.score.is_the_tune:
-                title = (f"{self.score.title or self.score.source}: green: the tune's notes, "
-                         "red: wrong (x) and missed (dashed) notes")  # fmt: skip
-            top.set_title(title, fontsize=9)
+            top.legend(loc="best", fontsize=8, framealpha=0.9)  # where it hides the fewest marks
+            top.set_title(self._plot_title(lang), fontsize=9)
 
             bottom.axhspan(-5, 5, color="#2ca02c", alpha=0.12, linewidth=0)
             bottom.axhline(0, color="#2ca02c", linewidth=0.8)
@@ -389,8 +443,14 @@ class Report:
                 bottom.plot(self.times_s, off, color=colour, linewidth=1.1)
             bottom.set_ylim(-55, 55)
             bottom.set_yticks([-50, -25, 0, 25, 50])
-            bottom.set_ylabel("cents off", fontsize=8)
-            bottom.set_xlabel("time, s")
+            bottom.set_ylabel("отклонение, ц" if lang == "ru" else "cents off", fontsize=8)
+            bottom.set_xlabel("время, с" if lang == "ru" else "time, s")
+            from matplotlib.ticker import FuncFormatter
+
+            # Ticks at 0.5 s steps on a short clip: «0,5» in Russian, not "0.5".
+            bottom.xaxis.set_major_formatter(
+                FuncFormatter(lambda x, _: number(x, lang, 2, trim=True))
+            )
             end = float(self.times_s[-1]) if len(self.times_s) else 1.0
             bottom.set_xlim(0, max(self.duration_s, end))
             fig.tight_layout()
@@ -398,10 +458,28 @@ class Report:
         finally:
             plt.close(fig)
 
+    def _plot_title(self, lang: str) -> str:
+        """What the colours mean, naming only the marks the picture holds."""
+        ru = lang == "ru"
+        sc = self.score
+        if sc is None or not sc.is_the_tune:
+            green = "зелёное — ноты, к которым подтянуто" if ru else "green: target notes"
+            return f"{key_name(self.key, lang)}, {a4_text(self.a4_hz, lang)}; {green}"
+        from core.score.describe import tune_phrase
+
+        parts = ["зелёное — ноты мелодии" if ru else "green: the tune's notes"]
+        if any(n.verdict == "wrong" for n in self.notes) or self.missed:
+            parts.append("красное — не те (×) и пропущенные (пунктир) ноты" if ru
+                         else "red: wrong (x) and missed (dashed) notes")  # fmt: skip
+        if any(n.verdict == "extra" for n in self.notes):
+            parts.append("оранжевое (+) — лишние" if ru else "orange (+): extra notes")
+        # Two lines: a Russian tune name and its colour key overflow one at 1200 px.
+        return f"{tune_phrase(sc.source, sc.title, lang)}\n{', '.join(parts)}"
+
     def _plot_score(self, ax: Any) -> None:
-        """The tune's wrong and missed notes, marked so a child sees them at once: a red bar
-        with an x where the score note was (a wrong note), a dashed red box with a "?" where
-        a note was skipped."""
+        """The tune's wrong, missed and extra notes, marked so a child sees them at once: a
+        red bar with an x where the score note was (a wrong note), a dashed red box with a "?"
+        where a note was skipped, an orange bar with a "+" over a note the tune does not have."""
         if self.score is None or not self.score.is_the_tune:
             return
         from matplotlib.patches import Rectangle
@@ -416,6 +494,14 @@ class Report:
                     solid_capstyle="butt", zorder=2)  # fmt: skip
             ax.plot([(n.start_s + n.end_s) / 2], [want], marker="x", color="#d62728",
                     markersize=9, markeredgewidth=2.5, zorder=4)  # fmt: skip
+        for n in self.notes:
+            if n.verdict != "extra":
+                continue
+            sung = float(hz_to_midi(n.target_hz, a4_hz=self.a4_hz))
+            ax.plot([n.start_s, n.end_s], [sung, sung], color=_EXTRA_COLOUR, linewidth=4,
+                    alpha=0.7, solid_capstyle="butt", zorder=2)  # fmt: skip
+            ax.text((n.start_s + n.end_s) / 2, sung + 0.55, "+", color=_EXTRA_COLOUR, fontsize=11,
+                    ha="center", va="center", fontweight="bold", zorder=4)  # fmt: skip
         for m in self.missed:
             length = max(m.duration_s, 0.15)
             ax.add_patch(
@@ -441,18 +527,22 @@ def _note_label(sc: ScoreReport, index: int, lang: str) -> str:
     return f"Note {index + 1}" + (f" (bar {bar})" if bar is not None else "") + ": "
 
 
-def _tune_line(sc: ScoreReport, title: str, lang: str) -> str:
-    """The tune, and how it was played: octave, tempo."""
+def _tune_line(sc: ScoreReport, title: str | None, lang: str) -> str:
+    """The tune, and how it was played: octave, tempo. ``title`` None: typed notes, which have
+    no name of their own (never the internal source name)."""
     shift = sc.transposition_semitones
     octaves = shift // 12 if shift % 12 == 0 else None
     if lang == "ru":
         where = ""
         if octaves:
             word = "выше" if octaves > 0 else "ниже"
-            where = f", на {abs(octaves)} октав{'у' if abs(octaves) == 1 else 'ы'} {word}"
+            count = abs(octaves)
+            where = f", на {count} {ru_plural(count, 'октаву', 'октавы', 'октав')} {word}"
         elif shift and octaves is None:
-            where = f", транспозиция {shift:+d} полутонов"
-        return f"Мелодия: «{title}»{where}, темп {sc.tempo_ratio:.2f} от записанного."
+            semitones = ru_plural(shift, "полутон", "полутона", "полутонов")
+            where = f", транспозиция {shift:+d} {semitones}"
+        head = f"Мелодия: «{title}»" if title else "Мелодия, набранная нотами"
+        return f"{head}{where}, темп {number(sc.tempo_ratio, lang, 2)} от записанного."
     where = ""
     if octaves:
         where = f", {abs(octaves)} octave{'s' if abs(octaves) > 1 else ''} " + (
@@ -460,11 +550,38 @@ def _tune_line(sc: ScoreReport, title: str, lang: str) -> str:
         )
     elif shift and octaves is None:
         where = f", transposed {shift:+d} semitones"
-    return f'Tune: "{title}"{where}, at {sc.tempo_ratio:.2f}x the written tempo.'
+    head = f'Tune: "{title}"' if title else "The tune you typed"
+    return f"{head}{where}, at {sc.tempo_ratio:.2f}x the written tempo."
 
 
-def _label(which: str, cents: float) -> str:
+def _label(which: str, cents: float, lang: str) -> str:
+    if lang == "ru":
+        word = "до" if which == "before" else "после"
+        return f"{word}: в среднем {number(cents, lang, 0)} ц мимо"
     return f"{which}: mean {_cents_en(cents)} off"
+
+
+def _note(name: str | None, lang: str, flats: bool, *, long: bool = False) -> str:
+    """A stored Latin name ("E4") as the learner reads it; one that is no note stays as is."""
+    if name is None:
+        return "?"
+    try:
+        return note_name(name, lang, long=long, flats=flats)
+    except ValueError:
+        return name
+
+
+_CENTS_WORD = {"ru": re.compile(r"\d ц\b"), "en": re.compile(r"\d cents?\b")}
+
+
+def _explain_cents(lines: list[str], lang: str) -> list[str]:
+    """The first line that shows cents says what a cent is, whichever line that is."""
+    for i, line in enumerate(lines):
+        if _CENTS_WORD[lang].search(line):
+            end = "." if line.endswith(".") else ""
+            body = line[: len(line) - len(end)]
+            return [*lines[:i], f"{body} ({CENTS_EXPLAINED[lang]}){end}", *lines[i + 1 :]]
+    return lines
 
 
 def _cents_en(cents: float) -> str:
@@ -477,26 +594,6 @@ def _mean_abs(values: list[float], notes: list[NoteReport]) -> float:
         return 0.0
     weights = np.array([max(n.end_s - n.start_s, 1e-3) for n in notes])
     return float(np.average(np.abs(np.asarray(values)), weights=weights))
-
-
-_SCALES_RU = {
-    "major": "мажор",
-    "minor": "минор",
-    "natural_minor": "натуральный минор",
-    "harmonic_minor": "гармонический минор",
-    "melodic_minor": "мелодический минор",
-    "major_pentatonic": "мажорная пентатоника",
-    "minor_pentatonic": "минорная пентатоника",
-    "chromatic": "хроматическая гамма",
-}
-
-
-def _key_name(key: str, lang: str) -> str:
-    """'D major' -> 'D мажор' for Russian; other scale names stay as they are."""
-    if lang != "ru" or " " not in key:
-        return key.replace("_", " ")
-    tonic, scale = key.split(" ", 1)
-    return f"{tonic} {_SCALES_RU.get(scale, scale.replace('_', ' '))}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ def test_to_dict_is_json_with_the_documented_fields() -> None:
 def test_text_in_russian_by_default_and_english() -> None:
     report = make_report()
     ru = report.to_text()
-    assert "было 28 ц, стало 1 ц" in ru and "C мажор" in ru and "C5" in ru
+    assert "было 28 ц, стало 1 ц" in ru and "до мажор" in ru and "до второй октавы" in ru
+    assert "C5" not in ru and "ля первой октавы = 440 Гц" in ru and "1,0 с" in ru
     en = report.to_text("en")
     assert "28 cents before, 1 cent after" in en and "C major (detected)" in en
     assert len(ru.splitlines()) <= 5
@@ -98,7 +99,9 @@ def test_plot_writes_a_chat_sized_png(tmp_path: Path) -> None:
     assert 10_000 < len(data) < 1_000_000
 
 
-def make_score_report(*, wrong: int = 1, missed: int = 1, is_the_tune: bool = True) -> Report:
+def make_score_report(
+    *, wrong: int = 1, missed: int = 1, extra: int = 1, is_the_tune: bool = True
+) -> Report:
     base = make_report()
     notes = [
         NoteReport(0.0, 1.0, "A4", 440.0, 30.0, 0.4, score_index=0, expected="A4", verdict="ok",
@@ -106,11 +109,11 @@ def make_score_report(*, wrong: int = 1, missed: int = 1, is_the_tune: bool = Tr
         NoteReport(1.0, 3.0, "F4", 349.228, -40.0, -0.6, score_index=1, expected="F#4",
                    verdict="wrong" if wrong else "ok", onset_error_s=0.0, played="F4"),
         NoteReport(3.0, 4.0, "E5", 659.255, 45.0, 45.0, score_index=None, verdict="extra"),
-    ]  # fmt: skip
+    ][: 3 if extra else 2]  # fmt: skip
     gone = [MissedReport(2, "D5", 3.6, 74, 0.5)] if missed else []
     score = ScoreReport(
         source="songbook:twinkle", notes=3, transposition_semitones=12, tempo_ratio=0.8,
-        matched=2, wrong=wrong, missed=len(gone), extra=1, is_the_tune=is_the_tune,
+        matched=2, wrong=wrong, missed=len(gone), extra=extra, is_the_tune=is_the_tune,
         title="Twinkle", bars=(1, 2, 2), seconds_per_beat=0.6, durations_beats=(1.0, 2.0, 1.0),
     )  # fmt: skip
     return Report(notes=notes, key="C major", key_detected=True, duration_s=4.0,
@@ -139,14 +142,18 @@ def test_score_text_names_wrong_and_missed_notes_like_a_teacher() -> None:
     worst = next(line for line in en.splitlines() if line.startswith("Most out of tune"))
     assert "F4" in worst and "E5" not in worst  # an extra note is nobody's intonation
     ru = report.to_text()
-    assert "Нота 2 (такт 2): сыграно F4 вместо F#4." in ru
-    assert "Нота 3 (такт 2): пропущена D5" in ru and "Среднее отклонение" in ru
+    assert "Нота 2 (такт 2): сыграно фа¹ вместо фа♯¹." in ru
+    assert "Нота 3 (такт 2): пропущена ре² (около 3,6 с)" in ru and "Среднее отклонение" in ru
 
 
 def test_score_text_praises_a_clean_take_and_owns_up_when_not_the_tune() -> None:
-    clean = make_score_report(wrong=0, missed=0)
+    clean = make_score_report(wrong=0, missed=0, extra=0)
     assert "Every note was right" in clean.to_text("en")
     assert "молодец" in clean.to_text("ru")
+    # One note more than the tune is no clean take: no praise, and the note is named.
+    one_extra = make_score_report(wrong=0, missed=0, extra=1)
+    assert "молодец" not in one_extra.to_text("ru")
+    assert "Every note was right" not in one_extra.to_text("en")
     other = make_score_report(wrong=0, missed=0, is_the_tune=False)
     assert "doesn't sound like" in other.to_text("en")
     assert "Не похоже" in other.to_text("ru")
