@@ -193,7 +193,7 @@ def _score_of(args: argparse.Namespace) -> Any:
     if not args.quiet:
         from core.score.describe import describe_score
 
-        print(f"score: {describe_score(score, args.lang)}", file=sys.stderr)
+        print(f"score: {describe_score(score, args.lang or _env_language())}", file=sys.stderr)
     return score
 
 
@@ -280,9 +280,10 @@ def _cmd_correct(args: argparse.Namespace) -> int:
         _write_text_atomically(
             Path(args.report), json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
         )
+    lang = args.lang or _env_language()
     if args.plot:
-        report.plot(Path(args.plot))
-    print(report.to_text(args.lang))
+        report.plot(Path(args.plot), lang)
+    print(report.to_text(lang))
     return EXIT_OK
 
 
@@ -414,7 +415,12 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--report", default=None, help="write the per-note report as JSON")
     p.add_argument("--plot", default=None, help="write the before/after pitch picture (PNG)")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if any")
-    p.add_argument("--lang", choices=["en", "ru"], default="en", help="language of the summary")
+    p.add_argument(
+        "--lang",
+        choices=["en", "ru"],
+        default=None,
+        help="language of the summary and the plot (default: SMASK_LANGUAGE, else en)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_weights(p)
     p.set_defaults(handler=_unwinds_on_sigterm(_cmd_correct))
