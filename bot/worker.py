@@ -362,7 +362,7 @@ class Worker:
             await asyncio.to_thread(self._check_cancel, job.job_id, me)  # last check before upload
             await self._progress(api, job, "stage_uploading")
             summary = _report_text(report, lang)
-            plot_path = await asyncio.to_thread(_plot, report, plot)
+            plot_path = await asyncio.to_thread(_plot, report, plot, lang)
             if job.kind == "voice":
                 text = t("result_voice", lang, summary=summary)
                 message_id = await deliver_voice(api, job, dst, text, plot_path)
@@ -592,9 +592,9 @@ def _report_text(report: Any, lang: str) -> str:
         return ""
 
 
-def _plot(report: Any, path: Path) -> Path | None:
+def _plot(report: Any, path: Path, lang: str) -> Path | None:
     try:
-        report.plot(path)
+        report.plot(path, lang)
     except Exception as exc:
         log.warning("pitch picture failed: %s", describe_error(exc))
         return None
