@@ -265,8 +265,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "error_score_unknown": {
         "ru": (
-            "Не нашёл такой песни и не понял ноты. Напишите ноты так: /tune ми ре до ре ми "
-            "или /tune E4 D4 C4, или выберите песню: /tunes"
+            "Не нашёл такой песни и не понял ноты. Напишите ноты так: /мелодия ми1 ре1 до1 "
+            "(цифра — октава: ми1 — ми первой октавы) или выберите песню: /мелодии"
         ),
         "en": (
             "I don't know that tune and couldn't read it as notes. Write notes like "
@@ -344,20 +344,27 @@ TEXTS: dict[str, dict[str, str]] = {
             "🎤 голосовое сообщение — зажмите микрофон и пойте;\n"
             "🎬 видео файлом — скрепка 📎 → Файл → видео (MP4 или MOV);\n"
             "🎧 аудиофайл — скрепка 📎 → Файл (OGG, MP3, M4A, WAV, FLAC).\n\n"
-            "Команды:\n"
-            "/status — ваши клипы в очереди\n"
-            "/cancel — отменить ваши клипы\n"
-            "/settings — текущие настройки\n"
-            "/key C major | /key auto — тональность\n"
-            "/a4 442 | /a4 auto — частота ноты ля первой октавы, Гц, или по записи\n"
-            "/mode natural | /mode hard — мягкая или жёсткая коррекция\n"
-            "/instrument voice | flute | … | auto — инструмент\n"
-            "/lang ru | /lang en — язык\n\n"
+            "Команды (по-русски или по-английски):\n"
+            "/статус (/status) — ваши клипы в очереди\n"
+            "/отмена (/cancel) — отменить ваши клипы\n"
+            "/настройки (/settings) — текущие настройки\n"
+            "/тональность до мажор | ре минор | фа-диез минор | авто (/key) — тональность\n"
+            "/строй 442 | авто (/a4) — частота ноты ля первой октавы в герцах, или по записи\n"
+            "/режим естественный | жёсткий (/mode) — мягкая или жёсткая коррекция\n"
+            "/инструмент голос | флейта | скрипка | … | авто (/instrument) — инструмент\n"
+            "/язык русский | английский (/lang) — язык\n"
+            "/помощь (/help) — эта справка\n\n"
             "Разучиваете песню? Скажите мне какую — и я проверю, все ли ноты на месте:\n"
-            "/tunes — песни и гаммы из сборника\n"
-            "/tune название | ми ре до … | off — мелодия для проверки "
+            "/мелодии (/tunes) — песни и гаммы из сборника\n"
+            "/мелодия название | ми ре до … | выкл (/tune) — мелодия для проверки "
             "(или пришлите файл MIDI или MusicXML)\n"
-            "/fixwrong on | off — передвигать ли не те ноты на ноты мелодии"
+            "/ошибки вкл | выкл (/fixwrong) — передвигать ли не те ноты на ноты мелодии\n\n"
+            "Как писать ноты: до ре ми фа соль ля си; диез и бемоль — фа-диез, си-бемоль "
+            "(или фа#, сиb). Октава — цифрой после ноты: ми1 или ми¹ — ми первой октавы, "
+            "до2 или до² — до второй; ниже первой — словом: «ля малой», «соль большой». "
+            "Без октавы я угадаю её по соседней ноте и скажу, где угадал. Длительность — "
+            "в четвертях после черты: ми1/2 — половинная, ре1/0,5 — восьмая; без длительностей "
+            "я сверяю только ноты, не ритм."
         ),
         "en": (
             "Hi! I'm Symphonic Masks 🎭\n"
@@ -367,20 +374,26 @@ TEXTS: dict[str, dict[str, str]] = {
             "🎤 a voice message: hold the microphone and sing;\n"
             "🎬 a video as a file: paperclip 📎 → File → the video (MP4 or MOV);\n"
             "🎧 an audio file: paperclip 📎 → File (OGG, MP3, M4A, WAV, FLAC).\n\n"
-            "Commands:\n"
-            "/status — your clips in the queue\n"
-            "/cancel — cancel your clips\n"
-            "/settings — current settings\n"
-            "/key C major | /key auto — key and scale\n"
-            "/a4 442 | /a4 auto — reference A4 in Hz, or read from the recording\n"
-            "/mode natural | /mode hard — gentle or hard correction\n"
-            "/instrument voice | flute | … | auto — instrument\n"
-            "/lang ru | /lang en — language\n\n"
+            "Commands (in English or Russian):\n"
+            "/status (/статус) — your clips in the queue\n"
+            "/cancel (/отмена) — cancel your clips\n"
+            "/settings (/настройки) — current settings\n"
+            "/key C major | D minor | F# minor | auto (/тональность) — key and scale\n"
+            "/a4 442 | auto (/строй) — reference A4 in Hz, or read from the recording\n"
+            "/mode natural | hard (/режим) — gentle or hard correction\n"
+            "/instrument voice | flute | violin | … | auto (/инструмент) — instrument\n"
+            "/lang en | ru (/язык) — language\n"
+            "/help (/помощь) — this help\n\n"
             "Learning a tune? Tell me which, and I'll check every note is in place:\n"
-            "/tunes — songs and scales from the songbook\n"
-            "/tune name | E D C … | off — the tune to check against "
+            "/tunes (/мелодии) — songs and scales from the songbook\n"
+            "/tune name | E D C … | off (/мелодия) — the tune to check against "
             "(or send a MIDI or MusicXML file)\n"
-            "/fixwrong on | off — whether to move wrong notes to the tune's notes"
+            "/fixwrong on | off (/ошибки) — whether to move wrong notes to the tune's notes\n\n"
+            "Writing notes: C D E F G A B, sharps and flats as F# and Bb. The octave as a number "
+            "(middle C is C4: E4, C5) or with primes (e' = E4, e'' = E5). Without one I guess "
+            "it from the note before and say where I did. Lengths in quarter beats after a "
+            "slash: E4/2 is a half note, D4/0.5 an eighth; without lengths I check the notes, "
+            "not the rhythm."
         ),
     },
     "status_none": {
@@ -443,47 +456,67 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Saved ✅",
     },
     "settings_invalid_key": {
-        "ru": "Не понял тональность. Пример: /key C major, /key F# minor или /key auto.",
+        "ru": (
+            "Не понял тональность. Напишите, например: /тональность до мажор, "
+            "/тональность фа-диез минор, /тональность си-бемоль мажор или /тональность авто."
+        ),
         "en": "I didn't get the key. Example: /key C major, /key F# minor or /key auto.",
     },
     "settings_invalid_a4": {
-        "ru": "A4 должна быть числом от 400 до 480 Гц, например /a4 442, или /a4 auto.",
+        "ru": (
+            "Строй — частота ноты ля первой октавы, число от 400 до 480 Гц: например, "
+            "/строй 442, или /строй авто — по записи."
+        ),
         "en": "A4 must be a number from 400 to 480 Hz, e.g. /a4 442, or /a4 auto.",
     },
     "settings_invalid_mode": {
-        "ru": "Режим: /mode natural или /mode hard.",
+        "ru": (
+            "Режим: /режим естественный (подтягиваю ноты, сохраняя вибрато) или "
+            "/режим жёсткий (ровно в ноту)."
+        ),
         "en": "Mode: /mode natural or /mode hard.",
     },
     "settings_invalid_lang": {
-        "ru": "Язык: /lang ru или /lang en.",
+        "ru": "Язык: /язык русский или /язык английский.",
         "en": "Language: /lang ru or /lang en.",
     },
     "settings_invalid_instrument": {
-        "ru": "Инструмент: одно слово латиницей (voice, flute, violin…) или auto.",
-        "en": "Instrument: one word (voice, flute, violin...) or auto.",
+        "ru": (
+            "Не знаю такого инструмента. Напишите, например: /инструмент голос, флейта, "
+            "блокфлейта, скрипка, виолончель, кларнет, труба, саксофон, гобой — или авто."
+        ),
+        "en": (
+            "I don't know that instrument. Write, e.g.: /instrument voice, flute, recorder, "
+            "violin, cello, clarinet, trumpet, saxophone, oboe, or auto."
+        ),
     },
     # --- the tune (/tune, /tunes, /fixwrong, a score file) ---
     "tune_set": {
         "ru": (
-            "🎼 Запомнил мелодию: {tune}\n"
+            "🎼 Запомнил мелодию: {tune}\n\n"
             "Теперь присылайте клипы — я сверю их с этой мелодией и подскажу, какие ноты "
             "получились не так. Забыть мелодию: /tune off"
         ),
         "en": (
-            "🎼 Got the tune: {tune}\n"
+            "🎼 Got the tune: {tune}\n\n"
             "Now send your clips: I'll check them against this tune and tell you which notes "
             "went differently. To forget it: /tune off"
         ),
     },
     "tune_show": {
-        "ru": "🎼 Ваша мелодия: {tune}\nДругая: /tune ми ре до … или /tunes. Забыть: /tune off",
-        "en": "🎼 Your tune: {tune}\nAnother one: /tune E D C … or /tunes. Forget it: /tune off",
+        "ru": (
+            "🎼 Ваша мелодия: {tune}\n\n"
+            "Другая: /мелодия ми1 ре1 до1 … или /мелодии. Забыть: /мелодия выкл"
+        ),
+        "en": (
+            "🎼 Your tune: {tune}\n\nAnother one: /tune E4 D4 C4 … or /tunes. Forget it: /tune off"
+        ),
     },
     "tune_none": {
         "ru": (
             "Мелодия не выбрана — я подтягиваю каждую ноту к ближайшей.\n"
             "Чтобы я сверял клипы с мелодией: выберите песню (/tunes), напишите ноты "
-            "(/tune ми ре до ре ми ми ми или /tune E4 D4 C4) или пришлите файл MIDI или MusicXML."
+            "(/мелодия ми1 ре1 до1 ре1 ми1 ми1 ми1) или пришлите файл MIDI или MusicXML."
         ),
         "en": (
             "No tune chosen: I pull each note to the nearest one.\n"
@@ -543,15 +576,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Off ✅ Wrong notes stay as played: I'll only tune them and name them in the report.",
     },
     "fixwrong_is_on": {
-        "ru": "Не те ноты я передвину на ноты мелодии (/fixwrong off — не передвигать).",
+        "ru": "Не те ноты я передвину на ноты мелодии (/ошибки выкл — не передвигать).",
         "en": "Wrong notes will be moved to the tune's notes (/fixwrong off to keep them).",
     },
     "fixwrong_needs_tune": {
-        "ru": "Это сработает, когда вы выберете мелодию: /tunes",
+        "ru": "Это сработает, когда вы выберете мелодию: /мелодии",
         "en": "This works once you choose a tune: /tunes",
     },
     "fixwrong_invalid": {
-        "ru": "Напишите /fixwrong on (передвигать не те ноты) или /fixwrong off (оставлять).",
+        "ru": "Напишите /ошибки вкл (передвигать не те ноты) или /ошибки выкл (оставлять).",
         "en": "Send /fixwrong on (move wrong notes) or /fixwrong off (keep them).",
     },
     "yes": {"ru": "да", "en": "yes"},
