@@ -41,8 +41,11 @@ MEDIA_EXTENSIONS = frozenset(
     {"mp4", "mov", "m4v", "m4a", "3gp", "webm", "mkv", "avi", "mpg", "mpeg", "wmv", "flv"}
     | {"mp3", "wav", "ogg", "oga", "opus", "aac", "flac", "amr"}
 )
-OFF_WORDS = frozenset({"off", "none", "no", "stop", "выкл", "нет", "сброс", "забыть", "стоп"})
-ON_WORDS = frozenset({"on", "yes", "вкл", "да"})
+OFF_WORDS = frozenset(
+    {"off", "none", "no", "stop", "выкл", "выключить", "нет", "сброс", "забыть", "стоп"}
+)
+ON_WORDS = frozenset({"on", "yes", "вкл", "включить", "да"})
+MESSAGE_CHARS = 4000  # VK refuses a message over 4096 characters: a long tune takes several
 
 
 def tune_line(prefs: UserPrefs) -> str:
@@ -60,6 +63,23 @@ def tune_line(prefs: UserPrefs) -> str:
         return t("tune_not_set", prefs.lang)
 
 
+async def _show_tune(message: Message, prefs: UserPrefs) -> None:
+    """``/tune`` alone: the tune in full, as it was confirmed, or how to choose one."""
+    lang = prefs.lang
+    if prefs.tune is not None:
+        from core.errors import ScoreError
+        from core.score.model import Score
+
+        try:
+            full = tune_in_full(Score.from_dict(prefs.tune), lang)
+        except ScoreError:
+            pass
+        else:
+            await reply_in_pages(message, t("tune_show", lang, tune=full), purpose="tune")
+            return
+    await reply(message, t("tune_none", lang), purpose="tune")
+
+
 def songbook_text(lang: str) -> str:
     from core.score.load import songbook
 
@@ -68,19 +88,45 @@ def songbook_text(lang: str) -> str:
     return "\n".join([t("tunes_header", lang), *songs, "", t("tunes_exercises", lang)])
 
 
+def tune_in_full(score: Any, lang: str) -> str:
+    """Every note of the tune with its octave, and where the octaves were guessed."""
+    from core.score.describe import describe_score_in_full
+
+    return "\n".join(describe_score_in_full(score, lang))
+
+
+def pages(text: str, limit: int = MESSAGE_CHARS) -> list[str]:
+    """``text`` in messages VK accepts, split between lines (a line longer than a message,
+    which a listing never has, is cut)."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        while len(line) > limit:
+            out.append(line[:limit])
+            line = line[limit:]
+        if out and len(out[-1]) + 1 + len(line) <= limit:
+            out[-1] += "\n" + line
+        else:
+            out.append(line)
+    return out
+
+
+async def reply_in_pages(message: Message, text: str, *, purpose: str) -> None:
+    """One reply, or as many as a whole tune's listing needs, each with its own random_id."""
+    for k, page in enumerate(pages(text)):
+        await reply(message, page, purpose=purpose if k == 0 else f"{purpose}-{k + 1}")
+
+
 async def _save_tune(
     message: Message, ctx: BotContext, prefs: UserPrefs, score: Any, *, extra: str = ""
 ) -> None:
     updated = replace(prefs, tune=score.to_dict())
     await asyncio.to_thread(ctx.prefs.put, message.from_id, updated)
-    from core.score.describe import describe_score
-
-    text = t("tune_set", prefs.lang, tune=describe_score(score, prefs.lang))
+    text = t("tune_set", prefs.lang, tune=tune_in_full(score, prefs.lang))
     if extra:
         text += "\n" + extra
     if prefs.fix_wrong_notes:
         text += "\n" + t("fixwrong_is_on", prefs.lang)
-    await reply(message, text, purpose="tune")
+    await reply_in_pages(message, text, purpose="tune")
 
 
 async def take_score_doc(
@@ -249,10 +295,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
             return
         words = args.strip()
         if not words:
-            if prefs.tune is None:
-                await reply(message, t("tune_none", lang), purpose="tune")
-            else:
-                await reply(message, t("tune_show", lang, tune=tune_line(prefs)), purpose="tune")
+            await _show_tune(message, prefs)
             return
         if words.lower() in OFF_WORDS:
             await asyncio.to_thread(ctx.prefs.put, message.from_id, replace(prefs, tune=None))
@@ -274,7 +317,7 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
         prefs = await prefs_of(message)
         await reply(message, songbook_text(prefs.lang), purpose="tunes")
 
-    @labeler.message(CommandRule("fixwrong", "ошибки"))
+    @labeler.message(CommandRule("fixwrong", "ошибки", "исправлять"))
     async def fixwrong(message: Message, args: str) -> None:
         prefs = await prefs_of(message)
         lang = prefs.lang
