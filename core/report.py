@@ -96,7 +96,8 @@ class ScoreReport:
     """How the take went against its tune. ``matched`` counts the score notes played, right
     or wrong (``wrong`` of them wrong); ``bars`` (per score note, None without a time
     signature), ``seconds_per_beat`` (the take's) and ``timing`` (score index -> onset error in
-    beats, for notes a teacher would call early or late) feed the text, not the JSON."""
+    beats, for notes a teacher would call early or late) feed the text, not the JSON.
+    ``timed`` False: the tune was typed without lengths, so no tempo or rhythm is judged."""
 
     source: str
     notes: int
@@ -112,6 +113,7 @@ class ScoreReport:
     seconds_per_beat: float = 0.5
     timing: tuple[tuple[int, float], ...] = ()
     durations_beats: tuple[float, ...] = ()
+    timed: bool = True
 
     def __post_init__(self) -> None:
         # The source is often a file name, and a POSIX name need not be UTF-8: Python hands
@@ -128,7 +130,8 @@ class ScoreReport:
             "notes": self.notes,
             "is_the_tune": self.is_the_tune,
             "transposition_semitones": self.transposition_semitones,
-            "tempo_ratio": round(self.tempo_ratio, 3),
+            "timed": self.timed,
+            "tempo_ratio": round(self.tempo_ratio, 3) if self.timed else None,
             "matched": self.matched,
             "wrong": self.wrong,
             "missed": self.missed,
@@ -542,6 +545,8 @@ def _tune_line(sc: ScoreReport, title: str | None, lang: str) -> str:
             semitones = ru_plural(shift, "полутон", "полутона", "полутонов")
             where = f", транспозиция {shift:+d} {semitones}"
         head = f"Мелодия: «{title}»" if title else "Мелодия, набранная нотами"
+        if not sc.timed:  # no lengths written: no tempo to compare with
+            return f"{head}{where}."
         return f"{head}{where}, темп {number(sc.tempo_ratio, lang, 2)} от записанного."
     where = ""
     if octaves:
@@ -551,6 +556,8 @@ def _tune_line(sc: ScoreReport, title: str | None, lang: str) -> str:
     elif shift and octaves is None:
         where = f", transposed {shift:+d} semitones"
     head = f'Tune: "{title}"' if title else "The tune you typed"
+    if not sc.timed:
+        return f"{head}{where}."
     return f"{head}{where}, at {sc.tempo_ratio:.2f}x the written tempo."
 
 
@@ -697,5 +704,6 @@ def score_report(
             if m.score_index is not None
         ),
         durations_beats=tuple(n.duration_beats for n in score.notes),
+        timed=score.timed,
     )
     return missed, report

@@ -595,9 +595,10 @@ def _verdicts(
 
 def timing_flags(alignment: Alignment, score: Score) -> list[tuple[NoteMatch, float]]:
     """Matched notes early (negative) or late by more than a teacher lets pass, with the error
-    in beats: ``TIMING_BEATS`` of the take's own beat and at least ``TIMING_MIN_S``."""
+    in beats: ``TIMING_BEATS`` of the take's own beat and at least ``TIMING_MIN_S``. None for
+    an untimed tune (typed without lengths): its even beats are a placeholder, not a rhythm."""
     spb = alignment.seconds_per_beat(score)
-    if spb <= 0:
+    if spb <= 0 or not score.timed:
         return []
     limit = max(TIMING_BEATS * spb, TIMING_MIN_S)
     return [
