@@ -363,7 +363,12 @@ def add_commands(subparsers: Any) -> None:
         required=True,
         help="where to write the result, in the input's format (OGG/Opus stays 48 kHz Opus)",
     )
-    p.add_argument("--key", default=None, help="tonic, e.g. D or Bb (default: detected)")
+    p.add_argument(
+        "--key",
+        default=None,
+        help="tonic, with its scale if you like: D, Bb, F#m, 'D minor', 'ре минор', "
+        "'фа-диез минор' (a scale named here wins over --scale; default: detected)",
+    )
     p.add_argument(
         "--scale",
         default="major",
