@@ -364,7 +364,9 @@ TEXTS: dict[str, dict[str, str]] = {
             "до2 или до² — до второй; ниже первой — словом: «ля малой», «соль большой». "
             "Без октавы я угадаю её по соседней ноте и скажу, где угадал. Длительность — "
             "в четвертях после черты: ми1/2 — половинная, ре1/0,5 — восьмая; без длительностей "
-            "я сверяю только ноты, не ритм."
+            "я сверяю только ноты, не ритм.\n\n"
+            "ц в отчёте — центы, сотые доли полутона: 100 ц — полутон. Отклонение меньше 10 ц "
+            "на слух почти незаметно."
         ),
         "en": (
             "Hi! I'm Symphonic Masks 🎭\n"
@@ -393,7 +395,9 @@ TEXTS: dict[str, dict[str, str]] = {
             "(middle C is C4: E4, C5) or with primes (e' = E4, e'' = E5). Without one I guess "
             "it from the note before and say where I did. Lengths in quarter beats after a "
             "slash: E4/2 is a half note, D4/0.5 an eighth; without lengths I check the notes, "
-            "not the rhythm."
+            "not the rhythm.\n\n"
+            "A cent is a hundredth of a semitone: 100 cents make a semitone. Less than 10 cents "
+            "off is hard to hear."
         ),
     },
     "status_none": {
@@ -436,18 +440,19 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "settings_show": {
         "ru": (
-            "Ваши настройки:\nТональность: {key}\nA4: {a4_hz}\nРежим: {mode}\n"
+            "Ваши настройки:\nТональность: {key}\nСтрой: {a4}\nРежим: {mode}\n"
             "Инструмент: {instrument}\nЯзык: {lang}\nМелодия: {tune}\n"
             "Передвигать не те ноты: {fixwrong}"
         ),
         "en": (
-            "Your settings:\nKey: {key}\nA4: {a4_hz}\nMode: {mode}\n"
+            "Your settings:\nKey: {key}\nTuning: {a4}\nMode: {mode}\n"
             "Instrument: {instrument}\nLanguage: {lang}\nTune: {tune}\n"
             "Move wrong notes: {fixwrong}"
         ),
     },
     "auto": {"ru": "авто", "en": "auto"},
-    "a4_auto": {"ru": "по записи", "en": "read from the recording"},
+    "a4_auto": {"ru": "ля первой октавы — по записи", "en": "A4 read from the recording"},
+    "language_name": {"ru": "русский", "en": "English"},
     "hz": {"ru": "Гц", "en": "Hz"},
     "mode_natural": {"ru": "естественный", "en": "natural"},
     "mode_hard": {"ru": "жёсткий", "en": "hard"},
@@ -608,10 +613,20 @@ class _Blank(dict[str, Any]):
 
 
 def t(key: str, lang: str | None = None, /, **facts: Any) -> str:
-    """The sentence for ``key`` in ``lang`` (Russian when unknown), with ``facts`` filled in."""
+    """The sentence for ``key`` in ``lang`` (Russian when unknown), with ``facts`` filled in.
+
+    A fractional fact is written the reader's way: «12,5 МБ» in Russian, "12.5 MB" in English.
+    """
     entry = TEXTS[key]
-    template = entry.get(lang or DEFAULT_LANG) or entry[DEFAULT_LANG]
-    return string.Formatter().vformat(template, (), _Blank(facts))
+    chosen = lang if lang in entry else DEFAULT_LANG
+    comma = chosen == "ru"
+    shown = {
+        name: (f"{value:g}".replace(".", ",") if comma else f"{value:g}")
+        if isinstance(value, float)
+        else value
+        for name, value in facts.items()
+    }
+    return string.Formatter().vformat(entry[chosen], (), _Blank(shown))
 
 
 def error_key(code: str) -> str:

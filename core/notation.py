@@ -147,11 +147,12 @@ def tonic_name(tonic: int | str, lang: str, *, scale: str = "major") -> str:
     return f"{_SOLFEGE[step]}{_LONG_ACCIDENTAL[accidental]}"
 
 
-def key_name(key: str, lang: str) -> str:
+def key_name(key: str, lang: str, *, respell: bool = True) -> str:
     """A key as ``core.plan.scales.Key.name`` or the settings write it ("A# major",
     "F# minor", "C harmonic_minor") -> «си-бемоль мажор», «фа-диез минор», «до гармонический
     минор»; English: "Bb major". A sharp-spelled tonic from the key finder is respelled the way
-    the key signature writes it; a flat the learner typed stays a flat."""
+    the key signature writes it; a flat the learner typed stays a flat, and ``respell=False``
+    keeps any spelling as typed (the settings show what the learner wrote: «до-диез мажор»)."""
     _check(lang)
     tonic, _, scale = key.strip().partition(" ")
     scale = scale.strip().replace(" ", "_") or "major"
@@ -160,7 +161,8 @@ def key_name(key: str, lang: str) -> str:
                                + "4") % 12  # fmt: skip
     except (ValueError, IndexError):
         return key.replace("_", " ")
-    spelled: int | str = tonic if "b" in tonic[1:] or "♭" in tonic else pc
+    typed_flat = "b" in tonic[1:] or "♭" in tonic
+    spelled: int | str = tonic if typed_flat or not respell else pc
     if lang == "en":
         if scale in _TONICLESS_SCALES:
             return scale.replace("_", " ")

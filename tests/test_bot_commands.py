@@ -33,14 +33,16 @@ async def test_settings_commands_and_language(
         assert await say(fake, 7, 3, "/a4 999") == t("settings_invalid_a4", "ru")
         assert await say(fake, 7, 4, "/key H# lydian") == t("settings_invalid_key", "ru")
         assert (await say(fake, 7, 5, "/key F# minor")).startswith(t("settings_saved", "ru"))
-        assert "F# minor" in await say(fake, 7, 6, "/settings")
-        assert "442" in await say(fake, 7, 7, "/a4 442")
+        shown = await say(fake, 7, 6, "/settings")
+        assert "фа-диез минор" in shown and "F#" not in shown  # the key in the learner's words
+        assert "ля первой октавы = 440 Гц" in shown and "A4" not in shown
+        assert "ля первой октавы = 442 Гц" in await say(fake, 7, 7, "/a4 442")
         assert "жёсткий" in await say(fake, 7, 8, "/mode hard")
-        assert "flute" in await say(fake, 7, 9, "/instrument flute")
+        assert "Инструмент: флейта" in await say(fake, 7, 9, "/instrument flute")
         assert (await say(fake, 7, 10, "/lang en")).startswith(t("settings_saved", "en"))
         assert await say(fake, 7, 11, "/help") == t("help", "en")
         assert await say(fake, 8, 1, "/help") == t("help", "ru")  # settings are per user
-        assert "A4: по записи" in await say(fake, 8, 2, "/a4 auto")
+        assert "Строй: ля первой октавы — по записи" in await say(fake, 8, 2, "/a4 auto")
         # group-chat chatter is ignored, commands still answered
         await fake.push_message(peer_id=2_000_000_001, from_id=9, message_id=1, text="всем привет")
         assert await say(fake, 2_000_000_001, 2, "/help", from_id=9) == t("help", "ru")

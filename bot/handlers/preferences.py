@@ -71,16 +71,21 @@ def parse_key_words(args: str) -> tuple[str | None, str | None]:
 
 
 def describe(prefs: UserPrefs) -> str:
+    """All the settings in the learner's words: «фа-диез минор», «ля первой октавы = 440 Гц»,
+    «флейта» (the stored values are the Latin ones the pipeline takes)."""
+    from core.notation import a4_text, instrument_name, key_name
+
     lang = prefs.lang
-    key = f"{prefs.key} {prefs.scale}" if prefs.key else t("auto", lang)
+    typed = f"{prefs.key} {prefs.scale or 'major'}"
+    key = key_name(typed, lang, respell=False) if prefs.key else t("auto", lang)
     return t(
         "settings_show",
         lang,
         key=key,
-        a4_hz=t("a4_auto", lang) if prefs.a4_hz is None else f"{prefs.a4_hz:g} {t('hz', lang)}",
+        a4=t("a4_auto", lang) if prefs.a4_hz is None else a4_text(prefs.a4_hz, lang),
         mode=t(f"mode_{prefs.mode}", lang),
-        instrument=prefs.instrument or t("auto", lang),
-        lang=prefs.lang,
+        instrument=instrument_name(prefs.instrument, lang) if prefs.instrument else t("auto", lang),
+        lang=t("language_name", lang),
         tune=tune_line(prefs),
         fixwrong=t("yes" if prefs.fix_wrong_notes else "no", lang),
     )
