@@ -40,16 +40,18 @@ log = logging.getLogger("smask.jobs")
 DEFAULT_RETENTION_S = 7 * 24 * HOUR_S  # finished jobs are kept a week (SMASK_JOB_RETENTION_S)
 
 
-def job_id_for(peer_id: int, message_id: int, cmid: int = 0) -> str:
-    """Idempotency key of a user's message.
+def job_id_for(peer_id: int, message_id: int, cmid: int = 0, part: int = 0) -> str:
+    """Idempotency key of a user's message (``part``: which of its clips, 0 for the first).
 
     Community bots in group chats see ``id == 0`` and only a ``conversation_message_id``, so
-    the key falls back to it there.
+    the key falls back to it there. A message with several clips makes one job per clip; the
+    first keeps the message's own key, so one-clip messages are keyed as they always were.
     """
-    return f"{peer_id}_{message_id}" if message_id else f"{peer_id}_c{cmid}"
+    base = f"{peer_id}_{message_id}" if message_id else f"{peer_id}_c{cmid}"
+    return f"{base}_{part + 1}" if part else base
 
 
-_JOB_ID_RE = re.compile(r"^(-?\d+)_c?\d+$")
+_JOB_ID_RE = re.compile(r"^(-?\d+)_c?\d+(?:_\d+)?$")
 
 
 def peer_of(job_id: str) -> int:
@@ -92,6 +94,7 @@ class Job:
     created_at: float = 0.0
     enqueued_at: float = 0.0
     reply_message_id: int = 0  # our "queued" message, edited as the job advances
+    reply_cmid: int = 0  # its conversation_message_id: how it is edited in a group chat
     result_message_id: int = 0
     error_code: str = ""
     cancel_requested: bool = False
@@ -343,13 +346,20 @@ def finish(
     return store.update(job_id, change) is not None
 
 
-def set_reply_message(store: JobStore, job_id: str, message_id: int) -> None:
-    """Remember our "queued" message so workers can edit it with progress."""
+def set_reply_message(store: JobStore, job_id: str, message_id: int, cmid: int = 0) -> Job | None:
+    """Remember our "queued" message so workers can edit it with progress.
+
+    Returns:
+        the job as stored now: the caller sees whether it was cancelled meanwhile, and then
+        owes the acknowledgement its final words itself.
+    """
 
     def change(j: Job) -> Job | None:
-        return None if j.reply_message_id == message_id else replace(j, reply_message_id=message_id)
+        if (j.reply_message_id, j.reply_cmid) == (message_id, cmid):
+            return None
+        return replace(j, reply_message_id=message_id, reply_cmid=cmid)
 
-    store.update(job_id, change)
+    return store.update(job_id, change) or store.get(job_id)
 
 
 def cancel_for_user(store: JobStore, from_id: int) -> tuple[list[Job], list[Job]]:

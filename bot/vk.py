@@ -97,14 +97,61 @@ def make_api(settings: Settings, *, user: bool = False) -> RetryingAPI:
     )
 
 
-def _reply_params(job: Job) -> dict[str, Any]:
-    """Point the answer at the user's message (``reply_to``, or ``forward`` in group chats)."""
-    if job.message_id:
-        return {"reply_to": job.message_id}
-    if job.cmid:
-        forward = {"peer_id": job.peer_id, "conversation_message_ids": [job.cmid], "is_reply": 1}
+CHAT_PEER_MIN = 2_000_000_000  # peer ids of group chats start here
+
+
+def is_chat(peer_id: int) -> bool:
+    return peer_id >= CHAT_PEER_MIN
+
+
+def reply_params(peer_id: int, message_id: int, cmid: int) -> dict[str, Any]:
+    """Point an answer at the user's message, so a class chat sees whose take it answers.
+
+    In a group chat the community may see the message as ``id == 0``, and ``reply_to`` takes
+    only a message id: there the answer forwards the message by its conversation_message_id
+    with ``is_reply`` (docs/vk-api-notes.md, "Group chats"). A private chat keeps ``reply_to``.
+    """
+    if cmid and (is_chat(peer_id) or not message_id):
+        forward = {"peer_id": peer_id, "conversation_message_ids": [cmid], "is_reply": 1}
         return {"forward": json.dumps(forward)}
+    if message_id:
+        return {"reply_to": message_id}
     return {}
+
+
+def _reply_params(job: Job) -> dict[str, Any]:
+    return reply_params(job.peer_id, job.message_id, job.cmid)
+
+
+async def send_ids(
+    api: API,
+    peer_id: int,
+    text: str,
+    *,
+    random_id: int,
+    attachment: str = "",
+    reply: dict[str, Any] | None = None,
+) -> tuple[int, int]:
+    """``messages.send`` with a caller-chosen random_id; returns (message id, cmid).
+
+    In a group chat the message is sent with ``peer_ids``, the form whose answer carries the
+    conversation_message_id: the only handle by which a community can edit its message there.
+    Elsewhere the plain ``peer_id`` form answers the message id alone (cmid 0).
+    """
+    params: dict[str, Any] = {"message": text, "random_id": random_id}
+    if is_chat(peer_id):
+        params["peer_ids"] = str(peer_id)
+    else:
+        params["peer_id"] = peer_id
+    if attachment:
+        params["attachment"] = attachment
+    params.update(reply or {})
+    response = await api.request("messages.send", params)
+    result = response["response"]
+    if isinstance(result, list):  # the peer_ids form answers a list
+        first = result[0] if result else {}
+        return int(first.get("message_id") or 0), int(first.get("conversation_message_id") or 0)
+    return int(result), 0
 
 
 async def send(
@@ -116,34 +163,50 @@ async def send(
     attachment: str = "",
     reply: dict[str, Any] | None = None,
 ) -> int:
-    """``messages.send`` with a caller-chosen random_id; returns the message id."""
-    params: dict[str, Any] = {"peer_id": peer_id, "message": text, "random_id": random_id}
-    if attachment:
-        params["attachment"] = attachment
-    params.update(reply or {})
-    response = await api.request("messages.send", params)
-    result = response["response"]
-    if isinstance(result, list):  # the peer_ids form answers a list
-        return int(result[0].get("message_id") or result[0].get("conversation_message_id") or 0)
-    return int(result)
+    """``messages.send`` with a caller-chosen random_id; returns the message id (or, in a chat
+    where VK gives none, the conversation_message_id)."""
+    message_id, cmid = await send_ids(
+        api, peer_id, text, random_id=random_id, attachment=attachment, reply=reply
+    )
+    return message_id or cmid
 
 
-async def edit(api: API, peer_id: int, message_id: int, text: str) -> bool:
+async def edit(api: API, peer_id: int, message_id: int, text: str, *, cmid: int = 0) -> bool:
     """Edit our own message; progress is cosmetic, so a failed edit is logged and ignored.
 
-    VK errors and an unreachable VK alike: the job goes on, and the answer itself is what
-    must arrive.
+    In a group chat the message is named by ``cmid`` (docs/vk-api-notes.md), elsewhere by
+    its id; a chat message whose cmid we never learned is left as it is. VK errors and an
+    unreachable VK alike: the job goes on, and the answer itself is what must arrive.
     """
-    if not message_id:
+    params: dict[str, Any] = {"peer_id": peer_id, "message": text}
+    if is_chat(peer_id):
+        if not cmid:
+            return False
+        params["cmid"] = cmid
+    elif message_id:
+        params["message_id"] = message_id
+    else:
         return False
     try:
-        await api.request(
-            "messages.edit", {"peer_id": peer_id, "message_id": message_id, "message": text}
-        )
+        await api.request("messages.edit", params)
     except (VKAPIError, aiohttp.ClientError, TimeoutError) as exc:
-        log.info("could not edit message %s in %s: %s", message_id, peer_id, describe_error(exc))
+        log.info(
+            "could not edit message %s in %s: %s", message_id or cmid, peer_id, describe_error(exc)
+        )
         return False
     return True
+
+
+def has_ack(job: Job) -> bool:
+    """Whether the job's acknowledgement is known well enough to edit (see ``edit``)."""
+    return bool(job.reply_cmid if is_chat(job.peer_id) else job.reply_message_id)
+
+
+async def edit_ack(api: API, job: Job, text: str) -> bool:
+    """Edit the job's "queued" acknowledgement to ``text`` (progress or its final state)."""
+    if not has_ack(job):
+        return False
+    return await edit(api, job.peer_id, job.reply_message_id, text, cmid=job.reply_cmid)
 
 
 async def send_job_text(api: API, job: Job, text: str, *, purpose: str) -> int:

@@ -34,7 +34,7 @@ from bot.logsafe import describe_error
 from bot.pulse import Pulse
 from bot.settings import Settings
 from bot.texts import PIPELINE_STAGE_KEYS, error_key, t
-from bot.vk import deliver, deliver_voice, edit, make_api, send, send_job_text
+from bot.vk import deliver, deliver_voice, edit_ack, make_api, send, send_job_text
 from bot.workdir import JOBS_SUBDIR, SCORE_DOC_STALE_S, SCORE_DOCS_SUBDIR
 from core.errors import InputError, ProcessingError, Silent, Unpitched
 
@@ -347,8 +347,8 @@ class Worker:
 
     async def _progress(self, api: API, job: Job, key: str) -> None:
         current = await asyncio.to_thread(self.store.get, job.job_id)
-        if current is not None and current.reply_message_id:
-            await edit(api, job.peer_id, current.reply_message_id, t(key, job.lang))
+        if current is not None:
+            await edit_ack(api, current, t(key, job.lang))
 
     async def _run(self, api: API, job: Job, me: str, work: Path) -> None:
         lang = job.lang

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 
+from vkbottle import API
 from vkbottle.bot import BotLabeler, Message
 
 from bot import health
 from bot import jobs as jobs_mod
 from bot.context import BotContext
-from bot.handlers.replies import reply
+from bot.handlers.replies import reply, user_turn
 from bot.rules import CommandRule
 from bot.texts import t
+from bot.vk import edit_ack
 
 
 def make_labeler(ctx: BotContext) -> BotLabeler:
@@ -48,10 +50,17 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
 
     @labeler.message(CommandRule("cancel", "отмена", "отменить"))
     async def cancel(message: Message, args: str) -> None:
-        prefs = await ctx.prefs_of(message.from_id)
-        cancelled, flagged = await asyncio.to_thread(
-            jobs_mod.cancel_for_user, ctx.store, message.from_id
-        )
+        # In the user's turn: a clip sent just before /cancel is queued and acknowledged first,
+        # so it is cancelled too and its acknowledgement is among those edited below.
+        async with user_turn(message.from_id):
+            prefs = await ctx.prefs_of(message.from_id)
+            cancelled, flagged = await asyncio.to_thread(
+                jobs_mod.cancel_for_user, ctx.store, message.from_id
+            )
+            # Every queued clip's "in the queue, position N" now says it is cancelled; a
+            # running clip's is edited by its worker, which stops at its next stage.
+            api: API = message.ctx_api  # type: ignore[assignment]
+            await asyncio.gather(*(edit_ack(api, j, t("cancelled_ack", j.lang)) for j in cancelled))
         count = len(cancelled) + len(flagged)
         text = t("cancel_done", prefs.lang, count=count) if count else t("cancel_none", prefs.lang)
         await reply(message, text, purpose="cancel")

@@ -6,6 +6,11 @@ VK would have seen. Faults on demand: a share of method calls answered with erro
 error 10 on ``messages.send`` is answered *after* the message was posted, like a VK timeout),
 and long-poll events delivered twice. ``messages.send`` deduplicates on (peer_id, random_id)
 as VK does, so "answered exactly once" can be checked on the messages it holds.
+
+Group chats follow docs/vk-api-notes.md: every message posted in a chat gets its own
+conversation_message_id (answered by the ``peer_ids`` form of ``messages.send``),
+``messages.edit`` finds a message by ``cmid`` as well as by id, and an answer that forwards a
+message with ``is_reply`` counts as a reply to it (``replies_to``).
 """
 
 from __future__ import annotations
@@ -45,11 +50,34 @@ class Sent:
     reply_to: int = 0
     forward: str = ""
     edits: list[str] = field(default_factory=list)
+    cmid: int = 0  # its conversation_message_id in its chat
     received_at: float = 0.0  # time.monotonic() when the send arrived (bench latency)
 
     @property
     def current_text(self) -> str:
         return self.edits[-1] if self.edits else self.text
+
+    @property
+    def replied_cmids(self) -> list[int]:
+        """The conversation_message_ids this message answers by ``forward`` with is_reply."""
+        if not self.forward:
+            return []
+        forward = json.loads(self.forward)
+        if not forward.get("is_reply"):
+            return []
+        return [int(c) for c in forward.get("conversation_message_ids") or []]
+
+    def reply_message(self, group_id: int) -> dict[str, Any]:
+        """This message as ``reply_message`` of a user's answer to it (a reply to the bot)."""
+        return {
+            "id": 0,
+            "conversation_message_id": self.cmid,
+            "date": int(time.time()),
+            "from_id": -group_id,
+            "peer_id": self.peer_id,
+            "text": self.text,
+            "attachments": [],
+        }
 
 
 def doc_attachment(
@@ -127,6 +155,9 @@ class FakeVK:
         self.files: dict[str, bytes] = {}
         self.file_hits: dict[str, int] = {}
         self.lp_requests = 0  # long-poll requests received (a bot is listening once it grows)
+        self.screen_name = "fake"  # the community's @name (groups.getById)
+        self._pushed_cmids: dict[tuple[int, int], int] = {}  # (peer, message id) -> its cmid
+        self._next_cmid: dict[int, itertools.count[int]] = {}  # per chat, for our messages
         self._events: list[dict[str, Any]] = []
         self._by_random: dict[tuple[int, int], int] = {}
         self._ids = itertools.count(100_000)
@@ -177,12 +208,21 @@ class FakeVK:
         text: str = "",
         from_id: int | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        cmid: int | None = None,
+        reply_message: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Queue a ``message_new`` long-poll event (twice when ``duplicate_events``)."""
+        """Queue a ``message_new`` long-poll event (twice when ``duplicate_events``).
+
+        ``cmid``: its conversation_message_id (the message id by default; a community in a
+        group chat may see ``message_id`` 0 and only this). ``reply_message``: the message it
+        answers (``Sent.reply_message`` for one of the bot's).
+        """
+        cmid = message_id if cmid is None else cmid
+        self._pushed_cmids[(peer_id, message_id)] = cmid
         event = {
             "type": "message_new",
             "group_id": self.group_id,
-            "event_id": f"e{message_id}_{peer_id}",
+            "event_id": f"e{message_id}_{cmid}_{peer_id}",
             "v": "5.199",
             "object": {
                 "message": {
@@ -193,7 +233,7 @@ class FakeVK:
                     "text": text,
                     "out": 0,
                     "version": 1,
-                    "conversation_message_id": message_id,
+                    "conversation_message_id": cmid,
                     "attachments": attachments or [],
                     "fwd_messages": [],
                     "important": False,
@@ -208,6 +248,8 @@ class FakeVK:
                 },
             },
         }
+        if reply_message is not None:
+            event["object"]["message"]["reply_message"] = reply_message  # type: ignore[index]
         async with self._changed:
             self._events.append(event)
             if self.duplicate_events:
@@ -224,9 +266,23 @@ class FakeVK:
         return [params for name, params in self.calls if name == method]
 
     def replies_to(self, peer_id: int, message_id: int) -> list[Sent]:
+        """Our answers to a pushed message: by ``reply_to``, or by a forward with is_reply of
+        its conversation_message_id (how answers are pointed in group chats)."""
+        cmid = self._pushed_cmids.get((peer_id, message_id), message_id)
         return [
-            m for m in self.messages.values() if m.peer_id == peer_id and m.reply_to == message_id
+            m
+            for m in self.messages.values()
+            if m.peer_id == peer_id
+            and ((message_id and m.reply_to == message_id) or cmid in m.replied_cmids)
         ]
+
+    def sent_to(self, peer_id: int) -> list[Sent]:
+        """Everything the community posted in ``peer_id``, oldest first."""
+        return [m for m in self.messages.values() if m.peer_id == peer_id]
+
+    def doc_downloads(self) -> int:
+        """How many times any served file was fetched (the bot downloaded something)."""
+        return sum(self.file_hits.values())
 
     # --- HTTP handlers ---------------------------------------------------------------------
     async def _notify(self) -> None:
@@ -272,14 +328,19 @@ class FakeVK:
         return {"key": "k", "server": f"{self.base_url}/lp", "ts": str(len(self._events))}
 
     def _m_groups_getById(self, params: dict[str, Any]) -> Any:
-        return {"groups": [{"id": self.group_id, "name": "fake", "screen_name": "fake"}]}
+        return {"groups": [{"id": self.group_id, "name": "fake", "screen_name": self.screen_name}]}
 
     def _send(self, params: dict[str, Any]) -> int:
+        if "peer_id" not in params:  # the peer_ids form (one peer: how the bot uses it)
+            params = {**params, "peer_id": str(params["peer_ids"]).split(",")[0]}
         peer_id = int(params["peer_id"])
         random_id = int(params.get("random_id", 0))
         if random_id and (peer_id, random_id) in self._by_random:
             return self._by_random[(peer_id, random_id)]
         message_id = next(self._ids)
+        cmid = 0
+        if peer_id >= 2_000_000_000:
+            cmid = next(self._next_cmid.setdefault(peer_id, itertools.count(1_000_001)))
         self.messages[message_id] = Sent(
             message_id=message_id,
             peer_id=peer_id,
@@ -289,6 +350,7 @@ class FakeVK:
             reply_to=int(params.get("reply_to", 0) or 0),
             forward=str(params.get("forward", "")),
             received_at=time.monotonic(),
+            cmid=cmid,
         )
         if random_id:
             self._by_random[(peer_id, random_id)] = message_id
@@ -300,12 +362,19 @@ class FakeVK:
             out = []
             for peer in peers:
                 mid = self._send({**params, "peer_id": peer})
-                out.append({"peer_id": peer, "message_id": mid, "conversation_message_id": mid})
+                cmid = self.messages[mid].cmid or mid
+                out.append({"peer_id": peer, "message_id": mid, "conversation_message_id": cmid})
             return out
         return self._send(params)
 
     def _m_messages_edit(self, params: dict[str, Any]) -> Any:
-        sent = self.messages.get(int(params["message_id"]))
+        cmid = int(params.get("cmid") or params.get("conversation_message_id") or 0)
+        if cmid:  # a chat message named by its conversation_message_id
+            peer_id = int(params["peer_id"])
+            found = [m for m in self.messages.values() if (m.peer_id, m.cmid) == (peer_id, cmid)]
+            sent = found[0] if found else None
+        else:
+            sent = self.messages.get(int(params["message_id"]))
         if sent is not None:
             sent.edits.append(str(params.get("message", "")))
         return 1
