@@ -37,12 +37,12 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "voice_nothing_to_correct": {
         "ru": (
-            "Я послушал — тут нечего исправлять 🙂 Запись совсем короткая или тихая. "
+            "Я послушал — в записи тишина, исправлять нечего 🙂 "
             "Спойте или сыграйте мелодию хотя бы пару секунд, и я помогу!"
         ),
         "en": (
-            "I listened, and there's nothing to correct 🙂 The recording is very short or "
-            "quiet. Sing or play a melody for a couple of seconds and I'll help!"
+            "I listened: the recording is silent, so there's nothing to correct 🙂 "
+            "Sing or play a melody for a couple of seconds and I'll help!"
         ),
     },
     "nothing_ack": {
@@ -225,8 +225,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The clip is silent; I can't hear any notes.",
     },
     "error_unpitched": {
-        "ru": "Я не нашёл в клипе выдержанных нот (только шум, речь или ударные).",
-        "en": "I found no sustained notes in the clip (only noise, speech or drums).",
+        "ru": "Я не нашёл в клипе выдержанных нот: слышен только шум или ударные.",
+        "en": "I found no sustained notes in the clip: only noise or drums.",
+    },
+    "error_speech": {
+        "ru": "Я слышу речь, а не мелодию 🙂 Спойте или сыграйте мелодию, и я подстрою её ноты.",
+        "en": "I hear speech, not a melody 🙂 Sing or play a tune and I'll tune its notes.",
+    },
+    "error_too_short": {
+        "ru": (
+            "Запись слишком короткая: выдержанных нот в ней меньше полсекунды. "
+            "Спойте или сыграйте мелодию хотя бы пару секунд."
+        ),
+        "en": (
+            "The recording is too short: less than half a second of held notes. "
+            "Sing or play a melody for a couple of seconds."
+        ),
     },
     "error_score_unreadable": {
         "ru": (

@@ -36,7 +36,7 @@ from bot.settings import Settings
 from bot.texts import PIPELINE_STAGE_KEYS, error_key, t
 from bot.vk import deliver, deliver_voice, edit_ack, make_api, send, send_job_text
 from bot.workdir import JOBS_SUBDIR, SCORE_DOC_STALE_S, SCORE_DOCS_SUBDIR
-from core.errors import InputError, ProcessingError, Silent, Unpitched
+from core.errors import InputError, ProcessingError, Silent, Speech, TooShort, Unpitched
 
 if TYPE_CHECKING:
     from core.media.probe import Container
@@ -58,7 +58,7 @@ FINAL_DOWNLOAD_KEYS = {
     "too_large": "error_too_large",
 }
 # Refusals that, for a voice message, are no error: a breath, a cough, a second of silence.
-NOTHING_TO_CORRECT = (Silent.code, Unpitched.code)
+NOTHING_TO_CORRECT = (Silent.code, Unpitched.code, Speech.code, TooShort.code)
 # VK takes documents of any format but MP3 (docs.getUploadServer), so an MP3 file comes back
 # as AAC in M4A, the nearest format VK keeps; the CLI still writes MP3.
 BOT_RESULT_CONTAINER: dict[str, Container] = {"mp3": "m4a"}
@@ -437,9 +437,11 @@ class Worker:
                 log.info("job %s: %s; trying the fallback link", job.job_id, describe_error(exc))
 
     async def _nothing_to_correct(self, api: API, job: Job, me: str, code: str) -> None:
-        """A silent or too short voice message: a kind word, and the job counts as done."""
+        """A voice message with nothing to correct: its reason, and the job counts as done."""
         try:
-            await send_job_text(api, job, t("voice_nothing_to_correct", job.lang), purpose="result")
+            # Silence gets the kind word; speech, a note too short or noise their own reason.
+            key = "voice_nothing_to_correct" if code == Silent.code else error_key(code)
+            await send_job_text(api, job, t(key, job.lang), purpose="result")
         except Exception as exc:
             log.error("job %s: could not send the answer: %s", job.job_id, describe_error(exc))
         if await asyncio.to_thread(

@@ -52,7 +52,9 @@ CLI_MESSAGES: dict[str, str] = {
     "too_big_format": "picture size, channel count or sample rate is outside the limits",
     "too_many_streams": "the file holds more streams (tracks) than any camera writes; refused",
     "silent": "the sound track is silent",
-    "unpitched": "no sustained melody was found (speech, noise or percussion?)",
+    "unpitched": "no sustained melody was found (noise or percussion?)",
+    "speech": "this is speech, not a melody: nothing to tune",
+    "too_short": "too short: less than half a second of held notes (sing or play longer)",
     "score_unreadable": "the score is not a MIDI or MusicXML file, or it is damaged",
     "score_hostile": "the score file is built to harm its reader (zip bomb, XML entities); refused",
     "score_too_large": "the score is too large (more than 5000 notes)",
@@ -283,7 +285,7 @@ def _cmd_correct(args: argparse.Namespace) -> int:
     lang = args.lang or _env_language()
     if args.plot:
         report.plot(Path(args.plot), lang)
-    print(report.to_text(lang))
+    print(report.to_text(lang, cli=True))
     return EXIT_OK
 
 

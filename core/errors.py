@@ -126,9 +126,24 @@ class Silent(InputError):
 
 
 class Unpitched(InputError):
-    """Sound, but no sustained pitched note to correct (speech noise, drums, wind)."""
+    """Sound, but no sustained pitched note to correct (noise, drums, wind)."""
 
     code = "unpitched"
+
+
+class Speech(Unpitched):
+    """Talk, not a melody: voiced syllables that glide, with unvoiced sound between them
+    (:func:`core.plan.performance.voicing_of`). An Unpitched, with a reason a learner
+    recognises: "too short or quiet" for a loud spoken message makes them doubt the bot."""
+
+    code = "speech"
+
+
+class TooShort(Unpitched):
+    """A held note, but less sustained pitch in the whole clip than a correction needs
+    (``core.plan.planner.MIN_PITCHED_S``): the learner should sing or play longer."""
+
+    code = "too_short"
 
 
 class ScoreError(InputError):
@@ -205,6 +220,8 @@ INPUT_ERROR_CODES: tuple[str, ...] = tuple(
         TooManyStreams,
         Silent,
         Unpitched,
+        Speech,
+        TooShort,
         ScoreUnreadable,
         ScoreHostile,
         ScoreTooLarge,

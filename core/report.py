@@ -37,6 +37,7 @@ LANGS = ("ru", "en")
 _WORST_SHOWN = 3  # notes named in the chat text
 _PLAIN_CENTS = 10.0  # cents: below this a note reads as "in tune" in the chat text
 _MISTAKES_SHOWN = 10  # wrong, missed and mistimed notes named in the chat text
+_OFF_KEY_SHOWN = 5  # notes outside a named key named in the chat text
 _EXTRAS_SHOWN = 20  # extra notes named one by one in the chat text; the picture marks them all
 _EXTRA_COLOUR = "#ff7f0e"  # orange: an extra note on the picture (red is wrong and missed)
 
@@ -63,6 +64,7 @@ class NoteReport:
     verdict: str | None = None  # "ok", "wrong" or "extra"
     onset_error_s: float | None = None  # + late, - early, vs. the tune's rhythm at the take's tempo
     played: str | None = None  # the note the learner played (nearest), for the text; not in JSON
+    off_key: bool = False  # tuned to a note outside the key the user named (not moved into it)
 
 
 @dataclass(frozen=True)
@@ -224,10 +226,19 @@ class Report:
                 for m in self.missed
             ],
             "score": None if self.score is None else self.score.to_dict(),
+            # The notes that did not fit the key the user named: each kept its own note.
+            "off_key_notes": [
+                {"start_s": round(n.start_s, 3), "end_s": round(n.end_s, 3), "name": n.name}
+                for n in self.notes
+                if n.off_key
+            ],
         }
 
-    def to_text(self, lang: str = "ru") -> str:
-        """A short, chat-friendly account of the intonation, in Russian (default) or English."""
+    def to_text(self, lang: str = "ru", *, cli: bool = False) -> str:
+        """A short, chat-friendly account of the intonation, in Russian (default) or English.
+
+        ``cli``: the advice names the CLI's option (``--key``) instead of the bot's /key.
+        """
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         before, after = self.mean_abs_cents_before, self.mean_abs_cents_after
@@ -282,7 +293,36 @@ class Report:
                     "The recording is noisy or echoey: I listened extra carefully, but the "
                     "check is most accurate close to the phone in a quieter place."
                 )
+        lines += self._off_key_lines(lang, cli)
         return "\n".join(_explain_cents(self._score_lines(lang) + lines, lang))
+
+    def _off_key_lines(self, lang: str, cli: bool) -> list[str]:
+        """The notes that did not fit the key the user named, and how to stop naming it: each
+        was tuned to its own nearest note, which a learner must hear about, not find out."""
+        off = [n for n in self.notes if n.off_key]
+        if not off:
+            return []
+        ru, flats = lang == "ru", key_uses_flats(self.key)
+        shown = ", ".join(
+            f"{_note(n.name, lang, flats)} {'на' if ru else 'at'} {number(n.start_s, lang)} "
+            f"{'с' if ru else 's'}"
+            for n in off[:_OFF_KEY_SHOWN]
+        )
+        if len(off) > _OFF_KEY_SHOWN:
+            more = len(off) - _OFF_KEY_SHOWN
+            shown += f" и ещё {more}" if ru else f" and {more} more"
+        key = key_name(self.key, lang)
+        if ru:
+            advice = "запустите без --key" if cli else "наберите /key auto"
+            return [
+                f"Не подошли к тональности {key}: {shown}. Их я подстроил к их собственным "
+                f"ближайшим нотам. Если мелодия в другой тональности, {advice}."
+            ]
+        advice = "run without --key" if cli else "send /key auto"
+        return [
+            f"Not in {key}: {shown}. I tuned them to their own nearest notes. "
+            f"If the melody is in another key, {advice}."
+        ]
 
     def _score_lines(self, lang: str) -> list[str]:
         """What a teacher says first: was it the tune, which notes were wrong, missed or off
@@ -620,6 +660,7 @@ def build_report(
     # The plot shows the tracker's pitch moved by what the shifter measurably did.
     shown_after = track.f0_hz * np.power(2.0, np.nan_to_num(moved_cents) / 1200.0)
     note_reports = []
+    off_key = set(plan.off_key)
     matches = {m.performed_index: m for m in plan.alignment.matches} if plan.alignment else {}
     for k, t in enumerate(plan.targets):
         steady = moved_cents[t.note.steady_start : t.note.steady_end]
@@ -644,6 +685,7 @@ def build_report(
                 verdict=match.verdict if match is not None else None,
                 onset_error_s=match.onset_error_s if match is not None else None,
                 played=midi_to_note_name(t.target_midi - t.semitones) if match else None,
+                off_key=k in off_key,
             )
         )
     missed, against_tune = score_report(plan, options)

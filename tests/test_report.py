@@ -45,14 +45,14 @@ def test_summary_weights_notes_by_duration() -> None:
 
 def test_to_dict_is_json_with_the_documented_fields() -> None:
     data = json.loads(json.dumps(make_report().to_dict()))
-    assert set(data) == {"summary", "notes", "missed", "score"}
-    assert data["missed"] == [] and data["score"] is None
+    assert set(data) == {"summary", "notes", "missed", "score", "off_key_notes"}
+    assert data["missed"] == [] and data["score"] is None and data["off_key_notes"] == []
     assert data["summary"]["mean_abs_cents_before"] == 28.0
     assert data["summary"]["mean_abs_cents_after"] == 0.9
     first = data["notes"][0]
     assert set(first) == {
         "start_s", "end_s", "name", "target_hz", "cents_before", "cents_after", "vibrato_cents",
-        "score_index", "expected", "verdict", "onset_error_s",
+        "score_index", "expected", "verdict", "onset_error_s", "off_key",
     }  # fmt: skip
     assert first["verdict"] is None and first["score_index"] is None
     assert first["name"] == "A4" and first["cents_before"] == 30.0

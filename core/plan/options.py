@@ -26,11 +26,12 @@ class CorrectOptions:
     """What the user may choose; the same fields are CLI flags and bot settings.
 
     Attributes:
-        key: tonic such as ``"D"``, ``"Bb"`` or ``"F#m"``. Named: the scale is applied strictly
-            (every note goes to a note of the scale). None: the key is detected from the pitch
-            histogram and only breaks near-ties (a note within 15 cents of the midpoint between
-            two notes goes to the one in the key); every chromatic note stays reachable, because
-            a wrong guess must never pull a deliberate accidental by a semitone.
+        key: tonic such as ``"D"``, ``"Bb"`` or ``"F#m"``; None detects it from the pitch
+            histogram. Named or detected, the key only breaks near-ties (a note within 15
+            cents of the midpoint between two notes goes to the one in the key); every
+            chromatic note stays reachable, because a key must never pull a sung note by a
+            semitone. A note nearest a note outside a named key is tuned to that note and
+            reported (``Plan.off_key``, the report's ``off_key_notes``).
         scale: a name from data/scales.csv (major, minor, harmonic_minor, chromatic, ...).
             With no key named, major and minor are detected alike from the notes; another
             scale is kept and only its tonic is detected.

@@ -218,3 +218,68 @@ def _weighted_percentile(
     v, w = values[order], np.maximum(weights[order], 1e-9)
     cum = np.cumsum(w) - 0.5 * w
     return float(np.interp(q / 100.0 * w.sum(), cum, v))
+
+
+# ----------------------------------------------------------------------------------------------
+# Talk or music: the whole clip's voiced sound, for the reason a take is refused
+
+SYLLABLE_MIN_S = 0.05  # s: a voiced run at least this long is a syllable's vowel (shorter: a click)
+SPEECH_MIN_VOICED_S = 0.5  # s of voiced sound: less is too little to call anything talk
+SPEECH_MIN_SYLLABLES = 3  # voiced runs: a word or two at least
+SPEECH_MAX_VOICED_SHARE = 0.6  # of the span from the first syllable to the last: talk leaves
+# consonants and pauses unvoiced between syllables (espeak-ng: 0.12-0.48 in Russian), a melody
+# sounds through (0.82-1.0 on the real takes of ../shared/eval)
+SPEECH_MAX_HELD_SHARE = 0.25  # of the voiced time, held in pitches at least MIN_STEADY_APART_S
+# long: speech glides through its syllables (espeak-ng: 0-0.2), music holds notes (0.77-0.99)
+SPEECH_MAX_HELD_S = 1.0  # s: a clip holding a pitch this long in all is never called talk
+SPEECH_MIN_GLIDE_CENTS = 5.0  # median pitch change from one voiced frame to the next (cents):
+# syllables glide (espeak-ng: 5.6-18), held notes barely move (1-3, with a 15-cent vibrato)
+
+
+@dataclass(frozen=True)
+class Voicing:
+    """How the voiced sound of a whole clip is laid out: what tells a spoken message from a
+    melody when the take is refused, so the learner hears the true reason."""
+
+    voiced_s: float
+    syllables: int  # voiced runs at least SYLLABLE_MIN_S long
+    voiced_share: float  # voiced frames' share of the span from the first syllable to the last
+    held_s: float  # steady parts of notes at least MIN_STEADY_APART_S long, in all
+    glide_cents: float  # median |pitch change| between neighbouring voiced frames
+
+    @property
+    def speech(self) -> bool:
+        """Enough voiced sound, in syllables with gaps between, gliding rather than held."""
+        return (
+            self.voiced_s >= SPEECH_MIN_VOICED_S
+            and self.syllables >= SPEECH_MIN_SYLLABLES
+            and self.voiced_share < SPEECH_MAX_VOICED_SHARE
+            and self.held_s < min(SPEECH_MAX_HELD_S, SPEECH_MAX_HELD_SHARE * self.voiced_s)
+            and self.glide_cents >= SPEECH_MIN_GLIDE_CENTS
+        )
+
+
+def voicing_of(f0_hz: npt.NDArray[np.floating], notes: list[Note], hop_s: float) -> Voicing:
+    """The clip's :class:`Voicing` from the tracker's pitch (NaN unvoiced) and its notes as cut
+    (:func:`core.plan.segment.segment_notes`, before :func:`performance_notes` drops any)."""
+    f0 = np.asarray(f0_hz, dtype=np.float64)
+    voiced = np.isfinite(f0) & (f0 > 0)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], voiced.astype(np.int8), [0]))))
+    runs = [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)
+            if (b - a) * hop_s >= SYLLABLE_MIN_S]  # fmt: skip
+    share = 0.0
+    if runs:
+        share = sum(b - a for a, b in runs) / max(1, runs[-1][1] - runs[0][0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cents = 1200.0 * np.log2(np.where(voiced, f0, np.nan))
+    steps = np.abs(np.diff(cents))
+    steps = steps[np.isfinite(steps)]
+    held = sum(n.steady_end - n.steady_start for n in notes if n.steady_end - n.steady_start
+               >= _frames(n))  # fmt: skip
+    return Voicing(
+        voiced_s=float(voiced.sum()) * hop_s,
+        syllables=len(runs),
+        voiced_share=float(share),
+        held_s=held * hop_s,
+        glide_cents=float(np.median(steps)) if len(steps) else 0.0,
+    )

@@ -9,6 +9,7 @@ shifters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -17,10 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from core.analysis.clip import Analysis, analyse
-from core.errors import Unpitched
+from core.errors import Silent, Speech, TooShort, Unpitched
 from core.media.audio import check_level, check_not_silent, to_mono
 from core.plan.options import CorrectOptions, Progress, no_progress
-from core.plan.performance import performance_notes
+from core.plan.performance import Voicing, performance_notes, voicing_of
 from core.plan.scales import CHROMATIC, Key, detect_key, estimate_a4, instrument_range, parse_key
 from core.plan.segment import Note, segment_notes
 from core.plan.targets import NoteTarget, plan_notes, shift_curve_cents
@@ -39,6 +40,8 @@ A4_RESEGMENT_CENTS = 0.1  # cents: an A4 read on the performance alone this far 
 JUDGED_NOTE_S = 0.05  # s: shorter notes are not checked against a score (blips, not notes)...
 JUDGED_WOBBLE_CENTS = 100.0  # ...nor ones whose pitch swings more than a semitone (no pitch)
 REPEAT_TOLERANCE_BEATS = 0.4  # a re-struck repeat's attack this far (beats) from where it belonged
+ROOM_TONE_DBFS = -35.0  # dBFS: with nothing voiced, a clip whose loudest window stays under
+# this is a recording of a quiet room (silence), not noise (a fan, wind, drums are louder)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class Plan:
     targets: list[NoteTarget]
     shift_cents: npt.NDArray[np.float64]  # per frame, 0 where nothing moves
     alignment: Alignment | None = None  # the take against options.score (None without one)
+    # Indices into ``targets`` of the notes tuned to a note outside a key the user named
+    # (never with a detected key, nor a note the tune decided): the report names them.
+    off_key: tuple[int, ...] = ()
 
 
 def plan_correction(
@@ -73,8 +79,11 @@ def plan_correction(
     (then ``samples`` may be None): planning itself only reads per-frame arrays.
 
     Raises:
-        Silent: no window of the recording is loud enough to analyse.
-        Unpitched: sound, but less than ``MIN_PITCHED_S`` of sustained notes.
+        Silent: no window of the recording is loud enough to analyse, or nothing voiced
+            in a quiet room (see :func:`_refuse_nothing_to_correct`).
+        Speech: talk, not a melody (the reason for any clip that reads as speech).
+        TooShort: a held note, but less than ``MIN_PITCHED_S`` of sustained notes.
+        Unpitched: sound, but no sustained notes (noise, drums).
     """
     from core.media.spool import ArraySource
 
@@ -97,12 +106,12 @@ def plan_correction(
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
 
-    def performed(a4: float) -> list[Note]:
+    def performed(a4: float) -> tuple[list[Note], list[Note]]:
         cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope,
                             f0_measured_hz=f0_measured)  # fmt: skip
-        return performance_notes(cut, track.voiced_prob, envelope, measurable)
+        return cut, performance_notes(cut, track.voiced_prob, envelope, measurable)
 
-    notes = performed(a4_hz)
+    cut, notes = performed(a4_hz)
     if options.a4_hz is None and notes:
         # A4 is the performance's: a count-in, hum or a remark must not pull the estimate.
         in_notes = np.zeros(len(track), dtype=bool)
@@ -111,15 +120,15 @@ def plan_correction(
         a4_performed = estimate_a4(np.where(in_notes, track.f0_hz, np.nan))
         if abs(1200.0 * np.log2(a4_performed / a4_hz)) > A4_RESEGMENT_CENTS:
             a4_hz = a4_performed
-            notes = performed(a4_hz)
+            cut, notes = performed(a4_hz)
     pitched_s = sum(
         n.duration_s
         for n in notes
         if n.duration_s >= SUSTAINED_NOTE_S
         and measurable[n.steady_start : n.steady_end].mean() >= SUSTAINED_MEASURED_SHARE
     )
-    if pitched_s < MIN_PITCHED_S:
-        raise Unpitched("no sustained pitched note", pitched_s=round(pitched_s, 3))
+    _refuse_nothing_to_correct(voicing_of(track.f0_hz, cut, hop_s), pitched_s,
+                               analysis.loudest_dbfs)  # fmt: skip
     # Frames where the phase could not be trusted keep the tracker's value (plots, hard mode);
     # plan_notes sees the gaps and leaves notes it cannot measure alone.
     f0_ref = np.where(np.isfinite(f0_measured), f0_measured, track.f0_hz)
@@ -141,6 +150,7 @@ def plan_correction(
     )
     targets = plan_targets(notes)
     alignment = None
+    forced: Sequence[int | None] | None = None  # per note, the tune's note it is tuned to
     if options.score is not None:
         # With a tune, its notes are the targets: the nearest-note plan gives the centres,
         # the alignment says which score note each one is (milliseconds: it is note-level).
@@ -173,7 +183,38 @@ def plan_correction(
         a4_hz=a4_hz,
     )
     report_progress("analysing", 1.0)
-    return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift, alignment)
+    off_key: tuple[int, ...] = ()
+    if named is not None:
+        in_key = named.allowed_mask()
+        off_key = tuple(k for k, t in enumerate(targets) if (forced is None or forced[k] is None)
+                        and not in_key[(t.target_midi - t.semitones) % 12])  # fmt: skip
+    return Plan(track, a4_hz, key, named is None, f0_measured, f0_ref, targets, shift, alignment,
+                off_key)  # fmt: skip
+
+
+def _refuse_nothing_to_correct(voicing: Voicing, pitched_s: float, loudest_dbfs: float) -> None:
+    """Refuse a clip with nothing to correct, naming the reason a learner recognises.
+
+    Speech first, whatever else the clip holds: a spoken message with a few vowels held long
+    enough to count as notes is still talk (core.plan.performance.Voicing.speech holds a clip
+    with a second of held pitch, or a melody's unbroken voicing, to be music). Then the usual
+    test, ``MIN_PITCHED_S`` of sustained notes, with its reason: a held note that was too
+    short, nothing voiced in a quiet room (silence, though above the decoder's silence level),
+    or sound without pitch (noise, drums).
+    """
+    facts = {"pitched_s": round(pitched_s, 3), "voiced_s": round(voicing.voiced_s, 3)}
+    if voicing.speech:
+        raise Speech("voiced syllables that glide, no held notes", syllables=voicing.syllables,
+                     **facts)  # fmt: skip
+    if pitched_s >= MIN_PITCHED_S:
+        return
+    if pitched_s >= SUSTAINED_NOTE_S:
+        raise TooShort("too little sustained pitch", min_s=MIN_PITCHED_S, **facts)
+    if voicing.syllables == 0 and loudest_dbfs < ROOM_TONE_DBFS:
+        level = round(float(loudest_dbfs), 1)
+        raise Silent(f"nothing voiced; loudest window {level} dBFS", level_dbfs=level,
+                     threshold_dbfs=ROOM_TONE_DBFS)  # fmt: skip
+    raise Unpitched("no sustained pitched note", **facts)
 
 
 def _align(
@@ -291,9 +332,15 @@ def _split_repeats(
 def _choose_key(
     named: Key | None, scale: str, notes: list[Note]
 ) -> tuple[Key, npt.NDArray[np.bool_], npt.NDArray[np.bool_] | None]:
-    """The key to report, the allowed pitch classes and the preferred ones (near-ties)."""
+    """The key to report, the allowed pitch classes and the preferred ones (near-ties).
+
+    Every chromatic note stays reachable, whether the key is named or detected: a key pulls
+    only a note within ``core.plan.targets.PREFER_KEY_CENTS`` of a midpoint onto its note."""
     if named is not None:
-        return named, named.allowed_mask(), None
+        # A named key is a preference, as a detected one is: it never moves a sung note onto
+        # another note. A note nearest a note outside the key is tuned to that note and
+        # reported (Plan.off_key); inside the key the targets are what the strict key gave.
+        return named, CHROMATIC.allowed_mask(), named.allowed_mask()
     if scale == "chromatic":
         return CHROMATIC, CHROMATIC.allowed_mask(), None
     # Major and minor compete on the histogram (the CLI's default "major" is no statement about
