@@ -420,6 +420,18 @@ class Report:
         band nobody hears shaded: the grey line wanders outside, the blue one sits inside.
         Every word and number on it is in ``lang`` (note names «ми¹», decimals with a comma).
         """
+        import matplotlib.pyplot as plt
+
+        fig = self.figure(lang)
+        try:
+            fig.savefig(path, format="png")
+        finally:
+            plt.close(fig)
+
+    def figure(self, lang: str = "ru") -> Any:
+        """The picture of :meth:`plot` as a matplotlib Figure, before it is written: the words
+        on it can be read back (a test checks they are all in ``lang``). The caller closes it
+        (``matplotlib.pyplot.close``)."""
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         import matplotlib
@@ -497,9 +509,10 @@ class Report:
             end = float(self.times_s[-1]) if len(self.times_s) else 1.0
             bottom.set_xlim(0, max(self.duration_s, end))
             fig.tight_layout()
-            fig.savefig(path, format="png")
-        finally:
+        except BaseException:
             plt.close(fig)
+            raise
+        return fig
 
     def _plot_title(self, lang: str) -> str:
         """What the colours mean, naming only the marks the picture holds."""
@@ -517,7 +530,8 @@ class Report:
         if any(n.verdict == "extra" for n in self.notes):
             parts.append("оранжевое (+) — лишние" if ru else "orange (+): extra notes")
         # Two lines: a Russian tune name and its colour key overflow one at 1200 px.
-        return f"{tune_phrase(sc.source, sc.title, lang)}\n{', '.join(parts)}"
+        phrase = tune_phrase(sc.source, sc.title, lang)
+        return f"{phrase[:1].upper()}{phrase[1:]}\n{', '.join(parts)}"
 
     def _plot_score(self, ax: Any) -> None:
         """The tune's wrong, missed and extra notes, marked so a child sees them at once: a
