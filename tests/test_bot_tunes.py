@@ -60,8 +60,8 @@ async def test_tune_by_names_songbook_show_and_off(
         assert stored is not None
         assert Score.from_dict(stored).midi().tolist() == [64, 62, 60, 62, 64, 64, 64]
         shown = await say(fake, 7, 3, "/tune")
-        assert shown.startswith("🎼 Ваша мелодия") and "E4 D4 C4" in shown
-        assert "Мелодия: ноты по названиям" in await say(fake, 7, 4, "/settings")
+        assert shown.startswith("🎼 Ваша мелодия") and "ми¹ ре¹ до¹" in shown
+        assert "Мелодия: мелодия, набранная нотами" in await say(fake, 7, 4, "/settings")
         birch = await say(fake, 7, 5, "/tune берёза")
         assert "Во поле берёза стояла" in birch
         assert Score.from_dict(prefs.get(7).tune or {}).source == "songbook:vo-pole-beryoza"
