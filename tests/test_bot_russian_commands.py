@@ -139,3 +139,24 @@ async def test_a_typed_tune_is_confirmed_in_full_with_its_guessed_octaves(
         assert _listed(english) == [note_name(m, "en") for m in typed.midi().tolist()]
         assert "guessed the octave of every note" in english
         assert await say(fake, 9, 6, "/мелодия выкл") == t("tune_off", "en")
+
+
+async def test_a_tune_at_the_note_limit_is_listed_whole_in_messages_vk_accepts(
+    fake: FakeVK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.score.model import MAX_SCORE_NOTES
+
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(tmp_path, fake)
+    scale = ["до1", "ре1", "ми1", "фа2"]  # short names: the whole tune fits a typed message
+    typed = [scale[k % len(scale)] for k in range(MAX_SCORE_NOTES)]
+    async with running_bot(settings, fake):
+        await fake.push_message(peer_id=10, message_id=1, text="/мелодия " + " ".join(typed))
+        await fake.wait_for(
+            lambda: any("Теперь присылайте" in m.text for m in fake.replies_to(10, 1))
+        )
+        answers = [str(m.text) for m in fake.replies_to(10, 1)]
+    assert len(answers) > 1 and all(len(text) <= 4096 for text in answers)  # VK's limit
+    assert _listed("\n".join(answers)) == [
+        note_name(m, "ru") for m in parse_note_names(" ".join(typed)).midi().tolist()
+    ]
