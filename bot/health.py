@@ -50,11 +50,25 @@ class Health:
         ]
 
 
+# A starting worker imports torch and loads its model before its job threads first ask for
+# work: minutes at most even on a loaded two-core host.
+STARTUP_GRACE_S = 300.0
+
+
 def job_threads_fresh(info: dict[str, Any], now: float) -> bool:
-    """Whether a worker's job threads beat within its bound (records of workers older than
-    job beats carry none, and count as they always did: alive)."""
+    """Whether a worker's job threads beat within its bound.
+
+    Records of workers older than job beats carry no bound and count as they always did:
+    alive. A worker whose threads have not beaten yet is starting, and alive for
+    ``STARTUP_GRACE_S`` from its start.
+    """
     beat_at, bound = info.get("job_beat_at"), info.get("stale_after_s")
-    if not isinstance(beat_at, int | float) or not isinstance(bound, int | float):
+    if not isinstance(bound, int | float):
+        return True
+    if beat_at is None:
+        started = info.get("started_at")
+        return not isinstance(started, int | float) or now - started <= STARTUP_GRACE_S
+    if not isinstance(beat_at, int | float):
         return True
     return now - beat_at <= bound
 

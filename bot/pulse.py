@@ -44,12 +44,14 @@ class Pulse:
         self.every_s = every_s
         self.stale_after_s = stale_after_s(every_s)
         self._lock = threading.Lock()
-        # The threads have just been started: they get one bound's grace to show themselves.
-        self._job_beat_at = time.time()
+        # None until a job thread first asks for work: loading torch and the model comes
+        # first, and on a busy host that takes longer than a beat's bound (bot.health gives a
+        # worker STARTUP_GRACE_S from its start to show its job threads).
+        self._job_beat_at: float | None = None
         self._written_at = float("-inf")
 
     @property
-    def job_beat_at(self) -> float:
+    def job_beat_at(self) -> float | None:
         with self._lock:
             return self._job_beat_at
 
