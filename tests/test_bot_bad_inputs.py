@@ -128,7 +128,7 @@ async def test_each_bad_input_gets_its_own_message(
     (host,) = fake.replies_to(9001, 1)
     assert host.text == t("host_not_allowed", "ru")
     (huge,) = fake.replies_to(9002, 1)
-    assert huge.text.startswith("Файл слишком большой (953.7 МБ)")
+    assert huge.text.startswith("Файл слишком большой (953,7 МБ)")
     assert fake.file_hits.get("huge.mp4", 0) == 0  # refused before any download
     assert fake.file_hits.get("secret.ts", 0) == 0  # the playlist was never followed
     assert not fake.calls_of("docs.save")  # nothing bad was ever "corrected" and uploaded
