@@ -20,7 +20,6 @@ from pathlib import Path
 
 import mido
 import pytest
-from core.score.describe import describe_score
 
 from core.errors import (
     INPUT_ERROR_CODES,
@@ -31,6 +30,7 @@ from core.errors import (
     ScoreUnknown,
     ScoreUnreadable,
 )
+from core.score.describe import describe_score
 from core.score.load import find_tune, load_score, parse_note_names, songbook
 from core.score.model import MAX_SCORE_NOTES, Meter, Score, bars_and_beats
 
