@@ -435,4 +435,3 @@ def _pass_chunks(
         first = stop
         if total is not None and first >= total:
             break
-
