@@ -28,7 +28,7 @@ LIMIT_BYTES = 1536 * 2**20  # the whole reading process, address space and all
 
 _READ = """
 import json, resource, sys, time
-from core.score import load_score
+from core.score.load import load_score
 from core.errors import ScoreError
 start = time.perf_counter()
 try:
