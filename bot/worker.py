@@ -29,6 +29,8 @@ from vkbottle import API, VKAPIError
 from bot import jobs as jobs_mod
 from bot.download import DownloadError, download
 from bot.errors import OPERATOR_HINTS
+from bot.history.keep import keep_take_async
+from bot.history.store import TakeStore
 from bot.jobs import Job, JobStore, QuarantineNotice
 from bot.logsafe import describe_error
 from bot.pulse import Pulse
@@ -183,8 +185,11 @@ class Worker:
         *,
         enqueue_later: Callable[[str, float], None] | None = None,
         pulse: Pulse | None = None,
+        history: TakeStore | None = None,
     ) -> None:
         self.settings = settings
+        # Every finished take is kept for the learner's page (bot/history/, issue 25).
+        self.history = history or TakeStore.from_env(settings.state_dir)
         self.store = store
         self.enqueue = enqueue
         self.pulse = pulse
@@ -362,6 +367,7 @@ class Worker:
             await asyncio.to_thread(self._check_cancel, job.job_id, me)  # last check before upload
             await self._progress(api, job, "stage_uploading")
             summary = _report_text(report, lang)
+            summary += await keep_take_async(self.history, job, report, src, dst)
             plot_path = await asyncio.to_thread(_plot, report, plot)
             if job.kind == "voice":
                 text = t("result_voice", lang, summary=summary)
