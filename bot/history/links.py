@@ -66,6 +66,19 @@ def take_url(config: HistoryConfig, take_id: str, owner: int, now: float | None 
     return config.public_url + take_path(web_secret(config), take_id, owner, expires)
 
 
+LIST = "all"  # signs a learner's whole list; no take id looks like it (TAKE_ID_RE: 20+ chars)
+
+
+def history_url(config: HistoryConfig, owner: int, now: float | None = None) -> str:
+    """A signed link to all of a learner's takes, for /history's answer (outside the Mini App
+    no VK launch parameters vouch for the user, so the link itself does)."""
+    if not config.public_url:
+        return ""
+    expires = int((time.time() if now is None else now) + config.link_days * 86400)
+    query = take_query(web_secret(config), LIST, owner, expires)
+    return f"{config.public_url}/me?{query}"
+
+
 def check_take(secret: bytes, take_id: str, query: Mapping[str, str], now: float | None = None
                ) -> int | None:  # fmt: skip
     """The owner a take link was signed for, or None (missing, tampered or expired)."""
