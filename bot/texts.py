@@ -584,6 +584,30 @@ TEXTS: dict[str, dict[str, str]] = {
     "chart_title": {"ru": "Ваш прогресс", "en": "Your progress"},
     "chart_right_notes": {"ru": "верные ноты, %", "en": "right notes, %"},
     "chart_cents_before": {"ru": "мимо нот, ц (до)", "en": "cents off (before)"},
+    # --- the learner's page (bot/web/) ---
+    "web_title": {"ru": "Мои записи", "en": "My takes"},
+    "web_take": {"ru": "Запись", "en": "Take"},
+    "web_before": {"ru": "До", "en": "Before"},
+    "web_after": {"ru": "После", "en": "After"},
+    "web_tune": {"ru": "Мелодия", "en": "Tune"},
+    "web_key": {"ru": "Тональность", "en": "Key"},
+    "web_note": {"ru": "Нота", "en": "Note"},
+    "web_tap_hint": {
+        "ru": "Нажмите на ноту: прозвучит до и после настройки.",
+        "en": "Tap a note to hear it before and after correction.",
+    },
+    "web_ok": {"ru": "верно", "en": "right"},
+    "web_wrong": {"ru": "не та нота", "en": "wrong note"},
+    "web_missed": {"ru": "пропущена", "en": "missed"},
+    "web_extra": {"ru": "лишняя", "en": "extra"},
+    "web_right_share": {"ru": "верных нот", "en": "right notes"},
+    "web_cents_before": {"ru": "мимо нот до, ц", "en": "cents off before"},
+    "web_no_takes": {"ru": "Записей пока нет.", "en": "No takes yet."},
+    "web_refused": {
+        "ru": "Ссылка недействительна или устарела.",
+        "en": "This link is not valid or has expired.",
+    },
+    "web_not_found": {"ru": "Запись не найдена.", "en": "Take not found."},
     "forget_done": {
         "ru": (
             "🗑 Готово: удалил все ваши записи ({takes}), настройки и мелодию. "
