@@ -12,7 +12,7 @@ import imageio_ffmpeg
 import pytest
 
 from bot.history import links
-from bot.history.keep import keep_take
+from bot.history.keep import keep_take, take_link_line
 from bot.history.progress import plot_progress, progress_sentence
 from bot.history.store import TAKE_ID_RE
 from bot.jobs import Job
@@ -92,12 +92,16 @@ def test_keep_take_gives_the_reply_a_signed_link(tmp_path: Path, audio: tuple[Pa
     store = make_store(tmp_path / "h", public_url="https://smask.example")
     job = Job(job_id="5_10", peer_id=5, from_id=5, message_id=10, cmid=1, doc_url="",
               doc_title="clip.mp4", doc_size=1, lang="en", created_at=time.time())  # fmt: skip
-    line = keep_take(store, job, make_report(), *audio)
+    line = take_link_line(store, job)  # made before the take is kept: the reply goes first
     assert "https://smask.example/t/" in line and "This take's page" in line
     url = line.split(": ", 1)[1].strip()
     take_id = url.split("/t/")[1].split("?")[0]
     query = dict(parse_qsl(url.split("?", 1)[1]))
     assert links.check_take(links.web_secret(store.config), take_id, query) == 5
+    assert store.get(5, take_id) is None
+    assert keep_take(store, job, make_report(), *audio) == take_id  # the link now opens it
+    assert f"/t/{take_id}?" in take_link_line(store, job)  # a re-run job links the same take
+    assert store.get(5, take_id) is not None and len(store.takes(5)) == 1
 
 
 def test_take_links_refuse_tampering_expiry_and_other_owners() -> None:

@@ -4,7 +4,6 @@ every take, setting and tune of theirs deleted at once (issue 25)."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import tempfile
 from pathlib import Path
@@ -15,8 +14,7 @@ from vkbottle.bot import BotLabeler, Message
 from bot import jobs as jobs_mod
 from bot.context import BotContext
 from bot.handlers.replies import message_key
-from bot.history.links import history_url
-from bot.history.progress import plot_progress, progress_sentence, takes_of_tune
+from bot.history.progress import history_answer, preload_matplotlib
 from bot.history.store import TakeStore
 from bot.jobs import random_id_for
 from bot.logsafe import describe_error
@@ -26,33 +24,23 @@ from bot.vk import send
 log = logging.getLogger("smask.bot")
 
 
-def _date(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%d.%m")
-
-
 def make_labeler(ctx: BotContext) -> BotLabeler:
     labeler = BotLabeler()
     store = TakeStore.from_env(ctx.settings.state_dir)
+    preload_matplotlib()
     from bot.rules import CommandRule
 
     @labeler.message(CommandRule("history", "история", "прогресс"))
     async def history(message: Message, args: str) -> None:
         prefs = await ctx.prefs_of(message.from_id)
         lang = prefs.lang
-        takes = await asyncio.to_thread(store.takes, message.from_id)
         tune_title = (prefs.tune or {}).get("title") if prefs.tune else None
-        shown = takes_of_tune(takes, tune_title)
-        attachment = ""
-        if not shown:
-            text = t("history_none", lang)
-        else:
-            text = t("history_caption", lang, count=len(shown),
-                     first=_date(shown[0]["created_at"]), last=_date(shown[-1]["created_at"]),
-                     sentence=progress_sentence(shown, lang))  # fmt: skip
-            url = await asyncio.to_thread(history_url, store.config, message.from_id)
-            if url:
-                text += "\n" + t("history_link", lang, url=url)
-            attachment = await _chart(message, shown, lang)
+        with tempfile.TemporaryDirectory(prefix="smask-history-") as tmp:
+            chart = Path(tmp) / "progress.png"
+            text, drawn = await asyncio.to_thread(
+                history_answer, store, message.from_id, tune_title, lang, chart
+            )
+            attachment = await _upload(message, drawn) if drawn else ""
         params = {"reply_to": message.id} if message.id else {}
         await send(message.ctx_api, message.peer_id, text,  # type: ignore[arg-type]
                    random_id=random_id_for(message_key(message), "history"),
@@ -73,13 +61,11 @@ def make_labeler(ctx: BotContext) -> BotLabeler:
     return labeler
 
 
-async def _chart(message: Message, takes: list[dict[str, object]], lang: str) -> str:
+async def _upload(message: Message, chart: Path) -> str:
     """The progress picture uploaded as a photo, or "" (the sentence alone still helps)."""
-    with tempfile.TemporaryDirectory(prefix="smask-history-") as tmp:
-        try:
-            path = await asyncio.to_thread(plot_progress, takes, Path(tmp) / "progress.png", lang)
-            return str(await PhotoMessageUploader(message.ctx_api).upload(
-                file_source=str(path), peer_id=message.peer_id))  # fmt: skip
-        except Exception as exc:
-            log.warning("progress picture failed: %s", describe_error(exc))
-            return ""
+    try:
+        return str(await PhotoMessageUploader(message.ctx_api).upload(
+            file_source=str(chart), peer_id=message.peer_id))  # fmt: skip
+    except Exception as exc:
+        log.warning("progress picture upload failed: %s", describe_error(exc))
+        return ""

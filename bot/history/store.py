@@ -1,4 +1,5 @@
-"""The takes on disk: ``<root>/users/<vk id>/takes/<take id>/{take.json,before.ogg,after.ogg}``.
+"""The takes on disk: ``<root>/users/<vk id>/takes/<take id>/{take.json,before.ogg,after.ogg}``
+and ``<root>/users/<vk id>/index.jsonl``, one line per take (``bot.history.index``).
 
 A take is built in ``<root>/staging`` and renamed into place, so any process sharing the
 folder sees a whole take or none. ``/forget`` writes a tombstone (``<root>/forgotten/<vk id>``,
@@ -17,12 +18,12 @@ import secrets
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bot.history.audio import encode_opus
+from bot.history.audio import encode_opus_pair
 from bot.history.config import HistoryConfig
+from bot.history.index import INDEX_NAME, index_entry, read_index, write_index
 
 log = logging.getLogger("smask.history")
 
@@ -90,6 +91,23 @@ class TakeStore:
         return count
 
     # --- writing ---------------------------------------------------------------------------
+    def reserve(self, user_id: int, job_id: str, created_at: float) -> str | None:
+        """The id this job's take will be kept under (an earlier attempt's, or a new one), so
+        the reply can link it before the take is encoded; None after a /forget."""
+        if not self.config.enabled or self._forgotten_since(user_id, created_at):
+            return None
+        by_job = self._user_dir(user_id) / "by-job" / _safe_name(str(job_id))
+        with contextlib.suppress(OSError):
+            earlier = by_job.read_text().strip()
+            if TAKE_ID_RE.match(earlier):
+                return earlier
+        take_id = new_take_id()
+        by_job.parent.mkdir(parents=True, exist_ok=True)
+        tmp = by_job.with_name(f".{by_job.name}.{secrets.token_hex(4)}")
+        tmp.write_text(take_id)
+        os.replace(tmp, by_job)
+        return take_id
+
     def put(self, record: dict[str, Any], before_src: Path, after_src: Path) -> str | None:
         """Keep one finished take; returns its id, or None when nothing was kept (history
         off, or the learner said /forget after submitting it).
@@ -112,11 +130,8 @@ class TakeStore:
         staging = self.root / "staging" / secrets.token_hex(8)
         staging.mkdir(parents=True)
         try:
-            with ThreadPoolExecutor(max_workers=2) as pool:  # two ffmpegs, one wall-clock
-                sources = zip(SIDES, (before_src, after_src), strict=True)
-                jobs = [pool.submit(encode_opus, src, staging / f"{s}.ogg") for s, src in sources]
-                for job in jobs:
-                    job.result()
+            sources = zip(SIDES, (before_src, after_src), strict=True)
+            encode_opus_pair([(src, staging / f"{side}.ogg") for side, src in sources])
             (staging / "take.json").write_text(json.dumps(record, ensure_ascii=False))
             final = user / "takes" / take_id
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +146,10 @@ class TakeStore:
         if self._forgotten_since(user_id, float(record["created_at"])):  # /forget meanwhile
             shutil.rmtree(final, ignore_errors=True)
             return None
+        with self._lock:
+            index = read_index(user / INDEX_NAME)
+            index[take_id] = index_entry(record)
+            write_index(user / INDEX_NAME, index.values())
         self.prune(user_id)
         return take_id
 
@@ -148,17 +167,51 @@ class TakeStore:
         return record
 
     def takes(self, user_id: int, now: float | None = None) -> list[dict[str, Any]]:
-        """The user's takes, oldest first (expired ones left out even before a prune)."""
-        folder = self._user_dir(user_id) / "takes"
-        if not folder.is_dir():
-            return []
+        """The user's whole records, oldest first (expired ones left out even before a prune).
+        Reads every take's report: for one take's page use ``get``, for charts ``summaries``."""
         out = []
-        for entry in folder.iterdir():
-            record = self.get(user_id, entry.name, now)
+        for entry in self.summaries(user_id, now):
+            record = self.get(user_id, entry["take_id"], now)
             if record is not None:
                 out.append(record)
-        out.sort(key=lambda r: float(r["created_at"]))
         return out
+
+    def summaries(self, user_id: int, now: float | None = None) -> list[dict[str, Any]]:
+        """The user's index lines, oldest first, expired ones left out: what /history and the
+        Mini App's list need, from one small file."""
+        entries, _ = self._indexed(user_id)
+        return [e for e in entries if not self._expired(e, now)]
+
+    def _indexed(self, user_id: int) -> tuple[list[dict[str, Any]], list[str]]:
+        """The index checked against the takes folder (the truth), rebuilt where they differ;
+        also the ids of takes whose report cannot be read (retention drops those)."""
+        user = self._user_dir(user_id)
+        try:
+            ids = {n for n in os.listdir(user / "takes") if TAKE_ID_RE.match(n)}
+        except OSError:
+            return [], []
+        index = read_index(user / INDEX_NAME)
+        healed = {tid: e for tid, e in index.items() if tid in ids}
+        broken = []
+        for tid in ids - healed.keys():
+            record = self._read(user_id, tid)
+            if record is None:
+                broken.append(tid)
+            else:
+                healed[tid] = index_entry(record)
+        if healed.keys() != index.keys():
+            write_index(user / INDEX_NAME, healed.values())
+        return sorted(healed.values(), key=lambda e: float(e["created_at"])), broken
+
+    def _read(self, user_id: int, take_id: str) -> dict[str, Any] | None:
+        """A take's report as stored, expired or not; None when unreadable."""
+        try:
+            path = self._user_dir(user_id) / "takes" / take_id / "take.json"
+            record = json.loads(path.read_text())
+            index_entry(record)  # the fields the index needs are there
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def _expired(self, record: dict[str, Any], now: float | None) -> bool:
         now = time.time() if now is None else now
@@ -166,37 +219,41 @@ class TakeStore:
 
     # --- retention -------------------------------------------------------------------------
     def prune(self, user_id: int, now: float | None = None) -> int:
-        """Drop takes past ``SMASK_HISTORY_DAYS``, then the oldest until the user's takes fit
-        ``SMASK_HISTORY_MAX_MB_PER_USER`` (the newest take always stays). Returns how many."""
+        """Drop takes past ``SMASK_HISTORY_DAYS`` (and unreadable ones), then the oldest until
+        the user's takes fit ``SMASK_HISTORY_MAX_MB_PER_USER`` (the newest take always
+        stays). Returns how many."""
         folder = self._user_dir(user_id) / "takes"
-        if not folder.is_dir():
-            return 0
-        entries = []
-        for entry in folder.iterdir():
-            try:
-                created = float(json.loads((entry / "take.json").read_text())["created_at"])
-            except (OSError, ValueError, KeyError, TypeError):
-                created = 0.0
-            size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
-            entries.append((created, size, entry))
-        entries.sort(key=lambda e: e[0])
+        entries, broken = self._indexed(user_id)
+        dated = [(0.0, tid) for tid in broken]
+        dated += [(float(e["created_at"]), str(e["take_id"])) for e in entries]
+        sized = [(created, _bytes(folder / tid), tid) for created, tid in dated]
         cutoff = (time.time() if now is None else now) - self.config.days * DAY_S
         dropped = 0
-        total = sum(e[1] for e in entries)
-        for i, (created, size, entry) in enumerate(entries):
-            newest = i == len(entries) - 1
+        total = sum(size for _, size, _ in sized)
+        for i, (created, size, tid) in enumerate(sized):
+            newest = i == len(sized) - 1
             if created < cutoff or (total > self.config.max_bytes_per_user and not newest):
-                shutil.rmtree(entry, ignore_errors=True)
+                shutil.rmtree(folder / tid, ignore_errors=True)
                 total -= size
                 dropped += 1
+        if dropped:
+            self._indexed(user_id)  # the index loses the dropped lines
         return dropped
 
     def prune_all(self, now: float | None = None) -> int:
-        """Retention for learners who stopped sending takes (the web process calls it)."""
+        """Retention for learners who stopped sending takes: the worker's sweeper and the web
+        process both call it, so it runs whichever of them a deployment has."""
         users = self.root / "users"
         if not users.is_dir():
             return 0
         return sum(self.prune(int(u.name), now) for u in users.iterdir() if u.name.isdigit())
+
+
+def _bytes(folder: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    except OSError:
+        return 0
 
 
 def _safe_name(text: str) -> str:

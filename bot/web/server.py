@@ -105,7 +105,7 @@ class WebService:
 
     async def _list(self, owner: int, lang: str, expires: int) -> web.Response:
         await self._maybe_prune()
-        takes = await asyncio.to_thread(self.store.takes, owner)
+        takes = await asyncio.to_thread(self.store.summaries, owner)
         links = {
             r["take_id"]: f"/t/{r['take_id']}?"
             + take_query(self.secret, r["take_id"], owner, expires)
