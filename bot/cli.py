@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.settings import mask_url
@@ -36,6 +37,10 @@ def add_commands(subparsers: Any) -> None:
     p_worker = subparsers.add_parser("worker", help="run a worker that takes jobs from the queue")
     p_worker.add_argument("--workers", type=int, default=None, help="threads (SMASK_WORKERS)")
     p_worker.set_defaults(handler=cmd_worker)
+    p_web = subparsers.add_parser(
+        "web", help="serve the learner's page and the VK Mini App alone (SMASK_WEB_PORT)"
+    )
+    p_web.set_defaults(handler=cmd_web)
     from bot.health import add_command as add_health
 
     add_health(subparsers)
@@ -117,10 +122,50 @@ async def _serve(bot: Any, settings: Settings, supervisor: Any) -> None:
         loop = asyncio.get_running_loop()
         supervisor.on_give_up = lambda: loop.call_soon_threadsafe(stop.set)
         supervisor.start()
-    if settings.callback_port:
-        await serve_callback(bot, settings, stop)
-    else:
-        await serve(bot, stop)
+    web = await _start_web(settings)
+    try:
+        if settings.callback_port:
+            await serve_callback(bot, settings, stop)
+        else:
+            await serve(bot, stop)
+    finally:
+        if web is not None:
+            await web.cleanup()
+
+
+async def _start_web(settings: Settings) -> Any:
+    """The learner's page beside the bot when SMASK_WEB_PORT is set (bot/web/, issue 25)."""
+    from bot.history.store import TakeStore
+
+    store = TakeStore.from_env(settings.state_dir)
+    if not store.config.web_port:
+        return None
+    from bot.web.server import start_web
+
+    return await start_web(store, store.config.web_host, store.config.web_port)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """The page alone, reading the same history folder (SMASK_HISTORY_DIR) as the workers."""
+    import signal
+
+    from bot.history.store import TakeStore
+    from bot.web.server import serve_web
+
+    _setup_logging()
+    state = Path(os.environ.get("SMASK_STATE_DIR", "").strip() or "var").resolve()
+    store = TakeStore.from_env(state)
+    port = store.config.web_port or 8080
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_web(store, store.config.web_host, port, stop)
+
+    asyncio.run(run())
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -58,6 +58,8 @@ class PrefsStore(Protocol):
 
     def put(self, user_id: int, prefs: UserPrefs) -> None: ...
 
+    def delete(self, user_id: int) -> None: ...
+
 
 class SqlitePrefsStore:
     def __init__(self, path: Path, *, default_lang: str = "ru") -> None:
@@ -82,6 +84,11 @@ class SqlitePrefsStore:
                 (user_id, json.dumps(asdict(prefs))),
             )
 
+    def delete(self, user_id: int) -> None:
+        """/forget: the settings and the tune go with the row."""
+        with connect(self.path) as conn:
+            conn.execute("DELETE FROM prefs WHERE user_id = ?", (user_id,))
+
 
 class RedisPrefsStore:
     def __init__(self, url: str, *, default_lang: str = "ru", prefix: str = "smask:") -> None:
@@ -97,6 +104,9 @@ class RedisPrefsStore:
 
     def put(self, user_id: int, prefs: UserPrefs) -> None:
         self._redis.set(f"{self.prefix}prefs:{user_id}", json.dumps(asdict(prefs)))
+
+    def delete(self, user_id: int) -> None:
+        self._redis.delete(f"{self.prefix}prefs:{user_id}")
 
 
 def make_prefs_store(settings: Settings) -> PrefsStore:

@@ -608,6 +608,83 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "yes": {"ru": "да", "en": "yes"},
     "no": {"ru": "нет", "en": "no"},
+    # --- the learner's history (issue 25, bot/history/) ---
+    "take_link": {
+        "ru": "🎼 Страница записи — каждая нота, до и после: {url}",
+        "en": "🎼 This take's page, every note before and after: {url}",
+    },
+    "history_none": {
+        "ru": "Пока нет сохранённых записей. Пришлите клип или голосовое — появится прогресс.",
+        "en": "No takes kept yet. Send a clip or a voice message and your progress shows here.",
+    },
+    "history_caption": {
+        "ru": "Ваш прогресс: {count} зап. с {first} по {last}.\n{sentence}",
+        "en": "Your progress: {count} takes from {first} to {last}.\n{sentence}",
+    },
+    "history_link": {
+        "ru": "Все записи: {url}",
+        "en": "All your takes: {url}",
+    },
+    "span_days": {"ru": "{n} дн.", "en": "{n} days"},
+    "span_weeks": {"ru": "{n} нед.", "en": "{n} weeks"},
+    "progress_one_take": {
+        "ru": "Пока одна запись: пришлите ещё, и здесь будет видно, как вы растёте.",
+        "en": "One take so far: send more and your progress shows here.",
+    },
+    "progress_better": {
+        "ru": "за {span} в среднем на {cents} ц точнее",
+        "en": "over {span}, {cents} cents closer on average",
+    },
+    "progress_worse": {
+        "ru": "за {span} в среднем на {cents} ц дальше от нот",
+        "en": "over {span}, {cents} cents further off on average",
+    },
+    "progress_same": {
+        "ru": "за {span} точность держится на том же уровне",
+        "en": "over {span}, your intonation held steady",
+    },
+    "progress_no_wrong": {"ru": "неверных нот больше нет", "en": "no wrong notes any more"},
+    "progress_fewer_wrong": {
+        "ru": "неверных нот меньше: было {before}, стало {after}",
+        "en": "fewer wrong notes: {before} then, {after} now",
+    },
+    "chart_title": {"ru": "Ваш прогресс", "en": "Your progress"},
+    "chart_right_notes": {"ru": "верные ноты, %", "en": "right notes, %"},
+    "chart_cents_before": {"ru": "мимо нот, ц (до)", "en": "cents off (before)"},
+    # --- the learner's page (bot/web/) ---
+    "web_title": {"ru": "Мои записи", "en": "My takes"},
+    "web_take": {"ru": "Запись", "en": "Take"},
+    "web_before": {"ru": "До", "en": "Before"},
+    "web_after": {"ru": "После", "en": "After"},
+    "web_tune": {"ru": "Мелодия", "en": "Tune"},
+    "web_key": {"ru": "Тональность", "en": "Key"},
+    "web_note": {"ru": "Нота", "en": "Note"},
+    "web_tap_hint": {
+        "ru": "Нажмите на ноту: прозвучит до и после настройки.",
+        "en": "Tap a note to hear it before and after correction.",
+    },
+    "web_ok": {"ru": "верно", "en": "right"},
+    "web_wrong": {"ru": "не та нота", "en": "wrong note"},
+    "web_missed": {"ru": "пропущена", "en": "missed"},
+    "web_extra": {"ru": "лишняя", "en": "extra"},
+    "web_right_share": {"ru": "верных нот", "en": "right notes"},
+    "web_cents_before": {"ru": "мимо нот до, ц", "en": "cents off before"},
+    "web_no_takes": {"ru": "Записей пока нет.", "en": "No takes yet."},
+    "web_refused": {
+        "ru": "Ссылка недействительна или устарела.",
+        "en": "This link is not valid or has expired.",
+    },
+    "web_not_found": {"ru": "Запись не найдена.", "en": "Take not found."},
+    "forget_done": {
+        "ru": (
+            "🗑 Готово: удалил все ваши записи ({takes}), настройки и мелодию. "
+            "Старые ссылки больше не открываются."
+        ),
+        "en": (
+            "🗑 Done: all your takes ({takes}), settings and tune are deleted. "
+            "Old links no longer open."
+        ),
+    },
 }
 
 # The pipeline reports these stages; each is shown to the user as one of ours.

@@ -29,6 +29,8 @@ from vkbottle import API, VKAPIError
 from bot import jobs as jobs_mod
 from bot.download import DownloadError, download
 from bot.errors import OPERATOR_HINTS
+from bot.history.keep import keep_take_async, take_link_line_async
+from bot.history.store import TakeStore
 from bot.jobs import Job, JobStore, QuarantineNotice
 from bot.logsafe import describe_error
 from bot.pulse import Pulse
@@ -183,8 +185,11 @@ class Worker:
         *,
         enqueue_later: Callable[[str, float], None] | None = None,
         pulse: Pulse | None = None,
+        history: TakeStore | None = None,
     ) -> None:
         self.settings = settings
+        # Every finished take is kept for the learner's page (bot/history/, issue 25).
+        self.history = history or TakeStore.from_env(settings.state_dir)
         self.store = store
         self.enqueue = enqueue
         self.pulse = pulse
@@ -362,6 +367,7 @@ class Worker:
             await asyncio.to_thread(self._check_cancel, job.job_id, me)  # last check before upload
             await self._progress(api, job, "stage_uploading")
             summary = _report_text(report, lang)
+            summary += await take_link_line_async(self.history, job)  # kept after the reply
             plot_path = await asyncio.to_thread(_plot, report, plot, lang)
             if job.kind == "voice":
                 text = t("result_voice", lang, summary=summary)
@@ -416,6 +422,8 @@ class Worker:
                 " (noisy or echoing recording)" if report.noisy_recording else "",
             )
             await self._progress(api, job, "done_ack")
+            # The take behind the reply's link, off the learner's wait (bot/history/keep.py).
+            await keep_take_async(self.history, job, report, src, dst)
 
     async def _download(self, job: Job, src: Path) -> None:
         """The job's file; a voice message whose OGG fails falls back to its MP3 link."""
@@ -654,7 +662,8 @@ class Sweeper(threading.Thread):
       it carries the job threads' own last beat, so wedged job threads show as stale;
     * users behind jobs the store quarantined (unreadable rows) are told, once;
     * jobs whose lease expired (their worker died) go back to the queue;
-    * finished jobs older than ``retention_s`` are deleted, every ``prune_every_s``;
+    * finished jobs older than ``retention_s`` are deleted, every ``prune_every_s``, and so
+      are the learners' takes past the history's retention (``bot.history``);
     * this host's scratch folders of attempts that no longer run are removed.
     """
 
@@ -671,8 +680,10 @@ class Sweeper(threading.Thread):
         threads: int = 1,
         pulse: Pulse | None = None,
         tell_quarantined: Callable[[list[QuarantineNotice]], None] | None = None,
+        history: TakeStore | None = None,
     ) -> None:
         super().__init__(name="smask-sweeper", daemon=True)
+        self.history = history
         self.work_dir = work_dir
         self.store = store
         self.enqueue = enqueue
@@ -718,6 +729,10 @@ class Sweeper(threading.Thread):
             pruned = self.store.prune(time.time() - self.retention_s)
             if pruned:
                 log.info("pruned %d finished job(s) older than %.0f s", pruned, self.retention_s)
+            if self.history is not None and self.history.config.enabled:
+                dropped = self.history.prune_all()
+                if dropped:
+                    log.info("history retention dropped %d take(s)", dropped)
         if self.work_dir is not None:
             clean_work_dir(self.store, self.work_dir)
 

@@ -72,6 +72,7 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> None:
         threads=n,
         pulse=pulse,
         tell_quarantined=worker.tell_quarantined,
+        history=worker.history,
     )
     sweeper.beat()  # alive before the first job, for `smask health`
     sweeper.start()

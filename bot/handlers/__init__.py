@@ -8,12 +8,13 @@ from __future__ import annotations
 from vkbottle.bot import BotLabeler
 
 from bot.context import BotContext
-from bot.handlers import clips, fallback, preferences, service, tunes
+from bot.handlers import clips, fallback, history, preferences, service, tunes
 
 
 def make_labelers(ctx: BotContext) -> list[BotLabeler]:
     return [
         service.make_labeler(ctx),
+        history.make_labeler(ctx),
         preferences.make_labeler(ctx),
         tunes.make_labeler(ctx),
         clips.make_labeler(ctx),

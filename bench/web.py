@@ -1,0 +1,187 @@
+"""The learner's page (issue 25): page weight, time to the first note in headless Chromium,
+stored bytes per take, /history's latency with 100 takes, and what keeping a take costs.
+
+/history is timed warm (matplotlib imported, as the bot does at start): the handler's whole
+work from the message to the photo upload call (``bot.history.progress.history_answer``:
+index read, sentence, signed link, PNG drawn). Keeping a take is timed against a real job:
+``correct_file`` on data/sample/sample.mp4 looped to 60 s, then ``TakeStore.put`` on that
+job's own input and output (what the worker does before it sends the reply).
+
+Run: python -m bench.web  (writes bench/results/web.md)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.history.links import take_path, web_secret
+from bot.history.progress import history_answer, preload_matplotlib
+from bot.history.store import TakeStore
+from bot.web.pages import take_page
+from tests.history_factory import (
+    make_report,
+    make_store,
+    store_take,
+)
+from tests.media_factory import make_audio
+
+OUT = Path(__file__).parent / "results" / "web.md"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "sample.mp4"
+
+
+def main() -> None:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the smask entry point does
+    preload_matplotlib().join()  # the bot imports it at start: /history is timed warm
+    root = Path(tempfile.mkdtemp(prefix="smask-bench-web-"))
+    try:
+        store = make_store(root / "h")
+        report = make_report(120, note_s=0.5, wrong_at=(10, 40), missed=2)  # a 60 s take
+        # A melody-like 60 s tone (the factory's per-note expression is too long for 120 notes).
+        (root / "a").mkdir()
+        expr = "0.4*sin(2*PI*(330+110*floor(mod(2*t\\,8)))*t)"
+        before, after = (make_audio(root / "a" / f"{side}.wav", "wav_s16", expression=expr,
+                                 duration_s=61.0) for side in ("before", "after"))  # fmt: skip
+        take_id = store_take(store, 7, report, (before, after)) or ""
+        folder = root / "h" / "users" / "7" / "takes" / take_id
+        stored_tone = sum(f.stat().st_size for f in folder.iterdir())
+        record = store.get(7, take_id) or {}
+        html = take_page(record, "u=7&e=1&s=x", "ru")
+        static = Path("bot/web/static")
+        weight = len(html.encode()) + sum(f.stat().st_size for f in static.iterdir())
+        job = _job_and_keep(root)
+        lat = _history_latency(store, folder, take_id, root)
+        first_note = _first_note_s(store, take_id, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    p95 = lat[int(0.95 * (len(lat) - 1))]
+    rows = [
+        ("page weight, 60 s take, audio excluded", f"{weight / 1024:.1f} KB", "<= 300 KB"),
+        ("first rendered note, headless Chromium", first_note, "<= 1 s"),
+        ("stored bytes per 60 s take, sample.mp4 looped (2 x Opus + JSON)",
+         f"{job['stored'] / 1024:.0f} KB", "~720 KB (48 kbit/s)"),
+        ("stored bytes per 60 s take, synthetic tones (2 x Opus + JSON)",
+         f"{stored_tone / 1024:.0f} KB", "-"),
+        (f"/history with 100 takes, warm, p50 / p95 of {len(lat)}",
+         f"{statistics.median(lat) * 1000:.0f} / {p95 * 1000:.0f} ms", "p95 <= 300 ms"),
+        ("a real job: correct_file, 60 s clip (sample.mp4 looped)", f"{job['job_s']:.1f} s", "-"),
+        ("keeping its take after the reply (one ffmpeg, two Opus outputs, index line)",
+         f"{job['keep_s']:.2f} s = {100 * job['keep_s'] / job['job_s']:.1f}% of the worker's "
+         f"time; reply waits {job['link_ms']:.1f} ms = "
+         f"{job['link_ms'] / 10 / job['job_s']:.2f}% for the link", "<= 5% of a job"),
+    ]  # fmt: skip
+    load = os.getloadavg()[0]
+    text = ["# The learner's page (bench/web.py)", "",
+            f"`python -m bench.web` on {os.cpu_count()} CPU cores, load average {load:.1f} "
+            "at the end (the machine is shared: wall times are upper bounds).", "",
+            "| figure | measured | goal |", "|---|---|---|",
+            *[f"| {a} | {b} | {c} |" for a, b, c in rows], "",
+            "/history: `history_answer` = the handler's work from the message to the photo "
+            "upload call (index read, progress sentence, signed link, 640x400 PNG), warm.",
+            "Keeping a take: the worker reserves the take's id (~1 ms) so the reply carries "
+            "its link, and encodes and stores the take after the reply is sent: it adds ~0 "
+            "to the learner's wait and the figure above to the worker's time per job.",
+            ""]  # fmt: skip
+    OUT.write_text("\n".join(text))
+    print("\n".join(text))
+
+
+def _history_latency(store: TakeStore, folder: Path, take_id: str, root: Path) -> list[float]:
+    """100 takes over 100 days (copies of the measured one), then /history's work, warm."""
+    for i in range(99):
+        copy = folder.parent / f"{take_id[:-4]}{i:04d}"
+        shutil.copytree(folder, copy)
+        rec = json.loads((copy / "take.json").read_text())
+        rec.update(take_id=copy.name, created_at=time.time() - (i + 1) * 86400)
+        (copy / "take.json").write_text(json.dumps(rec))
+    assert len(store.summaries(7)) == 100  # the index rebuilt from the copies, once
+    lat = []
+    for i in range(31):
+        t0 = time.perf_counter()
+        text, chart = history_answer(store, 7, "Кузнечик", "ru", root / "p.png")
+        elapsed = time.perf_counter() - t0
+        assert chart is not None and "60" in text  # the chart shows the latest 60
+        if i:  # the first call warms matplotlib's font and date caches
+            lat.append(elapsed)
+    return sorted(lat)
+
+
+def _job_and_keep(root: Path) -> dict[str, Any]:
+    """A real job on a 60 s clip, then keeping its take from the job's own files."""
+    from bot.history.take import take_record
+    from core.media.probe import ffmpeg_exe
+    from core.pipeline import CorrectOptions, correct_file
+    from models.checkpoint import load_tracker
+    from tests.history_factory import make_store as store_at
+
+    src, dst = root / "clip60.mp4", root / "out60.mp4"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-stream_loop", "-1",
+                    "-i", str(SAMPLE), "-t", "60", "-c", "copy", str(src)], check=True)  # fmt: skip
+    tracker = load_tracker("default", "cpu")
+    correct_file(SAMPLE, root / "warm.mp4", CorrectOptions(), tracker=tracker)  # warm-up
+    t0 = time.perf_counter()
+    report = correct_file(src, dst, CorrectOptions(), tracker=tracker)
+    job_s = time.perf_counter() - t0
+    store = store_at(root / "job-h")
+    record = take_record(report, take_id="b" * 22, job_id="501_11", user_id=501,
+                         created_at=time.time(), file_title="clip60.mp4", kind="doc")  # fmt: skip
+    t0 = time.perf_counter()
+    reserved = store.reserve(501, "501_11", record["created_at"])  # what the reply waits for
+    link_ms = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    take_id = store.put(record, src, dst) or ""
+    keep_s = time.perf_counter() - t0
+    assert take_id == reserved
+    folder = root / "job-h" / "users" / "501" / "takes" / take_id
+    stored = sum(f.stat().st_size for f in folder.iterdir())
+    return {"job_s": job_s, "keep_s": keep_s, "link_ms": link_ms, "stored": stored}
+
+
+def _first_note_s(store: TakeStore, take_id: str, root: Path) -> str:
+    """navigationStart to the first paint of the server-rendered roll (its notes are in the
+    HTML, so the first contentful paint shows them)."""
+    try:
+        from tests.test_web_browser import CHROMIUM, DRIVER, Site, make_driver
+    except ImportError:
+        return "not measured (selenium missing)"
+    if not (CHROMIUM and DRIVER):
+        return "not measured (no chromium)"
+    site = Site(store)
+    site.start()
+    site.ready.wait(10)
+    driver = make_driver(root / "profile")
+    try:
+        url = f"http://127.0.0.1:{site.port}" + take_path(
+            web_secret(store.config),
+            take_id,
+            7,
+            int(time.time() + 600),
+        )
+        times = []
+        for _ in range(5):
+            driver.get(url)
+            ms = driver.execute_script(
+                "var p = performance.getEntriesByName('first-contentful-paint')[0];"
+                "var n = document.querySelector('[data-note-index]');"
+                "return n && p ? p.startTime : null;"
+            )
+            if ms is not None:
+                times.append(float(ms))
+        return f"{statistics.median(times):.0f} ms (median of 5)" if times else "not measured"
+    finally:
+        driver.quit()
+        site.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The worker's two calls into the history: the reply's link line, then the take itself.
+
+The link is made first (a take id reserved for the job, ~1 ms) so the reply carries it;
+the take is encoded and stored after the reply is sent, off the learner's wait (bench/web.py:
+two 60 s Opus encodes cost ~1 s against a ~4 s job). Until then, or if keeping fails, the
+link shows "not found". Keeping a take is a bonus to the answer, never a condition of it:
+any failure here is logged and the learner still has their result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from bot.history.links import take_url
+from bot.history.store import TakeStore, new_take_id
+from bot.history.take import take_record
+from bot.logsafe import describe_error
+from bot.texts import t
+
+log = logging.getLogger("smask.history")
+
+
+def take_link_line(store: TakeStore, job: Any) -> str:
+    """Blocking: the reply's line linking the take this job will keep, or "" (no link:
+    history off, no SMASK_PUBLIC_URL, or the learner said /forget after submitting).
+
+    ``job`` is a ``bot.jobs.Job``: its ``from_id`` owns the take."""
+    if not (store.config.enabled and store.config.public_url):
+        return ""
+    try:
+        take_id = store.reserve(job.from_id, job.job_id, job.created_at or 0.0)
+        url = take_url(store.config, take_id, job.from_id) if take_id else ""
+    except Exception as exc:
+        log.warning("job %s: no take link: %s", job.job_id, describe_error(exc))
+        return ""
+    return "\n\n" + t("take_link", job.lang, url=url) if url else ""
+
+
+def keep_take(store: TakeStore, job: Any, report: Any, src: Path, dst: Path) -> str | None:
+    """Blocking: encode and store the take under the id its link was made with; the take id,
+    or None when nothing was kept."""
+    if not store.config.enabled:
+        return None
+    try:
+        record = take_record(report, take_id=new_take_id(), job_id=job.job_id,
+                             user_id=job.from_id, created_at=job.created_at or 0.0,
+                             file_title=job.doc_title, kind=job.kind)  # fmt: skip
+        return store.put(record, src, dst)
+    except Exception as exc:
+        log.warning("job %s: take not kept: %s", job.job_id, describe_error(exc))
+        return None
+
+
+async def take_link_line_async(store: TakeStore | None, job: Any) -> str:
+    return "" if store is None else await asyncio.to_thread(take_link_line, store, job)
+
+
+async def keep_take_async(store: TakeStore | None, job: Any, report: Any, src: Path,
+                          dst: Path) -> str | None:  # fmt: skip
+    if store is None:
+        return None
+    return await asyncio.to_thread(keep_take, store, job, report, src, dst)
