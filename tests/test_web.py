@@ -106,3 +106,18 @@ async def test_static_cannot_leave_its_folder_and_long_queries_and_bodies_are_re
     assert (await _get(f"{base}/?{'x' * 5000}"))[0] == 414
     async with aiohttp.ClientSession() as s, s.post(base + "/", data=b"x" * 10) as r:
         assert r.status in (405, 413)
+
+
+async def test_a_russian_page_names_notes_and_the_key_in_solfege(site: tuple) -> None:
+    """The page speaks the chat's language (issue 23): «ми¹», «до мажор», no "E4" or "C major";
+    the English page keeps Latin names."""
+    import re
+
+    base, store, ids = site
+    secret = web_secret(store.config)
+    _, ru, _ = await _get(base + take_link(secret, ids["mine"], 7))
+    table = ru[ru.index('<table class="notes">') :]
+    assert "до¹" in table and "мажор" in ru
+    assert not re.search(r">[A-G][#b]?\d<|[A-G][#b]?\d →|major|minor", table + ru[: ru.index("<svg")])
+    _, en, _ = await _get(base + take_link(secret, ids["mine"], 7, lang="en"))
+    assert re.search(r">C4<", en) and "major" in en

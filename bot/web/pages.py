@@ -8,6 +8,7 @@ import html
 from typing import Any
 
 from bot.texts import t
+from core.notation import is_note_name, key_name, key_uses_flats, note_name
 
 PX_PER_S = 48  # the roll scrolls inside its own box; the page itself never scrolls sideways
 ROW_PX = 9
@@ -89,21 +90,33 @@ def _cents(value: float) -> str:
     return f"{value:+.0f}"
 
 
+def _name(latin: str | None, lang: str, flats: bool) -> str:
+    """A stored Latin name (report.json's) in the learner's notation: «ми¹», "E4"."""
+    if not latin or not is_note_name(latin):
+        return latin or ""
+    return note_name(latin, lang, flats=flats)
+
+
 def _rows(record: dict[str, Any], lang: str) -> str:
     rows = []
+    flats = key_uses_flats(str(record.get("key") or ""))
     for n in record["notes"]:
-        shown = n["name"] if n["verdict"] != "wrong" else f"{n['name']} → {n.get('expected') or ''}"
+        name = _name(n["name"], lang, flats)
+        if n["verdict"] == "wrong":
+            name = f"{name} → {_name(n.get('expected'), lang, flats)}"
         rows.append(f'<tr data-row-index="{n["index"]}" data-start="{n["start_s"]}" '
-                    f'data-end="{n["end_s"]}" class="{n["verdict"]}"><td>{_e(shown)}</td>'
+                    f'data-end="{n["end_s"]}" class="{n["verdict"]}"><td>{_e(name)}</td>'
                     f'<td>{_e(t("web_" + n["verdict"], lang))}</td>'
                     f'<td>{_cents(n["cents_before"])}</td>'
                     f'<td>{_cents(n["cents_after"])}</td></tr>')  # fmt: skip
     for m in record["missed"]:
-        rows.append(f'<tr data-row-index="{m["index"]}" class="missed"><td>{_e(m["expected"])}</td>'
+        missed_name = _name(m["expected"], lang, flats)
+        rows.append(f'<tr data-row-index="{m["index"]}" class="missed"><td>{_e(missed_name)}</td>'
                     f'<td>{_e(t("web_missed", lang))}</td><td>–</td><td>–</td></tr>')  # fmt: skip
+    unit = "ц" if lang == "ru" else "c"
     head = (f'<tr><th>{_e(t("web_note", lang))}</th><th></th>'
-            f'<th>{_e(t("web_before", lang))}, ц</th>'
-            f'<th>{_e(t("web_after", lang))}, ц</th></tr>')  # fmt: skip
+            f'<th>{_e(t("web_before", lang))}, {unit}</th>'
+            f'<th>{_e(t("web_after", lang))}, {unit}</th></tr>')  # fmt: skip
     return f'<table class="notes">{head}{"".join(rows)}</table>'
 
 
@@ -116,7 +129,8 @@ def take_page(record: dict[str, Any], audio_query: str, lang: str) -> str:
         facts.append(
             f'<span>{_e(t("web_tune", lang))}: <b class="tune">{_e(tune["title"])}</b></span>'
         )
-    facts.append(f"<span>{_e(t('web_key', lang))}: {_e(record['key'])}</span>")
+    key = str(record.get("key") or "")
+    facts.append(f"<span>{_e(t('web_key', lang))}: {_e(key_name(key, lang) if key else '')}</span>")
     base = f"/t/{_e(record['take_id'])}"
     q = _e(audio_query)
     audio = "".join(
