@@ -191,7 +191,7 @@ def _score_of(args: argparse.Namespace) -> Any:
     except ValueError as error:  # a --score-track the file does not have
         raise _UsageError(f"--score-track: {error}") from None
     if not args.quiet:
-        from core.score.model.describe import describe_score
+        from core.score.describe import describe_score
 
         print(f"score: {describe_score(score, args.lang)}", file=sys.stderr)
     return score

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import mido
 import pytest
-from core.score.model.describe import describe_score
+from core.score.describe import describe_score
 
 from core.errors import (
     INPUT_ERROR_CODES,

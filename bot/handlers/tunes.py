@@ -53,7 +53,7 @@ def tune_line(prefs: UserPrefs) -> str:
     from core.score.model import Score
 
     try:
-        from core.score.model.describe import describe_score
+        from core.score.describe import describe_score
 
         return describe_score(Score.from_dict(prefs.tune), prefs.lang)
     except ScoreError:
@@ -73,7 +73,7 @@ async def _save_tune(
 ) -> None:
     updated = replace(prefs, tune=score.to_dict())
     await asyncio.to_thread(ctx.prefs.put, message.from_id, updated)
-    from core.score.model.describe import describe_score
+    from core.score.describe import describe_score
 
     text = t("tune_set", prefs.lang, tune=describe_score(score, prefs.lang))
     if extra:
