@@ -54,7 +54,15 @@ if TYPE_CHECKING:
 
 Verdict = Literal["ok", "wrong", "extra"]
 
-OK_SEMITONES = 0.5  # a performed centre nearer than this to the score note is that note
+OK_SEMITONES = 0.5  # a performed centre nearer than this to the score note is that note...
+# ...and one 50-60 cents off it is ambiguous by nature: a teacher who knows the tune calls it
+# "a very flat A", not "a G#", unless it clearly holds nearer the other semitone, i.e. at
+# least HOLD_SHARE of its frames are past the half-semitone. A steady note 55 cents off is
+# the other semitone (bench.score's wrong notes played 40-45 cents back towards the score
+# note stay wrong); a note whose vibrato or drift swings it back and forth across the edge is
+# the score note, very flat or sharp (a learner's +-45 cents with a 25-cent vibrato).
+EDGE_SEMITONES = 0.6
+HOLD_SHARE = 2.0 / 3.0
 WRONG_SEMITONES = 2.5  # up to a whole tone away: a wrong note in the score note's place
 FAR_SEMITONES = 3.5  # farther than this a performed note is never played "instead of" it
 COST_OK = -2.0  # a match within half a semitone
@@ -154,11 +162,19 @@ def align(
     score: Score,
     *,
     transpose: int | None = None,
+    struck: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+    frames_midi: Sequence[npt.NDArray[np.float64]] | None = None,
 ) -> Alignment:
     """Align performed notes (fractional MIDI centres, onsets and offsets in seconds, in time
     order) with ``score``'s notes.
 
     ``transpose``: performed = written + transpose semitones; None tries octave shifts.
+    ``struck``: per performed note, whether it begins with an attack of its own (a loudness
+    dip and rise, core.plan.planner): such a note is never a mere continuation of the note
+    before it, so a short re-strike of the same pitch where the tune has one note is an extra
+    note (or the tune's repeat, where it has one), not absorbed into the note as "ok".
+    ``frames_midi``: per performed note, the pitch of the frames its centre comes from, for
+    the edge rule (``EDGE_SEMITONES``); without them a note is its nearest semitone.
     """
     midi = np.asarray(performed_midi, dtype=np.float64)
     onset = np.asarray(performed_onset_s, dtype=np.float64)
@@ -172,6 +188,8 @@ def align(
     gap = np.concatenate([[np.inf], onset[1:] - offset[:-1]])
     same = np.concatenate([[False], np.abs(np.diff(midi)) < OK_SEMITONES])
     continues = (gap <= CONTINUE_GAP_S) & same
+    if struck is not None:
+        continues &= ~np.asarray(struck, dtype=bool)
 
     best: tuple[_Path, int] | None = None
     durations = offset - onset
@@ -192,7 +210,7 @@ def align(
     if rhythm is not None:
         held = _Held.of(written, beats + lengths, durations, beats, rhythm.seconds_per_beat)
     path = _dp(_pitch_cost(midi, written + shift), continues, rhythm, held)
-    return _verdicts(path, midi, onset, written, beats, shift, score)
+    return _verdicts(path, midi, onset, written, beats, shift, score, frames_midi)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -526,6 +544,7 @@ def _verdicts(
     beats: npt.NDArray[np.float64],
     shift: int,
     score: Score,
+    frames: Sequence[npt.NDArray[np.float64]] | None = None,
 ) -> Alignment:
     n = len(midi)
     anchors = _anchors(path)
@@ -542,7 +561,7 @@ def _verdicts(
             matches.append(NoteMatch(i, None, "extra", None, None))
             n_extra += 1
             continue
-        ok = abs(midi[i] - expected[j]) < OK_SEMITONES
+        ok = _is_the_note(midi[i], expected[j], None if frames is None else frames[i])
         error: float | None = None
         if path.move[i] != _CONTINUE:
             n_ok += int(ok)
@@ -591,6 +610,20 @@ def _verdicts(
     if not is_tune:
         return Alignment((), (), shift, tempo_ratio, False)
     return Alignment(tuple(matches), tuple(missed), shift, tempo_ratio, True, tuple(held))
+
+
+def _is_the_note(centre: float, expected: float, frames: npt.NDArray[np.float64] | None) -> bool:
+    """The edge rule: within half a semitone, or within ``EDGE_SEMITONES`` unless the note
+    holds past the half-semitone in ``HOLD_SHARE`` of its frames."""
+    dist = abs(centre - expected)
+    if dist < OK_SEMITONES:
+        return True
+    if dist >= EDGE_SEMITONES or frames is None:
+        return False
+    heard = frames[np.isfinite(frames)]
+    if len(heard) == 0:
+        return False
+    return float(np.mean(np.abs(heard - expected) >= OK_SEMITONES)) < HOLD_SHARE
 
 
 def timing_flags(alignment: Alignment, score: Score) -> list[tuple[NoteMatch, float]]:
