@@ -212,7 +212,7 @@ def _align(
         a, b = centre_window(t.note)
         heard = heard_midi(midi_all[a:b], t.note.hop_s)
         centres.append(heard if np.isfinite(heard) else t.centre_midi)
-        frames.append(midi_all[a:b])
+        frames.append(np.asarray(midi_all[a:b], dtype=np.float64))
     # Blips and pitchless wobbles (a breath, a word, a tracker slip) are not notes a
     # teacher would judge: they are left out of the alignment and tuned as usual.
     judged = [
