@@ -182,6 +182,40 @@ def check(scene: Scene, snr_db: float | None, informed: bool, tracker: object, r
                   f"({where}, {scene.kind}) {at}: {cause}: {detail}", flush=True)  # fmt: skip
 
 
+def cost(tracker: object) -> str:
+    """What the second listening adds to ``correct_file`` on bench.score's speed yardstick:
+    a 60 s take (bench.score.long_take, seed 4242) under a 1280x720 30 fps picture, with the
+    score, without and with the informed pass, best of three each, interleaved."""
+    import tempfile
+
+    from scipy.io import wavfile
+
+    from bench.retune import under_720p_picture
+    from core.pipeline import CorrectOptions, correct_file
+
+    take, program = bs.long_take(np.random.default_rng(4242), 60.0)
+    audio = bs.render(take, program)[None, :]
+    with tempfile.TemporaryDirectory(prefix="smask-informed-speed-") as tmp_name:
+        tmp = Path(tmp_name)
+        wav, clip = tmp / "take.wav", tmp / "take720p.mp4"
+        wavfile.write(wav, bs.SR, np.repeat(audio.astype(np.float32), 2, axis=0).T)
+        under_720p_picture(wav, clip, audio.shape[-1] / bs.SR)
+
+        def correct(informed: bool) -> None:
+            options = CorrectOptions(score=take.score, informed=informed)
+            correct_file(clip, tmp / "out.mp4", options, tracker=tracker)  # type: ignore[arg-type]
+
+        today_s, informed_s = bs.best_of_three_interleaved(
+            lambda: correct(False), lambda: correct(True)
+        )
+    return (
+        f"Cost: `correct_file` on a {audio.shape[-1] / bs.SR:.0f} s take under a 1280x720 30 fps "
+        f"picture with its tune: {today_s:.2f} s today, {informed_s:.2f} s with the informed "
+        f"pass ({100 * (informed_s - today_s) / today_s:+.1f} %; best of three each, "
+        "interleaved, under whatever else the machine ran)."
+    )
+
+
 def run(
     dev: bool,
     diagnose: bool,

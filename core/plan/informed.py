@@ -21,7 +21,7 @@ second listening can look where the ears now know to look:
 Then the performed notes are aligned again. Nothing here reads or moves a pitch: a note's
 centre is measured as before, so a wrong note stays exactly as wrong (a semitone is never
 moved onto its neighbour), and a clean take, which the planner never hands here (only a take
-read as noisy, :attr:`core.analysis.pitch.PitchTrack.noisy`), keeps today's verdicts.
+whose harmonicity reads under ``core.plan.planner.LISTEN_AGAIN_DB``), keeps today's verdicts.
 """
 
 from __future__ import annotations

@@ -40,6 +40,11 @@ A4_RESEGMENT_CENTS = 0.1  # cents: an A4 read on the performance alone this far 
 JUDGED_NOTE_S = 0.05  # s: shorter notes are not checked against a score (blips, not notes)...
 JUDGED_WOBBLE_CENTS = 100.0  # ...nor ones whose pitch swings more than a semitone (no pitch)
 REPEAT_TOLERANCE_BEATS = 0.4  # a re-struck repeat's attack this far (beats) from where it belonged
+# Harmonicity (models.decode.harmonicity_db) under which a take is heard in a room and the
+# informed pass listens again (core.plan.informed): bench.gate's dry phrases read 20 dB
+# (median), bench.score's dry takes 18-31 dB, its takes in rooms with noise 14 dB and less;
+# above it a take is clean and keeps today's reading note for note.
+LISTEN_AGAIN_DB = 16.0
 RESTRIKE_DB = 3.0  # dB: a note starting in a loudness dip this deep either side has its own attack
 RESTRIKE_REACH = (12, 10)  # frames before / after the note's start where the louder sides are
 
@@ -156,7 +161,7 @@ def plan_correction(
                 notes = split
                 targets = plan_targets(notes)
                 alignment = _align(targets, options, track.f0_hz, a4_hz, envelope)
-        if options.informed and alignment.is_the_tune:
+        if options.informed and alignment.is_the_tune and track.harmonicity_db < LISTEN_AGAIN_DB:
             notes, targets, alignment = _listen_again(
                 notes, targets, alignment, plan_targets,
                 partial(_align, options=options, f0_hz=track.f0_hz, a4_hz=a4_hz,
