@@ -59,6 +59,10 @@ class CorrectOptions:
         fix_wrong_notes: move a wrong note (up to 3 semitones from its score note) onto the
             score note instead of tuning the note that was played. Ignored without a score
             (the bot keeps the choice while a learner has no tune set).
+        informed: with a score, listen a second time knowing the tune (core.plan.informed):
+            within each aligned note's time the tracker's reading is checked against the
+            expected pitch, so an octave, a fifth or a talker is not taken for the note;
+            a semitone is never moved. Ignored without a score.
     """
 
     key: str | None = None
@@ -73,6 +77,7 @@ class CorrectOptions:
     score: Score | None = None
     transpose: int | None = None
     fix_wrong_notes: bool = False
+    informed: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("natural", "hard"):

@@ -9,7 +9,7 @@ shifters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -42,6 +42,13 @@ JUDGED_WOBBLE_CENTS = 100.0  # ...nor ones whose pitch swings more than a semito
 REPEAT_TOLERANCE_BEATS = 0.4  # a re-struck repeat's attack this far (beats) from where it belonged
 ROOM_TONE_DBFS = -35.0  # dBFS: with nothing voiced, a clip whose loudest window stays under
 # this is a recording of a quiet room (silence), not noise (a fan, wind, drums are louder)
+# Harmonicity (models.decode.harmonicity_db) under which a take is heard in a room and the
+# informed pass listens again (core.plan.informed): bench.gate's dry phrases read 20 dB
+# (median), bench.score's dry takes 18-31 dB, its takes in rooms with noise 14 dB and less;
+# above it a take is clean and keeps today's reading note for note.
+LISTEN_AGAIN_DB = 16.0
+RESTRIKE_DB = 3.0  # dB: a note starting in a loudness dip this deep either side has its own attack
+RESTRIKE_REACH = (12, 10)  # frames before / after the note's start where the louder sides are
 
 
 @dataclass(frozen=True)
@@ -154,14 +161,22 @@ def plan_correction(
     if options.score is not None:
         # With a tune, its notes are the targets: the nearest-note plan gives the centres,
         # the alignment says which score note each one is (milliseconds: it is note-level).
-        alignment = _align(targets, options, track.f0_hz, a4_hz)
+        alignment = _align(targets, options, track.f0_hz, a4_hz, envelope)
         if alignment.is_the_tune:
             split = _split_repeats(notes, targets, alignment, options.score, track.f0_hz,
                                    envelope, a4_hz)  # fmt: skip
             if len(split) > len(notes):
                 notes = split
                 targets = plan_targets(notes)
-                alignment = _align(targets, options, track.f0_hz, a4_hz)
+                alignment = _align(targets, options, track.f0_hz, a4_hz, envelope)
+        if options.informed and alignment.is_the_tune and track.harmonicity_db < LISTEN_AGAIN_DB:
+            notes, targets, alignment = _listen_again(
+                notes, targets, alignment, plan_targets,
+                partial(_align, options=options, f0_hz=track.f0_hz, a4_hz=a4_hz,
+                        envelope_db=envelope),
+                partial(_split_repeats, score=options.score, f0_hz=track.f0_hz,
+                        envelope_db=envelope, a4_hz=a4_hz),
+            )  # fmt: skip
         if alignment.is_the_tune:
             from core.score.align import correction_targets
 
@@ -218,7 +233,11 @@ def _refuse_nothing_to_correct(voicing: Voicing, pitched_s: float, loudest_dbfs:
 
 
 def _align(
-    targets: list[NoteTarget], options: CorrectOptions, f0_hz: npt.NDArray[np.float64], a4_hz: float
+    targets: list[NoteTarget],
+    options: CorrectOptions,
+    f0_hz: npt.NDArray[np.float64],
+    a4_hz: float,
+    envelope_db: npt.NDArray[np.float64] | None = None,
 ) -> Alignment:
     """The take's notes against options.score; performed indices are into ``targets``.
 
@@ -232,11 +251,12 @@ def _align(
 
     assert options.score is not None
     midi_all = hz_to_midi(f0_hz, a4_hz=a4_hz)
-    centres = []
+    centres, frames = [], []
     for t in targets:
         a, b = centre_window(t.note)
         heard = heard_midi(midi_all[a:b], t.note.hop_s)
         centres.append(heard if np.isfinite(heard) else t.centre_midi)
+        frames.append(np.asarray(midi_all[a:b], dtype=np.float64))
     # Blips and pitchless wobbles (a breath, a word, a tracker slip) are not notes a
     # teacher would judge: they are left out of the alignment and tuned as usual.
     judged = [
@@ -250,12 +270,51 @@ def _align(
         [targets[k].note.end_s for k in judged],
         options.score,
         transpose=options.transpose,
-    )
+        frames_midi=[frames[k] for k in judged],
+        struck=None if envelope_db is None else [_struck(targets[k].note, envelope_db)
+                                                 for k in judged],
+    )  # fmt: skip
     return replace(
         alignment,
         matches=tuple(replace(m, performed_index=judged[m.performed_index])
                       for m in alignment.matches),
     )  # fmt: skip
+
+
+def _listen_again(
+    notes: list[Note],
+    targets: list[NoteTarget],
+    alignment: Alignment,
+    plan_targets: Callable[[list[Note]], list[NoteTarget]],
+    realign: Callable[[list[NoteTarget]], Alignment],
+    split: Callable[..., list[Note]],
+) -> tuple[list[Note], list[NoteTarget], Alignment]:
+    """The score-informed second listening of a noisy take (core.plan.informed): onsets
+    heard late in the previous note's ring start on time, repeats in the ring are looked for
+    with a shallower dip, and the notes are aligned again."""
+    from core.plan import informed
+
+    heard = informed.ring_onsets(notes, targets, alignment)
+    heard_targets = plan_targets(heard) if heard is not notes else targets
+    split_notes = split(heard, heard_targets, alignment, dip_db=informed.RING_DIP_DB)
+    if split_notes is notes:
+        return notes, targets, alignment
+    new_targets = plan_targets(split_notes)
+    return split_notes, new_targets, realign(new_targets)
+
+
+def _struck(note: Note, envelope_db: npt.NDArray[np.float64]) -> bool:
+    """Whether the note begins with an attack of its own: it starts in a loudness dip at least
+    ``RESTRIKE_DB`` below the sound just before and just after it. A piece the note cutter
+    split off a note on its pitch alone (a wobble) has none, and stays a continuation."""
+    s = note.start
+    before, after = RESTRIKE_REACH
+    if s < 3 or s + 2 > len(envelope_db):
+        return False
+    dip = float(np.min(envelope_db[s - 2 : s + 2]))
+    prior = float(np.max(envelope_db[max(0, s - before) : s - 2]))
+    rise = float(np.max(envelope_db[s : s + after]))
+    return prior - dip >= RESTRIKE_DB and rise - dip >= RESTRIKE_DB
 
 
 def _split_repeats(
@@ -266,6 +325,8 @@ def _split_repeats(
     f0_hz: npt.NDArray[np.float64],
     envelope_db: npt.NDArray[np.float64],
     a4_hz: float,
+    *,
+    dip_db: float | None = None,
 ) -> list[Note]:
     """Notes re-cut where the tune has a repeat of a note's pitch that the note sounds through.
 
@@ -325,7 +386,8 @@ def _split_repeats(
             continue
         tolerance = max(1, round(tolerance_s / note.hop_s))
         frames = [round(at / note.hop_s) for at in wanted[k]]
-        out += split_repeats(note, frames, tolerance, f0_hz, envelope_db, a4_hz=a4_hz)
+        out += split_repeats(note, frames, tolerance, f0_hz, envelope_db, a4_hz=a4_hz,
+                             **({} if dip_db is None else {"dip_db": dip_db}))  # fmt: skip
     return out
 
 

@@ -298,6 +298,7 @@ def split_repeats(
     *,
     a4_hz: float = A4_HZ,
     min_note_s: float = MIN_NOTE_S,
+    dip_db: float = REPEAT_DIP_DB,
 ) -> list[Note]:
     """Cut ``note`` where a re-struck repeat of its pitch was expected (a score says when).
 
@@ -314,6 +315,8 @@ def split_repeats(
         expected_frames: frames where the score's repeats of the note's pitch belong.
         tolerance_frames: how far from there the attack may come (rubato).
         f0_hz, envelope_db: the track's pitch and :func:`frame_envelope_db`.
+        dip_db: the shallowest dip that is an attack (an echoing room fills it:
+            core.plan.informed.RING_DIP_DB).
     """
     min_frames = max(2, round(min_note_s / note.hop_s))
     reach = max(1, round(DIP_REACH_S / note.hop_s))
@@ -322,7 +325,7 @@ def split_repeats(
     for at in sorted(expected_frames):
         lo = max(cuts[-1] + min_frames, at - tolerance_frames, 1)
         hi = min(note.end - min_frames, at + tolerance_frames + 1, len(env) - 1)
-        best, best_depth = -1, REPEAT_DIP_DB
+        best, best_depth = -1, dip_db
         for i in range(lo, hi):
             if env[i] > env[i - 1] or env[i] > env[i + 1]:
                 continue
