@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
                  "wobble and releases it keeps on purpose).")  # fmt: skip
             emit()
             PICTURE.parent.mkdir(parents=True, exist_ok=True)
-            flute["report"].plot(PICTURE)
+            flute["report"].plot(PICTURE, "en")  # the README is in English
             emit(f"Before/after picture: {PICTURE.relative_to(REPO)}.")
             emit()
 

@@ -518,7 +518,7 @@ def draw_picture(tracker: Any) -> str:
     audio = render(take, 73)[None, :]
     _, report = correct_audio(audio, SR, CorrectOptions(score=score), tracker=tracker)
     PICTURE.parent.mkdir(parents=True, exist_ok=True)
-    report.plot(PICTURE)
+    report.plot(PICTURE, "en")  # the README is in English
     return report.to_text("en")
 
 
