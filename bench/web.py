@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.history.links import take_path, web_secret
-from bot.history.progress import history_answer, preload_matplotlib
+from bot.history.progress import history_answer, load_matplotlib
 from bot.history.store import TakeStore
 from bot.web.pages import take_page
 from tests.history_factory import (
@@ -42,7 +42,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "sample.mp4"
 
 def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the smask entry point does
-    preload_matplotlib().join()  # the bot imports it at start: /history is timed warm
+    load_matplotlib()  # the bot imports it at start: /history is timed warm
     root = Path(tempfile.mkdtemp(prefix="smask-bench-web-"))
     try:
         store = make_store(root / "h")

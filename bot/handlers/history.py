@@ -14,7 +14,7 @@ from vkbottle.bot import BotLabeler, Message
 from bot import jobs as jobs_mod
 from bot.context import BotContext
 from bot.handlers.replies import message_key
-from bot.history.progress import history_answer, preload_matplotlib
+from bot.history.progress import history_answer, load_matplotlib
 from bot.history.store import TakeStore
 from bot.jobs import random_id_for
 from bot.logsafe import describe_error
@@ -27,7 +27,7 @@ log = logging.getLogger("smask.bot")
 def make_labeler(ctx: BotContext) -> BotLabeler:
     labeler = BotLabeler()
     store = TakeStore.from_env(ctx.settings.state_dir)
-    preload_matplotlib()
+    load_matplotlib()  # before long poll starts, not beside the handlers
     from bot.rules import CommandRule
 
     @labeler.message(CommandRule("history", "история", "прогресс"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,18 +95,17 @@ def history_answer(store: TakeStore, user_id: int, tune_title: str | None, lang:
         return text, None
 
 
-def preload_matplotlib() -> threading.Thread:
-    """Import matplotlib in the background at bot start: its first import (~1 s with the
-    font cache) would otherwise land on the first learner to say /history."""
+def load_matplotlib() -> None:
+    """Import the chart's matplotlib modules now, in the caller's thread.
 
-    def load() -> None:
-        import matplotlib.backends.backend_agg
-        import matplotlib.dates
-        import matplotlib.figure  # noqa: F401
-
-    thread = threading.Thread(target=load, name="smask-matplotlib", daemon=True)
-    thread.start()
-    return thread
+    The bot calls it while it is being built, before long poll starts: the first import
+    (~1 s with the font cache) would otherwise land on the first learner to say /history.
+    Not in a background thread: that import holds the GIL for its whole second, and the
+    clips acknowledged meanwhile waited for it (bench.bot_ack p95 ~100 -> ~300 ms).
+    """
+    import matplotlib.backends.backend_agg
+    import matplotlib.dates
+    import matplotlib.figure  # noqa: F401
 
 
 def plot_progress(takes: list[dict[str, Any]], path: Path, lang: str) -> Path:
