@@ -126,7 +126,6 @@ def test_the_cli_takes_a_russian_key(tmp_path: Path) -> None:
     import json
     import subprocess
     import sys
-
     import wave
 
     sr = 16000
