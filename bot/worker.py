@@ -29,7 +29,7 @@ from vkbottle import API, VKAPIError
 from bot import jobs as jobs_mod
 from bot.download import DownloadError, download
 from bot.errors import OPERATOR_HINTS
-from bot.history.keep import keep_take_async, take_link_line_async
+from bot.history.keep import keep_take_async, listening_copies, take_link_line_async
 from bot.history.store import TakeStore
 from bot.jobs import Job, JobStore, QuarantineNotice
 from bot.logsafe import describe_error
@@ -423,7 +423,8 @@ class Worker:
             )
             await self._progress(api, job, "done_ack")
             # The take behind the reply's link, off the learner's wait (bot/history/keep.py).
-            await keep_take_async(self.history, job, report, src, dst)
+            await keep_take_async(self.history, job, report, src, dst,
+                                  listening_copies(self.history, work))  # fmt: skip
 
     async def _download(self, job: Job, src: Path) -> None:
         """The job's file; a voice message whose OGG fails falls back to its MP3 link."""
@@ -534,6 +535,7 @@ class Worker:
                 tracker=tracker,
                 info=info,
                 container=container,
+                listening=listening_copies(self.history, work),
             )
             return report, dst
         finally:  # progress edits land before the next ones, never after the final answer

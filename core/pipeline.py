@@ -27,6 +27,7 @@ from core.report import Report, build_report
 if TYPE_CHECKING:
     from core.limits import MediaLimits
     from core.media.io import ResultWriter
+    from core.media.listening import ListeningCopies
     from core.media.probe import Container, MediaInfo
     from core.media.spool import AudioSource
     from models.network import Tracker
@@ -47,6 +48,7 @@ def correct_file(
     require_video: bool = False,
     info: MediaInfo | None = None,
     container: Container | None = None,
+    listening: ListeningCopies | None = None,
 ) -> Report:
     """Correct the intonation of a clip; the picture is copied bit for bit.
 
@@ -54,6 +56,8 @@ def correct_file(
     bot's worker probes first, to refuse a bad file before loading the model); ``limits`` and
     ``require_video`` then only apply if it is None. ``container`` picks the result's format
     for audio-only inputs (default: the input's own, see :func:`core.media.io.result_container`).
+    ``listening``: also write the sound before and after as small Opus copies there, from the
+    same two ffmpeg runs (the bot keeps them for the learner's page); removed on failure.
 
     Raises:
         core.errors.InputError: the clip is refused (each subclass has a stable ``code``);
@@ -73,23 +77,41 @@ def correct_file(
     get_tracker = load_tracker_in_background(tracker, options.device, options.weights)
     if info is None:
         info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
-    spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
-    with contextlib.closing(spool):
-        # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
-        # clip, the muxer) is not on the path from the plan to the first encoded sample. A
-        # clip refused later (Silent, Unpitched) kills it and leaves no file.
-        with open_result(Path(src), Path(dst), info, container=container) as writer:
-            analysis = analyse(spool, tracker=get_tracker, device=options.device,
-                               progress=report_progress)  # fmt: skip
-            plan = plan_correction(
-                None, spool.sample_rate, options, progress=report_progress, analysis=analysis
-            )
-            report_progress("retuning", 0.0)
-            f0_after = _shift_streamed(spool, plan, options, writer, report_progress)
-            report_progress("encoding", 0.0)
-        report = build_report(plan, f0_after, spool.length, spool.sample_rate, options)
+    listen_after = listening.after if listening else None
+    try:
+        spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
+        with contextlib.closing(spool):
+            # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
+            # clip, the muxer) is not on the path from the plan to the first encoded sample. A
+            # clip refused later (Silent, Unpitched) kills it and leaves no file.
+            with open_result(Path(src), Path(dst), info, container=container,
+                             listen_to=listen_after) as writer:  # fmt: skip
+                analysis = analyse(spool, tracker=get_tracker, device=options.device,
+                                   progress=report_progress)  # fmt: skip
+                plan = plan_correction(
+                    None, spool.sample_rate, options, progress=report_progress, analysis=analysis
+                )
+                report_progress("retuning", 0.0)
+                with _listening_before(spool, listening):
+                    f0_after = _shift_streamed(spool, plan, options, writer, report_progress)
+                report_progress("encoding", 0.0)
+            report = build_report(plan, f0_after, spool.length, spool.sample_rate, options)
+    except BaseException:
+        if listening is not None:
+            listening.remove()
+        raise
     report_progress("encoding", 1.0)
     return report
+
+
+def _listening_before(
+    spool: AudioSource, listening: ListeningCopies | None
+) -> contextlib.AbstractContextManager[None]:
+    from core.media.io import listening_copy
+
+    if listening is None:
+        return contextlib.nullcontext()
+    return listening_copy(spool, listening.before)
 
 
 def preload() -> None:

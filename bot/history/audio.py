@@ -1,4 +1,5 @@
-"""A take's audio as Opus: small enough to keep for months, good enough to hear a note."""
+"""A take's audio as Opus, encoded after the job: the fallback when a job wrote no listening
+copies of its own (core.media.listening)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,12 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-BITRATE = "48k"
+from core.media.listening import LISTENING_OPUS_ARGS
+
 ENCODE_TIMEOUT_S = 120.0
-# Constrained VBR holds the 48 kbit/s the size cap is planned on: plain VBR spent ~61 kbit/s
-# on a sung take (data/sample/sample.mp4 looped to 60 s: 460 KB a side, constrained 351 KB).
-# Compression level 5 (of 10) encodes in ~2/3 of the CPU time, at the same size, with no
-# difference a learner replaying one note would hear.
-OPUS_ARGS = ("-vn", "-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", BITRATE,
-             "-vbr", "constrained", "-application", "audio", "-compression_level", "5",
-             "-f", "ogg")  # fmt: skip
+# The same listening copy a job writes as side outputs of its own ffmpeg runs
+# (core.media.listening): this separate run is the fallback for a take without them.
+OPUS_ARGS = ("-vn", *LISTENING_OPUS_ARGS)
 
 
 def encode_opus(src: Path, dst: Path) -> None:

@@ -1,10 +1,12 @@
 """The worker's two calls into the history: the reply's link line, then the take itself.
 
 The link is made first (a take id reserved for the job, ~1 ms) so the reply carries it;
-the take is encoded and stored after the reply is sent, off the learner's wait (bench/web.py:
-two 60 s Opus encodes cost ~1 s against a ~4 s job). Until then, or if keeping fails, the
-link shows "not found". Keeping a take is a bonus to the answer, never a condition of it:
-any failure here is logged and the learner still has their result.
+the take is stored after the reply is sent. Its audio is written during the job, as side
+outputs of the job's own ffmpeg runs (core.media.listening): a separate encode after the job
+cost ~20% of a 60 s job's time (bench/web.py), the side outputs a few percent. Until the take
+is stored, or if keeping fails, the link shows "not found". Keeping a take is a bonus to the
+answer, never a condition of it: any failure here is logged and the learner still has their
+result.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bot.history.store import TakeStore, new_take_id
 from bot.history.take import take_record
 from bot.logsafe import describe_error
 from bot.texts import t
+from core.media.listening import ListeningCopies
 
 log = logging.getLogger("smask.history")
 
@@ -39,15 +42,33 @@ def take_link_line(store: TakeStore, job: Any) -> str:
     return "\n\n" + t("take_link", job.lang, url=url) if url else ""
 
 
-def keep_take(store: TakeStore, job: Any, report: Any, src: Path, dst: Path) -> str | None:
-    """Blocking: encode and store the take under the id its link was made with; the take id,
-    or None when nothing was kept."""
+def listening_copies(store: TakeStore | None, work: Path) -> ListeningCopies | None:
+    """Where the job writes its take's audio as side outputs of its own ffmpeg runs (in its
+    work dir, which is removed with the job), or None when no take will be kept."""
+    if store is None or not store.config.enabled:
+        return None
+    return ListeningCopies(before=work / "listen-before.ogg", after=work / "listen-after.ogg")
+
+
+def keep_take(
+    store: TakeStore,
+    job: Any,
+    report: Any,
+    src: Path,
+    dst: Path,
+    listening: ListeningCopies | None = None,
+) -> str | None:
+    """Blocking: store the take under the id its link was made with; the take id, or None
+    when nothing was kept. Its audio is the job's listening copies when both were written,
+    else it is encoded from the job's input and result (one more ffmpeg run)."""
     if not store.config.enabled:
         return None
     try:
         record = take_record(report, take_id=new_take_id(), job_id=job.job_id,
                              user_id=job.from_id, created_at=job.created_at or 0.0,
                              file_title=job.doc_title, kind=job.kind)  # fmt: skip
+        if listening is not None and listening.before.is_file() and listening.after.is_file():
+            return store.put(record, listening.before, listening.after, encoded=True)
         return store.put(record, src, dst)
     except Exception as exc:
         log.warning("job %s: take not kept: %s", job.job_id, describe_error(exc))
@@ -58,8 +79,14 @@ async def take_link_line_async(store: TakeStore | None, job: Any) -> str:
     return "" if store is None else await asyncio.to_thread(take_link_line, store, job)
 
 
-async def keep_take_async(store: TakeStore | None, job: Any, report: Any, src: Path,
-                          dst: Path) -> str | None:  # fmt: skip
+async def keep_take_async(
+    store: TakeStore | None,
+    job: Any,
+    report: Any,
+    src: Path,
+    dst: Path,
+    listening: ListeningCopies | None = None,
+) -> str | None:
     if store is None:
         return None
-    return await asyncio.to_thread(keep_take, store, job, report, src, dst)
+    return await asyncio.to_thread(keep_take, store, job, report, src, dst, listening)

@@ -108,12 +108,16 @@ class TakeStore:
         os.replace(tmp, by_job)
         return take_id
 
-    def put(self, record: dict[str, Any], before_src: Path, after_src: Path) -> str | None:
+    def put(
+        self, record: dict[str, Any], before_src: Path, after_src: Path, *, encoded: bool = False
+    ) -> str | None:
         """Keep one finished take; returns its id, or None when nothing was kept (history
         off, or the learner said /forget after submitting it).
 
         ``record`` is ``bot.history.take.take_record``'s; its ``take_id`` is replaced by the
         id an earlier attempt of the same job got, so a re-run job keeps one take, not two.
+        ``encoded``: the sources are the job's listening copies (OGG/Opus, written by its own
+        ffmpeg runs) and are moved in as they are; otherwise they are encoded here.
         """
         if not self.config.enabled:
             return None
@@ -130,8 +134,13 @@ class TakeStore:
         staging = self.root / "staging" / secrets.token_hex(8)
         staging.mkdir(parents=True)
         try:
-            sources = zip(SIDES, (before_src, after_src), strict=True)
-            encode_opus_pair([(src, staging / f"{side}.ogg") for side, src in sources])
+            pairs = [(src, staging / f"{side}.ogg")
+                     for side, src in zip(SIDES, (before_src, after_src), strict=True)]  # fmt: skip
+            if encoded:
+                for src, dst in pairs:
+                    shutil.move(src, dst)
+            else:
+                encode_opus_pair(pairs)
             (staging / "take.json").write_text(json.dumps(record, ensure_ascii=False))
             final = user / "takes" / take_id
             final.parent.mkdir(parents=True, exist_ok=True)

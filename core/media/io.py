@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from core.errors import Corrupt, NoAudio, ProcessingError
 from core.media.encoders import AAC_SAMPLE_RATES, aac_bit_rate_kbps, audio_encoding
+from core.media.listening import listening_output_args
 from core.media.probe import (
     AUDIO_CONTAINERS,
     Container,
@@ -433,17 +434,20 @@ def open_result(
     info: MediaInfo,
     *,
     container: Container | None = None,
+    listen_to: Path | None = None,
 ) -> Iterator[ResultWriter]:
     """Encode the audio written to the yielded :class:`ResultWriter` into ``dst`` (see
     :func:`write_result` for what the file holds and ``container``). ``dst`` appears,
     complete, only when the block ends without an exception and ffmpeg succeeded; otherwise
-    it is left untouched."""
+    it is left untouched. ``listen_to``: the same run also writes the audio there as a
+    listening copy (:mod:`core.media.listening`); the caller removes it on failure."""
     if info.audio is None:
         raise NoAudio("no audio stream")
     dst = Path(dst)
     pcm_in, out = encoder_args(info, container)
+    side = [] if listen_to is None else listening_output_args("1:a:0", listen_to)
     args = ["-v", "error", "-y", *_input_args(src, info), *pcm_in, "-i",
-            "pipe:0", *out]  # fmt: skip
+            "pipe:0", *side, *out]  # fmt: skip
     # Named here, created by ffmpeg itself: an exception at any point (a SIGTERM lands between
     # any two bytecodes) finds the name to remove, and no file exists before the encoder
     # that could outlive a run killed while it was being started.
@@ -476,4 +480,39 @@ def open_result(
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def listening_copy(source: AudioSource, dst: Path) -> Iterator[None]:
+    """Write ``source`` (complete: its decode has ended) to ``dst`` as a listening copy while
+    the block runs, from a feeder thread and an ffmpeg of its own; complete when the block
+    ends without an exception, removed otherwise.
+
+    Why a run of its own and not a second output of the decode: there its encode competes
+    with the analysis, whose two torch threads wait for each other (bench/web.py measured
+    +0.3 s on a 1.8 s job); begun when the retuning starts, it uses the core the shifter
+    leaves free.
+    """
+    length = source.length
+    seconds = length / source.sample_rate
+    args = ["-v", "error", "-y", "-f", "f32le", "-sample_rate", str(source.sample_rate),
+            "-ch_layout", f"{source.channels}c", "-i", "pipe:0",
+            *listening_output_args("0:a:0", dst)]  # fmt: skip
+    try:
+        with ffmpeg_stream(args, timeout_s=media_timeout_s(seconds), stdin=True,
+                           stdout=False) as run:  # fmt: skip
+            writer = ResultWriter(run.proc, source.channels)
+            writer.copy(source, 0, length)
+            try:
+                yield
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
+        if run.returncode != 0:
+            raise _write_failure(run.stderr, dst.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
         raise
