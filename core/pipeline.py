@@ -88,9 +88,8 @@ def correct_file(
                              listen_to=listen_after) as writer:  # fmt: skip
                 analysis = analyse(spool, tracker=get_tracker, device=options.device,
                                    progress=report_progress)  # fmt: skip
-                plan = plan_correction(
-                    None, spool.sample_rate, options, progress=report_progress, analysis=analysis
-                )
+                plan = plan_correction(None, spool.sample_rate, options, progress=report_progress,
+                                       analysis=analysis, source=spool)  # fmt: skip
                 report_progress("retuning", 0.0)
                 with _listening_before(spool, listening):
                     f0_after = _shift_streamed(spool, plan, options, writer, report_progress)

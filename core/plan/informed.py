@@ -12,9 +12,15 @@ When the learner has named the tune, its first alignment says which score note e
 performed note is and when it belonged (the rhythm fitted to the take's own tempo), so a
 second listening can look where the ears now know to look:
 
-* a matched note heard late against that rhythm, right where a note of another pitch ends
-  (no gap: the ring), starts where its rhythm says, up to ``RING_S`` earlier, never before
-  the ringing note's steady part ends;
+* a note cut right after a note of another pitch, and not already on time or early against
+  its rhythm, starts where its own harmonics jump (:mod:`core.analysis.bands`: the bands of
+  its pitch that the ringing note does not share), up to ``RISE_BACK_S`` before the cut. On
+  bench.score's dev takes in rooms this found the onset of 45 of 107 notes cut 80-200 ms late
+  at 20 dB and broke 4 of 774 cut on time (an earlier try moved notes to where the rhythm put
+  them, capped at the ringing note's steady part: +0.003 matched; the rhythm alone is too
+  loose to place an onset within 80 ms). On the held-out takes it moved late cuts 56 -> 37
+  and raised matched by 0.03 at 20 dB, but lowered wrong F1 by 0.04-0.05, so the pass is off
+  by default (docs/benchmarks.rst);
 * a repeat of a note's pitch that the tune has inside a sounding note is looked for with a
   shallower dip (``RING_DIP_DB``, the planner's re-cut of soft repeats).
 
@@ -29,41 +35,72 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
+    from core.media.spool import AudioSource
     from core.plan.segment import Note
     from core.plan.targets import NoteTarget
     from core.score.align import Alignment
 
-RING_S = 0.12  # s: how much earlier than heard a note may start (a room's ring over it)
-RING_MIN_LATE_S = 0.02  # s: a note heard later than this against its rhythm is looked at
 RING_DIP_DB = 1.0  # dB: a re-struck repeat's dip in an echoing room (the planner's is 2 dB)
 RING_STEP_SEMITONES = 0.5  # the note before must be at least this far in pitch (its ring)
 
 
-def ring_onsets(notes: list[Note], targets: list[NoteTarget], alignment: Alignment) -> list[Note]:
-    """``notes`` with each late note heard in the previous note's ring started on time.
+RISE_BACK_S = 0.15  # s: how far before its cut a note's own onset is looked for
+RISE_LAG = 4  # frames: a rise is the level now against this many frames before
+RISE_MIN_DB = 6.0  # dB: the jump of a note's own harmonics that marks its onset
+RISE_EARLY_S = -0.02  # s: a note this early against its rhythm (or earlier) stays where it is
 
-    Only a matched note (ok or wrong: the verdict is not read) that starts exactly where the
-    note before it ends, at another pitch, moves; the note before is cut there, its steady
-    part kept (the ring is not the note). Returns the same list when nothing moves.
+
+def rise_onsets(
+    notes: list[Note],
+    targets: list[NoteTarget],
+    alignment: Alignment,
+    source: AudioSource,
+    a4_hz: float,
+) -> list[Note]:
+    """``notes`` with each note cut late in the ring of a note of another pitch started where
+    its own harmonics jump (:func:`core.analysis.bands.pitch_level_db`).
+
+    Looked for up to ``RISE_BACK_S`` before the cut, never inside the note before's attack;
+    a note the tune's rhythm already finds on time or early is left alone, and so is a
+    repeat of the same pitch (its bands are the ringing note's). The note before ends where
+    the moved one starts. Nothing reads or moves a pitch. Returns the same list when nothing
+    moves.
     """
+    from core.analysis.bands import pitch_level_db
+
+    errors = {m.performed_index: m.onset_error_s for m in alignment.matches}
     out = list(notes)
     moved = False
-    for m in alignment.matches:
-        k = m.performed_index
-        late = m.onset_error_s
-        if late is None or late <= RING_MIN_LATE_S or k == 0 or m.score_index is None:
-            continue
+    for k in range(1, len(out)):
         note, before = out[k], out[k - 1]
-        if before.end != note.start:
+        error = errors.get(k)
+        if error is not None and error <= RISE_EARLY_S:
             continue
-        if abs(targets[k].centre_midi - targets[k - 1].centre_midi) < RING_STEP_SEMITONES:
+        centre, previous = targets[k].centre_midi, targets[k - 1].centre_midi
+        if abs(centre - previous) < RING_STEP_SEMITONES:
             continue
-        frames = round(min(late, RING_S) / note.hop_s)
-        start = max(note.start - frames, before.steady_end, before.steady_start + 1)
-        if start >= note.start:
+        lo = max(note.start - round(RISE_BACK_S / note.hop_s), before.steady_start + 2)
+        hi = min(note.start + 2, note.end - 1)
+        if hi <= lo:
+            continue
+        frames = np.arange(lo - RISE_LAG, hi + 1)
+        level = pitch_level_db(source, frames, note.hop_s, centre, a4_hz=a4_hz,
+                               other_midi=previous)  # fmt: skip
+        if level is None:
+            continue
+        rise = level[RISE_LAG:] - level[:-RISE_LAG]
+        j = int(np.argmax(rise))
+        start = lo + j - RISE_LAG // 2
+        if rise[j] < RISE_MIN_DB or start >= note.start or start <= before.steady_start + 1:
             continue
         out[k] = replace(note, start=start)
-        out[k - 1] = replace(before, end=start, sustain_end=min(before.sustain_end, start))
+        if before.end > start:
+            steady_end = max(before.steady_start + 1, min(before.steady_end, start))
+            sustain_end = max(steady_end, min(before.sustain_end, start))
+            out[k - 1] = replace(before, end=start, steady_end=steady_end,
+                                 sustain_end=sustain_end)  # fmt: skip
         moved = True
     return out if moved else notes

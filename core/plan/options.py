@@ -59,10 +59,11 @@ class CorrectOptions:
         fix_wrong_notes: move a wrong note (up to 3 semitones from its score note) onto the
             score note instead of tuning the note that was played. Ignored without a score
             (the bot keeps the choice while a learner has no tune set).
-        informed: with a score, listen a second time knowing the tune (core.plan.informed):
-            within each aligned note's time the tracker's reading is checked against the
-            expected pitch, so an octave, a fifth or a talker is not taken for the note;
-            a semitone is never moved. Ignored without a score.
+        informed: with a score, listen a second time knowing the tune when the take is
+            noisy or echoing (core.plan.informed): a note cut late in the ring of the note
+            before starts where its own harmonics rise, repeats are looked for with a
+            shallower dip, and the notes are aligned again. No pitch is read or moved, and a
+            clean take never gets here. Ignored without a score.
     """
 
     key: str | None = None

@@ -29,6 +29,7 @@ from models.units import hz_to_midi
 
 if TYPE_CHECKING:
     from core.analysis.pitch import PitchTrack
+    from core.media.spool import AudioSource
     from core.score.align import Alignment
     from core.score.model import Score
     from models.network import Tracker
@@ -78,12 +79,14 @@ def plan_correction(
     progress: Progress | None = None,
     mono: npt.NDArray[np.float32] | None = None,
     analysis: Analysis | None = None,
+    source: AudioSource | None = None,
 ) -> Plan:
     """Track, cut into notes, choose the key and each note's target and shift.
 
     Public so that benchmarks can hand exactly the same targets to other shifters.
     ``analysis`` is :func:`core.analysis.clip.analyse` of the clip when the caller streamed it
-    (then ``samples`` may be None): planning itself only reads per-frame arrays.
+    (then ``samples`` may be None): planning reads per-frame arrays, and ``source`` (the
+    clip's samples) only for the score-informed listening of a noisy take (core.plan.informed).
 
     Raises:
         Silent: no window of the recording is loud enough to analyse, or nothing voiced
@@ -100,8 +103,9 @@ def plan_correction(
             raise ValueError("plan_correction needs samples, mono or an analysis")
         mono = to_mono(samples) if mono is None else mono  # type: ignore[arg-type]
         check_not_silent(mono, sample_rate)
-        analysis = analyse(ArraySource(mono[np.newaxis, :], sample_rate), tracker=tracker,
-                           device=options.device, progress=report_progress)  # fmt: skip
+        source = ArraySource(mono[np.newaxis, :], sample_rate)
+        analysis = analyse(source, tracker=tracker, device=options.device,
+                           progress=report_progress)  # fmt: skip
     check_level(analysis.loudest_dbfs)
     track = analysis.track
     hop_s = track.hop_s
@@ -172,6 +176,7 @@ def plan_correction(
         if options.informed and alignment.is_the_tune and track.harmonicity_db < LISTEN_AGAIN_DB:
             notes, targets, alignment = _listen_again(
                 notes, targets, alignment, plan_targets,
+                partial(informed_rise, source=source, a4_hz=a4_hz),
                 partial(_align, options=options, f0_hz=track.f0_hz, a4_hz=a4_hz,
                         envelope_db=envelope),
                 partial(_split_repeats, score=options.score, f0_hz=track.f0_hz,
@@ -286,21 +291,38 @@ def _listen_again(
     targets: list[NoteTarget],
     alignment: Alignment,
     plan_targets: Callable[[list[Note]], list[NoteTarget]],
+    rise: Callable[[list[Note], list[NoteTarget], Alignment], list[Note]],
     realign: Callable[[list[NoteTarget]], Alignment],
     split: Callable[..., list[Note]],
 ) -> tuple[list[Note], list[NoteTarget], Alignment]:
     """The score-informed second listening of a noisy take (core.plan.informed): onsets
-    heard late in the previous note's ring start on time, repeats in the ring are looked for
-    with a shallower dip, and the notes are aligned again."""
+    heard late in the previous note's ring start where the note's own harmonics rise, repeats
+    in the ring are looked for with a shallower dip, and the notes are aligned again."""
     from core.plan import informed
 
-    heard = informed.ring_onsets(notes, targets, alignment)
+    heard = rise(notes, targets, alignment)
     heard_targets = plan_targets(heard) if heard is not notes else targets
     split_notes = split(heard, heard_targets, alignment, dip_db=informed.RING_DIP_DB)
     if split_notes is notes:
         return notes, targets, alignment
     new_targets = plan_targets(split_notes)
     return split_notes, new_targets, realign(new_targets)
+
+
+def informed_rise(
+    notes: list[Note],
+    targets: list[NoteTarget],
+    alignment: Alignment,
+    *,
+    source: AudioSource | None,
+    a4_hz: float,
+) -> list[Note]:
+    """:func:`core.plan.informed.rise_onsets` where the clip's samples are at hand."""
+    from core.plan import informed
+
+    if source is None:
+        return notes
+    return informed.rise_onsets(notes, targets, alignment, source, a4_hz)
 
 
 def _struck(note: Note, envelope_db: npt.NDArray[np.float64]) -> bool:
