@@ -428,6 +428,18 @@ class ResultWriter:
 
 
 @contextlib.contextmanager
+def _feeding(writer: ResultWriter) -> Iterator[ResultWriter]:
+    """The block's pieces reach the encoder and its input is closed when the block ends; an
+    exception kills the encoder instead, so no half-fed result is finished."""
+    try:
+        yield writer
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+
+
+@contextlib.contextmanager
 def open_result(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -465,12 +477,8 @@ def open_result(
         ) as run:
             # Opened before the analysis: its clock starts with the first audio it gets.
             writer = ResultWriter(run.proc, info.audio.channels, on_first_input=run.start_clock)
-            try:
+            with _feeding(writer):
                 yield writer
-            except BaseException:
-                writer.abort()
-                raise
-            writer.close()
         if run.returncode != 0:
             raise _write_failure(run.stderr, dst.parent)
         if tmp.stat().st_size == 0:
@@ -504,12 +512,8 @@ def listening_copy(source: AudioSource, dst: Path) -> Iterator[None]:
                            stdout=False) as run:  # fmt: skip
             writer = ResultWriter(run.proc, source.channels)
             writer.copy(source, 0, length)
-            try:
+            with _feeding(writer):
                 yield
-            except BaseException:
-                writer.abort()
-                raise
-            writer.close()
         if run.returncode != 0:
             raise _write_failure(run.stderr, dst.parent)
     except BaseException:
