@@ -176,7 +176,7 @@ def plan_correction(
         if options.informed and alignment.is_the_tune and track.harmonicity_db < LISTEN_AGAIN_DB:
             notes, targets, alignment = _listen_again(
                 notes, targets, alignment, plan_targets,
-                partial(informed_rise, source=source, a4_hz=a4_hz),
+                partial(_informed_rise, source=source, a4_hz=a4_hz),
                 partial(_align, options=options, f0_hz=track.f0_hz, a4_hz=a4_hz,
                         envelope_db=envelope),
                 partial(_split_repeats, score=options.score, f0_hz=track.f0_hz,
@@ -309,7 +309,7 @@ def _listen_again(
     return split_notes, new_targets, realign(new_targets)
 
 
-def informed_rise(
+def _informed_rise(
     notes: list[Note],
     targets: list[NoteTarget],
     alignment: Alignment,
