@@ -79,6 +79,7 @@ class ConnectionGuard:
     def request_answered(self, transport: asyncio.BaseTransport | None) -> None:
         """The connection may carry another request (keep-alive): a new deadline for it."""
         if transport is not None and transport in self.open and not transport.is_closing():
+            self.open[transport].expect_request()
             self._start_reading(transport)
 
     # --- called by the connections ---------------------------------------------------------------
@@ -142,6 +143,18 @@ class ConnectionGuard:
         self.timed_out = self.crowded_out = 0
 
 
+HEAD_WATCH_BYTES = 16384  # request head bytes the guard reads for its Content-Length
+
+
+def _content_length(head: bytes) -> int | None:
+    """The Content-Length of a request head, or None (absent, repeated or not a number)."""
+    found = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")[1:]
+             if line[:15].lower() == b"content-length:"]  # fmt: skip
+    if len(found) != 1 or not found[0].isdigit():
+        return None
+    return int(found[0])
+
+
 def _abort(transport: asyncio.BaseTransport) -> None:
     if isinstance(transport, asyncio.Transport):
         transport.abort()
@@ -160,6 +173,43 @@ class _GuardedConnection(asyncio.Protocol):
         self._guard = guard
         self._inner = inner
         self._transport: asyncio.BaseTransport | None = None
+        self.expect_request()
+
+    def expect_request(self) -> None:
+        """Watch the next request's bytes arrive (see :meth:`_watch`)."""
+        self._head = b""
+        self._body_left: int | None = None
+        self._watching = True
+
+    def _watch(self, data: bytes) -> None:
+        """Mark the request read the moment its last byte (by Content-Length) arrives.
+
+        The handler says so too, but only once aiohttp has parsed the request and the event
+        loop has run its task; under a flood of new connections the loop can accept hundreds
+        first, each crowding out the oldest reading connection, and a real event that had
+        fully arrived was closed before its handler ran (seen in CI). A request without a
+        Content-Length (chunked) is left to the handler.
+        """
+        if not self._watching or self._transport is None:
+            return
+        if self._body_left is None:
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._head) > HEAD_WATCH_BYTES:
+                    self._watching = False  # aiohttp refuses such headers itself
+                return
+            length = _content_length(self._head[:end])
+            if length is None:
+                self._watching = False
+                return
+            self._body_left = length - (len(self._head) - end - 4)
+            self._head = b""
+        else:
+            self._body_left -= len(data)
+        if self._body_left <= 0:
+            self._watching = False
+            self._guard.request_read(self._transport)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._inner.connection_made(transport)
@@ -167,6 +217,7 @@ class _GuardedConnection(asyncio.Protocol):
             self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        self._watch(data)
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:

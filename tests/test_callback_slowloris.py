@@ -250,3 +250,39 @@ async def test_past_the_cap_the_oldest_half_sent_connection_makes_room(
         for conn in conns:
             if conn is not None:
                 conn[1].close()
+
+
+async def test_a_request_that_arrived_whole_is_not_crowded_out_before_its_handler_runs() -> None:
+    """A guard with room for two connections, over a protocol whose handler never gets to
+    run (a loop busy accepting a flood): the request that arrived whole by its
+    Content-Length stays open while two newcomers crowd out the half-sent one."""
+    from bot.callback_guard import ConnectionGuard
+
+    class Stalled(asyncio.Protocol):  # aiohttp's place: it reads, and never answers
+        pass
+
+    guard = ConnectionGuard(read_timeout_s=30.0, max_connections=2)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(guard.protocol_factory(Stalled), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    body = b'{"type": "confirmation"}'
+    whole = (b"POST /vk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+    streams = []
+    try:
+        for n, data in enumerate((whole, b"POST /vk HTTP/1.1\r\nHost: x\r\n",
+                                  b"POST /vk HTTP/1.1\r\n"), start=1):  # fmt: skip
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(data)
+            await writer.drain()
+            streams.append((reader, writer))
+            await wait_until(lambda n=n: len(guard.open) + guard.crowded_out >= n, 5,
+                             "the guard to see the connection")  # fmt: skip
+        assert guard.crowded_out == 1
+        assert await asyncio.wait_for(streams[1][0].read(), 5) == b""  # the half-sent one: closed
+        assert len(guard.open) == 2  # the whole request and the newest: the whole one stayed
+    finally:
+        for _, writer in streams:
+            writer.close()
+        server.close()
+        await server.wait_closed()
