@@ -18,9 +18,9 @@ second listening can look where the ears now know to look:
   bench.score's dev takes in rooms this found the onset of 45 of 107 notes cut 80-200 ms late
   at 20 dB and broke 4 of 774 cut on time (an earlier try moved notes to where the rhythm put
   them, capped at the ringing note's steady part: +0.003 matched; the rhythm alone is too
-  loose to place an onset within 80 ms). On the held-out takes it moved late cuts 56 -> 37
-  and raised matched by 0.03 at 20 dB, but lowered wrong F1 by 0.04-0.05, so the pass is off
-  by default (docs/benchmarks.rst);
+  loose to place an onset within 80 ms), and never more than ``RISE_SLACK_S`` before its
+  rhythm's time. On the held-out takes it moved late cuts 56 -> 38 and raised matched by
+  0.03, but lowered wrong F1 by 0.035, so the pass is off by default (docs/benchmarks.rst);
 * a repeat of a note's pitch that the tune has inside a sounding note is looked for with a
   shallower dip (``RING_DIP_DB``, the planner's re-cut of soft repeats).
 
@@ -51,6 +51,7 @@ RISE_BACK_S = 0.15  # s: how far before its cut a note's own onset is looked for
 RISE_LAG = 4  # frames: a rise is the level now against this many frames before
 RISE_MIN_DB = 6.0  # dB: the jump of a note's own harmonics that marks its onset
 RISE_EARLY_S = -0.02  # s: a note this early against its rhythm (or earlier) stays where it is
+RISE_SLACK_S = 0.06  # s: nor is it moved more than this earlier than its rhythm says
 
 
 def rise_onsets(
@@ -82,7 +83,8 @@ def rise_onsets(
         centre, previous = targets[k].centre_midi, targets[k - 1].centre_midi
         if abs(centre - previous) < RING_STEP_SEMITONES:
             continue
-        lo = max(note.start - round(RISE_BACK_S / note.hop_s), before.steady_start + 2)
+        back_s = RISE_BACK_S if error is None else min(RISE_BACK_S, error + RISE_SLACK_S)
+        lo = max(note.start - round(back_s / note.hop_s), before.steady_start + 2)
         hi = min(note.start + 2, note.end - 1)
         if hi <= lo:
             continue
