@@ -111,3 +111,16 @@ def test_the_history_keeps_the_jobs_copies_without_encoding_again(tmp_path: Path
 def test_no_history_means_no_copies(tmp_path: Path) -> None:
     assert listening_copies(None, tmp_path) is None
     assert listening_copies(make_store(tmp_path / "h", days=0), tmp_path) is None
+
+
+def test_a_failed_before_copy_does_not_fail_the_correction(
+    tmp_path: Path, tracker: Tracker
+) -> None:
+    """The "before" copy's ffmpeg cannot write (its folder does not exist): the learner still
+    gets the corrected clip, and no copy is left for the history, which encodes the take
+    after the job instead."""
+    copies = ListeningCopies(before=tmp_path / "missing" / "b.ogg", after=tmp_path / "a.ogg")
+    report = correct_file(SAMPLE, tmp_path / "out.mp4", CorrectOptions(), tracker=tracker,
+                          listening=copies)  # fmt: skip
+    assert report.notes and (tmp_path / "out.mp4").stat().st_size > 0
+    assert not copies.before.exists() and copies.after.is_file()

@@ -3,7 +3,7 @@
 The link is made first (a take id reserved for the job, ~1 ms) so the reply carries it;
 the take is stored after the reply is sent. Its audio is written during the job, as side
 outputs of the job's own ffmpeg runs (core.media.listening): a separate encode after the job
-cost ~20% of a 60 s job's time (bench/web.py), the side outputs a few percent. Until the take
+cost ~15% of a 60 s job's time, the side outputs ~8% (bench/web.py). Until the take
 is stored, or if keeping fails, the link shows "not found". Keeping a take is a bonus to the
 answer, never a condition of it: any failure here is logged and the learner still has their
 result.

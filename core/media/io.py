@@ -494,19 +494,21 @@ def open_result(
 @contextlib.contextmanager
 def listening_copy(source: AudioSource, dst: Path) -> Iterator[None]:
     """Write ``source`` (complete: its decode has ended) to ``dst`` as a listening copy while
-    the block runs, from a feeder thread and an ffmpeg of its own; complete when the block
-    ends without an exception, removed otherwise.
+    the block runs, from a feeder thread and an ffmpeg of its own. Complete when the block
+    ends without an exception; removed otherwise, and removed when the copy itself fails:
+    a copy is a bonus to the job (the history encodes the take after the job instead), so
+    its own failure never fails the correction.
 
     Why a run of its own and not a second output of the decode: there its encode competes
-    with the analysis, whose two torch threads wait for each other (bench/web.py measured
-    +0.3 s on a 1.8 s job); begun when the retuning starts, it uses the core the shifter
-    leaves free.
+    with the analysis, whose two torch threads wait for each other (measured: +0.3 s on a
+    1.8 s job); begun when the retuning starts, it uses the core the shifter leaves free.
     """
     length = source.length
     seconds = length / source.sample_rate
     args = ["-v", "error", "-y", "-f", "f32le", "-sample_rate", str(source.sample_rate),
             "-ch_layout", f"{source.channels}c", "-i", "pipe:0",
             *listening_output_args("0:a:0", dst)]  # fmt: skip
+    block_done = False
     try:
         with ffmpeg_stream(args, timeout_s=media_timeout_s(seconds), stdin=True,
                            stdout=False) as run:  # fmt: skip
@@ -514,9 +516,20 @@ def listening_copy(source: AudioSource, dst: Path) -> Iterator[None]:
             writer.copy(source, 0, length)
             with _feeding(writer):
                 yield
-        if run.returncode != 0:
-            raise _write_failure(run.stderr, dst.parent)
+                block_done = True
+        copied = run.returncode == 0
+    except Exception:
+        if not block_done:  # the job's own failure: it goes on up
+            _remove(dst)
+            raise
+        copied = False  # the copy's own (its ffmpeg failed or timed out, its feeder broke)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            dst.unlink()
+        _remove(dst)
         raise
+    if not copied:
+        _remove(dst)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
