@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytest
 
 from core.score.align import Alignment, align, timing_flags
-from core.score.model import Score, ScoreNote
+from core.score.model import Score
+from tests.score_factory import LENGTHS, TWINKLE, inline_score
 
 # "Twinkle, twinkle": C C G G A A G- F F E E D D C-, twice through the first line's rhythm.
-TWINKLE = [60, 60, 67, 67, 69, 69, 67, 65, 65, 64, 64, 62, 62, 60]
-LENGTHS = [1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2]
-
-
-def make_score(midis: Sequence[int], lengths: Sequence[float], spb: float = 0.5) -> Score:
-    notes, beat = [], 0.0
-    for m, d in zip(midis, lengths, strict=True):
-        notes.append(ScoreNote(m, beat, float(d), int(beat // 4) + 1, beat % 4 + 1))
-        beat += d
-    return Score(tuple(notes), "inline", "twinkle", seconds_per_beat=spb, has_meter=True)
-
-
-SCORE = make_score(TWINKLE * 2, LENGTHS * 2)
+SCORE = inline_score(TWINKLE * 2, LENGTHS * 2)
 
 
 def perform(
@@ -125,7 +112,7 @@ def test_extra_note_is_extra() -> None:
 
 
 def test_tune_played_twice_matches_each_note_both_times() -> None:
-    one = make_score(TWINKLE, LENGTHS)
+    one = inline_score(TWINKLE, LENGTHS)
     n = len(one.notes)
     al = align(*perform(one, list(range(n)) * 2, rubato=0.2, seed=1), one)
     assert [m.score_index for m in al.matches] == list(range(n)) * 2
@@ -169,7 +156,7 @@ def test_late_note_is_named_by_its_timing() -> None:
 def test_a_different_tune_is_not_the_tune_and_flags_nothing() -> None:
     # "Ode to joy" against "Twinkle": same key and range, not the same tune.
     ode = [64, 64, 65, 67, 67, 65, 64, 62, 60, 60, 62, 64, 64, 62, 62]
-    other = make_score(ode, [1] * 14 + [2])
+    other = inline_score(ode, [1] * 14 + [2])
     al = align(*perform(other, tempo=0.9, rubato=0.1), SCORE)
     assert not al.is_the_tune
     assert al.matches == () and al.missed == ()
@@ -226,7 +213,7 @@ def _random_tune(rng: np.random.Generator, n: int = 24) -> Score:
         degree = int(np.clip(degree + rng.choice([-2, -1, -1, 0, 1, 1, 2]), 24, 38))
         midis.append(12 * (degree // 7) + scale[degree % 7])
         lengths.append(float(rng.choice([0.5, 1.0, 1.0, 2.0])))
-    return make_score(midis, lengths)
+    return inline_score(midis, lengths)
 
 
 def test_repeated_note_heard_as_one_long_note_is_not_missed() -> None:
@@ -259,7 +246,7 @@ def test_a_skipped_repeat_at_the_start_is_missed_not_a_late_start() -> None:
     start costs less than a missed note) leaves the pause before the D out of rhythm; the
     aligner must weigh that through the missed note, not only along the cheapest path into
     the third C (the one that started late)."""
-    row = make_score([60, 60, 60, 62, 64, 64, 62, 64, 65, 67], [1.5, 1.5, 1, 0.5, 1.5, 1, 0.5, 1,
+    row = inline_score([60, 60, 60, 62, 64, 64, 62, 64, 65, 67], [1.5, 1.5, 1, 0.5, 1.5, 1, 0.5, 1,
                                                                0.5, 3])  # fmt: skip
     midi, onset, offset = perform(row, tempo=0.9, seed=3)
     midi, onset, offset = np.delete(midi, 2), np.delete(onset, 2), np.delete(offset, 2)

@@ -10,27 +10,17 @@ import pytest
 
 from core.pipeline import CorrectOptions
 from core.score.align import align
-from core.score.model import Score, ScoreNote
 from models.training.synth import FLUIDR3, Note, Phrase, fluidsynth_available, render_phrase
+from tests.score_factory import LENGTHS, TWINKLE, twinkle
 
 if TYPE_CHECKING:
     from models.network import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
-TWINKLE = [60, 60, 67, 67, 69, 69, 67, 65, 65, 64, 64, 62, 62, 60]
-LENGTHS = [1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2]
 needs_render = pytest.mark.skipif(
     not fluidsynth_available() or not FLUIDR3.exists(), reason="fluidsynth + FluidR3 needed"
 )
-
-
-def twinkle() -> Score:
-    notes, beat = [], 0.0
-    for m, d in zip(TWINKLE, LENGTHS, strict=True):
-        notes.append(ScoreNote(m, beat, float(d), int(beat // 4) + 1, beat % 4 + 1))
-        beat += d
-    return Score(tuple(notes), "inline", "Twinkle", seconds_per_beat=0.5, has_meter=True)
 
 
 def performed(cents: dict[int, float]) -> tuple[list[float], list[float], list[float]]:

@@ -13,6 +13,7 @@ from core.pipeline import CorrectOptions, correct_audio
 from core.score.load import load_score
 from core.score.model import Score, ScoreNote
 from models.training.synth import FLUIDR3, Note, Phrase, fluidsynth_available, render_phrase
+from tests.score_factory import LENGTHS, TWINKLE, inline_score, twinkle
 
 if TYPE_CHECKING:
     from models.network import Tracker
@@ -29,18 +30,8 @@ pytestmark = [
 ]
 
 # "Twinkle, twinkle" written at C4, 120 bpm, 4/4.
-TWINKLE = [60, 60, 67, 67, 69, 69, 67, 65, 65, 64, 64, 62, 62, 60]
-LENGTHS = [1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2]
 DETUNE = [30, -25, 0, 35, -40, 20, -30, 25, 0, -35, 40, -20, 30, -25]  # cents, as played
 WRONG_AT = 9  # E4 played as D#4 (a semitone low)
-
-
-def twinkle() -> Score:
-    notes, beat = [], 0.0
-    for m, d in zip(TWINKLE, LENGTHS, strict=True):
-        notes.append(ScoreNote(m, beat, float(d), int(beat // 4) + 1, beat % 4 + 1))
-        beat += d
-    return Score(tuple(notes), "inline", "Twinkle", seconds_per_beat=0.5, has_meter=True)
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +126,7 @@ BUNS_BEATS = [1, 1, 2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 2]
 def buns_take(order: list[int]) -> tuple[Score, np.ndarray]:
     """Hot Cross Buns and a flute take of its notes in ``order`` (an octave up, out of tune),
     each re-tongued 18 ms before the next: the level dips only a few dB between repeats."""
-    notes, beat = [], 0.0
-    for m, d in zip(BUNS, BUNS_BEATS, strict=True):
-        notes.append(ScoreNote(m, beat, float(d), int(beat // 4) + 1, beat % 4 + 1))
-        beat += d
-    buns = Score(tuple(notes), "inline", "Hot Cross Buns", seconds_per_beat=0.5, has_meter=True)
+    buns = inline_score(BUNS, BUNS_BEATS, "Hot Cross Buns")
     detune = [20, -15, 10, -25, 30, -10, 15, -30, 25, -20, 5, -5, 35, -35]
     played, t = [], 0.3
     for k, j in enumerate(order):
