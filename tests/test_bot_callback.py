@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,13 +17,6 @@ from bot.app import create_bot
 from bot.callback import make_callback_app
 from bot.settings import Settings
 from bot.texts import t
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 async def test_callback_confirms_checks_secret_and_answers_once(

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from fakevk import FakeVK, doc_attachment
 from fakevk.harness import TOKEN, make_settings, service_process, settings_env
 
 from bot.jobs import random_id_for
 from bot.texts import t
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 async def test_smask_bot_runs_bot_and_embedded_worker(fake: FakeVK, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,6 @@ from fakevk.harness import TOKEN, make_settings, running_bot, say
 
 from bot import jobs
 from bot.texts import t
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 async def test_settings_commands_and_language(

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from fakevk import FakeVK
 from fakevk.harness import make_clip
 
 from bot.jobs import Job, random_id_for
 from bot.vk import RetryingAPI, deliver, result_title
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 def _job() -> Job:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -54,13 +53,6 @@ def _audio_f0_hz(mp4: Path, tmp: Path) -> float:
 
 def _cents(f_hz: float, ref_hz: float) -> float:
     return float(1200 * np.log2(f_hz / ref_hz))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

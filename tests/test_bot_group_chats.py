@@ -6,7 +6,6 @@ and edits its acknowledgements by conversation_message_id."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from bot.texts import t
 LANGS = ("ru", "en")
 CHAT = 2_000_000_005
 GROUP = 77
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=GROUP).start()
-    yield server
-    await server.stop()
 
 
 def _answers_in_chat(fake: FakeVK, cmid: int) -> list[Sent]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,6 @@ from bot.texts import t
 from tests.history_factory import make_report, make_take_audio, store_take
 
 DAY = 86400.0
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 async def test_history_answers_a_chart_and_progress_and_forget_deletes_everything(

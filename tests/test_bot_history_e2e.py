@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -29,13 +28,6 @@ from bot.web.server import start_web
 pytestmark = pytest.mark.slow
 
 PUBLIC = "https://smask.example"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 async def _status(url: str) -> int:

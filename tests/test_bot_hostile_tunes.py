@@ -8,7 +8,6 @@ import logging
 import os
 import resource
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import hostile_scores as hs
@@ -20,13 +19,6 @@ from bot.texts import t
 
 LIMIT_BYTES = 1536 * 2**20
 HELP_WITHIN_S = 5.0
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 def _tree_rss_bytes() -> int:

@@ -6,7 +6,6 @@ ones left out. No worker runs: these are the bot's own answers."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from bot.texts import t
 
 LANGS = ("ru", "en")
 FOREIGN_HOST_URL = "https://evil.example.com/clip.mp4"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 def _ack(fake: FakeVK, peer: int, msg: int, part: int = 0) -> Sent:

@@ -5,7 +5,6 @@ what was saved, which words an answer holds, never a whole string."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,6 @@ from core.score.load import parse_note_names
 from core.score.model import Score
 
 ELOCHKA = "соль ми ми соль ми ми соль фа ми ре до ля до ля соль ми ми соль фа ми ре до"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 async def test_russian_commands_and_values_in_russian(

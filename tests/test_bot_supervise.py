@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,13 +32,6 @@ from fakevk.harness import (
 
 from bot.jobs import SqliteJobStore, random_id_for
 from bot.supervise import WorkerSupervisor, describe_exit
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 def test_exits_are_described_in_words() -> None:

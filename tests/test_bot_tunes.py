@@ -4,7 +4,6 @@ and the fake VK server; and the next clip's job carrying the tune into CorrectOp
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import mido
@@ -20,13 +19,6 @@ from core.score.load import load_score
 from core.score.model import Score
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 def _leftovers(work_dir: Path) -> list[Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from fakevk import FakeVK
@@ -11,13 +10,6 @@ from vkbottle import VKAPIError
 
 from bot.errors import backoff_delay_s
 from bot.vk import RetryingAPI, send
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 @pytest.mark.parametrize("code", [6, 9, 10, 29])

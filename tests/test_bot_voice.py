@@ -9,7 +9,6 @@ VK server received. On SQLite and Redis.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,6 @@ def _voice_take(path: Path, *, seconds: float = 2.5, cents: float = DETUNE_CENTS
     """A held A4 ``cents`` sharp, recorded as VK records voice messages: mono OGG/Opus."""
     expr = tone_expression([(A4_HZ * 2 ** (cents / 1200), seconds)])
     return make_audio(path, "ogg_opus", expression=expr, duration_s=seconds, sample_rate=48000)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

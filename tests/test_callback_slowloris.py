@@ -36,13 +36,6 @@ SERVICE_FD_LIMIT = 1024  # a common default soft limit (systemd services, many h
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def enough_fds() -> Iterator[None]:
     """The attacker's sockets live in this process: raise its soft limit for them (within the
     hard one) and put it back afterwards; skip where the hard limit is too low."""

@@ -8,7 +8,6 @@ half-second note; the bot path through the fake VK with a real worker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,15 +108,6 @@ def test_real_music_is_corrected_not_refused(tracker: Tracker) -> None:
         assert info.audio is not None
         mono = to_mono(decode_audio(clip, info))
         assert refusal(mono, tracker, info.audio.sample_rate) == "corrected", clip
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeVK]:
-    from fakevk import FakeVK
-
-    server = await FakeVK(group_id=77).start()
-    yield server
-    await server.stop()
 
 
 @pytest.mark.slow
