@@ -520,16 +520,11 @@ def listening_copy(source: AudioSource, dst: Path) -> Iterator[None]:
         copied = run.returncode == 0
     except Exception:
         if not block_done:  # the job's own failure: it goes on up
-            _remove(dst)
+            dst.unlink(missing_ok=True)
             raise
         copied = False  # the copy's own (its ffmpeg failed or timed out, its feeder broke)
     except BaseException:
-        _remove(dst)
+        dst.unlink(missing_ok=True)
         raise
     if not copied:
-        _remove(dst)
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+        dst.unlink(missing_ok=True)

@@ -10,7 +10,6 @@ after the job added ~20% to a 60 s job; side outputs add the figure bench.web re
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +41,7 @@ class ListeningCopies:
 
     def remove(self) -> None:
         for path in (self.before, self.after):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            path.unlink(missing_ok=True)
 
 
 def listening_output_args(stream: str, dst: Path, audio_filter: str = "") -> list[str]:
