@@ -41,6 +41,7 @@ from bot.workdir import JOBS_SUBDIR, SCORE_DOC_STALE_S, SCORE_DOCS_SUBDIR
 from core.errors import InputError, ProcessingError, Silent, Speech, TooShort, Unpitched
 
 if TYPE_CHECKING:
+    from core.media.listening import ListeningCopies
     from core.media.probe import Container
     from core.pipeline import CorrectOptions
 
@@ -356,6 +357,16 @@ class Worker:
             await edit_ack(api, current, t(key, job.lang))
 
     async def _run(self, api: API, job: Job, me: str, work: Path) -> None:
+        listening = listening_copies(self.history, work)
+        try:
+            await self._answer(api, job, me, work, listening)
+        finally:  # a take not kept: its copy may still be encoding
+            if listening is not None:
+                await asyncio.to_thread(listening.remove)
+
+    async def _answer(
+        self, api: API, job: Job, me: str, work: Path, listening: ListeningCopies | None
+    ) -> None:
         lang = job.lang
         src = work / "input.bin"
         plot = work / "pitch.png"
@@ -363,7 +374,7 @@ class Worker:
             await self._progress(api, job, "stage_downloading")
             await self._download(job, src)
             await asyncio.to_thread(self._check_cancel, job.job_id, me)
-            report, dst = await self._correct(api, job, me, src, work)
+            report, dst = await self._correct(api, job, me, src, work, listening)
             await asyncio.to_thread(self._check_cancel, job.job_id, me)  # last check before upload
             await self._progress(api, job, "stage_uploading")
             summary = _report_text(report, lang)
@@ -423,8 +434,7 @@ class Worker:
             )
             await self._progress(api, job, "done_ack")
             # The take behind the reply's link, off the learner's wait (bot/history/keep.py).
-            await keep_take_async(self.history, job, report, src, dst,
-                                  listening_copies(self.history, work))  # fmt: skip
+            await keep_take_async(self.history, job, report, src, dst, listening)
 
     async def _download(self, job: Job, src: Path) -> None:
         """The job's file; a voice message whose OGG fails falls back to its MP3 link."""
@@ -486,7 +496,13 @@ class Worker:
             raise LeaseLost(job_id)
 
     async def _correct(
-        self, api: API, job: Job, me: str, src: Path, work: Path
+        self,
+        api: API,
+        job: Job,
+        me: str,
+        src: Path,
+        work: Path,
+        listening: ListeningCopies | None,
     ) -> tuple[Any, Path]:
         """Run core.pipeline.correct_file in a thread, turning its stages into chat edits.
 
@@ -535,7 +551,7 @@ class Worker:
                 tracker=tracker,
                 info=info,
                 container=container,
-                listening=listening_copies(self.history, work),
+                listening=listening,
             )
             return report, dst
         finally:  # progress edits land before the next ones, never after the final answer

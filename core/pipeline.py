@@ -56,8 +56,9 @@ def correct_file(
     bot's worker probes first, to refuse a bad file before loading the model); ``limits`` and
     ``require_video`` then only apply if it is None. ``container`` picks the result's format
     for audio-only inputs (default: the input's own, see :func:`core.media.io.result_container`).
-    ``listening``: also write the sound before and after as small Opus copies there, from the
-    same two ffmpeg runs (the bot keeps them for the learner's page); removed on failure.
+    ``listening``: also write the sound before and after as small Opus copies there, from
+    audio the job holds (the bot keeps them for the learner's page); "before" may still be
+    encoding on return (``listening.finish()`` waits); both are removed on failure.
 
     Raises:
         core.errors.InputError: the clip is refused (each subclass has a stable ``code``);
@@ -91,8 +92,9 @@ def correct_file(
                 plan = plan_correction(None, spool.sample_rate, options, progress=report_progress,
                                        analysis=analysis, source=spool)  # fmt: skip
                 report_progress("retuning", 0.0)
-                with _listening_before(spool, listening):
-                    f0_after = _shift_streamed(spool, plan, options, writer, report_progress)
+                f0_after = _shift_streamed(spool, plan, options, writer, report_progress)
+                if listening is not None:  # runs on while the encoder finishes, and after
+                    listening.start_before(spool)
                 report_progress("encoding", 0.0)
             report = build_report(plan, f0_after, spool.length, spool.sample_rate, options)
     except BaseException:
@@ -101,16 +103,6 @@ def correct_file(
         raise
     report_progress("encoding", 1.0)
     return report
-
-
-def _listening_before(
-    spool: AudioSource, listening: ListeningCopies | None
-) -> contextlib.AbstractContextManager[None]:
-    from core.media.io import listening_copy
-
-    if listening is None:
-        return contextlib.nullcontext()
-    return listening_copy(spool, listening.before)
 
 
 def preload() -> None:

@@ -60,6 +60,7 @@ def test_a_job_writes_its_sound_before_and_after_as_opus(tmp_path: Path, tracker
     report = correct_file(SAMPLE, tmp_path / "out.mp4", CorrectOptions(), tracker=tracker,
                           listening=copies)  # fmt: skip
     assert report.notes
+    assert copies.finish()  # "before" may still be encoding when the job returns
     original, result = mono_48k(SAMPLE), mono_48k(tmp_path / "out.mp4")
     before, after = mono_48k(copies.before), mono_48k(copies.after)
     for path in (copies.before, copies.after):
@@ -123,4 +124,22 @@ def test_a_failed_before_copy_does_not_fail_the_correction(
     report = correct_file(SAMPLE, tmp_path / "out.mp4", CorrectOptions(), tracker=tracker,
                           listening=copies)  # fmt: skip
     assert report.notes and (tmp_path / "out.mp4").stat().st_size > 0
+    assert not copies.finish()
     assert not copies.before.exists() and copies.after.is_file()
+
+
+def test_a_job_that_keeps_no_take_stops_its_copy_and_leaves_nothing(
+    tmp_path: Path, tracker: Tracker
+) -> None:
+    """The reply failed or the job was cancelled after the correction: the "before" encode,
+    perhaps still running, is stopped and neither copy is left in the work dir."""
+    out = tmp_path / "work"
+    out.mkdir()
+    copies = ListeningCopies(before=out / "b.ogg", after=out / "a.ogg")
+    correct_file(SAMPLE, tmp_path / "out.mp4", CorrectOptions(), tracker=tracker,
+                 listening=copies)  # fmt: skip
+    encoding = copies._encoding
+    assert encoding is not None  # started by the job, not waited for
+    copies.remove()
+    assert encoding.returncode is not None  # reaped: no ffmpeg outlives the job
+    assert list(out.iterdir()) == []

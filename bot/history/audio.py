@@ -10,8 +10,8 @@ from pathlib import Path
 from core.media.listening import LISTENING_OPUS_ARGS
 
 ENCODE_TIMEOUT_S = 120.0
-# The same listening copy a job writes as side outputs of its own ffmpeg runs
-# (core.media.listening): this separate run is the fallback for a take without them.
+# The same listening copy a job writes from the audio it holds (core.media.listening): this
+# separate run is the fallback for a take without them.
 OPUS_ARGS = ("-vn", *LISTENING_OPUS_ARGS)
 
 

@@ -1,9 +1,9 @@
 """The worker's two calls into the history: the reply's link line, then the take itself.
 
 The link is made first (a take id reserved for the job, ~1 ms) so the reply carries it;
-the take is stored after the reply is sent. Its audio is written during the job, as side
-outputs of the job's own ffmpeg runs (core.media.listening): a separate encode after the job
-cost ~15% of a 60 s job's time, the side outputs ~8% (bench/web.py). Until the take
+the take is stored after the reply is sent. Its audio is written by the job from the audio
+it holds (core.media.listening), "before" while the reply is drawn and uploaded: a separate
+encode after the job cost ~15% of a 60 s job's time (bench/web.py). Until the take
 is stored, or if keeping fails, the link shows "not found". Keeping a take is a bonus to the
 answer, never a condition of it: any failure here is logged and the learner still has their
 result.
@@ -43,8 +43,9 @@ def take_link_line(store: TakeStore, job: Any) -> str:
 
 
 def listening_copies(store: TakeStore | None, work: Path) -> ListeningCopies | None:
-    """Where the job writes its take's audio as side outputs of its own ffmpeg runs (in its
-    work dir, which is removed with the job), or None when no take will be kept."""
+    """Where the job writes its take's audio (in its work dir, which is removed with the
+    job), or None when no take will be kept. One per job: ``correct_file`` starts the copies,
+    :func:`keep_take` waits for them, and a job that ends otherwise calls ``remove()``."""
     if store is None or not store.config.enabled:
         return None
     return ListeningCopies(before=work / "listen-before.ogg", after=work / "listen-after.ogg")
@@ -67,7 +68,7 @@ def keep_take(
         record = take_record(report, take_id=new_take_id(), job_id=job.job_id,
                              user_id=job.from_id, created_at=job.created_at or 0.0,
                              file_title=job.doc_title, kind=job.kind)  # fmt: skip
-        if listening is not None and listening.before.is_file() and listening.after.is_file():
+        if listening is not None and listening.finish():
             return store.put(record, listening.before, listening.after, encoded=True)
         return store.put(record, src, dst)
     except Exception as exc:

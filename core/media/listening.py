@@ -1,19 +1,31 @@
 """Listening copies: a clip's sound before and after correction, small enough to keep.
 
-A learner's page replays each take for months, so a take keeps its audio, not its video. The
-copies are written as extra outputs of the two ffmpeg runs a correction already makes (the
-decode writes "before", the result's encoder writes "after"): the samples are decoded and
-resampled there anyway, so a copy costs only its Opus encode, in an encoder thread of its
-own, and no process start, demux or decode of its own (bench/web.py: a separate ffmpeg run
-after the job added ~20% to a 60 s job; side outputs add the figure bench.web reports).
+A learner's page replays each take for months, so a take keeps its audio, not its video.
+Both copies come from audio the job already holds, so neither decodes the clip again:
+
+* "after" is a second output of the result's encoder: that ffmpeg run has the corrected
+  samples in its pipe anyway, and encodes the copy in a thread of its own;
+* "before" is encoded from the decoded spool's file (ffmpeg reads it as its stdin, so no
+  thread here copies it), started the moment the shifter is done and left running. The
+  encoder's AAC tail leaves a core idle then, and the reply's plot and upload follow; the
+  worker waits for the copy (:meth:`ListeningCopies.finish`) only when it keeps the take,
+  after the reply. Encoded during the shift, it competed with the shifter for the two
+  cores: +0.2 s on a 2.8 s job (bench/web.py), against a 5% goal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import subprocess
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.media.probe import file_url
+from core import interrupts
+from core.media.probe import ffmpeg_exe, file_url, media_timeout_s
+
+if TYPE_CHECKING:
+    from core.media.spool import PcmSpool
 
 __all__ = ["LISTENING_BITRATE", "ListeningCopies", "listening_output_args"]
 
@@ -28,18 +40,61 @@ LISTENING_OPUS_ARGS = ("-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", LI
                        "-frame_duration", "120", "-f", "ogg")  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ListeningCopies:
     """Where a correction writes its listening copies (OGG/Opus, mono, ~48 kbit/s).
 
-    The caller owns both paths: they exist, complete, once ``correct_file`` returns, and are
-    removed by it when the correction fails.
+    The caller owns both paths. When ``correct_file`` returns, "after" is complete and
+    "before" may still be encoding: :meth:`finish` waits for it. A failed correction removes
+    both; :meth:`remove` does too, and stops an encode still running (a job that ends
+    without keeping its take).
     """
 
     before: Path
     after: Path
+    _encoding: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _deadline: float = field(default=0.0, init=False, repr=False)
+
+    def start_before(self, spool: PcmSpool) -> None:
+        """Begin encoding "before" from ``spool`` (its decode has ended) and return at once.
+
+        The spool may be closed meanwhile: ffmpeg holds its own descriptor of the file."""
+        seconds = spool.length / spool.sample_rate
+        args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
+                "-f", "f32le", "-sample_rate", str(spool.sample_rate),
+                "-ch_layout", f"{spool.channels}c", "-i", "pipe:0",
+                *listening_output_args("0:a:0", self.before)]  # fmt: skip
+        self._deadline = time.monotonic() + media_timeout_s(seconds)
+        # A stop arriving while ffmpeg starts waits until the handle is kept, so that the
+        # failed correction's remove() finds the process to kill.
+        interrupts.hold()
+        try:
+            self._encoding = subprocess.Popen(
+                args, stdin=spool.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        finally:
+            interrupts.release()
+
+    def finish(self) -> bool:
+        """Wait for "before"; True when both copies are complete. A copy whose encode failed
+        or ran past its time is removed (the history then encodes the take itself)."""
+        proc, self._encoding = self._encoding, None
+        if proc is not None:
+            try:
+                failed = proc.wait(timeout=max(0.0, self._deadline - time.monotonic())) != 0
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                failed = True
+            if failed:
+                self.before.unlink(missing_ok=True)
+        return self.before.is_file() and self.after.is_file()
 
     def remove(self) -> None:
+        proc, self._encoding = self._encoding, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
         for path in (self.before, self.after):
             path.unlink(missing_ok=True)
 

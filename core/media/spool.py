@@ -158,6 +158,12 @@ class PcmSpool:
         inside = np.frombuffer(raw, dtype="<f4").reshape(-1, self.channels).T
         return _padded(inside, start, stop)
 
+    def fileno(self) -> int:
+        """The spool's file: interleaved ``<f4`` from byte 0, whole samples only. This class
+        reads and writes it at explicit offsets, so the file's own offset stays 0 and a child
+        process given it as stdin reads the clip from the start."""
+        return self._file.fileno()
+
     def close(self) -> None:
         with self._changed:
             self._closed = True
