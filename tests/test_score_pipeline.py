@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -172,3 +173,39 @@ def test_repeats_before_a_jump_back_get_their_own_notes(tracker: Tracker) -> Non
     heads = [m.score_index for m in al.matches if m.onset_error_s is not None]
     assert heads == order
     assert al.missed == () and al.held == () and al.n_wrong == 0
+
+
+def test_a_dip_is_taken_for_a_re_strike_only_in_a_take_that_reads_clean(
+    tracker: Tracker,
+) -> None:
+    """Twinkle's long G re-tongued halfway, where the tune has one G: in a take that reads
+    clean the second G is an extra note. The same take read as if in a noisy room (its
+    harmonicity under ATTACKS_HEARD_DB), where an echo or the noise makes such dips inside
+    held notes, keeps the G one note, and a learner who played it right hears nothing."""
+    from core.analysis.clip import analyse
+    from core.media.spool import ArraySource
+    from core.plan.planner import ATTACKS_HEARD_DB, plan_correction
+
+    spb = 0.5 / 1.2
+    notes, t = [], 0.3
+    for j, (m, d) in enumerate(zip(TWINKLE, LENGTHS, strict=True)):
+        if j == 6:  # the half-note G, tongued again after a beat: two notes, no gap
+            notes.append(Note(round(t, 3), round(t + 0.96 * spb, 3), m + 12, 0))
+            notes.append(Note(round(t + spb, 3), round(t + 0.92 * d * spb, 3), m + 12, 0))
+        else:
+            notes.append(Note(round(t, 3), round(t + 0.92 * d * spb, 3), m + 12, 0))
+        t += d * spb
+    audio = render_phrase(Phrase(notes, duration_s=t + 0.5, program=73), FLUIDR3, SR)
+    analysis = analyse(ArraySource(audio[np.newaxis].astype(np.float32), SR), tracker=tracker)
+    assert analysis.track.harmonicity_db >= ATTACKS_HEARD_DB  # a dry render reads clean
+
+    def extras(harmonicity_db: float) -> int:
+        track = replace(analysis.track, harmonicity_db=harmonicity_db)
+        plan = plan_correction(None, SR, CorrectOptions(score=twinkle()),
+                               analysis=replace(analysis, track=track))  # fmt: skip
+        assert plan.alignment is not None and plan.alignment.is_the_tune
+        assert plan.alignment.missed == () and plan.alignment.n_wrong == 0
+        return plan.alignment.n_extra
+
+    assert extras(analysis.track.harmonicity_db) == 1
+    assert extras(ATTACKS_HEARD_DB - 6.0) == 0
