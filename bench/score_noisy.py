@@ -44,6 +44,7 @@ EVAL_SEEDS = (7171, 7172)  # rooms and noise bank, excerpts: used by nothing els
 DEV_SEEDS = (7070, 7071)
 KINDS = ("talker", "babble", "tv", "pink")
 CONDITIONS: tuple[float | None, ...] = (None, 20.0, 10.0)
+SNRS = (20.0, 10.0)
 # espeak-ng voices and sentences nothing else speaks (training: augment.TRAIN_VOICES and
 # TRAIN_SENTENCES; bench.rooms: the default "ru" voice and rooms.SENTENCES_RU).
 VOICES = ("ru+m1", "ru+f2", "ru+m4", "en-us+f1", "en-gb+m3", "de+f3", "nl+m2", "pt+f4")
@@ -108,13 +109,17 @@ class Scene:
     wet: npt.NDArray[np.float64]
     noise: npt.NDArray[np.float64]
     kind: str
+    # A clean take also gets an excerpt of every other kind: the turn-by-take order gives all
+    # six clean takes the same kind, and a learner's room may hold any of them.
+    other_noises: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
 
-    def audio(self, snr_db: float | None) -> npt.NDArray[np.float32]:
+    def audio(self, snr_db: float | None, kind: str | None = None) -> npt.NDArray[np.float32]:
         from models.training import rooms
 
         if snr_db is None:
             return self.take.audio
-        return rooms.mix_at_snr(self.wet, self.noise, snr_db, bs.SR)
+        noise = self.noise if kind in (None, self.kind) else self.other_noises[str(kind)]
+        return rooms.mix_at_snr(self.wet, noise, snr_db, bs.SR)
 
 
 def scenes(dev: bool, cache: Path) -> list[Scene]:
@@ -127,6 +132,7 @@ def scenes(dev: bool, cache: Path) -> list[Scene]:
     tunes = bs.dev_scores() if dev else [bs.make_score(*tune) for tune in bs.TUNES]
     rng = np.random.default_rng(bs.DEV_SEED if dev else 2026)
     pick = np.random.default_rng(excerpt_seed)
+    pick_more = np.random.default_rng(excerpt_seed + 1)  # apart: the takes' excerpts stay put
     out = []
     for i, (_, take) in enumerate(bs.learner_takes(rng, tunes, bs.INSTRUMENTS, 3, soundfont)):
         dry = take.audio.astype(np.float64)
@@ -134,8 +140,52 @@ def scenes(dev: bool, cache: Path) -> list[Scene]:
         wet *= np.abs(dry).max() / max(1e-12, np.abs(wet).max())
         kind = KINDS[i % len(KINDS)]
         start = int(pick.integers(0, len(bank[kind]) - len(dry)))
-        out.append(Scene(take, wet, bank[kind][start : start + len(dry)].astype(np.float64), kind))
+        scene = Scene(take, wet, bank[kind][start : start + len(dry)].astype(np.float64), kind)
+        for other in KINDS if take.clean else ():
+            if other != kind:
+                at = int(pick_more.integers(0, len(bank[other]) - len(dry)))
+                scene.other_noises[other] = bank[other][at : at + len(dry)].astype(np.float64)
+        out.append(scene)
     return out
+
+
+def clean_flags_by_kind(made: list[Scene], tracker: object) -> list[str]:
+    """Flags on the clean takes (played right) under every kind of noise at each SNR, as the
+    product reads them by default: the table's clean-take column sees one kind only."""
+    from core.errors import InputError
+    from core.pipeline import CorrectOptions
+    from core.plan.planner import plan_correction
+
+    clean = [scene for scene in made if scene.take.clean]
+    lines = ["| noise | " + " | ".join(f"{snr:g} dB" for snr in SNRS) + " |",
+             "| --- |" + " --- |" * len(SNRS)]  # fmt: skip
+    for kind in KINDS:
+        cells = []
+        for snr in SNRS:
+            flags = refused = 0
+            for scene in clean:
+                options = CorrectOptions(score=scene.take.score)
+                try:
+                    plan = plan_correction(scene.audio(snr, kind)[np.newaxis], bs.SR, options,
+                                           tracker=tracker)  # type: ignore[arg-type]  # fmt: skip
+                except InputError:
+                    refused += 1
+                    continue
+                tally = bs.Tally()
+                assert plan.alignment is not None
+                onsets = np.array([t.note.start_s for t in plan.targets])
+                bs.judge(scene.take, bs.our_verdicts(plan),
+                         [m.score_index for m in plan.alignment.missed], onsets, tally)  # fmt: skip
+                flags += tally.clean_flags
+            cells.append(f"{flags}" + (f" ({refused} refused)" if refused else ""))
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return [
+        f"Flags on the {len(clean)} clean takes under each kind of noise (the same rooms; "
+        "today's reading; 'talker' is one voice, 'babble' 2-6, 'tv' a presenter over "
+        "music):",
+        "",
+        *lines,
+    ]
 
 
 @dataclass
@@ -321,6 +371,7 @@ def run(
         cond = "dry" if snr is None else f"{snr:g} dB"
         causes = ", ".join(f"{c} {n}" for c, n in row.causes.most_common()) or "none"
         lines.append(f"- {cond}, {'informed' if informed else 'today'}: {causes}")
+    lines += ["", *clean_flags_by_kind(made, tracker)]
     if not dev:
         lines += ["", cost(tracker, cache)]
     lines += [

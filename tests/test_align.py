@@ -134,6 +134,22 @@ def test_take_shorter_than_the_score_misses_nothing() -> None:
     assert al.missed == ()
 
 
+def test_a_voice_far_below_the_tune_is_not_the_learners_extra_note() -> None:
+    """A talker in the room says a word around MIDI 50 between two notes of Twinkle (C4 to
+    A4): not a note the learner played, so not judged; a stray note near the melody still
+    is an extra note."""
+    midi, onset, offset = perform(SCORE)
+    k = 3
+    for stray, verdicts in ((50.2, []), (57.1, ["extra"])):  # the tune's lowest note: C4 (60)
+        m = np.insert(midi, k, stray)
+        on = np.insert(onset, k, onset[k] - 0.15)
+        off = np.insert(offset, k, onset[k] - 0.01)
+        off[k - 1] = on[k] - 0.01
+        al = align(m, on, off, SCORE)
+        assert [x.verdict for x in al.matches if x.performed_index == k] == verdicts
+        assert al.n_ok == len(SCORE.notes) and al.n_wrong == 0 and al.missed == ()
+
+
 def test_split_note_is_one_note_not_an_extra() -> None:
     midi, onset, offset = perform(SCORE)
     # The last note cut in two by a wobble: two pieces, no gap, same pitch.
