@@ -10,7 +10,8 @@ Both copies come from audio the job already holds, so neither decodes the clip a
   encoder's AAC tail leaves a core idle then, and the reply's plot and upload follow; the
   worker waits for the copy (:meth:`ListeningCopies.finish`) only when it keeps the take,
   after the reply. Encoded during the shift, it competed with the shifter for the two
-  cores: +0.2 s on a 2.8 s job (bench/web.py), against a 5% goal.
+  cores and the reply waited for it; now the reply never does. What keeping still adds to a
+  job (the two encodes' CPU, ~0.2 s each a minute) is in bench/web.py.
 """
 
 from __future__ import annotations
