@@ -173,25 +173,9 @@ def plan_correction(
     if options.score is not None:
         # With a tune, its notes are the targets: the nearest-note plan gives the centres,
         # the alignment says which score note each one is (milliseconds: it is note-level).
-        # A loudness dip is an attack only in a take that reads clean (see ATTACKS_HEARD_DB).
-        attacks = envelope if track.harmonicity_db >= ATTACKS_HEARD_DB else None
-        alignment = _align(targets, options, track.f0_hz, a4_hz, attacks)
-        if alignment.is_the_tune:
-            split = _split_repeats(notes, targets, alignment, options.score, track.f0_hz,
-                                   envelope, a4_hz)  # fmt: skip
-            if len(split) > len(notes):
-                notes = split
-                targets = plan_targets(notes)
-                alignment = _align(targets, options, track.f0_hz, a4_hz, attacks)
-        if options.informed and alignment.is_the_tune and track.harmonicity_db < LISTEN_AGAIN_DB:
-            notes, targets, alignment = _listen_again(
-                notes, targets, alignment, plan_targets,
-                partial(_informed_rise, source=source, a4_hz=a4_hz),
-                partial(_align, options=options, f0_hz=track.f0_hz, a4_hz=a4_hz,
-                        envelope_db=attacks),
-                partial(_split_repeats, score=options.score, f0_hz=track.f0_hz,
-                        envelope_db=envelope, a4_hz=a4_hz),
-            )  # fmt: skip
+        notes, targets, alignment = _read_against_tune(
+            notes, targets, options, track, a4_hz, envelope, source, plan_targets
+        )
         if alignment.is_the_tune:
             from core.score.align import correction_targets
 
@@ -245,6 +229,41 @@ def _refuse_nothing_to_correct(voicing: Voicing, pitched_s: float, loudest_dbfs:
         raise Silent(f"nothing voiced; loudest window {level} dBFS", level_dbfs=level,
                      threshold_dbfs=ROOM_TONE_DBFS)  # fmt: skip
     raise Unpitched("no sustained pitched note", **facts)
+
+
+def _read_against_tune(
+    notes: list[Note],
+    targets: list[NoteTarget],
+    options: CorrectOptions,
+    track: PitchTrack,
+    a4_hz: float,
+    envelope: npt.NDArray[np.float64],
+    source: AudioSource | None,
+    plan_targets: Callable[[list[Note]], list[NoteTarget]],
+) -> tuple[list[Note], list[NoteTarget], Alignment]:
+    """Which score note each performed note is: aligned, repeats re-cut where the tune has
+    them, aligned again, and in a noisy room (with ``options.informed``) listened to again."""
+    assert options.score is not None
+    # A loudness dip is an attack only in a take that reads clean (see ATTACKS_HEARD_DB).
+    attacks = envelope if track.harmonicity_db >= ATTACKS_HEARD_DB else None
+    realign = partial(_align, options=options, f0_hz=track.f0_hz, a4_hz=a4_hz,
+                      envelope_db=attacks)  # fmt: skip
+    alignment = realign(targets)
+    if alignment.is_the_tune:
+        split = _split_repeats(notes, targets, alignment, options.score, track.f0_hz,
+                               envelope, a4_hz)  # fmt: skip
+        if len(split) > len(notes):
+            notes = split
+            targets = plan_targets(notes)
+            alignment = realign(targets)
+    if options.informed and alignment.is_the_tune and track.harmonicity_db < LISTEN_AGAIN_DB:
+        notes, targets, alignment = _listen_again(
+            notes, targets, alignment, plan_targets,
+            partial(_informed_rise, source=source, a4_hz=a4_hz), realign,
+            partial(_split_repeats, score=options.score, f0_hz=track.f0_hz,
+                    envelope_db=envelope, a4_hz=a4_hz),
+        )  # fmt: skip
+    return notes, targets, alignment
 
 
 def _align(
