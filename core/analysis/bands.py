@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from models.units import midi_to_hz
+
 if TYPE_CHECKING:
     from core.media.spool import AudioSource
 
@@ -28,19 +30,17 @@ SHARED_SEMITONES = 0.6  # a harmonic this near one of the other note's is that n
 FLOOR_POWER = 1e-12
 
 
-def _hz(midi: float, a4_hz: float) -> float:
-    return a4_hz * 2.0 ** ((midi - 69.0) / 12.0)
-
-
 def harmonic_bands(
     midi: float, n_fft: int, sample_rate: int, *, a4_hz: float = 440.0,
     other_midi: float | None = None,
 ) -> list[npt.NDArray[np.intp]]:  # fmt: skip
     """FFT bins of each harmonic's band of ``midi``, without those near ``other_midi``'s
     harmonics (the ringing note's energy there would read as the new note's)."""
-    f0 = _hz(midi, a4_hz)
+    f0 = float(midi_to_hz(midi, a4_hz=a4_hz))
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    others = None if other_midi is None else _hz(other_midi, a4_hz) * np.arange(1, 3 * HARMONICS)
+    others = None
+    if other_midi is not None:
+        others = float(midi_to_hz(other_midi, a4_hz=a4_hz)) * np.arange(1, 3 * HARMONICS)
     bands = []
     for h in range(1, HARMONICS + 1):
         fh = h * f0
