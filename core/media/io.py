@@ -428,18 +428,6 @@ class ResultWriter:
 
 
 @contextlib.contextmanager
-def _feeding(writer: ResultWriter) -> Iterator[ResultWriter]:
-    """The block's pieces reach the encoder and its input is closed when the block ends; an
-    exception kills the encoder instead, so no half-fed result is finished."""
-    try:
-        yield writer
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()
-
-
-@contextlib.contextmanager
 def open_result(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -477,8 +465,12 @@ def open_result(
         ) as run:
             # Opened before the analysis: its clock starts with the first audio it gets.
             writer = ResultWriter(run.proc, info.audio.channels, on_first_input=run.start_clock)
-            with _feeding(writer):
+            try:
                 yield writer
+            except BaseException:  # no half-fed result is finished: the encoder is killed
+                writer.abort()
+                raise
+            writer.close()  # every piece reached the encoder and its input is closed
         if run.returncode != 0:
             raise _write_failure(run.stderr, dst.parent)
         if tmp.stat().st_size == 0:
