@@ -152,32 +152,17 @@ def scenes(dev: bool, cache: Path) -> list[Scene]:
 def clean_flags_by_kind(made: list[Scene], tracker: object) -> list[str]:
     """Flags on the clean takes (played right) under every kind of noise at each SNR, as the
     product reads them by default: the table's clean-take column sees one kind only."""
-    from core.errors import InputError
-    from core.pipeline import CorrectOptions
-    from core.plan.planner import plan_correction
-
     clean = [scene for scene in made if scene.take.clean]
     lines = ["| noise | " + " | ".join(f"{snr:g} dB" for snr in SNRS) + " |",
              "| --- |" + " --- |" * len(SNRS)]  # fmt: skip
     for kind in KINDS:
         cells = []
         for snr in SNRS:
-            flags = refused = 0
+            row = Row()
             for scene in clean:
-                options = CorrectOptions(score=scene.take.score)
-                try:
-                    plan = plan_correction(scene.audio(snr, kind)[np.newaxis], bs.SR, options,
-                                           tracker=tracker)  # type: ignore[arg-type]  # fmt: skip
-                except InputError:
-                    refused += 1
-                    continue
-                tally = bs.Tally()
-                assert plan.alignment is not None
-                onsets = np.array([t.note.start_s for t in plan.targets])
-                bs.judge(scene.take, bs.our_verdicts(plan),
-                         [m.score_index for m in plan.alignment.missed], onsets, tally)  # fmt: skip
-                flags += tally.clean_flags
-            cells.append(f"{flags}" + (f" ({refused} refused)" if refused else ""))
+                check(scene, snr, False, tracker, row, False, kind=kind)
+            refused = f" ({row.refused} refused)" if row.refused else ""
+            cells.append(f"{row.tally.clean_flags}{refused}")
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     return [
         f"Flags on the {len(clean)} clean takes under each kind of noise (the same rooms; "
@@ -225,7 +210,7 @@ def forgiving_late_cuts(take: bs.Take, onsets: npt.NDArray[np.float64]) -> npt.N
 
 
 def check(scene: Scene, snr_db: float | None, informed: bool, tracker: object, row: Row,
-          diagnose: bool) -> None:  # fmt: skip
+          diagnose: bool, kind: str | None = None) -> None:  # fmt: skip
     from core.errors import InputError
     from core.pipeline import CorrectOptions
     from core.plan.planner import plan_correction
@@ -234,7 +219,8 @@ def check(scene: Scene, snr_db: float | None, informed: bool, tracker: object, r
     options = CorrectOptions(score=take.score, informed=informed)
     t0 = time.perf_counter()
     try:
-        plan = plan_correction(scene.audio(snr_db)[np.newaxis], bs.SR, options, tracker=tracker)  # type: ignore[arg-type]
+        audio = scene.audio(snr_db, kind)[np.newaxis]  # timed as before: the mix included
+        plan = plan_correction(audio, bs.SR, options, tracker=tracker)  # type: ignore[arg-type]
     except InputError:
         row.refused += 1
         return
