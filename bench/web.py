@@ -3,9 +3,9 @@ stored bytes per take, /history's latency with 100 takes, and what keeping a tak
 
 /history is timed warm (matplotlib imported, as the bot does at start): the handler's whole
 work from the message to the photo upload call (``bot.history.progress.history_answer``:
-index read, sentence, signed link, PNG drawn). Keeping a take is timed against a real job:
-``correct_file`` on data/sample/sample.mp4 looped to 60 s, then ``TakeStore.put`` on that
-job's own input and output (what the worker does before it sends the reply).
+index read, sentence, signed link, PNG drawn). Keeping a take is timed against real jobs
+(data/sample/sample.mp4 looped to 60 s, and a 60 s 720p clip): the worker's own work with and
+without its listening copies, in interleaved pairs (see ``_job_and_keep``).
 
 Run: python -m bench.web  (writes bench/results/web.md)
 """
@@ -90,9 +90,11 @@ def main() -> None:
             "/history: `history_answer` = the handler's work from the message to the photo "
             "upload call (index read, progress sentence, signed link, 640x400 PNG), warm.",
             "Keeping a take: the worker reserves the take's id (~1 ms) so the reply carries "
-            "its link. The take's audio comes from the job's own audio: a second output of the "
-            "result's encoder (after), and an ffmpeg reading the decoded spool's file from the "
-            "end of the shift (before), not waited for until the take is kept, after the reply. "
+            "its link. The take's audio comes from the job's own audio: one ffmpeg, started "
+            "when the result is in place, reads the decoded spool's file (before) and the raw "
+            "audio the result's encoder was fed, written beside its pipe (after), at nice 10 "
+            "beside the reply's picture; it is not waited for until the take is kept, after "
+            "the reply. "
             "Job time = wall time of `correct_file`, the reply's pitch picture and (when kept) "
             "waiting for the copies and moving them into the store; the reply's upload to VK is "
             "left out (it only adds time for the copy to finish in). CPU = this process and its "
@@ -122,7 +124,7 @@ def _history_latency(store: TakeStore, folder: Path, take_id: str, root: Path) -
     return sorted(lat)
 
 
-PAIRS = 16  # interleaved jobs with and without listening copies (the host is shared)
+PAIRS = 24  # interleaved jobs with and without listening copies (the host is shared)
 
 
 def _looped_sample(root: Path) -> Path:
@@ -149,11 +151,11 @@ def _keep_rows(clip: str, job: dict[str, Any]) -> list[tuple[str, str, str]]:
         (f"keeping its take, same clip: listening copies written from the job's own audio, "
          f"waited for and moved into the store (median of {PAIRS} paired differences; "
          "middle half of them in brackets)",
-         f"+{job['keep_s']:.3f} s = {100 * job['keep_s'] / job['job_s']:.1f}% of the job's "
+         f"{job['keep_s']:+.3f} s = {100 * job['keep_s'] / job['job_s']:+.1f}% of the job's "
          f"time [{100 * job['keep_q'][0] / job['job_s']:.1f}%, "
          f"{100 * job['keep_q'][1] / job['job_s']:.1f}%] (waiting and storing: "
          f"{job['put_s'] * 1000:.0f} ms); "
-         f"CPU +{job['keep_cpu_s']:.2f} s = {100 * job['keep_cpu_s'] / job['cpu_s']:.1f}%",
+         f"CPU {job['keep_cpu_s']:+.2f} s = {100 * job['keep_cpu_s'] / job['cpu_s']:+.1f}%",
          "<= 5% of a job"),
         ("the same take encoded after the job instead (one ffmpeg, two inputs)",
          f"+{job['fallback_s']:.2f} s = {100 * job['fallback_s'] / job['job_s']:.0f}%", "-"),
@@ -166,8 +168,8 @@ def _job_and_keep(root: Path, src: Path) -> dict[str, Any]:
 
     A job here is the worker's own work for one clip: ``correct_file``, the reply's pitch
     picture, then (when kept) waiting for the listening copies and moving them into the
-    store. The reply's upload to VK is left out: it only gives the "before" copy, which runs
-    from the end of the shift, more time to finish before anything waits for it.
+    store. The reply's upload to VK is left out: it only gives the copies, which run from
+    the moment the result is in place, more time to finish before anything waits for it.
     """
     from bot.history.take import take_record
     from core.media.listening import ListeningCopies

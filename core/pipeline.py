@@ -57,7 +57,7 @@ def correct_file(
     ``require_video`` then only apply if it is None. ``container`` picks the result's format
     for audio-only inputs (default: the input's own, see :func:`core.media.io.result_container`).
     ``listening``: also write the sound before and after as small Opus copies there, from
-    audio the job holds (the bot keeps them for the learner's page); "before" may still be
+    audio the job holds (the bot keeps them for the learner's page); they may still be
     encoding on return (``listening.finish()`` waits); both are removed on failure.
 
     Raises:
@@ -78,24 +78,24 @@ def correct_file(
     get_tracker = load_tracker_in_background(tracker, options.device, options.weights)
     if info is None:
         info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
-    listen_after = listening.after if listening else None
     try:
         spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
         with contextlib.closing(spool):
             # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
             # clip, the muxer) is not on the path from the plan to the first encoded sample. A
             # clip refused later (Silent, Unpitched) kills it and leaves no file.
+            feed = listening.after_feed(Path(dst).resolve().parent) if listening else None
             with open_result(Path(src), Path(dst), info, container=container,
-                             listen_to=listen_after) as writer:  # fmt: skip
+                             tee=feed) as writer:  # fmt: skip
                 analysis = analyse(spool, tracker=get_tracker, device=options.device,
                                    progress=report_progress)  # fmt: skip
                 plan = plan_correction(None, spool.sample_rate, options, progress=report_progress,
                                        analysis=analysis, source=spool)  # fmt: skip
                 report_progress("retuning", 0.0)
                 f0_after = _shift_streamed(spool, plan, options, writer, report_progress)
-                if listening is not None:  # runs on while the encoder finishes, and after
-                    listening.start_before(spool)
                 report_progress("encoding", 0.0)
+            if listening is not None:  # runs on, beside the reply's picture and upload
+                listening.start(spool)
             report = build_report(plan, f0_after, spool.length, spool.sample_rate, options)
     except BaseException:
         if listening is not None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,12 +17,14 @@ import pytest
 
 from bot.history.keep import keep_take, listening_copies
 from core.errors import Silent
-from core.media.listening import ListeningCopies
+from core.media.listening import COPIES_NICENESS, ListeningCopies
 from core.pipeline import CorrectOptions, correct_file
 from tests.history_factory import make_store
 from tests.media_factory import ClipSpec, make_clip
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from models.network import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,10 +118,8 @@ def test_no_history_means_no_copies(tmp_path: Path) -> None:
     assert listening_copies(make_store(tmp_path / "h", days=0), tmp_path) is None
 
 
-def test_a_failed_before_copy_does_not_fail_the_correction(
-    tmp_path: Path, tracker: Tracker
-) -> None:
-    """The "before" copy's ffmpeg cannot write (its folder does not exist): the learner still
+def test_a_failed_copy_does_not_fail_the_correction(tmp_path: Path, tracker: Tracker) -> None:
+    """The copies' ffmpeg cannot write "before" (its folder does not exist): the learner still
     gets the corrected clip, and no copy is left for the history, which encodes the take
     after the job instead."""
     copies = ListeningCopies(before=tmp_path / "missing" / "b.ogg", after=tmp_path / "a.ogg")
@@ -125,13 +127,14 @@ def test_a_failed_before_copy_does_not_fail_the_correction(
                           listening=copies)  # fmt: skip
     assert report.notes and (tmp_path / "out.mp4").stat().st_size > 0
     assert not copies.finish()
-    assert not copies.before.exists() and copies.after.is_file()
+    assert not copies.before.exists() and not copies.after.exists()
+    assert "b.ogg" in copies.failure  # ffmpeg's own words, for the operator's log
 
 
 def test_a_job_that_keeps_no_take_stops_its_copy_and_leaves_nothing(
     tmp_path: Path, tracker: Tracker
 ) -> None:
-    """The reply failed or the job was cancelled after the correction: the "before" encode,
+    """The reply failed or the job was cancelled after the correction: the copies' encode,
     perhaps still running, is stopped and neither copy is left in the work dir."""
     out = tmp_path / "work"
     out.mkdir()
@@ -143,3 +146,41 @@ def test_a_job_that_keeps_no_take_stops_its_copy_and_leaves_nothing(
     copies.remove()
     assert encoding.returncode is not None  # reaped: no ffmpeg outlives the job
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("nice") is None, reason="no nice(1) on this machine")
+def test_the_copies_yield_the_cores_to_the_job(tmp_path: Path, tracker: Tracker) -> None:
+    """They run beside the reply's picture: at a lower priority, so the learner does not
+    wait for them."""
+    copies = ListeningCopies(before=tmp_path / "b.ogg", after=tmp_path / "a.ogg")
+    correct_file(SAMPLE, tmp_path / "out.mp4", CorrectOptions(), tracker=tracker,
+                 listening=copies)  # fmt: skip
+    encoding = copies._encoding
+    assert encoding is not None  # not reaped yet, so its priority can still be read
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, encoding.pid) == min(19, ours + COPIES_NICENESS)
+    assert copies.finish()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full to fill")
+def test_a_full_disk_under_the_after_copy_does_not_fail_the_correction(
+    tmp_path: Path, tracker: Tracker
+) -> None:
+    """The corrected audio for "after" cannot be written (ENOSPC): the learner still gets
+    the result, no copy is kept, and the operator's log can say why."""
+
+    class FullDisk(ListeningCopies):
+        def after_feed(self, directory: Path) -> Callable[[bytes], None]:
+            feed = super().after_feed(directory)
+            assert self._after_pcm is not None
+            self._after_pcm.close()
+            self._after_pcm = open("/dev/full", "wb", buffering=0)  # noqa: SIM115
+            return feed
+
+    copies = FullDisk(before=tmp_path / "b.ogg", after=tmp_path / "a.ogg")
+    report = correct_file(SAMPLE, tmp_path / "out.mp4", CorrectOptions(), tracker=tracker,
+                          listening=copies)  # fmt: skip
+    assert report.notes and (tmp_path / "out.mp4").stat().st_size > 0
+    assert not copies.finish()
+    assert "No space" in copies.failure
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]

@@ -2,8 +2,8 @@
 
 The link is made first (a take id reserved for the job, ~1 ms) so the reply carries it;
 the take is stored after the reply is sent. Its audio is written by the job from the audio
-it holds (core.media.listening), "before" while the reply is drawn and uploaded: a separate
-encode after the job cost ~15% of a 60 s job's time (bench/web.py). Until the take
+it holds (core.media.listening), both while the reply is drawn and uploaded: a separate
+encode after the job cost ~12% of a 60 s job's time (bench/web.py). Until the take
 is stored, or if keeping fails, the link shows "not found". Keeping a take is a bonus to the
 answer, never a condition of it: any failure here is logged and the learner still has their
 result.
@@ -68,8 +68,11 @@ def keep_take(
         record = take_record(report, take_id=new_take_id(), job_id=job.job_id,
                              user_id=job.from_id, created_at=job.created_at or 0.0,
                              file_title=job.doc_title, kind=job.kind)  # fmt: skip
-        if listening is not None and listening.finish():
-            return store.put(record, listening.before, listening.after, encoded=True)
+        if listening is not None:
+            if listening.finish():
+                return store.put(record, listening.before, listening.after, encoded=True)
+            log.info("job %s: no listening copies (%s); encoding the take from its files",
+                     job.job_id, listening.failure)  # fmt: skip
         return store.put(record, src, dst)
     except Exception as exc:
         log.warning("job %s: take not kept: %s", job.job_id, describe_error(exc))

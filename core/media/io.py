@@ -27,7 +27,6 @@ import numpy.typing as npt
 
 from core.errors import Corrupt, NoAudio, ProcessingError
 from core.media.encoders import AAC_SAMPLE_RATES, aac_bit_rate_kbps, audio_encoding
-from core.media.listening import listening_output_args
 from core.media.probe import (
     AUDIO_CONTAINERS,
     Container,
@@ -343,9 +342,11 @@ class ResultWriter:
         proc: subprocess.Popen[bytes],
         channels: int,
         on_first_input: Callable[[], None] = lambda: None,
+        tee: Callable[[bytes], None] | None = None,
     ) -> None:
         self._proc = proc
         self._channels = channels
+        self._tee = tee
         self._on_first_input: Callable[[], None] | None = on_first_input
         self._items: queue.Queue[tuple[object, ...] | None] = queue.Queue()
         self._room = threading.Condition()
@@ -400,8 +401,11 @@ class ResultWriter:
                     if broken:
                         continue
                     chunk = np.clip(piece.T, -1.0, 1.0)
+                    data = np.ascontiguousarray(chunk, dtype="<f4").tobytes()
+                    if self._tee is not None:
+                        self._tee(data)
                     try:
-                        stdin.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+                        stdin.write(data)
                     except BrokenPipeError:
                         broken = True  # ffmpeg gave up early; its exit status and stderr say why
         except BaseException as exc:  # a source that failed to read: the result is invalid
@@ -434,20 +438,19 @@ def open_result(
     info: MediaInfo,
     *,
     container: Container | None = None,
-    listen_to: Path | None = None,
+    tee: Callable[[bytes], None] | None = None,
 ) -> Iterator[ResultWriter]:
     """Encode the audio written to the yielded :class:`ResultWriter` into ``dst`` (see
     :func:`write_result` for what the file holds and ``container``). ``dst`` appears,
     complete, only when the block ends without an exception and ffmpeg succeeded; otherwise
-    it is left untouched. ``listen_to``: the same run also writes the audio there as a
-    listening copy (:mod:`core.media.listening`); the caller removes it on failure."""
+    it is left untouched. ``tee`` is also called with every byte the encoder is fed (the same
+    raw float32 PCM as the spool's), for a listening copy (:mod:`core.media.listening`); it
+    must not raise."""
     if info.audio is None:
         raise NoAudio("no audio stream")
     dst = Path(dst)
     pcm_in, out = encoder_args(info, container)
-    side = [] if listen_to is None else listening_output_args("1:a:0", listen_to)
-    args = ["-v", "error", "-y", *_input_args(src, info), *pcm_in, "-i",
-            "pipe:0", *side, *out]  # fmt: skip
+    args = ["-v", "error", "-y", *_input_args(src, info), *pcm_in, "-i", "pipe:0", *out]
     # Named here, created by ffmpeg itself: an exception at any point (a SIGTERM lands between
     # any two bytecodes) finds the name to remove, and no file exists before the encoder
     # that could outlive a run killed while it was being started.
@@ -464,7 +467,9 @@ def open_result(
             clock_from_first_input=True,
         ) as run:
             # Opened before the analysis: its clock starts with the first audio it gets.
-            writer = ResultWriter(run.proc, info.audio.channels, on_first_input=run.start_clock)
+            writer = ResultWriter(
+                run.proc, info.audio.channels, on_first_input=run.start_clock, tee=tee
+            )
             try:
                 yield writer
             except BaseException:  # no half-fed result is finished: the encoder is killed
