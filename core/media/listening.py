@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from core.media.spool import PcmSpool
 
-__all__ = ["COPIES_NICENESS", "LISTENING_BITRATE", "ListeningCopies", "listening_output_args"]
+__all__ = ["COPIES_NICENESS", "LISTENING_BITRATE", "ListeningCopies"]
 
 LISTENING_BITRATE = "48k"
 COPIES_NICENESS = 10
@@ -93,8 +93,8 @@ class ListeningCopies:
                    "-ch_layout", f"{spool.channels}c"]  # fmt: skip
             args = [*_yielding(), ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
                     *raw, "-i", "pipe:0", *raw, "-i", f"pipe:{fd}",
-                    *listening_output_args("0:a:0", self.before),
-                    *listening_output_args("1:a:0", self.after)]  # fmt: skip
+                    *_output_args("0:a:0", self.before),
+                    *_output_args("1:a:0", self.after)]  # fmt: skip
             self._deadline = time.monotonic() + media_timeout_s(spool.length / spool.sample_rate)
             # A stop arriving while ffmpeg starts waits until the handle is kept, so that
             # the failed correction's remove() finds the process to kill.
@@ -155,7 +155,6 @@ def _yielding() -> list[str]:
     return [nice, "-n", str(COPIES_NICENESS)] if nice else []
 
 
-def listening_output_args(stream: str, dst: Path, audio_filter: str = "") -> list[str]:
+def _output_args(stream: str, dst: Path) -> list[str]:
     """ffmpeg output options writing ``stream`` (a ``-map`` specifier) as a listening copy."""
-    chain = ["-af", audio_filter] if audio_filter else []
-    return ["-map", stream, "-vn", "-sn", "-dn", *chain, *LISTENING_OPUS_ARGS, file_url(dst)]
+    return ["-map", stream, "-vn", "-sn", "-dn", *LISTENING_OPUS_ARGS, file_url(dst)]
