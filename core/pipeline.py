@@ -79,12 +79,13 @@ def correct_file(
     if info is None:
         info = probe(Path(src), limits=limits or MediaLimits(), require_video=require_video)
     try:
-        spool = start_decode(Path(src), info, directory=Path(dst).resolve().parent)
+        work = Path(dst).resolve().parent  # the job's temp files live beside its result
+        spool = start_decode(Path(src), info, directory=work)
         with contextlib.closing(spool):
             # The encoder starts now and waits on its pipe, so its start-up (exec, opening the
             # clip, the muxer) is not on the path from the plan to the first encoded sample. A
             # clip refused later (Silent, Unpitched) kills it and leaves no file.
-            feed = listening.after_feed(Path(dst).resolve().parent) if listening else None
+            feed = listening.after_feed(work) if listening else None
             with open_result(Path(src), Path(dst), info, container=container,
                              tee=feed) as writer:  # fmt: skip
                 analysis = analyse(spool, tracker=get_tracker, device=options.device,
