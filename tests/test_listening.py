@@ -151,14 +151,19 @@ def test_a_job_that_keeps_no_take_stops_its_copy_and_leaves_nothing(
 @pytest.mark.skipif(shutil.which("nice") is None, reason="no nice(1) on this machine")
 def test_the_copies_yield_the_cores_to_the_job(tmp_path: Path, tracker: Tracker) -> None:
     """They run beside the reply's picture: at a lower priority, so the learner does not
-    wait for them."""
+    wait for them. The live process's priority is not read: until nice(1) has exec'd ffmpeg
+    it is still the job's, so the run's own launcher is checked on a command that reports it."""
     copies = ListeningCopies(before=tmp_path / "b.ogg", after=tmp_path / "a.ogg")
     correct_file(SAMPLE, tmp_path / "out.mp4", CorrectOptions(), tracker=tracker,
                  listening=copies)  # fmt: skip
     encoding = copies._encoding
-    assert encoding is not None  # not reaped yet, so its priority can still be read
+    assert encoding is not None
+    args = [str(a) for a in encoding.args]  # type: ignore[union-attr]
+    launcher = args[: args.index(imageio_ffmpeg.get_ffmpeg_exe())]
+    assert launcher  # ffmpeg is not started directly
+    reported = subprocess.run([*launcher, "nice"], capture_output=True, text=True, timeout=10)
     ours = os.getpriority(os.PRIO_PROCESS, 0)
-    assert os.getpriority(os.PRIO_PROCESS, encoding.pid) == min(19, ours + COPIES_NICENESS)
+    assert int(reported.stdout) == min(19, ours + COPIES_NICENESS)
     assert copies.finish()
 
 
