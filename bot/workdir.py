@@ -7,6 +7,8 @@ than in either of them.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 # Scratch folders live in this subfolder of SMASK_WORK_DIR, one per attempt, named
@@ -16,8 +18,40 @@ JOBS_SUBDIR = "smask-jobs"
 # deletes each at once, and the sweeper removes what a crash left behind after this long.
 SCORE_DOCS_SUBDIR = "score-docs"
 SCORE_DOC_STALE_S = 600.0
+# A job holds an exclusive flock on this file in its folder for as long as it uses the folder.
+IN_USE_NAME = ".in-use"
 
 
 def score_doc_path(work_dir: Path, key: str) -> Path:
     """Where the bot puts a small doc while it looks for a score: inside the folder we own."""
     return work_dir / JOBS_SUBDIR / SCORE_DOCS_SUBDIR / f"{key}.bin"
+
+
+def hold(folder: Path) -> int:
+    """Mark ``folder`` as in use by this process; the descriptor to close when done with it.
+
+    The job's state cannot say so: a job is "done" once its reply is sent, yet it still
+    reads its folder afterwards, keeping the learner's take; a sweep in between once removed
+    the take's audio under it. A lock, unlike a state, is also let go by a killed worker."""
+    fd = os.open(folder / IN_USE_NAME, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def in_use(folder: Path) -> bool:
+    """Does a live process (this one included) hold ``folder``?"""
+    try:
+        fd = os.open(folder / IN_USE_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:  # never held, or not a file we made
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also lets go of our probe's lock
+    return False

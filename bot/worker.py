@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from vkbottle import API, VKAPIError
 
 from bot import jobs as jobs_mod
+from bot import workdir
 from bot.download import DownloadError, download
 from bot.errors import OPERATOR_HINTS
 from bot.history.keep import keep_take_async, listening_copies, take_link_line_async
@@ -279,9 +280,11 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat(job_id, me))
         pulse = asyncio.create_task(self._pulse())
         work = job_work_dir(self.settings.work_dir, job_id, job.attempts)
+        held: int | None = None
         try:
             try:
                 work.mkdir(parents=True, exist_ok=True)
+                held = workdir.hold(work)  # the sweeper leaves it alone until we let go
             except OSError as exc:  # no place to work: no clip's fault, and no retry helps
                 fault = storage_fault(exc, work) or "cannot create the job's folder"
                 await self._storage_failed(api, job, me, fault, exc)
@@ -291,6 +294,8 @@ class Worker:
             heartbeat.cancel()
             pulse.cancel()
             shutil.rmtree(work, ignore_errors=True)
+            if held is not None:
+                os.close(held)
             await api.http_client.close()
 
     async def _give_up_crashed(self, api: API, job: Job, me: str) -> None:
@@ -647,7 +652,8 @@ def clean_work_dir(store: JobStore, work_dir: Path) -> int:
     """Remove scratch folders a killed worker left behind; returns how many.
 
     Only ``<work_dir>/smask-jobs/<job id>-<attempt>`` folders are ours, and one is kept while
-    that very attempt runs; so are ``smask-jobs/score-docs/*.bin`` files, removed once stale.
+    that very attempt runs or a live job still holds it (``bot.workdir.hold``); so are
+    ``smask-jobs/score-docs/*.bin`` files, removed once stale.
     Anything else, in ``work_dir`` or in ``smask-jobs``, is left alone: an operator may point
     ``SMASK_WORK_DIR`` at a directory that holds other things.
     """
@@ -661,7 +667,10 @@ def clean_work_dir(store: JobStore, work_dir: Path) -> int:
             continue
         job_id, attempt = match.groups()
         job = store.get(job_id)
-        if job is None or job.state != "running" or str(job.attempts) != attempt:
+        this_attempt_runs = (
+            job is not None and job.state == "running" and str(job.attempts) == attempt
+        )
+        if not this_attempt_runs and not workdir.in_use(entry):  # "done", still keeping the take
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed

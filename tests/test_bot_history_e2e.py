@@ -62,7 +62,9 @@ async def test_a_clip_is_kept_linked_and_forgotten(
             # Kept after the reply, off the learner's wait; a graceful stop (SIGINT) finishes
             # the job, take included, so it is on disk once the worker has exited.
             assert await asyncio.to_thread(worker.stop) == 0
-            (take,) = store.takes(501)
+            takes = store.takes(501)
+            assert len(takes) == 1, (tmp_path / "worker.log").read_text()[-3000:]
+            (take,) = takes
             assert path == f"/t/{take['take_id']}"
             for side in ("before", "after"):
                 ogg = store.audio_path(501, take["take_id"], side)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fakevk.redis_server import redis_server, redis_url  # noqa: F401
 
-from bot import jobs
+from bot import jobs, workdir
 from bot.health import check
 from bot.jobs import Job, JobStore, SqliteJobStore, SubmitLimits
 from bot.workdir import JOBS_SUBDIR, SCORE_DOC_STALE_S, score_doc_path
@@ -256,3 +256,24 @@ def test_a_consumer_thread_polling_the_queue_is_what_beats(tmp_path: Path) -> No
             time.sleep(0.05)
     finally:
         consumer.stop(graceful=True)
+
+
+def test_a_finished_job_still_keeping_its_take_keeps_its_folder(tmp_path: Path) -> None:
+    """A job is "done" once its reply is sent, then keeps the learner's take from its folder:
+    a sweep in that gap must not remove the take's audio (it once did, in CI)."""
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    work = tmp_path / "work"
+    store.submit(_job(10), LIMITS)
+    assert jobs.claim(store, "10_1", "me", 30.0) is not None
+    folder = job_work_dir(work, "10_1", 1)
+    folder.mkdir(parents=True)
+    (folder / "listen-after.ogg").write_bytes(b"OggS")
+    held = workdir.hold(folder)
+    try:
+        assert jobs.finish(store, "10_1", "me", "done", result_message_id=5)
+        assert clean_work_dir(store, work) == 0
+        assert (folder / "listen-after.ogg").exists()
+    finally:
+        os.close(held)
+    assert clean_work_dir(store, work) == 1  # let go of: a leftover like any other
+    assert not folder.exists()
