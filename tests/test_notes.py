@@ -151,6 +151,44 @@ def test_a_retongued_repeat_inside_a_swinging_note_is_still_cut() -> None:
     assert len(notes) == 2 and abs(notes[1].start - 100) <= 3
 
 
+def twice_swinging_note(depth_db: float) -> tuple[np.ndarray, np.ndarray]:
+    """A 2 s note at A4 with a 5.5 Hz vibrato whose level dips twice a cycle, 60 and 120 ms
+    apart (its partials crossing a room's resonance going up and coming down), ``depth_db``
+    deep. Returns (midi, env)."""
+    sr = 16000
+    frames = 200
+    t = np.arange(frames) * HOP_S
+    midi = 69.0 + 0.15 * np.sin(2 * np.pi * 5.5 * t)
+    seconds = np.arange(int(frames * HOP_S * sr)) / sr
+    cycle = 1.0 / 5.5
+    phase_s = seconds % cycle
+    level_db = np.zeros(len(seconds))
+    for centre in (0.03, 0.09):  # two dips 60 ms apart, then 122 ms to the next pair
+        level_db -= depth_db * np.exp(-0.5 * ((phase_s - centre) / 0.012) ** 2)
+    amplitude = 0.3 * 10 ** (level_db / 20.0)
+    phase = 2 * np.pi * np.cumsum(midi_to_hz(np.interp(seconds, t, midi))) / sr
+    return midi, frame_envelope_db(amplitude * np.sin(phase), sr, HOP_S, frames)
+
+
+def test_a_vibrato_swinging_twice_a_cycle_in_a_room_does_not_cut_the_note() -> None:
+    """Uneven pairs of 8 dB dips, one pair per vibrato cycle, are one sustained note (they
+    had cut a held note into a dozen repeats in bench.score_noisy's rooms)."""
+    midi, env = twice_swinging_note(8.0)
+    lows = [i for i in range(1, len(env) - 1)
+            if env[i] <= env[i - 1] and env[i] <= env[i + 1] and env[i] < env.max() - 6.0]  # fmt: skip
+    gaps = np.diff(lows)
+    assert len(lows) >= 16 and gaps.min() <= 7 and gaps.max() >= 11  # uneven, and deep
+    assert len(segment_notes(track(midi), envelope_db=env)) == 1
+
+
+def test_a_deep_retongued_repeat_inside_a_twice_swinging_note_is_still_cut() -> None:
+    midi, env = twice_swinging_note(8.0)
+    env = env.copy()
+    env[99:102] -= 20.0  # a tongue's dip, deeper than any swing (SWING_MAX_DB)
+    notes = segment_notes(track(midi), envelope_db=env)
+    assert len(notes) == 2 and abs(notes[1].start - 100) <= 3
+
+
 def test_fast_retongued_repeats_at_a_vibratos_rate_are_each_a_note() -> None:
     """Five notes tongued 0.18 s apart (a vibrato's spacing) on a steady tone: each attack's
     dip is deep, so the even train is re-articulations, not a swing."""
