@@ -27,18 +27,25 @@ def score_doc_path(work_dir: Path, key: str) -> Path:
     return work_dir / JOBS_SUBDIR / SCORE_DOCS_SUBDIR / f"{key}.bin"
 
 
-def hold(folder: Path) -> int:
-    """Mark ``folder`` as in use by this process; the descriptor to close when done with it.
+def hold(folder: Path) -> int | None:
+    """Mark ``folder`` as in use by this process; the descriptor to close when done with it,
+    or None where it cannot be held (a filesystem without flock).
 
     The job's state cannot say so: a job is "done" once its reply is sent, yet it still
     reads its folder afterwards, keeping the learner's take; a sweep in between once removed
-    the take's audio under it. A lock, unlike a state, is also let go by a killed worker."""
-    fd = os.open(folder / IN_USE_NAME, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    the take's audio under it. A lock, unlike a state, is also let go by a killed worker.
+    Unheld, the folder is still safe while its job runs (the sweeper reads the job's state);
+    only the take kept after the reply may then be lost."""
+    try:
+        fd = os.open(folder / IN_USE_NAME, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)  # fmt: skip
+    except OSError:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
     except OSError:
         os.close(fd)
-        raise
+        return None
     return fd
 
 
@@ -52,6 +59,8 @@ def in_use(folder: Path) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
+    except OSError:  # no flock here: the job's state alone decides, as before
+        return False
     finally:
         os.close(fd)  # also lets go of our probe's lock
     return False

@@ -284,11 +284,11 @@ class Worker:
         try:
             try:
                 work.mkdir(parents=True, exist_ok=True)
-                held = workdir.hold(work)  # the sweeper leaves it alone until we let go
             except OSError as exc:  # no place to work: no clip's fault, and no retry helps
                 fault = storage_fault(exc, work) or "cannot create the job's folder"
                 await self._storage_failed(api, job, me, fault, exc)
                 return
+            held = workdir.hold(work)  # the sweeper leaves it alone until we let go
             await self._run(api, job, me, work)
         finally:
             heartbeat.cancel()

@@ -269,6 +269,7 @@ def test_a_finished_job_still_keeping_its_take_keeps_its_folder(tmp_path: Path) 
     folder.mkdir(parents=True)
     (folder / "listen-after.ogg").write_bytes(b"OggS")
     held = workdir.hold(folder)
+    assert held is not None
     try:
         assert jobs.finish(store, "10_1", "me", "done", result_message_id=5)
         assert clean_work_dir(store, work) == 0

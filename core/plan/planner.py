@@ -124,10 +124,13 @@ def plan_correction(
     f0_measured = analysis.f0_measured_hz
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
+    # A take that does not read clean was likely made in a room: its held notes' loudness
+    # swings as the room's resonances say (core.plan.segment._paired_swing).
+    echoing = track.harmonicity_db < ATTACKS_HEARD_DB
 
     def performed(a4: float) -> tuple[list[Note], list[Note]]:
         cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope,
-                            f0_measured_hz=f0_measured)  # fmt: skip
+                            f0_measured_hz=f0_measured, echoing=echoing)  # fmt: skip
         return cut, performance_notes(cut, track.voiced_prob, envelope, measurable)
 
     cut, notes = performed(a4_hz)

@@ -94,6 +94,7 @@ def segment_notes(
     min_note_s: float = MIN_NOTE_S,
     envelope_db: npt.NDArray[np.float64] | None = None,
     f0_measured_hz: npt.NDArray[np.float64] | None = None,
+    echoing: bool = False,
 ) -> list[Note]:
     """Cut a pitch track into notes.
 
@@ -116,6 +117,9 @@ def segment_notes(
             where unmeasurable); with ``envelope_db``, a shallower dip (``SOFT_DIP_DB``) splits
             too where the phase jumps (:func:`phase_gap_cents`): a re-struck note starts its
             waveform afresh, a held one does not.
+        echoing: the take does not read clean (a room, noise: the planner's
+            ``ATTACKS_HEARD_DB``), so a vibrato's loudness may swing twice a cycle
+            (:func:`_paired_swing`); a clean take is cut exactly as before that rule.
     """
     midi_raw = np.asarray(hz_to_midi(track.f0_hz, a4_hz=a4_hz), dtype=np.float64)
     voiced = np.isfinite(midi_raw)
@@ -138,7 +142,7 @@ def segment_notes(
             pieces = [
                 q
                 for a, b in pieces
-                for q in _split_dips(env, a, b, min_frames, reach, track.hop_s, gap)
+                for q in _split_dips(env, a, b, min_frames, reach, track.hop_s, gap, echoing)
             ]
         for a, b in _absorb_short(pieces, min_frames):
             notes.append(
@@ -227,11 +231,12 @@ def _split_dips(
     reach: int,
     hop_s: float,
     gap: npt.NDArray[np.float64] | None = None,
+    echoing: bool = False,
 ) -> list[tuple[int, int]]:
     """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks (or
     ``SOFT_DIP_DB`` where the phase jumps, :func:`_jolted` of :func:`phase_gap_cents`),
     except the swings of a vibrato's loudness (:func:`_swings`)."""
-    swings = _swings(env, a, b, reach, hop_s)
+    swings = _swings(env, a, b, reach, hop_s, echoing)
     jolted = _jolted(gap, a, b) if gap is not None else None
     cuts = [a]
     for i in range(a + min_frames, b - min_frames):
@@ -246,7 +251,9 @@ def _split_dips(
     return list(pairwise(cuts))
 
 
-def _swings(env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: float) -> set[int]:
+def _swings(
+    env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: float, echoing: bool = False
+) -> set[int]:
     """Frames of [a, b) whose loudness dip is a swing of the note's vibrato, not an attack.
 
     A vibrato moves the partials across the instrument's resonances, so the level swings with
@@ -259,7 +266,9 @@ def _swings(env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: flo
     In a room the partials also sweep across the room's own resonances, on the way up and on
     the way down, and the level can dip twice a cycle, unevenly: 60 then 120 ms apart at a
     5.5 Hz vibrato, which cut a held note into a dozen repeats (bench.score_noisy's dev takes;
-    issue 24). Such a pair-wise train is a swing too (:func:`_paired_swing`).
+    issue 24). In a take that reads ``echoing``, such a pair-wise train is a swing too
+    (:func:`_paired_swing`); in a clean one it would also merge a few held notes of bench.retune's
+    dry vibrato takes differently, so clean takes keep the even-train rule alone.
     """
     if b - a < 3:
         # No frame of the piece has a neighbour on both sides (and b - 2 < 1 would slice
@@ -276,7 +285,7 @@ def _swings(env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: flo
             dips.append((i, depth))
     if len(dips) < 3:
         return set()
-    spacing = tuple(round(s / hop_s) for s in SWING_SPACING_S)
+    spacing = (round(SWING_SPACING_S[0] / hop_s), round(SWING_SPACING_S[1] / hop_s))
     at = [i for i, _ in dips]
     swings = set()
     for k, (i, depth) in enumerate(dips):
@@ -289,7 +298,7 @@ def _swings(env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: flo
             g1, g2 = at[-1] - at[-2], at[-2] - at[-3]
         else:
             g1, g2 = i - at[k - 1], at[k + 1] - i
-        if _regular(g1, g2, spacing) or _paired_swing(at, k, spacing):
+        if _regular(g1, g2, spacing) or (echoing and _paired_swing(at, k, spacing)):
             swings.add(i)
     return swings
 
