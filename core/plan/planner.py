@@ -126,7 +126,7 @@ def plan_correction(
     measurable = np.isfinite(f0_measured)
     # A take that does not read clean was likely made in a room: its held notes' loudness
     # swings as the room's resonances say (core.plan.segment._paired_swing).
-    echoing = track.harmonicity_db < ATTACKS_HEARD_DB
+    echoing = not _reads_clean(track)
 
     def performed(a4: float) -> tuple[list[Note], list[Note]]:
         cut = segment_notes(track, a4_hz=a4, midi_range=midi_range, envelope_db=envelope,
@@ -234,6 +234,12 @@ def _refuse_nothing_to_correct(voicing: Voicing, pitched_s: float, loudest_dbfs:
     raise Unpitched("no sustained pitched note", **facts)
 
 
+def _reads_clean(track: PitchTrack) -> bool:
+    """One gate for the rules that trust a take's loudness: at ``ATTACKS_HEARD_DB`` and up its
+    dips are attacks; under it a room or noise may have made them."""
+    return bool(track.harmonicity_db >= ATTACKS_HEARD_DB)
+
+
 def _read_against_tune(
     notes: list[Note],
     targets: list[NoteTarget],
@@ -248,7 +254,7 @@ def _read_against_tune(
     them, aligned again, and in a noisy room (with ``options.informed``) listened to again."""
     assert options.score is not None
     # A loudness dip is an attack only in a take that reads clean (see ATTACKS_HEARD_DB).
-    attacks = envelope if track.harmonicity_db >= ATTACKS_HEARD_DB else None
+    attacks = envelope if _reads_clean(track) else None
     realign = partial(_align, options=options, f0_hz=track.f0_hz, a4_hz=a4_hz,
                       envelope_db=attacks)  # fmt: skip
     alignment = realign(targets)
