@@ -48,6 +48,10 @@ async def test_a_clip_is_kept_linked_and_forgotten(
     clip = make_clip(tmp_path / "take.mp4", f0_hz=450.0, seconds=2.5)
     url = fake.add_file("take.mp4", clip.read_bytes())
     worker = WorkerProcess(settings, tmp_path / "w", tmp_path / "worker.log").start()
+
+    def worker_log() -> str:  # what an assertion shows when the worker got it wrong
+        return (tmp_path / "worker.log").read_text()[-3000:]
+
     web = await start_web(store, "127.0.0.1", 0)
     base = f"http://127.0.0.1:{web.addresses[0][1]}"
     try:
@@ -63,7 +67,7 @@ async def test_a_clip_is_kept_linked_and_forgotten(
             # the job, take included, so it is on disk once the worker has exited.
             assert await asyncio.to_thread(worker.stop) == 0
             takes = store.takes(501)
-            assert len(takes) == 1, (tmp_path / "worker.log").read_text()[-3000:]
+            assert len(takes) == 1, worker_log()
             (take,) = takes
             assert path == f"/t/{take['take_id']}"
             for side in ("before", "after"):
@@ -77,9 +81,7 @@ async def test_a_clip_is_kept_linked_and_forgotten(
             assert await _status(f"{base}{path}/before.ogg?{query}") in (403, 404)
     finally:
         await web.cleanup()
-        assert await asyncio.to_thread(worker.stop) == 0, (tmp_path / "worker.log").read_text()[
-            -3000:
-        ]
+        assert await asyncio.to_thread(worker.stop) == 0, worker_log()
     history = store.root
     assert not (history / "users" / "501").exists()
     assert not list(history.rglob("*.ogg")) and not list(history.rglob("take.json"))
