@@ -180,7 +180,7 @@ def test_a_vibrato_swinging_twice_a_cycle_in_a_room_does_not_cut_the_note() -> N
     gaps = np.diff(lows)
     assert len(lows) >= 16 and gaps.min() <= 7 and gaps.max() >= 11  # uneven, and deep
     assert len(segment_notes(track(midi), envelope_db=env, echoing=True)) == 1
-    # A take that reads clean is cut as before the rule (only an even train is a swing there).
+    # A take that reads clean is cut at such dips (only an even train is a swing there).
     assert len(segment_notes(track(midi), envelope_db=env)) > 1
 
 
@@ -190,6 +190,24 @@ def test_a_deep_retongued_repeat_inside_a_twice_swinging_note_is_still_cut() -> 
     env[99:102] -= 20.0  # a tongue's dip, deeper than any swing (SWING_MAX_DB)
     notes = segment_notes(track(midi), envelope_db=env, echoing=True)
     assert len(notes) == 2 and abs(notes[1].start - 100) <= 3
+
+
+def test_irregular_room_dips_of_eight_db_do_not_cut_a_held_note_in_an_echoing_take() -> None:
+    """A room's beating dips a held note's level at no rate at all: 8 dB dips 70-230 ms apart
+    are one note in a take that does not read clean, where a clean take's rule (an attack is
+    a 6 dB dip) cuts it at every one."""
+    sr, frames = 16000, 200
+    t = np.arange(frames) * HOP_S
+    midi = np.full(frames, 69.0)
+    seconds = np.arange(int(frames * HOP_S * sr)) / sr
+    level_db = np.zeros(len(seconds))
+    for at in (0.25, 0.32, 0.55, 0.68, 0.91, 1.0, 1.23, 1.41, 1.52, 1.75):
+        level_db -= 8.0 * np.exp(-0.5 * ((seconds - at) / 0.012) ** 2)
+    amplitude = 0.3 * 10 ** (level_db / 20.0)
+    phase = 2 * np.pi * np.cumsum(midi_to_hz(np.interp(seconds, t, midi))) / sr
+    env = frame_envelope_db(amplitude * np.sin(phase), sr, HOP_S, frames)
+    assert len(segment_notes(track(midi), envelope_db=env)) >= 6
+    assert len(segment_notes(track(midi), envelope_db=env, echoing=True)) == 1
 
 
 def test_fast_retongued_repeats_at_a_vibratos_rate_are_each_a_note() -> None:

@@ -125,7 +125,7 @@ def plan_correction(
     # Only notes with a fundamental to follow count: a tracker can call breath or noise voiced.
     measurable = np.isfinite(f0_measured)
     # A take that does not read clean was likely made in a room: its held notes' loudness
-    # swings as the room's resonances say (core.plan.segment._paired_swing).
+    # swings as the room says, and only its deepest dips are attacks (core.plan.segment).
     echoing = not _reads_clean(track)
 
     def performed(a4: float) -> tuple[list[Note], list[Note]]:

@@ -37,6 +37,7 @@ SWING_MIN_DB = 3.0  # dB: dips at least this deep make up a note's train of loud
 SWING_SPACING_S = (0.1, 0.3)  # ...when they come this far apart (a vibrato's 3-10 Hz)...
 SWING_REGULARITY = 0.25  # ...each gap within this share of its neighbour's...
 SWING_MAX_DB = 12.0  # ...and a dip in that train no deeper than this is a swing, not a new note
+ECHO_DIP_DB = 9.0  # dB: in a take that does not read clean, only a dip this deep cuts a note
 VIBRATO_RATE_HZ = (4.0, 8.0)  # a player's vibrato rates (a short note's centre is fitted at them)
 SINE_MIN_CENTS = 12.0  # a fitted vibrato this wide...
 SINE_MIN_FIT = 0.85  # ...that explains this share of the pitch's variance is a vibrato
@@ -112,14 +113,14 @@ def segment_notes(
         envelope_db: per-frame loudness (:func:`frame_envelope_db`); when given, a repeated note
             re-tongued without a pitch change is split at its loudness dip, so each take of it
             is judged (and moved) on its own.
-        f0_measured_hz: the fundamental measured from its phase (core.analysis.phase.frame_f0_hz;
-        NaN
-            where unmeasurable); with ``envelope_db``, a shallower dip (``SOFT_DIP_DB``) splits
+        f0_measured_hz: the fundamental measured from its phase
+            (core.analysis.phase.frame_f0_hz; NaN where unmeasurable); with ``envelope_db``, a shallower dip (``SOFT_DIP_DB``) splits
             too where the phase jumps (:func:`phase_gap_cents`): a re-struck note starts its
             waveform afresh, a held one does not.
         echoing: the take does not read clean (a room, noise: the planner's
-            ``ATTACKS_HEARD_DB``), so a vibrato's loudness may swing twice a cycle
-            (:func:`_paired_swing`); a clean take is cut exactly as before that rule.
+            ``ATTACKS_HEARD_DB``), so the room swings its held notes' level and fills its
+            re-articulations' dips: only a dip of ``ECHO_DIP_DB`` cuts (:func:`_split_dips`).
+            A clean take is cut as it always was.
     """
     midi_raw = np.asarray(hz_to_midi(track.f0_hz, a4_hz=a4_hz), dtype=np.float64)
     voiced = np.isfinite(midi_raw)
@@ -235,25 +236,40 @@ def _split_dips(
 ) -> list[tuple[int, int]]:
     """Split [a, b) at loudness dips at least ``DIP_DB`` below both neighbouring peaks (or
     ``SOFT_DIP_DB`` where the phase jumps, :func:`_jolted` of :func:`phase_gap_cents`),
-    except the swings of a vibrato's loudness (:func:`_swings`)."""
-    swings = _swings(env, a, b, reach, hop_s, echoing)
-    jolted = _jolted(gap, a, b) if gap is not None else None
+    except the swings of a vibrato's loudness (:func:`_swings`).
+
+    In an ``echoing`` take only a dip of ``ECHO_DIP_DB`` cuts. A room swings a held note's
+    level by itself: its partials sweep across the room's resonances as the vibrato moves
+    them, once or twice a cycle, evenly or not, and the reverberant field beats; on
+    bench.score_noisy's dev takes those dips reached 8 dB, irregular enough that no train
+    rule told them from attacks, and cut a 53-note take into 111 pieces (the tempo read
+    twice too fast, the take "not the tune"). A soft re-articulation's dip is filled by the
+    ring there anyway, so the level cannot find it; where the tune has a repeat, the planner
+    looks for it (core.plan.planner._split_repeats).
+    """
+    if echoing:
+        swings: set[int] = set()
+        jolted = None
+    else:
+        swings = _swings(env, a, b, reach, hop_s)
+        jolted = _jolted(gap, a, b) if gap is not None else None
     cuts = [a]
     for i in range(a + min_frames, b - min_frames):
         if env[i] > env[i - 1] or env[i] > env[i + 1] or i in swings:
             continue
         left = env[max(cuts[-1], i - reach) : i].max()
         right = env[i + 1 : min(b, i + 1 + reach)].max()
-        need = SOFT_DIP_DB if jolted is not None and jolted[i] else DIP_DB
+        if echoing:
+            need = ECHO_DIP_DB
+        else:
+            need = SOFT_DIP_DB if jolted is not None and jolted[i] else DIP_DB
         if min(left, right) - env[i] >= need and i - cuts[-1] >= min_frames:
             cuts.append(i)
     cuts.append(b)
     return list(pairwise(cuts))
 
 
-def _swings(
-    env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: float, echoing: bool = False
-) -> set[int]:
+def _swings(env: npt.NDArray[np.float64], a: int, b: int, reach: int, hop_s: float) -> set[int]:
     """Frames of [a, b) whose loudness dip is a swing of the note's vibrato, not an attack.
 
     A vibrato moves the partials across the instrument's resonances, so the level swings with
@@ -262,13 +278,7 @@ def _swings(
     or bowed re-articulation breaks such a train or goes deeper than ``SWING_MAX_DB``. On the
     dev set of bench.score (FluidR3) this keeps all 170 dips where a note was re-struck and
     drops 34 of the 36 that were swings (a sustained violin note had been cut in 6-10 pieces).
-
-    In a room the partials also sweep across the room's own resonances, on the way up and on
-    the way down, and the level can dip twice a cycle, unevenly: 60 then 120 ms apart at a
-    5.5 Hz vibrato, which cut a held note into a dozen repeats (bench.score_noisy's dev takes;
-    issue 24). In a take that reads ``echoing``, such a pair-wise train is a swing too
-    (:func:`_paired_swing`). Clean takes keep the even-train rule alone: everywhere, the rule
-    also re-cut dry vibrato notes (bench.retune's largest residual 3.07 -> 4.81 cents).
+    A take in a room is cut by its deep dips alone (:func:`_split_dips`).
     """
     if b - a < 3:
         # No frame of the piece has a neighbour on both sides (and b - 2 < 1 would slice
@@ -285,7 +295,7 @@ def _swings(
             dips.append((i, depth))
     if len(dips) < 3:
         return set()
-    spacing = (round(SWING_SPACING_S[0] / hop_s), round(SWING_SPACING_S[1] / hop_s))
+    lo, hi = (round(s / hop_s) for s in SWING_SPACING_S)
     at = [i for i, _ in dips]
     swings = set()
     for k, (i, depth) in enumerate(dips):
@@ -298,34 +308,9 @@ def _swings(
             g1, g2 = at[-1] - at[-2], at[-2] - at[-3]
         else:
             g1, g2 = i - at[k - 1], at[k + 1] - i
-        if _regular(g1, g2, spacing) or (echoing and _paired_swing(at, k, spacing)):
+        if lo <= g1 <= hi and lo <= g2 <= hi and abs(g1 - g2) <= SWING_REGULARITY * (g1 + g2) / 2:
             swings.add(i)
     return swings
-
-
-def _regular(g1: int, g2: int, spacing: tuple[int, int]) -> bool:
-    """Two gaps of a vibrato's spacing, alike within ``SWING_REGULARITY``."""
-    lo, hi = spacing
-    return lo <= g1 <= hi and lo <= g2 <= hi and abs(g1 - g2) <= SWING_REGULARITY * (g1 + g2) / 2
-
-
-def _paired_swing(at: list[int], k: int, spacing: tuple[int, int]) -> bool:
-    """Dip ``k`` of the train ``at`` is one of two dips a vibrato cycle makes: every other
-    gap is regular at a vibrato's spacing while the gaps between neighbours alternate (an
-    even train of fast repeats is re-tongued notes, and stays cut)."""
-    n = len(at)
-    if n < 4:
-        return False
-    cycles = [at[j + 2] - at[j] for j in (k - 2, k) if j >= 0 and j + 2 < n]
-    if len(cycles) < 2:  # at either end of the train: the next cycle inwards
-        j = k + 1 if k + 3 < n else k - 3
-        if j >= 0 and j + 2 < n:
-            cycles.append(at[j + 2] - at[j])
-    if len(cycles) < 2 or not _regular(cycles[0], cycles[1], spacing):
-        return False
-    gaps = [at[j + 1] - at[j] for j in range(max(0, k - 2), min(n - 1, k + 2))]
-    short, long = min(gaps), max(gaps)
-    return long - short > SWING_REGULARITY * (long + short) / 2
 
 
 def split_repeats(
