@@ -114,9 +114,10 @@ def segment_notes(
             re-tongued without a pitch change is split at its loudness dip, so each take of it
             is judged (and moved) on its own.
         f0_measured_hz: the fundamental measured from its phase
-            (core.analysis.phase.frame_f0_hz; NaN where unmeasurable); with ``envelope_db``, a shallower dip (``SOFT_DIP_DB``) splits
-            too where the phase jumps (:func:`phase_gap_cents`): a re-struck note starts its
-            waveform afresh, a held one does not.
+            (core.analysis.phase.frame_f0_hz; NaN where unmeasurable); with ``envelope_db``,
+            a shallower dip (``SOFT_DIP_DB``) splits too where the phase jumps
+            (:func:`phase_gap_cents`): a re-struck note starts its waveform afresh, a held one
+            does not.
         echoing: the take does not read clean (a room, noise: the planner's
             ``ATTACKS_HEARD_DB``), so the room swings its held notes' level and fills its
             re-articulations' dips: only a dip of ``ECHO_DIP_DB`` cuts (:func:`_split_dips`).

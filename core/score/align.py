@@ -171,6 +171,7 @@ def align(
     transpose: int | None = None,
     struck: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
     frames_midi: Sequence[npt.NDArray[np.float64]] | None = None,
+    min_agreement: float = THE_TUNE_AGREEMENT,
 ) -> Alignment:
     """Align performed notes (fractional MIDI centres, onsets and offsets in seconds, in time
     order) with ``score``'s notes.
@@ -183,6 +184,8 @@ def align(
     reading is left as it is (a re-cut repeat and the note cutter's split are alike there).
     ``frames_midi``: per performed note, the pitch of the frames its centre comes from, for
     the edge rule (``EDGE_SEMITONES``); without them a note is its nearest semitone.
+    ``min_agreement``: the agreement that makes the take "the tune" (``THE_TUNE_AGREEMENT``;
+    the planner asks for less on a provisional reading of a take in a room).
     """
     midi = np.asarray(performed_midi, dtype=np.float64)
     onset = np.asarray(performed_onset_s, dtype=np.float64)
@@ -218,7 +221,7 @@ def align(
     path = _dp(_pitch_cost(midi, written + shift), continues, rhythm, held)
     if struck is not None:
         _restruck_as_extra(path, np.asarray(struck, dtype=bool), written)
-    return _verdicts(path, midi, onset, written, beats, shift, score, frames_midi)
+    return _verdicts(path, midi, onset, written, beats, shift, score, frames_midi, min_agreement)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -570,6 +573,7 @@ def _verdicts(
     shift: int,
     score: Score,
     frames: Sequence[npt.NDArray[np.float64]] | None = None,
+    min_agreement: float = THE_TUNE_AGREEMENT,
 ) -> Alignment:
     n = len(midi)
     anchors = _anchors(path)
@@ -634,7 +638,7 @@ def _verdicts(
     errors = [abs(mt.onset_error_s) for mt in matches if mt.onset_error_s is not None]
     in_time = float(np.mean(np.asarray(errors) <= IN_TIME_BEATS * spb)) if errors else 0.0
     agreement = (n_ok / events) * in_time if events else 0.0
-    is_tune = n_ok >= min(THE_TUNE_MIN_OK, len(written)) and agreement >= THE_TUNE_AGREEMENT
+    is_tune = n_ok >= min(THE_TUNE_MIN_OK, len(written)) and agreement >= min_agreement
     if not is_tune:
         return Alignment((), (), shift, tempo_ratio, False)
     return Alignment(tuple(matches), tuple(missed), shift, tempo_ratio, True, tuple(held))
