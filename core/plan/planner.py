@@ -261,7 +261,9 @@ def _read_against_tune(
     plan_targets: Callable[[list[Note]], list[NoteTarget]],
 ) -> tuple[list[Note], list[NoteTarget], Alignment]:
     """Which score note each performed note is: aligned, repeats re-cut where the tune has
-    them, aligned again, and in a noisy room (with ``options.informed``) listened to again."""
+    them, aligned again, and in a noisy room (with ``options.informed``) listened to again.
+    In a take that does not read clean, a reading short of the tune's agreement is first
+    taken as provisional (``PROVISIONAL_AGREEMENT``) to look for the tune's repeats."""
     assert options.score is not None
     # A loudness dip is an attack only in a take that reads clean (see ATTACKS_HEARD_DB).
     attacks = envelope if _reads_clean(track) else None
