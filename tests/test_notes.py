@@ -117,23 +117,36 @@ def test_held_note_without_an_attack_is_not_split_where_a_repeat_was_expected() 
         assert (whole.start, whole.end) == (note.start, note.end)
 
 
+NOTE_SR = 16000  # Hz: the tones below whose loudness the note cutter reads
+NOTE_FRAMES = 200  # a 2 s note
+
+
+def note_seconds() -> np.ndarray:
+    """The sample times of a ``NOTE_FRAMES`` note at ``NOTE_SR``."""
+    return np.arange(int(NOTE_FRAMES * HOP_S * NOTE_SR)) / NOTE_SR
+
+
+def level_envelope(midi: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
+    """The note cutter's envelope of a tone that follows ``midi`` (per frame) at ``amplitude``
+    (per sample)."""
+    t = np.arange(NOTE_FRAMES) * HOP_S
+    phase = 2 * np.pi * np.cumsum(midi_to_hz(np.interp(note_seconds(), t, midi))) / NOTE_SR
+    return frame_envelope_db(amplitude * np.sin(phase), NOTE_SR, HOP_S, NOTE_FRAMES)
+
+
 def swinging_note(
     swing_db: float, retongued_at_s: list[float], *, dip: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
     """A 2 s note at A4 with a 5.5 Hz vibrato whose level swings with it (``swing_db`` from
     peak to trough, as a violin's body or an oboe's formants make it), re-tongued at each of
     ``retongued_at_s`` (the amplitude times ``dip`` for 30 ms). Returns (midi, env)."""
-    sr = 16000
-    frames = 200
-    t = np.arange(frames) * HOP_S
-    midi = 69.0 + 0.15 * np.sin(2 * np.pi * 5.5 * t)
-    seconds = np.arange(int(frames * HOP_S * sr)) / sr
+    midi = 69.0 + 0.15 * np.sin(2 * np.pi * 5.5 * np.arange(NOTE_FRAMES) * HOP_S)
+    seconds = note_seconds()
     level_db = swing_db / 2.0 * np.cos(2 * np.pi * 5.5 * seconds)
     amplitude = 0.3 * 10 ** (level_db / 20.0)
     for at in retongued_at_s:
         amplitude[np.abs(seconds - at) < 0.015] *= dip
-    phase = 2 * np.pi * np.cumsum(midi_to_hz(np.interp(seconds, t, midi))) / sr
-    return midi, frame_envelope_db(amplitude * np.sin(phase), sr, HOP_S, frames)
+    return midi, level_envelope(midi, amplitude)
 
 
 def test_a_vibratos_loudness_swing_does_not_cut_the_note() -> None:
@@ -155,19 +168,12 @@ def twice_swinging_note(depth_db: float) -> tuple[np.ndarray, np.ndarray]:
     """A 2 s note at A4 with a 5.5 Hz vibrato whose level dips twice a cycle, 60 and 120 ms
     apart (its partials crossing a room's resonance going up and coming down), ``depth_db``
     deep. Returns (midi, env)."""
-    sr = 16000
-    frames = 200
-    t = np.arange(frames) * HOP_S
-    midi = 69.0 + 0.15 * np.sin(2 * np.pi * 5.5 * t)
-    seconds = np.arange(int(frames * HOP_S * sr)) / sr
-    cycle = 1.0 / 5.5
-    phase_s = seconds % cycle
-    level_db = np.zeros(len(seconds))
+    midi = 69.0 + 0.15 * np.sin(2 * np.pi * 5.5 * np.arange(NOTE_FRAMES) * HOP_S)
+    phase_s = note_seconds() % (1.0 / 5.5)
+    level_db = np.zeros(len(phase_s))
     for centre in (0.03, 0.09):  # two dips 60 ms apart, then 122 ms to the next pair
         level_db -= depth_db * np.exp(-0.5 * ((phase_s - centre) / 0.012) ** 2)
-    amplitude = 0.3 * 10 ** (level_db / 20.0)
-    phase = 2 * np.pi * np.cumsum(midi_to_hz(np.interp(seconds, t, midi))) / sr
-    return midi, frame_envelope_db(amplitude * np.sin(phase), sr, HOP_S, frames)
+    return midi, level_envelope(midi, 0.3 * 10 ** (level_db / 20.0))
 
 
 def test_a_vibrato_swinging_twice_a_cycle_in_a_room_does_not_cut_the_note() -> None:
@@ -196,16 +202,12 @@ def test_irregular_room_dips_of_eight_db_do_not_cut_a_held_note_in_an_echoing_ta
     """A room's beating dips a held note's level at no rate at all: 8 dB dips 70-230 ms apart
     are one note in a take that does not read clean, where a clean take's rule (an attack is
     a 6 dB dip) cuts it at every one."""
-    sr, frames = 16000, 200
-    t = np.arange(frames) * HOP_S
-    midi = np.full(frames, 69.0)
-    seconds = np.arange(int(frames * HOP_S * sr)) / sr
+    midi = np.full(NOTE_FRAMES, 69.0)
+    seconds = note_seconds()
     level_db = np.zeros(len(seconds))
     for at in (0.25, 0.32, 0.55, 0.68, 0.91, 1.0, 1.23, 1.41, 1.52, 1.75):
         level_db -= 8.0 * np.exp(-0.5 * ((seconds - at) / 0.012) ** 2)
-    amplitude = 0.3 * 10 ** (level_db / 20.0)
-    phase = 2 * np.pi * np.cumsum(midi_to_hz(np.interp(seconds, t, midi))) / sr
-    env = frame_envelope_db(amplitude * np.sin(phase), sr, HOP_S, frames)
+    env = level_envelope(midi, 0.3 * 10 ** (level_db / 20.0))
     assert len(segment_notes(track(midi), envelope_db=env)) >= 6
     assert len(segment_notes(track(midi), envelope_db=env, echoing=True)) == 1
 
