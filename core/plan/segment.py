@@ -131,8 +131,8 @@ def segment_notes(
     notes: list[Note] = []
     min_frames = max(2, round(min_note_s / track.hop_s))
     gaps = None
-    if envelope_db is not None and f0_measured_hz is not None:
-        gaps = phase_gap_cents(track.f0_hz, f0_measured_hz)
+    if envelope_db is not None and f0_measured_hz is not None and not echoing:
+        gaps = phase_gap_cents(track.f0_hz, f0_measured_hz)  # an echoing take cuts without them
     for run_start, run_end in _runs(voiced):
         run = midi_raw[run_start:run_end]
         smooth = running_median(run, min(SMOOTH_FRAMES, len(run)))
@@ -248,12 +248,8 @@ def _split_dips(
     ring there anyway, so the level cannot find it; where the tune has a repeat, the planner
     looks for it (core.plan.planner._split_repeats).
     """
-    if echoing:
-        swings: set[int] = set()
-        jolted = None
-    else:
-        swings = _swings(env, a, b, reach, hop_s)
-        jolted = _jolted(gap, a, b) if gap is not None else None
+    swings = set() if echoing else _swings(env, a, b, reach, hop_s)
+    jolted = _jolted(gap, a, b) if gap is not None else None
     cuts = [a]
     for i in range(a + min_frames, b - min_frames):
         if env[i] > env[i - 1] or env[i] > env[i + 1] or i in swings:
