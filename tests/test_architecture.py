@@ -63,6 +63,7 @@ TRAINING_MODULES = {
     "models.training.evaluate",
     "models.training.rooms",
     "models.training.augment",
+    "models.training.train_onsets",
 }
 
 

@@ -135,10 +135,12 @@ def track_pitch(
 
 def shipped_weights() -> list[str]:
     """Names of the shipped pitch models: ``"auto"`` and the files in models/weights
-    (``"default"``, ``"refiner"``)."""
+    (``"default"``, ``"refiner"``; not the onset network's ``onsets.pt``, no pitch model)."""
     from models.checkpoint import AUTO, WEIGHTS_DIR
+    from models.onsets import WEIGHTS as ONSET_WEIGHTS
 
-    return [AUTO, *sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))]
+    pitch = (p.stem for p in WEIGHTS_DIR.glob("*.pt") if p.name != ONSET_WEIGHTS.name)
+    return [AUTO, *sorted(pitch)]
 
 
 def weights_path(name_or_path: str) -> Path:

@@ -64,6 +64,9 @@ class CorrectOptions:
             before starts where its own harmonics rise, repeats are looked for with a
             shallower dip, and the notes are aligned again. No pitch is read or moved, and a
             clean take never gets here. Ignored without a score.
+        hear_onsets: in a take that does not read clean, cut notes where the onset network
+            (core.analysis.onsets) hears them begin as well as where the pitch changes. Off,
+            the note cutter reads the pitch track alone (benchmarks compare the two).
     """
 
     key: str | None = None
@@ -79,6 +82,7 @@ class CorrectOptions:
     transpose: int | None = None
     fix_wrong_notes: bool = False
     informed: bool = False
+    hear_onsets: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("natural", "hard"):

@@ -8,6 +8,7 @@ with the scale (core.plan.targets).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
@@ -38,6 +39,10 @@ SWING_SPACING_S = (0.1, 0.3)  # ...when they come this far apart (a vibrato's 3-
 SWING_REGULARITY = 0.25  # ...each gap within this share of its neighbour's...
 SWING_MAX_DB = 12.0  # ...and a dip in that train no deeper than this is a swing, not a new note
 ECHO_DIP_DB = 9.0  # dB: in a take that does not read clean, only a dip this deep cuts a note
+ONSET_LATE_S = 0.2  # s: a note cut up to this long after a heard onset began at the onset...
+ONSET_NEAR_FRAMES = 3  # ...unless it already starts this near it
+ONSET_PIECE_S = 0.1  # s: an onset inside a note cuts it when both pieces last this long...
+ONSET_PITCHED_FRAMES = 3  # ...and each has at least this many frames with a pitch
 VIBRATO_RATE_HZ = (4.0, 8.0)  # a player's vibrato rates (a short note's centre is fitted at them)
 SINE_MIN_CENTS = 12.0  # a fitted vibrato this wide...
 SINE_MIN_FIT = 0.85  # ...that explains this share of the pitch's variance is a vibrato
@@ -151,6 +156,63 @@ def segment_notes(
                 _make_note(midi_raw, run_start + a, run_start + b, track.hop_s, envelope_db)
             )
     return notes
+
+
+def cut_at_onsets(
+    notes: list[Note],
+    onsets: list[int],
+    f0_hz: npt.NDArray[np.float64],
+    envelope_db: npt.NDArray[np.float64] | None,
+    *,
+    a4_hz: float = A4_HZ,
+    may_split: Callable[[int], bool] | None = None,
+) -> list[Note]:
+    """``notes`` cut again where notes were heard to begin (:mod:`core.analysis.onsets`).
+
+    In an echoing room the pitch track is cut where the new note's pitch outweighs the old
+    one's ring, up to ``ONSET_LATE_S`` after the note began, and a re-struck repeat is not cut
+    at all. So an onset shortly before a note's start moves that start back to it (the note
+    before ends there), and an onset well inside a note cuts it in two; each piece's centre
+    and steady part are measured again from the track, so its pitch reading is the track's.
+    Onsets in no note (a talker's word, a door) change nothing. ``may_split``, when given,
+    says whether an onset inside a note may cut it (asked only there; the others only move a
+    start back).
+    """
+    if not notes or not onsets:
+        return notes
+    hop_s = notes[0].hop_s
+    midi_raw = np.asarray(hz_to_midi(f0_hz, a4_hz=a4_hz), dtype=np.float64)
+    late = round(ONSET_LATE_S / hop_s)
+    piece = round(ONSET_PIECE_S / hop_s)
+    out = list(notes)
+    changed = False
+
+    def make(a: int, b: int) -> Note:
+        return _make_note(midi_raw, a, b, hop_s, envelope_db)
+
+    def pitched(a: int, b: int) -> bool:  # a piece needs a pitch to be a note
+        return int(np.isfinite(midi_raw[a:b]).sum()) >= ONSET_PITCHED_FRAMES
+
+    for f in sorted(onsets):
+        starts = np.array([n.start for n in out])
+        if np.min(np.abs(starts - f)) <= ONSET_NEAR_FRAMES:
+            continue
+        k = int(np.searchsorted(starts, f, side="right"))  # the first note starting after f
+        if k < len(out) and out[k].start - f <= late:
+            before = out[k - 1] if k > 0 else None
+            if before is not None and before.end > f:
+                if f - before.start < piece or not pitched(before.start, f):
+                    continue
+                out[k - 1] = make(before.start, f)
+            out[k] = make(f, out[k].end)
+            changed = True
+        elif (k > 0 and f - out[k - 1].start >= piece and out[k - 1].end - f >= piece
+              and pitched(out[k - 1].start, f) and pitched(f, out[k - 1].end)
+              and (may_split is None or may_split(f))):  # fmt: skip
+            held = out[k - 1]
+            out[k - 1 : k] = [make(held.start, f), make(f, held.end)]
+            changed = True
+    return out if changed else notes
 
 
 def _absorb_short(pieces: list[tuple[int, int]], min_frames: int) -> list[tuple[int, int]]:

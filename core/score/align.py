@@ -132,6 +132,9 @@ class Alignment:
     # Score notes a performed note was held through (repeats of its pitch it did not re-strike
     # as far as the note cutter heard), at the time they belonged: neither missed nor matched.
     held: tuple[MissedNote, ...] = ()
+    # How well the take reads as the tune (0-1: notes right, in their rhythm; THE_TUNE_AGREEMENT
+    # makes it the tune): the planner compares two readings of one take by it.
+    agreement: float = 0.0
 
     @property
     def n_ok(self) -> int:
@@ -640,8 +643,9 @@ def _verdicts(
     agreement = (n_ok / events) * in_time if events else 0.0
     is_tune = n_ok >= min(THE_TUNE_MIN_OK, len(written)) and agreement >= min_agreement
     if not is_tune:
-        return Alignment((), (), shift, tempo_ratio, False)
-    return Alignment(tuple(matches), tuple(missed), shift, tempo_ratio, True, tuple(held))
+        return Alignment((), (), shift, tempo_ratio, False, agreement=agreement)
+    return Alignment(tuple(matches), tuple(missed), shift, tempo_ratio, True, tuple(held),
+                     agreement)  # fmt: skip
 
 
 def _is_the_note(centre: float, expected: float, frames: npt.NDArray[np.float64] | None) -> bool:
