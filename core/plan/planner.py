@@ -161,9 +161,8 @@ def plan_correction(
     )
     _refuse_nothing_to_correct(voicing_of(track.f0_hz, cut, hop_s), pitched_s,
                                analysis.loudest_dbfs)  # fmt: skip
-    heard_notes = None
-    if echoing and options.hear_onsets and source is not None:
-        heard_notes = _heard_notes(cut, track, envelope, measurable, a4_hz, source)
+    heard_notes = (_heard_notes(cut, track, envelope, measurable, a4_hz, source)
+                   if echoing and options.hear_onsets and source is not None else None)  # fmt: skip
     # Frames where the phase could not be trusted keep the tracker's value (plots, hard mode);
     # plan_notes sees the gaps and leaves notes it cannot measure alone.
     f0_ref = np.where(np.isfinite(f0_measured), f0_measured, track.f0_hz)
@@ -195,11 +194,9 @@ def plan_correction(
                        envelope=envelope, source=source, plan_targets=plan_targets)  # fmt: skip
         notes, targets, alignment = read(notes, plan_targets(notes))
         if heard_notes is not None:
-            # The tune chooses between the two readings: an attack the network heard in a
-            # TV's music, or a re-strike it missed, reads further from the tune.
-            # The onsets refine a reading of the tune; they never decide whether it is the tune:
-            # more pieces are more chances to fit another tune's repeats (two of 384 readings
-            # of dev takes against other tunes passed at 0.51 and 0.62 that way).
+            # The tune chooses the reading (a TV's attack reads further from it); the onsets
+            # never decide whether it is the tune: more pieces, more chances to fit another
+            # tune's repeats (2 of 384 dev readings against other tunes passed that way).
             heard_notes, heard_targets, heard = read(heard_notes, plan_targets(heard_notes))
             if alignment.is_the_tune and heard.agreement >= alignment.agreement:
                 notes, targets, alignment = heard_notes, heard_targets, heard
