@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from core.media.audio import to_mono
+from core.media.audio import resample, to_mono
 
 if TYPE_CHECKING:
     from core.media.spool import AudioSource
@@ -30,9 +30,6 @@ OWN_RISE_REACH = 7  # frames: ...up to this long after the onset (its window is 
 
 def onset_probability(source: AudioSource, n_frames: int, net: OnsetNet) -> npt.NDArray[np.float64]:
     """Per pitch-track frame (10 ms), the probability that a note begins there."""
-    import torch
-    import torchaudio.functional as taf
-
     import models.onsets as network
 
     rate = source.sample_rate
@@ -43,9 +40,7 @@ def onset_probability(source: AudioSource, n_frames: int, net: OnsetNet) -> npt.
     for a in range(0, total, step):
         b = min(total, a + step)
         lo, hi = max(0, a - margin), min(total, b + margin)
-        mono = to_mono(source.read(lo, hi)).astype(np.float32)
-        if rate != network.SAMPLE_RATE:
-            mono = taf.resample(torch.from_numpy(mono), rate, network.SAMPLE_RATE).numpy()
+        mono = resample(to_mono(source.read(lo, hi)), rate, network.SAMPLE_RATE)
         scale = network.SAMPLE_RATE / rate
         pieces.append(mono[round((a - lo) * scale) : round((b - lo) * scale)])
     audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
